@@ -1,0 +1,65 @@
+// swift-tools-version: 6.1
+// rlbench: a reinforcement-learning and generative-model workbench.
+//
+// Dependency direction (never the other way):
+//   SeededRandom, Imaging  <-  RLCore, Environments  <-  Agents  <-  Viewer, rlbench (CLI)
+// Only the Viewer imports SDL (through CSDL2).
+import PackageDescription
+
+/// Release builds skip exclusivity checks in the hot numeric modules; everything else keeps Swift's defaults.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "rlbench",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "rlbench", targets: ["rlbench"]),
+        .library(name: "RLCore", targets: ["RLCore"]),
+        .library(name: "Environments", targets: ["Environments"]),
+        .library(name: "Agents", targets: ["Agents"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, zlib1g-dev, libsdl2-dev).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSDL2", path: "Sources/CSDL2", pkgConfig: "sdl2",
+                       providers: [.apt(["libsdl2-dev"])]),
+
+        // Shared leaves.
+        .target(name: "SeededRandom", path: "Sources/SeededRandom", swiftSettings: fastMath),
+        .target(name: "Imaging", dependencies: ["CZlib"], path: "Sources/Imaging", swiftSettings: fastMath),
+
+        // The tensor core: tensors, autodiff, layers, losses, optimizers, checkpoints.
+        .target(name: "RLCore", dependencies: ["CBLAS", "CZlib", "SeededRandom"],
+                path: "Sources/RLCore", swiftSettings: fastMath),
+
+        // Gymnasium-compatible environments (no dependency on the core).
+        .target(name: "Environments", dependencies: ["SeededRandom", "Imaging"],
+                path: "Environments", swiftSettings: fastMath),
+
+        // Learning agents on the core and the environments.
+        .target(name: "Agents", dependencies: ["RLCore", "Environments", "SeededRandom", "Imaging"],
+                path: "Agents", resources: [.copy("Configs")], swiftSettings: fastMath),
+
+        // The optional SDL2 window.
+        .target(name: "Viewer", dependencies: ["CSDL2", "Imaging"], path: "Sources/Viewer"),
+
+        // The command-line tool.
+        .executableTarget(name: "rlbench",
+                          dependencies: ["RLCore", "Environments", "Agents", "Viewer", "Imaging", "SeededRandom",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/rlbench", resources: [.copy("Resources")]),
+
+        .testTarget(name: "RLCoreTests", dependencies: ["RLCore", "SeededRandom"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging"]),
+        .testTarget(name: "AgentsTests", dependencies: ["Agents", "RLCore", "Environments"]),
+        .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Imaging"]),
+        .testTarget(name: "CLITests", dependencies: []),
+    ]
+)
