@@ -11,7 +11,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
     public private(set) var state: (UInt64, UInt64, UInt64, UInt64)
 
     /// A generator whose stream is determined by `seed` alone.
-    public init(seed: UInt64) {
+    public init(seed: UInt64) { state = SeededGenerator.expand(seed) }
+
+    /// Expands a 64-bit seed into a full, non-zero xoshiro state with SplitMix64.
+    private static func expand(_ seed: UInt64) -> (UInt64, UInt64, UInt64, UInt64) {
         var splitMix = seed
         func nextSplitMix() -> UInt64 {
             splitMix &+= 0x9E37_79B9_7F4A_7C15
@@ -20,12 +23,12 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
             z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
             return z ^ (z >> 31)
         }
-        state = (nextSplitMix(), nextSplitMix(), nextSplitMix(), nextSplitMix())
+        return (nextSplitMix(), nextSplitMix(), nextSplitMix(), nextSplitMix())
     }
 
     /// Restores a generator from a saved `state` (all-zero state is invalid and is replaced by seed 0).
     public init(state: (UInt64, UInt64, UInt64, UInt64)) {
-        if state == (0, 0, 0, 0) { self.init(seed: 0) } else { self.state = state }
+        self.state = state == (0, 0, 0, 0) ? SeededGenerator.expand(0) : state
     }
 
     /// The state as an array of four words (for checkpoints).

@@ -1,0 +1,1 @@
+// The tensor core. See README "Code layout".

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `rlbench bench ...`: benchmarks that print figures (one JSON object per line with `--json`).
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure speed and learning; prints figures (JSON lines with --json).",
+        subcommands: [
+        ]
+    )
+}

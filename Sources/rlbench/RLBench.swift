@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The `rlbench` command: train agents and generative models, inspect checkpoints, benchmark.
+@main
+struct RLBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rlbench",
+        abstract: "A reinforcement-learning and generative-model workbench.",
+        subcommands: [
+            Bench.self,
+        ]
+    )
+}
