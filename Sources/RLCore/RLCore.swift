@@ -1,1 +1,0 @@
-// The tensor core. See README "Code layout".
