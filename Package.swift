@@ -2,7 +2,7 @@
 // rlbench: a reinforcement-learning and generative-model workbench.
 //
 // Dependency direction (never the other way):
-//   SeededRandom, Imaging  <-  RLCore, Environments  <-  Agents  <-  Viewer, rlbench (CLI)
+//   SeededRandom, Support, Imaging  <-  RLCore, Environments  <-  Agents  <-  Viewer, rlbench (CLI)
 // Only the Viewer imports SDL (through CSDL2).
 import PackageDescription
 
@@ -20,6 +20,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // rl-baselines3-zoo style hyperparameter files are YAML.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, zlib1g-dev, libsdl2-dev).
@@ -32,10 +34,11 @@ let package = Package(
 
         // Shared leaves.
         .target(name: "SeededRandom", path: "Sources/SeededRandom", swiftSettings: fastMath),
-        .target(name: "Imaging", dependencies: ["CZlib"], path: "Sources/Imaging", swiftSettings: fastMath),
+        .target(name: "Support", path: "Sources/Support"),
+        .target(name: "Imaging", dependencies: ["CZlib", "Support"], path: "Sources/Imaging", swiftSettings: fastMath),
 
         // The tensor core: tensors, autodiff, layers, losses, optimizers, checkpoints.
-        .target(name: "RLCore", dependencies: ["CBLAS", "CZlib", "SeededRandom"],
+        .target(name: "RLCore", dependencies: ["CBLAS", "CZlib", "SeededRandom", "Support"],
                 path: "Sources/RLCore", swiftSettings: fastMath),
 
         // Gymnasium-compatible environments (no dependency on the core).
@@ -43,7 +46,8 @@ let package = Package(
                 path: "Environments", swiftSettings: fastMath),
 
         // Learning agents on the core and the environments.
-        .target(name: "Agents", dependencies: ["RLCore", "Environments", "SeededRandom", "Imaging"],
+        .target(name: "Agents", dependencies: ["RLCore", "Environments", "SeededRandom", "Imaging", "Support",
+                                               .product(name: "Yams", package: "Yams")],
                 path: "Agents", resources: [.copy("Configs")], swiftSettings: fastMath),
 
         // The optional SDL2 window.
@@ -61,5 +65,6 @@ let package = Package(
         .testTarget(name: "AgentsTests", dependencies: ["Agents", "RLCore", "Environments"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Imaging"]),
         .testTarget(name: "CLITests", dependencies: []),
+        .testTarget(name: "SupportTests", dependencies: ["Support", "SeededRandom"]),
     ]
 )

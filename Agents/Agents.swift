@@ -1,1 +1,1 @@
-// Learning agents.
+// Learning agents: see README.

@@ -1,0 +1,46 @@
+import Foundation
+
+/// Whole-file writes that never leave a half-written file behind.
+public enum AtomicFile {
+    /// Writes `data` to `url` atomically: a temporary file in the same directory is written, flushed to disk,
+    /// then renamed over `url`. If anything fails midway the previous file at `url` is untouched and the
+    /// temporary file is removed.
+    public static func write(_ data: Data, to url: URL) throws {
+        let dir = url.deletingLastPathComponent()
+        let temp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max, using: &tempNameGenerator))")
+        guard FileManager.default.createFile(atPath: temp.path, contents: nil) else {
+            throw AtomicFileError.cannotCreate(temp.path, String(cString: strerror(errno)))
+        }
+        do {
+            let handle = try FileHandle(forWritingTo: temp)
+            do {
+                try handle.write(contentsOf: data)
+                try handle.synchronize()
+                try handle.close()
+            } catch {
+                try? handle.close()
+                throw error
+            }
+            guard rename(temp.path, url.path) == 0 else {
+                throw AtomicFileError.cannotRename(temp.path, url.path, String(cString: strerror(errno)))
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temp)
+            throw error
+        }
+    }
+
+    /// Temporary names only need to differ between concurrent writers; they never affect results.
+    nonisolated(unsafe) private static var tempNameGenerator = SystemRandomNumberGenerator()
+}
+
+public enum AtomicFileError: Error, CustomStringConvertible {
+    case cannotCreate(String, String)
+    case cannotRename(String, String, String)
+    public var description: String {
+        switch self {
+        case let .cannotCreate(path, why): "cannot create \(path): \(why)"
+        case let .cannotRename(from, to, why): "cannot move \(from) to \(to): \(why)"
+        }
+    }
+}
