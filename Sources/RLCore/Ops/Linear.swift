@@ -1,0 +1,40 @@
+/// The fused affine map of a Linear layer: `y = x Wᵀ + b` (PyTorch's `F.linear`).
+extension Tensor {
+    /// `x [n, in]`, `weight [out, in]`, optional `bias [out]` → `[n, out]`. One GEMM forward, two backward.
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
+                     "linear: input \(x.shape) does not fit weight \(weight.shape) ([out, in])")
+        let n = x.shape[0], inputs = x.shape[1], outputs = weight.shape[0]
+        if let bias { precondition(bias.shape == [outputs], "linear: bias \(bias.shape) for \(outputs) outputs") }
+        var y = [Float](repeating: 0, count: n * outputs)
+        if let bias {
+            y.withUnsafeMutableBufferPointer { y in
+                bias.data.withUnsafeBufferPointer { b in
+                    for i in 0..<n { for j in 0..<outputs { y[i * outputs + j] = b[j] } }
+                }
+            }
+        }
+        gemm(false, true, n, outputs, inputs, x.data, 0, inputs, weight.data, 0, inputs, &y, 0, outputs, beta: bias == nil ? 0 : 1)
+        let parents = bias.map { [x, weight, $0] } ?? [x, weight]
+        return result(y, shape: [n, outputs], inputs: parents) { out in
+            let g = out.grad!
+            if x.requiresGrad {
+                var gx = [Float](repeating: 0, count: n * inputs)
+                gemm(false, false, n, inputs, outputs, g, 0, outputs, weight.data, 0, inputs, &gx, 0, inputs, beta: 0)
+                x.accumulateGrad(gx)
+            }
+            if weight.requiresGrad {
+                var gw = [Float](repeating: 0, count: outputs * inputs)
+                gemm(true, false, outputs, inputs, n, g, 0, outputs, x.data, 0, inputs, &gw, 0, inputs, beta: 0)
+                weight.accumulateGrad(gw)
+            }
+            if let bias, bias.requiresGrad {
+                var gb = [Float](repeating: 0, count: outputs)
+                g.withUnsafeBufferPointer { g in
+                    for i in 0..<n { for j in 0..<outputs { gb[j] += g[i * outputs + j] } }
+                }
+                bias.accumulateGrad(gb)
+            }
+        }
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+
+/// An optimizer over named parameters, with PyTorch's update formulas and defaults.
+///
+/// State is kept per parameter name (the parameter's identity), so it can be saved to and restored from a
+/// checkpoint exactly (`stateTensors` / `loadStateTensors`). Parameters whose `grad` is nil are skipped.
+public protocol Optimizer: AnyObject {
+    var learningRate: Float { get set }
+    /// Applies one update from the parameters' current gradients.
+    func step()
+    /// Optimizer state as named tensors: `<param>.<state>` plus `step`.
+    func stateTensors() -> [(name: String, tensor: Tensor)]
+    /// Restores what `stateTensors` returned; errors name a missing or mis-shaped entry.
+    func loadStateTensors(_ tensors: [(name: String, tensor: Tensor)]) throws
+}
+
+public enum OptimizerError: Error, CustomStringConvertible {
+    case badState(String)
+    public var description: String {
+        switch self { case let .badState(m): "optimizer state: \(m)" }
+    }
+}
+
+/// The shared machinery: parameters, named per-parameter buffers, and the step counter.
+public class OptimizerBase {
+    public let parameters: [(name: String, tensor: Tensor)]
+    public var learningRate: Float
+    /// The names of the per-parameter state buffers (torch's state keys, e.g. "exp_avg").
+    let bufferNames: [String]
+    /// `buffers[b][i]`: state buffer `bufferNames[b]` of parameter `i`.
+    var buffers: [[[Float]]]
+    /// Number of `step()` calls so far (torch's `step` state).
+    public internal(set) var stepCount = 0
+
+    init(_ parameters: [(name: String, tensor: Tensor)], learningRate: Float, buffers names: [String], initial: Float = 0) {
+        precondition(learningRate >= 0, "learning rate must be non-negative, got \(learningRate)")
+        self.parameters = parameters
+        self.learningRate = learningRate
+        bufferNames = names
+        buffers = names.map { _ in parameters.map { [Float](repeating: initial, count: $0.tensor.count) } }
+    }
+
+    /// Calls `update(index, param, grad)` for every parameter that has a gradient.
+    @inline(__always)
+    func forEachParameter(_ update: (Int, UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void) {
+        for (i, p) in parameters.enumerated() {
+            guard let grad = p.tensor.grad else { continue }
+            grad.withUnsafeBufferPointer { g in
+                p.tensor.data.withUnsafeMutableBufferPointer { w in update(i, w, g) }
+            }
+        }
+    }
+
+    public func zeroGrad() { for p in parameters { p.tensor.grad = nil } }
+
+    public func stateTensors() -> [(name: String, tensor: Tensor)] {
+        var out: [(name: String, tensor: Tensor)] = []
+        for (i, p) in parameters.enumerated() {
+            for (b, key) in bufferNames.enumerated() {
+                out.append((name: "\(p.name).\(key)", tensor: Tensor(buffers[b][i], shape: p.tensor.shape)))
+            }
+        }
+        out.append((name: "step", tensor: Tensor(scalar: Float(stepCount))))
+        return out
+    }
+
+    public func loadStateTensors(_ tensors: [(name: String, tensor: Tensor)]) throws {
+        let byName = Dictionary(tensors.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        for (i, p) in parameters.enumerated() {
+            for (b, key) in bufferNames.enumerated() {
+                guard let t = byName["\(p.name).\(key)"] else { throw OptimizerError.badState("'\(p.name).\(key)' is missing") }
+                guard t.count == p.tensor.count else {
+                    throw OptimizerError.badState("'\(p.name).\(key)' has \(t.count) values, the parameter \(p.tensor.count)")
+                }
+                buffers[b][i] = t.data
+            }
+        }
+        guard let step = byName["step"] else { throw OptimizerError.badState("'step' is missing") }
+        stepCount = Int(step.item)
+    }
+}
+
+/// Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay (torch.optim.SGD).
+public final class SGD: OptimizerBase, Optimizer {
+    public let momentum, dampening, weightDecay: Float
+    public let nesterov: Bool
+
+    public init(_ parameters: [(name: String, tensor: Tensor)], learningRate: Float, momentum: Float = 0,
+                dampening: Float = 0, weightDecay: Float = 0, nesterov: Bool = false) {
+        precondition(!nesterov || (momentum > 0 && dampening == 0), "Nesterov needs momentum > 0 and zero dampening")
+        self.momentum = momentum; self.dampening = dampening; self.weightDecay = weightDecay; self.nesterov = nesterov
+        super.init(parameters, learningRate: learningRate, buffers: momentum != 0 ? ["momentum_buffer"] : [])
+    }
+
+    public func step() {
+        let first = stepCount == 0
+        stepCount += 1
+        let lr = learningRate, mu = momentum, damp = dampening, wd = weightDecay, nest = nesterov
+        forEachParameter { i, w, g in
+            if mu == 0 {
+                for k in 0..<w.count { w[k] -= lr * (g[k] + wd * w[k]) }
+                return
+            }
+            buffers[0][i].withUnsafeMutableBufferPointer { b in
+                for k in 0..<w.count {
+                    let d = g[k] + wd * w[k]
+                    b[k] = first ? d : mu * b[k] + (1 - damp) * d
+                    w[k] -= lr * (nest ? d + mu * b[k] : b[k])
+                }
+            }
+        }
+    }
+}
+
+/// RMSprop (torch.optim.RMSprop): alpha, eps, centered, momentum, weight decay.
+public final class RMSprop: OptimizerBase, Optimizer {
+    public let alpha, eps, momentum, weightDecay: Float
+    public let centered: Bool
+
+    public init(_ parameters: [(name: String, tensor: Tensor)], learningRate: Float = 0.01, alpha: Float = 0.99,
+                eps: Float = 1e-8, weightDecay: Float = 0, momentum: Float = 0, centered: Bool = false) {
+        self.alpha = alpha; self.eps = eps; self.momentum = momentum; self.weightDecay = weightDecay; self.centered = centered
+        super.init(parameters, learningRate: learningRate,
+                   buffers: ["square_avg"] + (centered ? ["grad_avg"] : []) + (momentum > 0 ? ["momentum_buffer"] : []))
+    }
+
+    public func step() {
+        stepCount += 1
+        let lr = learningRate, a = alpha, eps = eps, mu = momentum, wd = weightDecay, centered = centered
+        let gradAvg = centered ? 1 : 0, momentumBuffer = 1 + gradAvg
+        forEachParameter { i, w, g in
+            var sq = buffers[0][i], ga = centered ? buffers[gradAvg][i] : [], mb = mu > 0 ? buffers[momentumBuffer][i] : []
+            buffers[0][i] = []
+            for k in 0..<w.count {
+                let d = g[k] + wd * w[k]
+                sq[k] = a * sq[k] + (1 - a) * d * d
+                var avg = sq[k]
+                if centered {
+                    ga[k] = a * ga[k] + (1 - a) * d
+                    avg -= ga[k] * ga[k]
+                }
+                let denom = avg.squareRoot() + eps
+                if mu > 0 {
+                    mb[k] = mu * mb[k] + d / denom
+                    w[k] -= lr * mb[k]
+                } else {
+                    w[k] -= lr * d / denom
+                }
+            }
+            buffers[0][i] = sq
+            if centered { buffers[gradAvg][i] = ga }
+            if mu > 0 { buffers[momentumBuffer][i] = mb }
+        }
+    }
+}
+
+/// Adagrad (torch.optim.Adagrad): lr decay, initial accumulator value, eps, weight decay.
+public final class Adagrad: OptimizerBase, Optimizer {
+    public let lrDecay, eps, weightDecay: Float
+
+    public init(_ parameters: [(name: String, tensor: Tensor)], learningRate: Float = 0.01, lrDecay: Float = 0,
+                weightDecay: Float = 0, initialAccumulatorValue: Float = 0, eps: Float = 1e-10) {
+        self.lrDecay = lrDecay; self.eps = eps; self.weightDecay = weightDecay
+        super.init(parameters, learningRate: learningRate, buffers: ["sum"], initial: initialAccumulatorValue)
+    }
+
+    public func step() {
+        stepCount += 1
+        let clr = learningRate / (1 + Float(stepCount - 1) * lrDecay), eps = eps, wd = weightDecay
+        forEachParameter { i, w, g in
+            buffers[0][i].withUnsafeMutableBufferPointer { s in
+                for k in 0..<w.count {
+                    let d = g[k] + wd * w[k]
+                    s[k] += d * d
+                    w[k] -= clr * d / (s[k].squareRoot() + eps)
+                }
+            }
+        }
+    }
+}
+
+/// Adam (torch.optim.Adam, L2 weight decay added to the gradient, optional AMSGrad) and AdamW (decoupled decay).
+public final class Adam: OptimizerBase, Optimizer {
+    public let beta1, beta2, eps, weightDecay: Float
+    public let amsgrad: Bool
+    /// Decoupled weight decay (AdamW) instead of L2 added to the gradient.
+    public let decoupled: Bool
+
+    public init(_ parameters: [(name: String, tensor: Tensor)], learningRate: Float = 1e-3, beta1: Float = 0.9,
+                beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0, amsgrad: Bool = false, decoupled: Bool = false) {
+        self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
+        self.amsgrad = amsgrad; self.decoupled = decoupled
+        super.init(parameters, learningRate: learningRate,
+                   buffers: ["exp_avg", "exp_avg_sq"] + (amsgrad ? ["max_exp_avg_sq"] : []))
+    }
+
+    /// AdamW with torch's default weight decay of 0.01.
+    public static func adamW(_ parameters: [(name: String, tensor: Tensor)], learningRate: Float = 1e-3, beta1: Float = 0.9,
+                             beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01, amsgrad: Bool = false) -> Adam {
+        Adam(parameters, learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay,
+             amsgrad: amsgrad, decoupled: true)
+    }
+
+    public func step() {
+        stepCount += 1
+        let t = Float(stepCount)
+        let lr = learningRate, b1 = beta1, b2 = beta2, eps = eps, wd = weightDecay, ams = amsgrad, decoupled = decoupled
+        let bc1 = 1 - Foundation.pow(b1, t), bc2Sqrt = (1 - Foundation.pow(b2, t)).squareRoot()
+        let stepSize = lr / bc1
+        forEachParameter { i, w, g in
+            var m = buffers[0][i], v = buffers[1][i]
+            buffers[0][i] = []; buffers[1][i] = []
+            defer { buffers[0][i] = m; buffers[1][i] = v }
+            m.withUnsafeMutableBufferPointer { m in
+                v.withUnsafeMutableBufferPointer { v in
+                    for k in 0..<w.count {
+                        var d = g[k]
+                        if decoupled { w[k] *= 1 - lr * wd } else if wd != 0 { d += wd * w[k] }
+                        m[k] = b1 * m[k] + (1 - b1) * d
+                        v[k] = b2 * v[k] + (1 - b2) * d * d
+                    }
+                    if ams {
+                        buffers[2][i].withUnsafeMutableBufferPointer { vmax in
+                            for k in 0..<w.count {
+                                vmax[k] = max(vmax[k], v[k])
+                                w[k] -= stepSize * m[k] / (vmax[k].squareRoot() / bc2Sqrt + eps)
+                            }
+                        }
+                    } else {
+                        for k in 0..<w.count { w[k] -= stepSize * m[k] / (v[k].squareRoot() / bc2Sqrt + eps) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// MARK: - Gradient clipping and penalties
+
+/// Scales all gradients so their global L2 norm is at most `maxNorm` (torch.nn.utils.clip_grad_norm_:
+/// coefficient max_norm / (norm + 1e-6), clamped to 1). Returns the norm before clipping.
+@discardableResult
+public func clipGradNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
+    var total: Double = 0
+    for p in parameters { if let g = p.grad { for v in g { total += Double(v) * Double(v) } } }
+    let norm = Float(total.squareRoot())
+    let coefficient = maxNorm / (norm + 1e-6)
+    if coefficient < 1 {
+        for p in parameters where p.grad != nil {
+            p.grad!.withUnsafeMutableBufferPointer { g in for k in 0..<g.count { g[k] *= coefficient } }
+        }
+    }
+    return norm
+}
+
+/// Clamps every gradient element to `[-clipValue, clipValue]` (torch.nn.utils.clip_grad_value_).
+public func clipGradValue(_ parameters: [Tensor], clipValue: Float) {
+    for p in parameters where p.grad != nil {
+        p.grad!.withUnsafeMutableBufferPointer { g in for k in 0..<g.count { g[k] = min(max(g[k], -clipValue), clipValue) } }
+    }
+}
+
+/// λ·Σ|w| over the parameters, as a differentiable loss term (L1 penalty).
+public func l1Penalty(_ parameters: [Tensor], lambda: Float) -> Tensor {
+    parameters.map { $0.abs().sum() }.reduce(Tensor(scalar: 0), +) * lambda
+}
+
+/// λ·Σw² over the parameters, as a differentiable loss term (L2 penalty).
+public func l2Penalty(_ parameters: [Tensor], lambda: Float) -> Tensor {
+    parameters.map { $0.square().sum() }.reduce(Tensor(scalar: 0), +) * lambda
+}
