@@ -93,16 +93,14 @@ public enum SafeTensors {
             guard let elementSize = dtypeSizes[dtype] else { throw SafeTensorsError.unknownDtype(name, dtype) }
             guard let rawShape = entry["shape"] as? [Any] else { throw SafeTensorsError.badEntry(name, "has no shape list") }
             let shape: [Int] = try rawShape.map {
-                guard !($0 is Bool), let num = $0 as? NSNumber,
-                      num.doubleValue == num.doubleValue.rounded(), num.doubleValue >= 0, num.doubleValue < 1e15 else {
+                guard let num = SafeTensors.integer($0),
+                      num >= 0, num < 1 << 50 else {
                     throw SafeTensorsError.badEntry(name, "has a shape entry that is not a non-negative integer: \($0)")
                 }
-                return num.intValue
+                return num
             }
             guard let offsets = entry["data_offsets"] as? [Any], offsets.count == 2,
-                  let b = (offsets[0] as? NSNumber)?.intValue, let e = (offsets[1] as? NSNumber)?.intValue,
-                  Double((offsets[0] as? NSNumber)?.doubleValue ?? -1) == Double(b),
-                  Double((offsets[1] as? NSNumber)?.doubleValue ?? -1) == Double(e) else {
+                  let b = SafeTensors.integer(offsets[0]), let e = SafeTensors.integer(offsets[1]) else {
                 throw SafeTensorsError.badEntry(name, "needs data_offsets [begin, end] of integers")
             }
             guard b >= 0, e >= b, e <= bufferSize else {
@@ -132,6 +130,16 @@ public enum SafeTensors {
                                           shape: e.shape))
         }
         return (tensors, metadata)
+    }
+
+    /// A JSON integer (not a boolean, not a fraction), as decoded by JSONSerialization.
+    static func integer(_ value: Any) -> Int? {
+        guard let n = value as? NSNumber, type(of: value) == NSNumber.self || !(value is Bool) else { return nil }
+        let type = String(cString: n.objCType)
+        guard type != "c", type != "B" else { return nil } // booleans
+        let d = n.doubleValue
+        guard d == d.rounded(), abs(d) < 9e15 else { return nil }
+        return Int(d)
     }
 
     static func convert(_ bytes: [UInt8], from start: Int, count: Int, dtype: String) -> [Float] {

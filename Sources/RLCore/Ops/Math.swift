@@ -22,12 +22,12 @@ extension Tensor {
                             dB: { x, p, g in x > 0 ? g * Foundation.pow(x, p) * Foundation.log(x) : 0 })
     }
 
-    /// Clamps to `[min, max]` (either bound optional). As PyTorch, the gradient passes where
-    /// `min <= x <= max` (bounds included) and is 0 outside.
+    /// Clamps to `[min, max]` (either bound optional). As PyTorch 2.x, the gradient passes strictly inside
+    /// the bounds and is 0 at and beyond them.
     public func clamped(min lo: Float? = nil, max hi: Float? = nil) -> Tensor {
         let lower = lo ?? -.infinity, upper = hi ?? .infinity
         return Tensor.unary(self, { Swift.min(Swift.max($0, lower), upper) },
-                            derivative: { x, _ in x >= lower && x <= upper ? 1 : 0 })
+                            derivative: { x, _ in x > lower && x < upper ? 1 : 0 })
     }
 
     /// Element-wise minimum with broadcasting; ties send the gradient to both (PyTorch splits it in half).
