@@ -1,0 +1,216 @@
+import Foundation
+import RLCore
+import SeededRandom
+import Testing
+
+/// Central finite differences against autodiff for every differentiable op: f is re-evaluated in Float32 with
+/// each input element nudged by ±h, the scalar L = Σ f(x)·w (w fixed random weights) is differenced in Double.
+func gradientCheck(_ name: String, _ shapes: [[Int]], positive: Bool = false, h: Float = 1e-2, tol: Double = 2e-2,
+                   seed: UInt64 = 1, sourceLocation: SourceLocation = #_sourceLocation, _ f: ([Tensor]) -> Tensor) {
+    var rng = SeededGenerator(seed: seed)
+    let inputs = shapes.map { shape -> Tensor in
+        let t = Tensor.uniform(shape, low: positive ? 0.5 : -1.5, high: positive ? 2 : 1.5, using: &rng)
+        t.requiresGrad = true
+        return t
+    }
+    let probe = f(inputs.map { $0.detached() })
+    let weights = Tensor.uniform(probe.shape, low: -1, high: 1, using: &rng)
+    func loss(_ xs: [Tensor]) -> Double {
+        Tensor.withoutGrad { (f(xs) * weights).sum().data.reduce(0.0) { $0 + Double($1) } }
+    }
+    (f(inputs) * weights).sum().backward()
+    for (k, x) in inputs.enumerated() {
+        let analytic = x.grad ?? [Float](repeating: 0, count: x.count)
+        for i in 0..<x.count {
+            func perturbed(_ delta: Float) -> Double {
+                let copies = inputs.map { $0.detached() }
+                copies[k].data[i] += delta
+                return loss(copies)
+            }
+            let numeric = (perturbed(h) - perturbed(-h)) / Double(2 * h)
+            let err = abs(numeric - Double(analytic[i])) / max(1, abs(numeric))
+            #expect(err < tol, "\(name): d/dx\(k)[\(i)] autodiff \(analytic[i]) vs numeric \(numeric)", sourceLocation: sourceLocation)
+        }
+    }
+}
+
+@Suite struct GradientCheckTests {
+    @Test func arithmeticWithBroadcasting() {
+        gradientCheck("add", [[3, 1, 4], [2, 4]]) { $0[0] + $0[1] }
+        gradientCheck("sub", [[2, 3], [3]]) { $0[0] - $0[1] }
+        gradientCheck("mul", [[3, 1, 4], [2, 4]]) { $0[0] * $0[1] }
+        gradientCheck("div", [[2, 3], [1, 3]], positive: true) { $0[0] / $0[1] }
+        gradientCheck("scalar ops", [[2, 3]]) { 2 - (3 * $0[0] + 1) / 4 }
+    }
+
+    @Test func unaryMath() {
+        gradientCheck("exp", [[2, 3]]) { $0[0].exp() }
+        gradientCheck("log", [[2, 3]], positive: true) { $0[0].log() }
+        gradientCheck("sqrt", [[2, 3]], positive: true) { $0[0].sqrt() }
+        gradientCheck("pow scalar", [[2, 3]], positive: true) { $0[0].pow(2.5) }
+        gradientCheck("pow tensor", [[2, 3], [3]], positive: true) { $0[0].pow($0[1]) }
+        gradientCheck("abs", [[2, 3]]) { $0[0].abs() }
+        gradientCheck("square", [[2, 3]]) { $0[0].square() }
+        gradientCheck("clamp", [[3, 4]]) { $0[0].clamped(min: -0.5, max: 0.7) }
+        gradientCheck("minimum", [[3, 4], [4]]) { Tensor.minimum($0[0], $0[1]) }
+        gradientCheck("maximum", [[3, 4], [3, 1]]) { Tensor.maximum($0[0], $0[1]) }
+    }
+
+    @Test func activations() {
+        gradientCheck("relu", [[3, 4]]) { $0[0].relu() }
+        gradientCheck("leaky relu", [[3, 4]]) { $0[0].leakyRelu(0.2) }
+        gradientCheck("elu", [[3, 4]]) { $0[0].elu(1.3) }
+        gradientCheck("sigmoid", [[3, 4]]) { $0[0].sigmoid() }
+        gradientCheck("tanh", [[3, 4]]) { $0[0].tanh() }
+        gradientCheck("softplus", [[3, 4]]) { $0[0].softplus(beta: 2, threshold: 3) }
+        gradientCheck("log sigmoid", [[3, 4]]) { $0[0].logSigmoid() }
+        gradientCheck("softmax", [[3, 4]]) { $0[0].softmax(axis: 1) }
+        gradientCheck("softmax axis 0", [[3, 4]]) { $0[0].softmax(axis: 0) }
+        gradientCheck("log softmax", [[3, 4]]) { $0[0].logSoftmax(axis: -1) }
+    }
+
+    @Test func reductionsAndShapes() {
+        gradientCheck("sum", [[2, 3, 4]]) { $0[0].sum() }
+        gradientCheck("sum axis", [[2, 3, 4]]) { $0[0].sum(axis: 1) }
+        gradientCheck("mean axis keepdims", [[2, 3, 4]]) { $0[0].mean(axis: -1, keepDims: true) }
+        gradientCheck("max axis", [[2, 3, 4]]) { $0[0].max(axis: 1).values }
+        gradientCheck("logsumexp", [[2, 3, 4]]) { $0[0].logSumExp(axis: 2) }
+        gradientCheck("reshape", [[2, 6]]) { $0[0].reshaped([3, -1]) }
+        gradientCheck("permute", [[2, 3, 4]]) { $0[0].permuted([2, 0, 1]) }
+        gradientCheck("transpose", [[2, 3]]) { $0[0].transposed() }
+        gradientCheck("slice", [[2, 5, 3]]) { $0[0].sliced(axis: 1, 1..<4) }
+        gradientCheck("concat", [[2, 3], [2, 2]]) { Tensor.concat([$0[0], $0[1]], axis: 1) }
+        gradientCheck("stack", [[2, 3], [2, 3]]) { Tensor.stack([$0[0], $0[1]], axis: 1) }
+        gradientCheck("gather repeated", [[3, 4]]) { $0[0].gather(axis: 1, indices: [1, 1, 0, 3, 3, 3], indexShape: [3, 2]) }
+        gradientCheck("pick", [[3, 4]]) { $0[0].pick(columns: [2, 0, 3]) }
+        gradientCheck("where", [[3, 4], [3, 4]]) {
+            Tensor.where(Tensor((0..<12).map { Float($0 % 3 == 0 ? 1 : 0) }, shape: [3, 4]), $0[0], $0[1])
+        }
+    }
+
+    @Test func products() {
+        gradientCheck("matmul", [[3, 4], [4, 2]]) { $0[0].matmul($0[1]) }
+        gradientCheck("batched matmul", [[2, 3, 4], [2, 4, 2]]) { $0[0].matmul($0[1]) }
+        gradientCheck("broadcast matmul", [[2, 3, 4], [4, 2]]) { $0[0].matmul($0[1]) }
+        gradientCheck("linear", [[5, 4], [3, 4], [3]]) { Tensor.linear($0[0], weight: $0[1], bias: $0[2]) }
+    }
+
+    @Test func losses() {
+        gradientCheck("mse", [[4, 3], [4, 3]]) { mseLoss($0[0], $0[1]) }
+        gradientCheck("huber", [[4, 3], [4, 3]]) { huberLoss($0[0], $0[1], delta: 0.7) }
+        gradientCheck("smooth l1", [[4, 3], [4, 3]]) { smoothL1Loss($0[0], $0[1], beta: 0.5, reduction: .sum) }
+        gradientCheck("cross entropy", [[4, 5]]) { crossEntropyLoss($0[0], labels: [0, 4, 2, 2]) }
+        gradientCheck("bce with logits", [[4, 3], [4, 3]]) { binaryCrossEntropyWithLogits($0[0], $0[1]) }
+        gradientCheck("hinge", [[4, 5]], h: 1e-3) { multiMarginLoss($0[0], labels: [1, 0, 4, 2]) }
+        gradientCheck("focal", [[4, 3]]) { sigmoidFocalLoss($0[0], Tensor((0..<12).map { Float($0 % 2) }, shape: [4, 3])) }
+        gradientCheck("gaussian kl", [[4, 3], [4, 3]]) { gaussianKLLoss(mean: $0[0], logVariance: $0[1]) }
+        gradientCheck("l1 + l2 penalties", [[3, 3]]) { l1Penalty([$0[0]], lambda: 0.1) + l2Penalty([$0[0]], lambda: 0.2) }
+    }
+
+    @Test func distributions() {
+        gradientCheck("categorical log prob", [[3, 4]]) { Categorical(logits: $0[0]).logProb([0, 3, 1]) }
+        gradientCheck("categorical entropy", [[3, 4]]) { Categorical(logits: $0[0]).entropy() }
+        let values = Tensor(rows: [[0.1, -0.3], [1.2, 0.4], [-0.7, 0.0]])
+        gradientCheck("gaussian log prob", [[3, 2], [2]]) { DiagonalGaussian(mean: $0[0], logStd: $0[1]).logProb(values) }
+        gradientCheck("gaussian entropy", [[3, 2], [2]]) { DiagonalGaussian(mean: $0[0], logStd: $0[1]).entropy() }
+    }
+
+    @Test func valueUsedTwiceAccumulates() {
+        let x = Tensor([1, 2, 3], shape: [3], requiresGrad: true)
+        (x * x + x).sum().backward()
+        #expect(x.grad == [3, 5, 7])
+        // A second backward adds to the existing gradient, as in PyTorch.
+        x.sum().backward()
+        #expect(x.grad == [4, 6, 8])
+    }
+
+    @Test func graphIsFreedAfterBackward() {
+        let x = Tensor([1, 2], shape: [2], requiresGrad: true)
+        weak var intermediate: Tensor?
+        let loss: Tensor = {
+            let h = x.tanh()
+            intermediate = h
+            return (h * 2).sum()
+        }()
+        #expect(intermediate != nil)
+        loss.backward()
+        #expect(intermediate == nil, "the graph must be released after backward")
+        #expect(x.grad != nil)
+    }
+
+    @Test func withoutGradRecordsNothing() {
+        let w = Tensor([1, 2], shape: [2], requiresGrad: true)
+        let y = Tensor.withoutGrad { (w * 3).sum() }
+        #expect(!y.requiresGrad)
+        #expect(y.isLeaf)
+        let frozen = Tensor([1, 2], shape: [2], requiresGrad: false)
+        (frozen * w).sum().backward()
+        #expect(frozen.grad == nil)
+        #expect(w.grad == [1, 2])
+    }
+}
+
+@Suite struct LearningTests {
+    /// A 2-8-1 MLP learns XOR with Adam.
+    @Test func learnsXOR() {
+        var rng = SeededGenerator(seed: 3)
+        let net = MLP(sizes: [2, 8, 1], activation: .tanh, using: &rng)
+        let x = Tensor(rows: [[0, 0], [0, 1], [1, 0], [1, 1]])
+        let y = Tensor(rows: [[0], [1], [1], [0]])
+        let opt = Adam(net.namedParameters(), learningRate: 0.05)
+        for _ in 0..<500 {
+            net.zeroGrad()
+            binaryCrossEntropyWithLogits(net(x), y).backward()
+            opt.step()
+        }
+        let predictions = Tensor.withoutGrad { net(x).sigmoid().data }
+        #expect(predictions.map { $0 > 0.5 ? 1 : 0 } == [0, 1, 1, 0], "XOR predictions \(predictions)")
+        #expect(zip(predictions, [0, 1, 1, 0] as [Float]).allSatisfy { abs($0 - $1) < 0.1 })
+    }
+
+    @Test func mlpNamesParametersLikeTorch() {
+        var rng = SeededGenerator(seed: 0)
+        let net = MLP(sizes: [4, 64, 64, 2], activation: .tanh, using: &rng)
+        #expect(net.namedParameters().map(\.name) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"])
+        #expect(net.namedParameters()[0].tensor.shape == [64, 4])
+        let bound = 1 / Float(4).squareRoot()
+        #expect(net.namedParameters()[0].tensor.data.allSatisfy { abs($0) <= bound })
+    }
+
+    @Test func initializers() {
+        var rng = SeededGenerator(seed: 5)
+        let w = Tensor.zeros([6, 10])
+        Initializer.orthogonal(w, gain: 2, using: &rng)
+        // Rows are orthogonal with norm = gain: W Wᵀ = 4·I.
+        let wwt = w.matmul(w.transposed())
+        for i in 0..<6 { for j in 0..<6 { #expect(abs(wwt.data[i * 6 + j] - (i == j ? 4 : 0)) < 1e-4) } }
+        let tall = Tensor.zeros([10, 3])
+        Initializer.orthogonal(tall, using: &rng)
+        let wtw = tall.transposed().matmul(tall)
+        for i in 0..<3 { for j in 0..<3 { #expect(abs(wtw.data[i * 3 + j] - (i == j ? 1 : 0)) < 1e-4) } }
+        let big = Tensor.zeros([200, 300])
+        Initializer.xavierUniform(big, using: &rng)
+        let bound = (6.0 / 500).squareRoot()
+        #expect(big.data.allSatisfy { Double(abs($0)) <= bound })
+        Initializer.kaimingNormal(big, using: &rng)
+        let variance = big.data.reduce(0) { $0 + Double($1 * $1) } / Double(big.count)
+        #expect(abs(variance - 2.0 / 300) < 0.1 * 2.0 / 300)
+    }
+
+    @Test func gemmMatchesReference() {
+        var rng = SeededGenerator(seed: 8)
+        for (m, n, k) in [(1, 1, 1), (7, 5, 3), (64, 64, 64), (33, 129, 17)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = Tensor.uniform([m * k], using: &rng).data, b = Tensor.uniform([k * n], using: &rng).data
+                var c1 = [Float](repeating: 0.5, count: m * n), c2 = c1
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+                    Gemm.multiply(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1.5, a: ap.baseAddress!, lda: ta ? m : k,
+                                  b: bp.baseAddress!, ldb: tb ? k : n, beta: 0.5, c: &c1, ldc: n)
+                    Gemm.reference(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1.5, a: ap.baseAddress!, lda: ta ? m : k,
+                                   b: bp.baseAddress!, ldb: tb ? k : n, beta: 0.5, c: &c2, ldc: n)
+                } }
+                for i in 0..<(m * n) { #expect(abs(c1[i] - c2[i]) < 1e-3 * (1 + abs(c2[i]))) }
+            }
+        }
+    }
+}
