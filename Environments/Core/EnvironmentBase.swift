@@ -1,0 +1,53 @@
+import Imaging
+import SeededRandom
+
+/// Shared episode bookkeeping for the built-in environments: the seeded generator, and the rule that
+/// `step` needs a `reset` first and is refused after the episode ended.
+open class EpisodicEnvironment {
+    public var spec: EnvSpec?
+    /// The environment's generator; `reset(seed:)` with a seed replaces it.
+    public var rng = SeededGenerator(seed: 0)
+    /// Whether the episode has ended (terminated); `step` then throws until `reset`.
+    public private(set) var needsReset = true
+    let name: String
+
+    init(name: String) { self.name = name }
+
+    /// Reseeds when a seed is given and marks a new episode.
+    func beginEpisode(seed: UInt64?) {
+        if let seed { rng = SeededGenerator(seed: seed) }
+        needsReset = false
+    }
+
+    /// Throws unless an episode is running.
+    @inline(__always)
+    func checkRunning() throws {
+        if needsReset { throw EnvironmentError.stepAfterEnd(spec?.id ?? name) }
+    }
+
+    /// Records the end of an episode (so the next `step` is refused).
+    @inline(__always)
+    func endEpisode(if terminated: Bool) { if terminated { needsReset = true } }
+
+    /// The discrete action index, or an error naming the problem.
+    @inline(__always)
+    func discreteAction(_ action: Action, count n: Int) throws -> Int {
+        guard case let .discrete(a) = action else {
+            throw EnvironmentError.invalidAction("\(spec?.id ?? name) takes a discrete action in 0..<\(n), got \(action)")
+        }
+        guard a >= 0 && a < n else {
+            throw EnvironmentError.invalidAction("\(spec?.id ?? name) takes actions 0..<\(n), got \(a)")
+        }
+        return a
+    }
+
+    /// The single continuous action value, or an error naming the problem.
+    @inline(__always)
+    func continuousAction(_ action: Action) throws -> Float {
+        guard case let .continuous(values) = action, values.count == 1 else {
+            throw EnvironmentError.invalidAction("\(spec?.id ?? name) takes one continuous value, got \(action)")
+        }
+        guard values[0].isFinite else { throw EnvironmentError.invalidAction("\(spec?.id ?? name): action \(values[0]) is not finite") }
+        return values[0]
+    }
+}

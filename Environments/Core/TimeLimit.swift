@@ -1,0 +1,40 @@
+import Imaging
+
+/// Gymnasium's `TimeLimit`: sets `truncated` on the step at which the number of steps since `reset` reaches
+/// `maxEpisodeSteps`, whether or not that step also terminates. Stepping past it without reset is refused.
+public final class TimeLimit: Environment {
+    public let inner: Environment
+    public let maxEpisodeSteps: Int
+    public private(set) var elapsedSteps = 0
+    private var ended = true
+
+    public init(_ inner: Environment, maxEpisodeSteps: Int) {
+        precondition(maxEpisodeSteps > 0, "time limit must be positive")
+        self.inner = inner
+        self.maxEpisodeSteps = maxEpisodeSteps
+    }
+
+    public var spec: EnvSpec? {
+        get { inner.spec }
+        set { inner.spec = newValue }
+    }
+    public var observationSpace: Space { inner.observationSpace }
+    public var actionSpace: Space { inner.actionSpace }
+
+    public func reset(seed: UInt64?, into observation: UnsafeMutableBufferPointer<Float>) {
+        elapsedSteps = 0
+        ended = false
+        inner.reset(seed: seed, into: observation)
+    }
+
+    public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
+        if ended { throw EnvironmentError.stepAfterEnd(spec?.id ?? "environment") }
+        var outcome = try inner.step(action, into: observation)
+        elapsedSteps += 1
+        if elapsedSteps >= maxEpisodeSteps { outcome.truncated = true }
+        ended = outcome.terminated || outcome.truncated
+        return outcome
+    }
+
+    public func render() -> RGBImage { inner.render() }
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// Gymnasium's registry for rlbench's environments: ids, time limits, reward thresholds and options.
+public enum Registry {
+    /// One registered environment.
+    public struct Entry: Sendable {
+        public let spec: EnvSpec
+        /// Options `make` accepts, with a one-line description each.
+        public let options: [String: String]
+        let build: @Sendable ([String: String]) throws -> Environment
+    }
+
+    public static let entries: [Entry] = [
+        Entry(spec: EnvSpec(id: "CartPole-v1", maxEpisodeSteps: 500, rewardThreshold: 475),
+              options: ["sutton_barto_reward": "true/false: reward 0 per step and −1 on failure"]) { o in
+            CartPole(suttonBartoReward: try bool(o, "sutton_barto_reward", default: false))
+        },
+        Entry(spec: EnvSpec(id: "MountainCar-v0", maxEpisodeSteps: 200, rewardThreshold: -110), options: [:]) { _ in MountainCar() },
+        Entry(spec: EnvSpec(id: "MountainCarContinuous-v0", maxEpisodeSteps: 999, rewardThreshold: 90), options: [:]) { _ in
+            MountainCarContinuous()
+        },
+        Entry(spec: EnvSpec(id: "Acrobot-v1", maxEpisodeSteps: 500, rewardThreshold: -100), options: [:]) { _ in Acrobot() },
+        Entry(spec: EnvSpec(id: "Pendulum-v1", maxEpisodeSteps: 200, rewardThreshold: nil), options: ["g": "gravity (default 10.0)"]) { o in
+            Pendulum(g: try number(o, "g", default: 10))
+        },
+        Entry(spec: EnvSpec(id: "FrozenLake-v1", maxEpisodeSteps: 100, rewardThreshold: 0.70),
+              options: ["map_name": "4x4 or 8x8", "is_slippery": "true/false (default true)"]) { o in
+            try frozenLake(o, defaultMap: "4x4")
+        },
+        Entry(spec: EnvSpec(id: "FrozenLake8x8-v1", maxEpisodeSteps: 200, rewardThreshold: 0.85),
+              options: ["map_name": "4x4 or 8x8", "is_slippery": "true/false (default true)"]) { o in
+            try frozenLake(o, defaultMap: "8x8")
+        },
+        Entry(spec: EnvSpec(id: "CliffWalking-v1", maxEpisodeSteps: nil, rewardThreshold: nil), options: [:]) { _ in CliffWalking() },
+        Entry(spec: EnvSpec(id: "GridWorld-v0", maxEpisodeSteps: 200, rewardThreshold: nil),
+              options: ["map": "path of a text map (default: the built-in four-rooms example)",
+                        "max_episode_steps": "time limit (default 200)"]) { o in
+            if let path = o["map"] { return try GridWorld(contentsOf: URL(fileURLWithPath: path)) }
+            return try GridWorld(text: GridWorld.exampleMap, name: "GridWorld-v0")
+        },
+    ]
+
+    /// Every registered id, in listing order.
+    public static var ids: [String] { entries.map(\.spec.id) }
+
+    /// The entry for `id`, or `EnvironmentError.unknownID` listing the known ids.
+    public static func entry(_ id: String) throws -> Entry {
+        guard let e = entries.first(where: { $0.spec.id == id }) else { throw EnvironmentError.unknownID(id, known: ids) }
+        return e
+    }
+
+    /// Makes a registered environment with its time limit applied, as `gymnasium.make(id, **options)`.
+    /// Unknown options and malformed values are errors naming them.
+    public static func make(_ id: String, options: [String: String] = [:]) throws -> Environment {
+        let e = try entry(id)
+        for key in options.keys where e.options[key] == nil {
+            let known = e.options.keys.sorted()
+            throw EnvironmentError.invalidOption("\(id) has no option '\(key)'" + (known.isEmpty ? "" : "; its options: \(known.joined(separator: ", "))"))
+        }
+        let env = try e.build(options)
+        var spec = e.spec
+        if let limit = options["max_episode_steps"] {
+            guard let n = Int(limit), n > 0 else { throw EnvironmentError.invalidOption("max_episode_steps must be a positive integer, got '\(limit)'") }
+            spec.maxEpisodeSteps = n
+        }
+        env.spec = spec
+        guard let limit = spec.maxEpisodeSteps else { return env }
+        return TimeLimit(env, maxEpisodeSteps: limit)
+    }
+
+    static func bool(_ o: [String: String], _ key: String, default value: Bool) throws -> Bool {
+        guard let text = o[key] else { return value }
+        switch text.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no": return false
+        default: throw EnvironmentError.invalidOption("\(key) must be true or false, got '\(text)'")
+        }
+    }
+
+    static func number(_ o: [String: String], _ key: String, default value: Double) throws -> Double {
+        guard let text = o[key] else { return value }
+        guard let v = Double(text), v.isFinite else { throw EnvironmentError.invalidOption("\(key) must be a number, got '\(text)'") }
+        return v
+    }
+
+    static func frozenLake(_ o: [String: String], defaultMap: String) throws -> Environment {
+        let name = o["map_name"] ?? defaultMap
+        guard let map = FrozenLake.maps[name] else {
+            throw EnvironmentError.invalidOption("map_name must be one of \(FrozenLake.maps.keys.sorted().joined(separator: ", ")), got '\(name)'")
+        }
+        return try FrozenLake(map: map, isSlippery: try bool(o, "is_slippery", default: true))
+    }
+}

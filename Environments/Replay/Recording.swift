@@ -1,0 +1,151 @@
+import Foundation
+
+/// A trajectory recorded from Gymnasium (the JSON Lines format of rlbench's parity fixtures): a header with the
+/// environment id, make options, reset seed and initial state, then one line per `step` with the action and what
+/// Gymnasium returned.
+public struct Recording: Sendable {
+    public struct Step: Sendable {
+        public var action: Action
+        public var observation: [Double]
+        public var reward: Double
+        public var terminated: Bool
+        public var truncated: Bool
+    }
+
+    public var file: String
+    public var env: String
+    public var makeOptions: [String: String]
+    public var resetSeed: UInt64?
+    public var initialState: [Double]
+    public var stateDtype: String?
+    public var steps: [Step]
+
+    /// Parses a recording; errors name the file and line.
+    public init(contentsOf url: URL) throws {
+        let file = url.lastPathComponent
+        self.file = file
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw ReplayError.unreadable(url.path, error.localizedDescription)
+        }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+        guard let first = lines.first else { throw ReplayError.malformed(file, line: 1, "the file is empty") }
+        func object(_ line: Substring, _ number: Int) throws -> [String: Any] {
+            guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                throw ReplayError.malformed(file, line: number, "not a JSON object")
+            }
+            return o
+        }
+        let header = try object(first, 1)
+        guard let env = header["env"] as? String else { throw ReplayError.malformed(file, line: 1, "no 'env' in the header") }
+        self.env = env
+        makeOptions = ((header["make_kwargs"] as? [String: Any]) ?? [:]).mapValues { value in
+            // JSON booleans arrive as NSNumber with the objCType of a C char.
+            if let n = value as? NSNumber, String(cString: n.objCType) == "c" { return n.boolValue ? "true" : "false" }
+            return "\(value)"
+        }
+        resetSeed = (header["reset_seed"] as? NSNumber).map { UInt64(truncating: $0) }
+        guard let state = header["initial_state"] as? [NSNumber] else {
+            throw ReplayError.malformed(file, line: 1, "no 'initial_state' list in the header")
+        }
+        initialState = state.map(\.doubleValue)
+        stateDtype = header["state_dtype"] as? String
+        var parsed: [Step] = []
+        for (i, line) in lines.dropFirst().enumerated() {
+            let o = try object(line, i + 2)
+            let action: Action
+            if let list = o["action"] as? [NSNumber] {
+                action = .continuous(list.map { Float($0.doubleValue) })
+            } else if let a = o["action"] as? NSNumber {
+                action = .discrete(a.intValue)
+            } else {
+                throw ReplayError.malformed(file, line: i + 2, "no action")
+            }
+            let observation: [Double]
+            if let list = o["observation"] as? [NSNumber] { observation = list.map(\.doubleValue) }
+            else if let s = o["observation"] as? NSNumber { observation = [s.doubleValue] }
+            else { throw ReplayError.malformed(file, line: i + 2, "no observation") }
+            guard let reward = (o["reward"] as? NSNumber)?.doubleValue, let terminated = o["terminated"] as? Bool,
+                  let truncated = o["truncated"] as? Bool else {
+                throw ReplayError.malformed(file, line: i + 2, "needs reward, terminated and truncated")
+            }
+            parsed.append(Step(action: action, observation: observation, reward: reward, terminated: terminated, truncated: truncated))
+        }
+        steps = parsed
+    }
+}
+
+/// The outcome of replaying a recording.
+public struct ReplayReport: Sendable {
+    public var file: String
+    public var steps: Int
+    /// The largest observation difference (absolute, or relative where that is smaller).
+    public var largestObservationDeviation: Double
+    public var largestRewardDeviation: Double
+    /// The first mismatch (observation beyond tolerance, reward, or a flag), if any.
+    public var firstMismatch: String?
+    public var passed: Bool { firstMismatch == nil }
+}
+
+public enum ReplayError: Error, CustomStringConvertible {
+    case unreadable(String, String)
+    case malformed(String, line: Int, String)
+    case cannotSetState(String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(path, why): "cannot read \(path): \(why)"
+        case let .malformed(file, line, why): "\(file):\(line): \(why)"
+        case let .cannotSetState(why): why
+        }
+    }
+}
+
+extension Recording {
+    /// Replays the recording on rlbench's environment: make with the recorded options, reset with the recorded
+    /// seed, set the initial state, apply every action, and compare each observation (within `tolerance`, absolute
+    /// or relative), reward (within 1e-9) and flag (exactly).
+    public func replay(tolerance: Double = 1e-6) throws -> ReplayReport {
+        let env = try Registry.make(self.env, options: makeOptions)
+        env.reset(seed: resetSeed)
+        try Recording.setState(env, initialState, float32: stateDtype == "float32")
+        var report = ReplayReport(file: file, steps: steps.count, largestObservationDeviation: 0, largestRewardDeviation: 0)
+        for (t, expected) in steps.enumerated() {
+            let result = try env.step(expected.action)
+            func mismatch(_ what: String) { if report.firstMismatch == nil { report.firstMismatch = "step \(t + 1): \(what)" } }
+            if result.observation.count != expected.observation.count {
+                mismatch("observation has \(result.observation.count) values, recorded \(expected.observation.count)")
+            } else {
+                for (i, (a, b)) in zip(result.observation, expected.observation).enumerated() {
+                    let diff = abs(Double(a) - b)
+                    let deviation = min(diff, diff / max(abs(b), 1e-300))
+                    report.largestObservationDeviation = max(report.largestObservationDeviation, deviation)
+                    if deviation > tolerance { mismatch("observation[\(i)] is \(a), recorded \(b)") }
+                }
+            }
+            let rewardDiff = abs(result.reward - expected.reward)
+            report.largestRewardDeviation = max(report.largestRewardDeviation, rewardDiff)
+            if rewardDiff > 1e-9 * max(1, abs(expected.reward)) { mismatch("reward is \(result.reward), recorded \(expected.reward)") }
+            if result.terminated != expected.terminated { mismatch("terminated is \(result.terminated), recorded \(expected.terminated)") }
+            if result.truncated != expected.truncated { mismatch("truncated is \(result.truncated), recorded \(expected.truncated)") }
+        }
+        return report
+    }
+
+    /// Sets the internal state of a (possibly wrapped) built-in environment.
+    static func setState(_ env: Environment, _ state: [Double], float32: Bool) throws {
+        var base = env
+        while let wrapped = base as? TimeLimit { base = wrapped.inner }
+        switch base {
+        case let e as CartPole: e.setState(state)
+        case let e as MountainCar: e.setState(state)
+        case let e as MountainCarContinuous: e.setState(state, float32: float32)
+        case let e as Pendulum: e.setState(state)
+        case let e as Acrobot: e.setState(state)
+        case let e as FrozenLake: e.setState(Int(state[0]))
+        case let e as CliffWalking: e.setState(Int(state[0]))
+        case let e as GridWorld: e.setState(Int(state[0]))
+        default: throw ReplayError.cannotSetState("\(env.spec?.id ?? "this environment") cannot have its state set for a replay")
+        }
+    }
+}

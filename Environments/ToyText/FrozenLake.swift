@@ -1,0 +1,132 @@
+import Foundation
+import Imaging
+
+/// FrozenLake-v1 as Gymnasium 1.x: cross a frozen lake from S to G without falling into a hole H.
+/// Actions 0–3 = left, down, right, up; a move off the grid stays in place. Slippery (the default): the intended
+/// direction and the two perpendicular ones each with probability 1/3. Reward 1 on reaching G; G and H terminate.
+/// The observation is the state index row·ncol + col.
+public final class FrozenLake: EpisodicEnvironment, Environment {
+    /// Gymnasium's built-in maps.
+    public static let maps: [String: [String]] = [
+        "4x4": ["SFFF", "FHFH", "FFFH", "HFFG"],
+        "8x8": ["SFFFFFFF", "FFFFFFFF", "FFFHFFFF", "FFFFFHFF", "FFFHFFFF", "FHHFFFHF", "FHFFHFHF", "FFFHFFFG"],
+    ]
+
+    public let map: [[Character]]
+    public let rows: Int, columns: Int
+    public let isSlippery: Bool
+    public private(set) var position = 0
+    public private(set) var lastAction: Int?
+
+    /// A lake from `map` rows (characters S, F, H, G; exactly one S).
+    public init(map: [String] = FrozenLake.maps["4x4"]!, isSlippery: Bool = true) throws {
+        let grid = map.map(Array.init)
+        guard !grid.isEmpty, let width = grid.first?.count, width > 0, grid.allSatisfy({ $0.count == width }) else {
+            throw EnvironmentError.invalidMap("FrozenLake map rows must be non-empty and of equal length")
+        }
+        guard grid.joined().allSatisfy({ "SFHG".contains($0) }) else {
+            throw EnvironmentError.invalidMap("FrozenLake maps use only the letters S, F, H and G")
+        }
+        guard grid.joined().filter({ $0 == "S" }).count == 1 else { throw EnvironmentError.invalidMap("FrozenLake map needs exactly one S") }
+        self.map = grid
+        rows = grid.count
+        columns = width
+        self.isSlippery = isSlippery
+        super.init(name: "FrozenLake-v1")
+    }
+
+    public var observationSpace: Space { .discrete(rows * columns) }
+    public var actionSpace: Space { .discrete(4) }
+
+    func tile(_ s: Int) -> Character { map[s / columns][s % columns] }
+
+    public func reset(seed: UInt64?, into observation: UnsafeMutableBufferPointer<Float>) {
+        beginEpisode(seed: seed)
+        position = map.joined().firstIndex(of: "S").map { map.joined().distance(from: map.joined().startIndex, to: $0) } ?? 0
+        lastAction = nil
+        observation[0] = Float(position)
+    }
+
+    /// Puts the agent on state `index` and starts an episode from there (for replaying recordings).
+    public func setState(_ index: Int) {
+        precondition(index >= 0 && index < rows * columns, "state \(index) outside the map")
+        position = index
+        beginEpisode(seed: nil)
+    }
+
+    /// The state reached by moving in direction `a` (0 left, 1 down, 2 right, 3 up) from `s`.
+    func move(_ s: Int, _ a: Int) -> Int {
+        var r = s / columns, c = s % columns
+        switch a {
+        case 0: c = max(c - 1, 0)
+        case 1: r = min(r + 1, rows - 1)
+        case 2: c = min(c + 1, columns - 1)
+        default: r = max(r - 1, 0)
+        }
+        return r * columns + c
+    }
+
+    public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
+        try checkRunning()
+        let a = try discreteAction(action, count: 4)
+        let direction = isSlippery ? (a + 3 + rng.nextInt(below: 3)) % 4 : a
+        position = move(position, direction)
+        lastAction = a
+        observation[0] = Float(position)
+        let t = tile(position)
+        let terminated = t == "G" || t == "H"
+        endEpisode(if: terminated)
+        return StepOutcome(reward: t == "G" ? 1 : 0, terminated: terminated, truncated: false)
+    }
+}
+
+/// CliffWalking-v1 as Gymnasium 1.x: a 4×12 grid, start at the bottom-left, goal at the bottom-right, the cells
+/// between them a cliff. Actions 0–3 = up, right, down, left. Every move costs −1; stepping into the cliff costs
+/// −100 and returns the agent to the start (not terminated). Reaching the goal terminates.
+public final class CliffWalking: EpisodicEnvironment, Environment {
+    public static let rows = 4, columns = 12, start = 36, goal = 47
+
+    public private(set) var position = CliffWalking.start
+
+    public init() { super.init(name: "CliffWalking-v1") }
+
+    public var observationSpace: Space { .discrete(Self.rows * Self.columns) }
+    public var actionSpace: Space { .discrete(4) }
+
+    public static func isCliff(_ s: Int) -> Bool { s / columns == 3 && s % columns >= 1 && s % columns <= 10 }
+
+    public func reset(seed: UInt64?, into observation: UnsafeMutableBufferPointer<Float>) {
+        beginEpisode(seed: seed)
+        position = Self.start
+        observation[0] = Float(position)
+    }
+
+    public func setState(_ index: Int) {
+        precondition(index >= 0 && index < Self.rows * Self.columns, "state \(index) outside the grid")
+        position = index
+        beginEpisode(seed: nil)
+    }
+
+    public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
+        try checkRunning()
+        let a = try discreteAction(action, count: 4)
+        var r = position / Self.columns, c = position % Self.columns
+        switch a {
+        case 0: r = max(r - 1, 0)
+        case 1: c = min(c + 1, Self.columns - 1)
+        case 2: r = min(r + 1, Self.rows - 1)
+        default: c = max(c - 1, 0)
+        }
+        let next = r * Self.columns + c
+        if Self.isCliff(next) {
+            position = Self.start
+            observation[0] = Float(position)
+            return StepOutcome(reward: -100, terminated: false, truncated: false)
+        }
+        position = next
+        observation[0] = Float(position)
+        let terminated = position == Self.goal
+        endEpisode(if: terminated)
+        return StepOutcome(reward: -1, terminated: terminated, truncated: false)
+    }
+}

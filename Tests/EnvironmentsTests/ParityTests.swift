@@ -1,0 +1,36 @@
+import Environments
+import Foundation
+import Testing
+
+/// Replays every Gymnasium recording (../shared/fixtures/gymnasium and $RLBENCH_GYM_FIXTURES) step by step.
+@Suite struct ParityTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static func recordings() throws -> [URL] {
+        var dirs = [packageRoot.deletingLastPathComponent().appendingPathComponent("shared/fixtures/gymnasium")]
+        if let extra = ProcessInfo.processInfo.environment["RLBENCH_GYM_FIXTURES"], !extra.isEmpty { dirs.append(URL(fileURLWithPath: extra)) }
+        var files: [URL] = []
+        for dir in dirs {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else {
+                throw ReplayError.unreadable(dir.path, "fixture folder missing (the checkout needs ../shared beside it)")
+            }
+            files += names.filter { $0.hasSuffix(".jsonl") }.sorted().map { dir.appendingPathComponent($0) }
+        }
+        return files
+    }
+
+    @Test func everyRecordingReplaysExactly() throws {
+        let files = try Self.recordings()
+        #expect(files.count >= 14)
+        var covered = Set<String>()
+        for file in files {
+            let recording = try Recording(contentsOf: file)
+            covered.insert(recording.env)
+            let report = try recording.replay()
+            #expect(report.passed, "\(report.file): \(report.firstMismatch ?? "")")
+            #expect(report.steps == recording.steps.count && report.steps > 0)
+        }
+        #expect(covered.isSuperset(of: ["CartPole-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1", "Acrobot-v1",
+                                        "FrozenLake-v1", "CliffWalking-v1"]))
+    }
+}
