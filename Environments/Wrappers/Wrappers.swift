@@ -1,0 +1,188 @@
+import Foundation
+import Imaging
+
+/// Running mean and variance (parallel/Welford merge, float64), as SB3's `RunningMeanStd`; savable.
+public struct RunningMeanStd: Sendable, Equatable {
+    public var mean: [Double]
+    public var variance: [Double]
+    public var count: Double
+
+    /// Starts as SB3 does: mean 0, variance 1, count ε = 1e-4.
+    public init(size: Int) {
+        mean = [Double](repeating: 0, count: size)
+        variance = [Double](repeating: 1, count: size)
+        count = 1e-4
+    }
+
+    public init(mean: [Double], variance: [Double], count: Double) {
+        precondition(mean.count == variance.count, "mean and variance sizes differ")
+        self.mean = mean; self.variance = variance; self.count = count
+    }
+
+    /// Merges a batch of `rows` vectors laid out row-major in `values`.
+    public mutating func update(_ values: UnsafeBufferPointer<Float>, rows: Int) {
+        let d = mean.count
+        guard rows > 0 else { return }
+        var batchMean = [Double](repeating: 0, count: d), batchVar = [Double](repeating: 0, count: d)
+        for r in 0..<rows { for j in 0..<d { batchMean[j] += Double(values[r * d + j]) } }
+        for j in 0..<d { batchMean[j] /= Double(rows) }
+        for r in 0..<rows { for j in 0..<d { let x = Double(values[r * d + j]) - batchMean[j]; batchVar[j] += x * x } }
+        for j in 0..<d { batchVar[j] /= Double(rows) }
+        let n = Double(rows), total = count + n
+        for j in 0..<d {
+            let delta = batchMean[j] - mean[j]
+            let m2 = variance[j] * count + batchVar[j] * n + delta * delta * count * n / total
+            mean[j] += delta * n / total
+            variance[j] = m2 / total
+        }
+        count = total
+    }
+
+    /// (x − mean) / √(var + ε), clipped to ±clip, in place.
+    public func normalize(_ values: UnsafeMutableBufferPointer<Float>, clip: Double = 10, epsilon: Double = 1e-8) {
+        let d = mean.count
+        for i in 0..<values.count {
+            let j = i % d
+            let z = (Double(values[i]) - mean[j]) / (variance[j] + epsilon).squareRoot()
+            values[i] = Float(max(-clip, min(clip, z)))
+        }
+    }
+}
+
+/// Tracks each episode's return and length (Gymnasium's `RecordEpisodeStatistics`).
+public final class RecordEpisodeStatistics: Environment {
+    public let inner: Environment
+    public private(set) var episodeReturn = 0.0
+    public private(set) var episodeLength = 0
+    /// Return and length of the last finished episode.
+    public private(set) var lastEpisode: (episodeReturn: Double, length: Int)?
+    public private(set) var completedEpisodes = 0
+
+    public init(_ inner: Environment) { self.inner = inner }
+    public var spec: EnvSpec? { get { inner.spec } set { inner.spec = newValue } }
+    public var observationSpace: Space { inner.observationSpace }
+    public var actionSpace: Space { inner.actionSpace }
+
+    public func reset(seed: UInt64?, into observation: UnsafeMutableBufferPointer<Float>) {
+        episodeReturn = 0; episodeLength = 0
+        inner.reset(seed: seed, into: observation)
+    }
+
+    public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
+        let o = try inner.step(action, into: observation)
+        episodeReturn += o.reward
+        episodeLength += 1
+        if o.done {
+            lastEpisode = (episodeReturn, episodeLength)
+            completedEpisodes += 1
+        }
+        return o
+    }
+
+    public func render() -> RGBImage { inner.render() }
+}
+
+/// Normalizes observations by a running mean and variance (SB3 VecNormalize's observation part: ε 1e-8, clip ±10).
+/// Statistics update while `training` is true and are frozen otherwise (evaluation).
+public final class NormalizeObservation: Environment {
+    public let inner: Environment
+    public var statistics: RunningMeanStd
+    public var training = true
+    public let clip: Double
+
+    public init(_ inner: Environment, clip: Double = 10) {
+        self.inner = inner
+        self.clip = clip
+        statistics = RunningMeanStd(size: inner.observationSpace.flatCount)
+    }
+    public var spec: EnvSpec? { get { inner.spec } set { inner.spec = newValue } }
+    public var observationSpace: Space { .box(low: -Float(clip), high: Float(clip), shape: [inner.observationSpace.flatCount]) }
+    public var actionSpace: Space { inner.actionSpace }
+
+    public func reset(seed: UInt64?, into observation: UnsafeMutableBufferPointer<Float>) {
+        inner.reset(seed: seed, into: observation)
+        process(observation)
+    }
+
+    public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
+        let o = try inner.step(action, into: observation)
+        process(observation)
+        return o
+    }
+
+    private func process(_ observation: UnsafeMutableBufferPointer<Float>) {
+        if training { statistics.update(UnsafeBufferPointer(observation), rows: 1) }
+        statistics.normalize(observation, clip: clip)
+    }
+
+    public func render() -> RGBImage { inner.render() }
+}
+
+/// Scales rewards by the running standard deviation of the discounted return (SB3 VecNormalize's reward part):
+/// r / √(Var[G] + ε), clipped to ±clip, where G ← γ·G + r is reset at episode ends.
+public final class ScaleReward: Environment {
+    public let inner: Environment
+    public var statistics = RunningMeanStd(size: 1)
+    public var training = true
+    public let gamma: Double, clip: Double, epsilon: Double
+    private var discountedReturn = 0.0
+
+    public init(_ inner: Environment, gamma: Double = 0.99, clip: Double = 10, epsilon: Double = 1e-8) {
+        self.inner = inner; self.gamma = gamma; self.clip = clip; self.epsilon = epsilon
+    }
+    public var spec: EnvSpec? { get { inner.spec } set { inner.spec = newValue } }
+    public var observationSpace: Space { inner.observationSpace }
+    public var actionSpace: Space { inner.actionSpace }
+
+    public func reset(seed: UInt64?, into observation: UnsafeMutableBufferPointer<Float>) {
+        discountedReturn = 0
+        inner.reset(seed: seed, into: observation)
+    }
+
+    public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
+        var o = try inner.step(action, into: observation)
+        discountedReturn = discountedReturn * gamma + o.reward
+        if training { [Float(discountedReturn)].withUnsafeBufferPointer { statistics.update($0, rows: 1) } }
+        o.reward = max(-clip, min(clip, o.reward / (statistics.variance[0] + epsilon).squareRoot()))
+        if o.done { discountedReturn = 0 }
+        return o
+    }
+
+    public func render() -> RGBImage { inner.render() }
+}
+
+/// Turns a `Discrete(n)` observation into a one-hot vector of n floats.
+public final class OneHotObservation: Environment {
+    public let inner: Environment
+    public let size: Int
+
+    public init(_ inner: Environment) throws {
+        guard let n = inner.observationSpace.discreteCount else {
+            throw EnvironmentError.invalidOption("OneHotObservation needs a Discrete observation space, got \(inner.observationSpace)")
+        }
+        self.inner = inner
+        size = n
+    }
+    public var spec: EnvSpec? { get { inner.spec } set { inner.spec = newValue } }
+    public var observationSpace: Space { .box(low: 0, high: 1, shape: [size]) }
+    public var actionSpace: Space { inner.actionSpace }
+
+    public func reset(seed: UInt64?, into observation: UnsafeMutableBufferPointer<Float>) {
+        var index: Float = 0
+        withUnsafeMutablePointer(to: &index) { inner.reset(seed: seed, into: UnsafeMutableBufferPointer(start: $0, count: 1)) }
+        encode(Int(index), observation)
+    }
+
+    public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
+        var index: Float = 0
+        let o = try withUnsafeMutablePointer(to: &index) { try inner.step(action, into: UnsafeMutableBufferPointer(start: $0, count: 1)) }
+        encode(Int(index), observation)
+        return o
+    }
+
+    private func encode(_ index: Int, _ observation: UnsafeMutableBufferPointer<Float>) {
+        for i in 0..<size { observation[i] = i == index ? 1 : 0 }
+    }
+
+    public func render() -> RGBImage { inner.render() }
+}
