@@ -7,6 +7,7 @@ struct RLBench: ParsableCommand {
         commandName: "rlbench",
         abstract: "A reinforcement-learning and generative-model workbench.",
         subcommands: [
+            Run.self,
             Bench.self,
         ]
     )

@@ -1,1 +1,0 @@
-// Learning agents: see README.

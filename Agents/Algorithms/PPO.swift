@@ -1,0 +1,223 @@
+import Environments
+import Foundation
+import RLCore
+import SeededRandom
+
+/// Proximal Policy Optimization with a clipped surrogate objective (Schulman et al., 2017), as
+/// Stable-Baselines3 implements it.
+///
+/// Each iteration:
+/// 1. Collect `n_steps` transitions from each of `n_envs` environments with the current policy.
+/// 2. Compute advantages with GAE(γ, λ) and returns = advantages + values.
+/// 3. For `n_epochs` epochs, over shuffled minibatches of `batch_size`:
+///      r = π(a|s) / π_old(a|s),  Â normalized per minibatch,
+///      L_clip = −mean(min(r·Â, clip(r, 1−ε, 1+ε)·Â))
+///      L_V    = mean((R − V(s))²)        (optionally with V clipped around the old values)
+///      L      = L_clip − c_ent·mean(H[π]) + c_V·L_V
+///    one Adam step after clipping the global gradient norm to `max_grad_norm`.
+/// The learning rate and ε may decay linearly (`lin_<x>`); observations (and rewards) are normalized when
+/// `normalize` is set, as SB3's VecNormalize does.
+public final class PPOAgent: Agent {
+    public static let descriptor = AgentDescriptor(
+        name: "ppo", summary: "Proximal Policy Optimization (clipped surrogate, GAE, minibatch epochs)",
+        actionKinds: [.discrete, .continuous],
+        defaults: [
+            "n_timesteps": .number(1e6), "n_envs": .number(1), "n_steps": .number(2048), "batch_size": .number(64),
+            "n_epochs": .number(10), "learning_rate": .number(3e-4), "gamma": .number(0.99), "gae_lambda": .number(0.95),
+            "clip_range": .number(0.2), "clip_range_vf": .number(0), "normalize_advantage": .bool(true),
+            "ent_coef": .number(0), "vf_coef": .number(0.5), "max_grad_norm": .number(0.5), "target_kl": .number(0),
+            "normalize": .bool(false),
+            "policy_kwargs": .map(["net_arch": .list([.number(64), .number(64)]), "activation_fn": .string("tanh"),
+                                   "ortho_init": .bool(true), "log_std_init": .number(0)]),
+        ],
+        diagnostics: ["learning_rate", "clip_range", "policy_loss", "value_loss", "entropy", "approx_kl",
+                      "clip_fraction", "explained_variance"])
+
+    public private(set) var stepsDone = 0
+    let factory: EnvironmentFactory
+    let numEnvs, numSteps, batchSize, epochs: Int
+    let gamma, gaeLambda, entCoef, vfCoef, maxGradNorm, clipRangeVF, targetKL: Float
+    let learningRate, clipRange: ZooSchedule
+    let normalizeAdvantage: Bool
+    let policy: ActorCriticPolicy
+    let optimizer: Adam
+    let normalizer: ObservationNormalizer?
+    var rng: SeededGenerator
+    let seed: UInt64
+
+    public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
+        factory = environment
+        self.seed = seed
+        numEnvs = try hp.int("n_envs", min: 1)
+        numSteps = try hp.int("n_steps", min: 1)
+        batchSize = try hp.int("batch_size", min: 1)
+        epochs = try hp.int("n_epochs", min: 1)
+        gamma = Float(try hp.double("gamma", in: 0...1))
+        gaeLambda = Float(try hp.double("gae_lambda", in: 0...1))
+        entCoef = Float(try hp.double("ent_coef"))
+        vfCoef = Float(try hp.double("vf_coef"))
+        maxGradNorm = Float(try hp.double("max_grad_norm"))
+        clipRangeVF = Float(try hp.double("clip_range_vf"))
+        targetKL = Float(try hp.double("target_kl"))
+        learningRate = try hp.schedule("learning_rate")
+        clipRange = try hp.schedule("clip_range")
+        normalizeAdvantage = try hp.bool("normalize_advantage")
+        let arch = try hp.netArch()
+        let kwargs = try hp.policyOptions()
+
+        let probe = try environment.make()
+        let obsSize = probe.observationSpace.flatCount
+        rng = SeededGenerator(seed: seed)
+        policy = ActorCriticPolicy(observationSize: obsSize, actionSpace: probe.actionSpace,
+                                   policyLayers: arch.policy, valueLayers: arch.value, activation: kwargs.activation,
+                                   orthogonalInit: kwargs.orthoInit, logStdInit: kwargs.logStdInit, using: &rng)
+        optimizer = Adam(policy.namedParameters(), learningRate: Float(learningRate.initial), eps: 1e-5)
+        normalizer = try hp.bool("normalize") ? ObservationNormalizer(size: obsSize, gamma: Double(gamma)) : nil
+    }
+
+    public func train(totalSteps: Int, context: TrainingContext) throws {
+        let envs = try VectorEnvironment(id: factory.id, options: factory.options, count: numEnvs)
+        envs.reset(seed: seed &+ UInt64(stepsDone))
+        let obsSize = policy.observationSize, actSize = policy.actionSize
+        var buffer = RolloutBuffer(numSteps: numSteps, numEnvs: numEnvs, observationSize: obsSize, actionSize: actSize)
+        var observation = normalizer?.normalize(envs.observations, update: true) ?? envs.observations
+
+        while stepsDone < totalSteps {
+            // 1. Collect a rollout with the current policy.
+            for t in 0..<numSteps {
+                let obs = Tensor(observation, shape: [numEnvs, obsSize])
+                let (actions, logProbs, values) = Tensor.withoutGrad { () -> (Tensor, Tensor, Tensor) in
+                    let dist = policy.distribution(obs)
+                    let a = dist.actions(deterministic: false, using: &rng)
+                    return (a, dist.logProb(a), policy.value(obs))
+                }
+                let row = t * numEnvs
+                buffer.observations.replaceSubrange(row * obsSize ..< (row + numEnvs) * obsSize, with: observation)
+                buffer.actions.replaceSubrange(row * actSize ..< (row + numEnvs) * actSize, with: actions.data)
+                buffer.logProbs.replaceSubrange(row ..< row + numEnvs, with: logProbs.data)
+                buffer.values.replaceSubrange(row ..< row + numEnvs, with: values.data)
+
+                let envActions = actions.data.withUnsafeBufferPointer { a in
+                    (0..<numEnvs).map { e in policy.environmentAction(UnsafeBufferPointer(rebasing: a[(e * actSize)..<((e + 1) * actSize)])) }
+                }
+                try envs.step(envActions)
+                let done = (0..<numEnvs).map { envs.terminated[$0] || envs.truncated[$0] }
+                let rewards = normalizer?.scaleRewards(envs.rewards, done: done) ?? envs.rewards
+                for e in 0..<numEnvs {
+                    buffer.rewards[row + e] = Float(rewards[e])
+                    buffer.terminated[row + e] = envs.terminated[e] ? 1 : 0
+                    buffer.truncated[row + e] = envs.truncated[e] ? 1 : 0
+                    buffer.valid[row + e] = envs.autoreset[e] ? 0 : 1
+                    if !envs.autoreset[e] { stepsDone += 1 }
+                }
+                for episode in envs.finishedEpisodes {
+                    context.episodeFinished(step: stepsDone, episodeReturn: episode.episodeReturn, length: episode.length)
+                }
+                observation = normalizer?.normalize(envs.observations, update: true) ?? envs.observations
+            }
+            let lastValues = Tensor.withoutGrad { policy.value(Tensor(observation, shape: [numEnvs, obsSize])) }
+            buffer.computeAdvantages(lastValues: lastValues.data, gamma: gamma, lambda: gaeLambda)
+
+            // 2. Optimize the clipped surrogate for several epochs of minibatches.
+            let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
+            let lr = Float(learningRate.value(progressRemaining: progressRemaining))
+            let clip = Float(clipRange.value(progressRemaining: progressRemaining))
+            optimizer.learningRate = lr
+            var stats = UpdateStatistics()
+            let validRows = (0..<buffer.count).filter { buffer.valid[$0] != 0 }
+            epochLoop: for _ in 0..<epochs {
+                var order = validRows
+                rng.shuffle(&order)
+                for start in stride(from: 0, to: order.count, by: batchSize) {
+                    let rows = Array(order[start ..< min(start + batchSize, order.count)])
+                    let kl = try update(rows, buffer, clip: clip, stats: &stats, step: stepsDone, context: context)
+                    if targetKL > 0, kl > 1.5 * targetKL { break epochLoop }
+                }
+            }
+            try context.recordDiagnostics(step: stepsDone, stats.summary(learningRate: lr, clipRange: clip,
+                                                                        values: buffer.values, returns: buffer.returns, valid: buffer.valid))
+            try context.tick(step: stepsDone)
+        }
+    }
+
+    /// One gradient step on the minibatch `rows`; returns the approximate KL divergence.
+    private func update(_ rows: [Int], _ buffer: RolloutBuffer, clip: Float, stats: inout UpdateStatistics,
+                        step: Int, context: TrainingContext) throws -> Float {
+        let n = rows.count, obsSize = policy.observationSize, actSize = policy.actionSize
+        let obs = Tensor(rows.flatMap { buffer.observations[$0 * obsSize ..< ($0 + 1) * obsSize] }, shape: [n, obsSize])
+        let actions = Tensor(rows.flatMap { buffer.actions[$0 * actSize ..< ($0 + 1) * actSize] }, shape: [n, actSize])
+        let oldLogProb = Tensor(rows.map { buffer.logProbs[$0] }, shape: [n])
+        let oldValues = Tensor(rows.map { buffer.values[$0] }, shape: [n])
+        let returns = Tensor(rows.map { buffer.returns[$0] }, shape: [n])
+        var adv = rows.map { buffer.advantages[$0] }
+        if normalizeAdvantage && n > 1 { standardize(&adv) }
+        let advantages = Tensor(adv, shape: [n])
+
+        let dist = policy.distribution(obs)
+        let logProb = dist.logProb(actions)
+        let entropy = dist.entropy().mean()
+        let ratio = (logProb - oldLogProb).exp()
+        let policyLoss = -Tensor.minimum(advantages * ratio, advantages * ratio.clamped(min: 1 - clip, max: 1 + clip)).mean()
+        var predicted = policy.value(obs)
+        if clipRangeVF > 0 {
+            predicted = oldValues + (predicted - oldValues).clamped(min: -clipRangeVF, max: clipRangeVF)
+        }
+        let valueLoss = mseLoss(predicted, returns)
+        let loss = policyLoss - entCoef * entropy + vfCoef * valueLoss
+        guard loss.item.isFinite else { throw AgentError.nonFinite(step: step, quantity: "ppo loss") }
+
+        policy.zeroGrad()
+        loss.backward()
+        clipGradNorm(policy.parameters, maxNorm: maxGradNorm)
+        optimizer.step()
+
+        // Diagnostics, from the values before the step (as SB3 reports them).
+        var kl: Float = 0, clipped: Float = 0
+        for i in 0..<n {
+            let logRatio = logProb.data[i] - oldLogProb.data[i]
+            let r = Foundation.exp(logRatio)
+            kl += (r - 1) - logRatio
+            if abs(r - 1) > clip { clipped += 1 }
+        }
+        kl /= Float(n)
+        stats.add(policyLoss: policyLoss.item, valueLoss: valueLoss.item, entropy: entropy.item,
+                  approxKL: kl, clipFraction: clipped / Float(n))
+        return kl
+    }
+
+    public func act(_ observation: [Float], deterministic: Bool) -> Action {
+        let obs = normalizer?.normalize(observation, update: false) ?? observation
+        return Tensor.withoutGrad {
+            let a = policy.distribution(Tensor(obs, shape: [1, obs.count])).actions(deterministic: deterministic, using: &rng)
+            return a.data.withUnsafeBufferPointer { policy.environmentAction($0) }
+        }
+    }
+
+    public func checkpoint() throws -> AgentCheckpoint {
+        var tensors = policy.namedParameters()
+        tensors += prefixed("optimizer", optimizer.stateTensors())
+        var meta = [String: String]()
+        let description = policy.actingDescription
+        meta["policy"] = description.layers
+        meta["action"] = description.action
+        meta["rng_state"] = rng.stateWords.map(String.init).joined(separator: ",")
+        if let normalizer {
+            tensors += normalizer.stateTensors(prefix: "obs_rms")
+            meta["observation"] = #"{"type": "normalize", "mean": "obs_rms.mean", "var": "obs_rms.var", "clip": 10, "epsilon": 1e-8}"#
+        }
+        return AgentCheckpoint(tensors: tensors, metadata: meta)
+    }
+
+    public func restore(_ checkpoint: AgentCheckpoint) throws {
+        for (name, p) in policy.namedParameters() {
+            p.data = try checkpoint.tensor(name, shape: p.shape).data
+        }
+        try optimizer.loadStateTensors(checkpoint.tensors.compactMap {
+            $0.name.hasPrefix("optimizer.") ? (name: String($0.name.dropFirst("optimizer.".count)), tensor: $0.tensor) : nil
+        })
+        try normalizer?.restore(from: checkpoint, prefix: "obs_rms")
+        if let words = checkpoint.metadata["rng_state"]?.split(separator: ",").compactMap({ UInt64($0) }),
+           let restored = SeededGenerator(stateWords: words) { rng = restored }
+        stepsDone = Int(checkpoint.metadata["step"] ?? "") ?? 0
+    }
+}

@@ -1,0 +1,19 @@
+/// Every agent `rlbench` knows, by command-line name. Add a new algorithm's type here.
+public enum AgentCatalog {
+    public static let all: [any Agent.Type] = [
+        PPOAgent.self,
+        QLearningAgent.self,
+        SARSAAgent.self,
+    ]
+
+    /// The names, in listing order.
+    public static var names: [String] { all.map { $0.descriptor.name } }
+
+    /// The agent type called `name`; the error lists the known names.
+    public static func agent(named name: String) throws -> any Agent.Type {
+        guard let type = all.first(where: { $0.descriptor.name == name.lowercased() }) else {
+            throw AgentError.unknownAgent(name, known: names)
+        }
+        return type
+    }
+}

@@ -1,0 +1,133 @@
+import Environments
+import Foundation
+import RLCore
+
+/// The kinds of action space an agent can act in.
+public enum ActionKind: String, Sendable, CaseIterable {
+    case discrete, continuous
+
+    /// The kind of `space`.
+    public init(of space: Space) {
+        switch space {
+        case .discrete: self = .discrete
+        case .box: self = .continuous
+        }
+    }
+}
+
+/// What the catalog and `rlbench list agents` know about an agent without building one.
+public struct AgentDescriptor: Sendable {
+    /// The command-line name (`ppo`, `dqn`, `qlearning`, ...).
+    public var name: String
+    /// One line for listings.
+    public var summary: String
+    public var actionKinds: Set<ActionKind>
+    /// Whether it needs a `Discrete` observation space (tabular methods).
+    public var needsDiscreteObservations: Bool
+    /// Every hyperparameter it accepts, with its built-in default (rl-baselines3-zoo key names).
+    public var defaults: [String: ConfigValue]
+    /// The diagnostics it reports after updates, in CSV column order.
+    public var diagnostics: [String]
+    /// The environment `rlbench run <agent>` trains on when no `--env` is given.
+    public var defaultEnvironment: String
+
+    public init(name: String, summary: String, actionKinds: Set<ActionKind>, needsDiscreteObservations: Bool = false,
+                defaults: [String: ConfigValue], diagnostics: [String], defaultEnvironment: String = "CartPole-v1") {
+        self.name = name; self.summary = summary; self.actionKinds = actionKinds
+        self.needsDiscreteObservations = needsDiscreteObservations; self.defaults = defaults
+        self.diagnostics = diagnostics; self.defaultEnvironment = defaultEnvironment
+    }
+}
+
+/// How an agent makes the environments it trains and evaluates on.
+public struct EnvironmentFactory: Sendable {
+    public var id: String
+    public var options: [String: String]
+    public init(id: String, options: [String: String] = [:]) { self.id = id; self.options = options }
+
+    /// A new, registered environment (time limit applied).
+    public func make() throws -> Environment { try Registry.make(id, options: options) }
+}
+
+/// A learning agent. Each algorithm is one file that reads top to bottom, like the paper: its `train`
+/// owns the loop and calls the `TrainingContext` hooks; shared pieces (buffers, networks, evaluation)
+/// live in one place each.
+public protocol Agent: AnyObject {
+    static var descriptor: AgentDescriptor { get }
+
+    /// Builds a fresh agent for the environment made by `environment`, seeded by `seed`.
+    /// Throws `ConfigError` for bad hyperparameters.
+    init(environment: EnvironmentFactory, hyperParameters: HyperParameters, seed: UInt64) throws
+
+    /// Environment steps taken so far (continues across `restore`).
+    var stepsDone: Int { get }
+
+    /// Trains until `stepsDone` reaches `totalSteps`, reporting through `context`.
+    func train(totalSteps: Int, context: TrainingContext) throws
+
+    /// The action for one observation (`deterministic`: greedy/mode, for evaluation).
+    func act(_ observation: [Float], deterministic: Bool) -> Action
+
+    /// Everything needed to act (and to resume): named tensors plus agent-specific metadata
+    /// (the runner adds agent, environment, hyperparameters, step and seed).
+    func checkpoint() throws -> AgentCheckpoint
+
+    /// Restores a state written by `checkpoint()`.
+    func restore(_ checkpoint: AgentCheckpoint) throws
+}
+
+/// What an agent saves: named tensors and string metadata (the safetensors content).
+public struct AgentCheckpoint {
+    public var tensors: [(name: String, tensor: Tensor)]
+    public var metadata: [String: String]
+    public init(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) {
+        self.tensors = tensors; self.metadata = metadata
+    }
+
+    /// The tensor named `name`, with its shape checked; errors name what is wrong.
+    public func tensor(_ name: String, shape: [Int]? = nil) throws -> Tensor {
+        guard let t = tensors.first(where: { $0.name == name })?.tensor else {
+            throw AgentError.badCheckpoint("tensor '\(name)' is missing")
+        }
+        if let shape, t.shape != shape {
+            throw AgentError.badCheckpoint("tensor '\(name)' has shape \(t.shape), expected \(shape)")
+        }
+        return t
+    }
+}
+
+/// The hooks an algorithm's training loop calls.
+public protocol TrainingContext: AnyObject {
+    /// Records a finished episode of the training environments.
+    func episodeFinished(step: Int, episodeReturn: Double, length: Int)
+    /// Records the diagnostics of an update (losses, ε, learning rate, entropy, ...). Throws
+    /// `AgentError.nonFinite` when a value is NaN or infinite, which stops training.
+    func recordDiagnostics(step: Int, _ values: [String: Double]) throws
+    /// Called by the loop after environment steps: draws progress, writes periodic checkpoints, and throws
+    /// `AgentError.interrupted` (after saving a checkpoint) when the user asked to stop.
+    func tick(step: Int) throws
+}
+
+/// Errors of agents and runs.
+public enum AgentError: Error, CustomStringConvertible {
+    case unknownAgent(String, known: [String])
+    case unsupportedActionSpace(agent: String, env: String, space: String, supported: [String])
+    case unsupportedObservationSpace(agent: String, env: String, reason: String)
+    case badCheckpoint(String)
+    case checkpointMismatch(String)
+    case nonFinite(step: Int, quantity: String)
+    case interrupted(step: Int)
+
+    public var description: String {
+        switch self {
+        case let .unknownAgent(name, known): "unknown agent '\(name)'; known agents: \(known.joined(separator: ", "))"
+        case let .unsupportedActionSpace(agent, env, space, supported):
+            "\(agent) cannot act in \(env): its action space is \(space), but \(agent) supports \(supported.joined(separator: " and ")) actions"
+        case let .unsupportedObservationSpace(agent, env, reason): "\(agent) cannot learn \(env): \(reason)"
+        case let .badCheckpoint(m): "bad checkpoint: \(m)"
+        case let .checkpointMismatch(m): "checkpoint mismatch: \(m)"
+        case let .nonFinite(step, quantity): "training diverged: \(quantity) became NaN or infinite at step \(step)"
+        case let .interrupted(step): "interrupted at step \(step)"
+        }
+    }
+}

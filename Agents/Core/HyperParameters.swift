@@ -1,0 +1,289 @@
+import Foundation
+import RLCore
+import Yams
+
+/// One hyperparameter value as read from a YAML config or `--set key=value`.
+public enum ConfigValue: Sendable, Equatable, CustomStringConvertible {
+    case number(Double)
+    case bool(Bool)
+    case string(String)
+    case list([ConfigValue])
+    case map([String: ConfigValue])
+
+    public var description: String {
+        switch self {
+        case let .number(x): x == x.rounded() && abs(x) < 1e15 ? String(Int(x)) : "\(x)"
+        case let .bool(b): b ? "true" : "false"
+        case let .string(s): s
+        case let .list(items): "[" + items.map(\.description).joined(separator: ", ") + "]"
+        case let .map(m): "{" + m.keys.sorted().map { "\($0): \(m[$0]!)" }.joined(separator: ", ") + "}"
+        }
+    }
+
+    /// The value as YAML flow text (what `config.yml` stores).
+    var yaml: String {
+        switch self {
+        case let .string(s): s.contains(where: { ":#{}[],'\"".contains($0) }) || s.isEmpty ? "'\(s)'" : s
+        case let .list(items): "[" + items.map(\.yaml).joined(separator: ", ") + "]"
+        case let .map(m): "{" + m.keys.sorted().map { "\($0): \(m[$0]!.yaml)" }.joined(separator: ", ") + "}"
+        default: description
+        }
+    }
+
+    /// The value as a JSON-compatible object (for checkpoint metadata).
+    var jsonObject: Any {
+        switch self {
+        case let .number(x): x
+        case let .bool(b): b
+        case let .string(s): s
+        case let .list(items): items.map(\.jsonObject)
+        case let .map(m): m.mapValues(\.jsonObject)
+        }
+    }
+
+    /// Converts a value decoded from YAML or JSON.
+    init(any value: Any, key: String, source: String) throws {
+        switch value {
+        case let b as Bool: self = .bool(b)
+        case let i as Int: self = .number(Double(i))
+        case let d as Double: self = .number(d)
+        case let n as NSNumber: self = .number(n.doubleValue)
+        case let s as String: self = ConfigValue.scalar(s)
+        case let a as [Any]: self = .list(try a.map { try ConfigValue(any: $0, key: key, source: source) })
+        case let m as [String: Any]:
+            self = .map(try m.mapValues { try ConfigValue(any: $0, key: key, source: source) })
+        default:
+            throw ConfigError.badValue(key: key, source: source, reason: "unsupported value \(value)")
+        }
+    }
+
+    /// Reads a scalar written as text (`1e5` and `true` as YAML would, anything else as a string).
+    static func scalar(_ text: String) -> ConfigValue {
+        let t = text.trimmingCharacters(in: .whitespaces)
+        if let d = Double(t) { return .number(d) }
+        switch t.lowercased() {
+        case "true", "yes": return .bool(true)
+        case "false", "no": return .bool(false)
+        default: return .string(t)
+        }
+    }
+}
+
+/// A problem with a configuration: each names the key and where it came from.
+public enum ConfigError: Error, CustomStringConvertible, Equatable {
+    case unreadable(source: String, reason: String)
+    case malformed(source: String, reason: String)
+    case unknownKey(key: String, source: String, known: [String])
+    case badValue(key: String, source: String, reason: String)
+    case badOverride(String)
+
+    public var description: String {
+        switch self {
+        case let .unreadable(source, reason): "cannot read config \(source): \(reason)"
+        case let .malformed(source, reason): "malformed config \(source): \(reason)"
+        case let .unknownKey(key, source, known):
+            "unknown key '\(key)' in \(source); known keys: \(known.sorted().joined(separator: ", "))"
+        case let .badValue(key, source, reason): "bad value for '\(key)' in \(source): \(reason)"
+        case let .badOverride(text): "--set expects key=value, got '\(text)'"
+        }
+    }
+}
+
+/// A run's hyperparameters under rl-baselines3-zoo's key names (`n_timesteps`, `learning_rate`, `batch_size`,
+/// `gamma`, `n_envs`, `policy_kwargs: {net_arch: [64, 64]}`, `lin_0.001` schedules, ...).
+///
+/// Values are layered: the agent's built-in defaults, then the tuned file for the environment, then a user's
+/// `--config FILE`, then `--set key=value` overrides. Only keys the agent declares are accepted.
+public struct HyperParameters: Sendable, Equatable {
+    /// Every key with its current value.
+    public private(set) var values: [String: ConfigValue]
+    /// Where each key's value came from (for error messages): "defaults", a file path, or "--set".
+    public private(set) var sources: [String: String]
+
+    /// Starts from an agent's defaults; their keys are the only keys accepted later.
+    public init(defaults: [String: ConfigValue]) {
+        values = defaults
+        sources = defaults.mapValues { _ in "defaults" }
+    }
+
+    /// Applies the keys of a YAML mapping (a tuned file or a user's `--config`).
+    public mutating func apply(yaml text: String, source: String) throws {
+        let parsed: Any?
+        do {
+            parsed = try Yams.load(yaml: text)
+        } catch {
+            throw ConfigError.malformed(source: source, reason: "\(error)")
+        }
+        guard let parsed else { return }
+        guard let mapping = parsed as? [String: Any] else {
+            throw ConfigError.malformed(source: source, reason: "expected a mapping of key: value lines")
+        }
+        for key in mapping.keys.sorted() {
+            try set(key, try ConfigValue(any: mapping[key]!, key: key, source: source), source: source)
+        }
+    }
+
+    /// Reads and applies a YAML file.
+    public mutating func apply(file url: URL) throws {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw ConfigError.unreadable(source: url.path, reason: error.localizedDescription)
+        }
+        try apply(yaml: text, source: url.path)
+    }
+
+    /// Applies one `key=value` override (the value is read as YAML, so `[64, 64]` and `lin_3e-4` work).
+    public mutating func apply(override text: String) throws {
+        guard let eq = text.firstIndex(of: "="), eq != text.startIndex else { throw ConfigError.badOverride(text) }
+        let key = String(text[..<eq]).trimmingCharacters(in: .whitespaces)
+        let raw = String(text[text.index(after: eq)...])
+        let value: ConfigValue
+        let loaded: Any?? = try? Yams.load(yaml: raw)
+        if let outer = loaded, let parsed = outer {
+            value = try ConfigValue(any: parsed, key: key, source: "--set")
+        } else {
+            value = ConfigValue.scalar(raw)
+        }
+        try set(key, value, source: "--set")
+    }
+
+    /// Sets a declared key. Nested `policy_kwargs` merge into the default mapping.
+    public mutating func set(_ key: String, _ value: ConfigValue, source: String) throws {
+        // `policy_kwargs.net_arch=[...]` style overrides address one entry of a mapping.
+        if let dot = key.firstIndex(of: "."), case let .map(inner)? = values[String(key[..<dot])] {
+            var merged = inner
+            merged[String(key[key.index(after: dot)...])] = value
+            try set(String(key[..<dot]), .map(merged), source: source)
+            return
+        }
+        guard let current = values[key] else {
+            throw ConfigError.unknownKey(key: key, source: source, known: Array(values.keys))
+        }
+        switch (current, value) {
+        case (.number, .number), (.bool, .bool), (.list, .list), (.map, .map), (.string, .string): break
+        case (.number, .string), (.string, .number): break // schedules (`lin_0.001`) and numbers share keys
+        default:
+            throw ConfigError.badValue(key: key, source: source, reason: "expected a value like \(current), got \(value)")
+        }
+        values[key] = value
+        sources[key] = source
+    }
+
+    // MARK: Typed access (errors name the key and its source)
+
+    private func fail(_ key: String, _ reason: String) -> ConfigError {
+        .badValue(key: key, source: sources[key] ?? "defaults", reason: reason)
+    }
+
+    public func double(_ key: String) throws -> Double {
+        guard case let .number(x)? = values[key], x.isFinite else { throw fail(key, "expected a finite number, got \(values[key]?.description ?? "nothing")") }
+        return x
+    }
+
+    /// A number in `range` (inclusive).
+    public func double(_ key: String, in range: ClosedRange<Double>) throws -> Double {
+        let x = try double(key)
+        guard range.contains(x) else { throw fail(key, "\(x) is outside \(range.lowerBound)...\(range.upperBound)") }
+        return x
+    }
+
+    public func int(_ key: String, min: Int = 0) throws -> Int {
+        let x = try double(key)
+        guard x == x.rounded(), x >= Double(min), x < 1e15 else { throw fail(key, "expected a whole number ≥ \(min), got \(x)") }
+        return Int(x)
+    }
+
+    public func bool(_ key: String) throws -> Bool {
+        guard case let .bool(b)? = values[key] else { throw fail(key, "expected true or false") }
+        return b
+    }
+
+    public func string(_ key: String, oneOf allowed: [String]? = nil) throws -> String {
+        guard case let .string(s)? = values[key] else { throw fail(key, "expected text") }
+        if let allowed, !allowed.contains(s) { throw fail(key, "'\(s)' is not one of \(allowed.joined(separator: ", "))") }
+        return s
+    }
+
+    /// A constant or rl-zoo `lin_<x>` value: returns the value at `progressRemaining` (1 at the start, 0 at the end).
+    public func schedule(_ key: String) throws -> ZooSchedule {
+        switch values[key] {
+        case let .number(x)?: return .constant(x)
+        case let .string(s)? where s.hasPrefix("lin_"):
+            guard let x = Double(s.dropFirst(4)), x.isFinite else { throw fail(key, "'\(s)' is not lin_<number>") }
+            return .linear(x)
+        default: throw fail(key, "expected a number or lin_<number>")
+        }
+    }
+
+    /// `policy_kwargs: {net_arch: [64, 64]}` (also accepts the zoo's `dict(pi=[..], vf=[..])` as `{pi: [...], vf: [...]}`).
+    public func netArch() throws -> (policy: [Int], value: [Int]) {
+        guard case let .map(kwargs)? = values["policy_kwargs"] else { throw fail("policy_kwargs", "expected a mapping") }
+        func sizes(_ v: ConfigValue?, _ what: String) throws -> [Int] {
+            guard case let .list(items)? = v else { throw fail("policy_kwargs", "\(what) must be a list of layer sizes") }
+            return try items.map {
+                guard case let .number(x) = $0, x >= 1, x == x.rounded() else { throw fail("policy_kwargs", "\(what) holds \($0), not a layer size") }
+                return Int(x)
+            }
+        }
+        switch kwargs["net_arch"] {
+        case .list?: let s = try sizes(kwargs["net_arch"], "net_arch"); return (s, s)
+        case let .map(m)?: return (try sizes(m["pi"], "net_arch.pi"), try sizes(m["vf"] ?? m["qf"], "net_arch.vf"))
+        default: throw fail("policy_kwargs", "needs net_arch: [sizes]")
+        }
+    }
+
+    /// The network options of `policy_kwargs`: activation (`activation_fn`), orthogonal init (`ortho_init`) and the
+    /// initial log standard deviation (`log_std_init`), with SB3's defaults when absent.
+    public func policyOptions() throws -> (activation: Activation, orthoInit: Bool, logStdInit: Float) {
+        guard case let .map(kwargs)? = values["policy_kwargs"] else { throw fail("policy_kwargs", "expected a mapping") }
+        var activation = Activation.tanh
+        if case let .string(name)? = kwargs["activation_fn"] {
+            guard let a = Activation(name: name) else { throw fail("policy_kwargs", "unknown activation_fn '\(name)'") }
+            activation = a
+        }
+        var ortho = true
+        if let v = kwargs["ortho_init"] {
+            guard case let .bool(b) = v else { throw fail("policy_kwargs", "ortho_init must be true or false") }
+            ortho = b
+        }
+        var logStd: Float = 0
+        if let v = kwargs["log_std_init"] {
+            guard case let .number(x) = v else { throw fail("policy_kwargs", "log_std_init must be a number") }
+            logStd = Float(x)
+        }
+        for key in kwargs.keys where !["net_arch", "activation_fn", "ortho_init", "log_std_init", "dueling"].contains(key) {
+            throw fail("policy_kwargs", "unknown entry '\(key)' (known: net_arch, activation_fn, ortho_init, log_std_init, dueling)")
+        }
+        return (activation, ortho, logStd)
+    }
+
+    /// The config as YAML (sorted keys): what a run writes to `config.yml`, loadable with `--config`.
+    public var yaml: String {
+        values.keys.sorted().map { "\($0): \(values[$0]!.yaml)" }.joined(separator: "\n") + "\n"
+    }
+
+    /// The config as a JSON object string (for checkpoint metadata).
+    public var json: String {
+        let object = values.mapValues(\.jsonObject)
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// A hyperparameter that may decay over training, as rl-baselines3-zoo writes it.
+public enum ZooSchedule: Sendable, Equatable {
+    case constant(Double)
+    /// `lin_x`: x · progressRemaining, from x at the start to 0 at the end.
+    case linear(Double)
+
+    /// The value when `progressRemaining` (1 → 0) of training is left.
+    public func value(progressRemaining: Double) -> Double {
+        switch self {
+        case let .constant(x): x
+        case let .linear(x): x * max(0, min(1, progressRemaining))
+        }
+    }
+
+    /// The starting value.
+    public var initial: Double { value(progressRemaining: 1) }
+}

@@ -1,0 +1,90 @@
+import SeededRandom
+
+/// A fixed-capacity ring buffer of transitions for off-policy learning (DQN).
+///
+/// Observations are stored flat in preallocated arrays; once full, the oldest transition is overwritten.
+/// `nextObservation` is the true next observation, also for the last step of a truncated episode, and
+/// `terminated` (not `truncated`) is what stops bootstrapping.
+public struct ReplayBuffer {
+    public let capacity: Int
+    public let observationSize: Int
+    public private(set) var count = 0
+    private var next = 0
+    private var observations: [Float]
+    private var nextObservations: [Float]
+    private var actions: [Int32]
+    private var rewards: [Float]
+    private var terminated: [Float]
+
+    public init(capacity: Int, observationSize: Int) {
+        precondition(capacity > 0 && observationSize > 0, "replay buffer needs positive capacity and observation size")
+        self.capacity = capacity
+        self.observationSize = observationSize
+        observations = [Float](repeating: 0, count: capacity * observationSize)
+        nextObservations = [Float](repeating: 0, count: capacity * observationSize)
+        actions = [Int32](repeating: 0, count: capacity)
+        rewards = [Float](repeating: 0, count: capacity)
+        terminated = [Float](repeating: 0, count: capacity)
+    }
+
+    /// Stores one transition, overwriting the oldest when full.
+    public mutating func add(observation: UnsafeBufferPointer<Float>, action: Int, reward: Double,
+                             nextObservation: UnsafeBufferPointer<Float>, terminated isTerminal: Bool) {
+        let base = next * observationSize
+        observations.withUnsafeMutableBufferPointer { o in
+            for i in 0..<observationSize { o[base + i] = observation[i] }
+        }
+        nextObservations.withUnsafeMutableBufferPointer { o in
+            for i in 0..<observationSize { o[base + i] = nextObservation[i] }
+        }
+        actions[next] = Int32(action)
+        rewards[next] = Float(reward)
+        terminated[next] = isTerminal ? 1 : 0
+        next = (next + 1) % capacity
+        count = min(count + 1, capacity)
+    }
+
+    /// A batch of transitions sampled uniformly with replacement, written into `batch`'s preallocated arrays.
+    public func sample(into batch: inout Batch, using rng: inout SeededGenerator) {
+        precondition(count > 0, "cannot sample an empty replay buffer")
+        let n = batch.size, d = observationSize
+        observations.withUnsafeBufferPointer { o in
+            nextObservations.withUnsafeBufferPointer { no in
+                batch.observations.withUnsafeMutableBufferPointer { bo in
+                    batch.nextObservations.withUnsafeMutableBufferPointer { bno in
+                        for j in 0..<n {
+                            let i = rng.nextInt(below: count)
+                            for k in 0..<d {
+                                bo[j * d + k] = o[i * d + k]
+                                bno[j * d + k] = no[i * d + k]
+                            }
+                            batch.actions[j] = Int(actions[i])
+                            batch.rewards[j] = rewards[i]
+                            batch.terminated[j] = terminated[i]
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A sampled batch, reused across gradient steps to avoid allocation.
+    public struct Batch {
+        public let size: Int
+        public var observations: [Float]
+        public var nextObservations: [Float]
+        public var actions: [Int]
+        public var rewards: [Float]
+        /// 1 where the transition ended the episode by termination (no bootstrap), else 0.
+        public var terminated: [Float]
+
+        public init(size: Int, observationSize: Int) {
+            self.size = size
+            observations = [Float](repeating: 0, count: size * observationSize)
+            nextObservations = [Float](repeating: 0, count: size * observationSize)
+            actions = [Int](repeating: 0, count: size)
+            rewards = [Float](repeating: 0, count: size)
+            terminated = [Float](repeating: 0, count: size)
+        }
+    }
+}

@@ -1,0 +1,329 @@
+import Environments
+import Foundation
+import Imaging
+import RLCore
+import Support
+import Synchronization
+
+/// How a run reports progress on the terminal.
+public enum ProgressStyle: Sendable {
+    /// A live bar when standard error is a terminal, plain log lines otherwise.
+    case automatic
+    case bar
+    case lines
+    case quiet
+}
+
+/// Everything `rlbench run` was asked for.
+public struct RunOptions: Sendable {
+    public var agent: String
+    public var environment: String
+    public var environmentOptions: [String: String] = [:]
+    /// Total environment steps; nil: the config's `n_timesteps`.
+    public var steps: Int?
+    public var seed: UInt64 = 0
+    public var configFile: URL?
+    /// `key=value` overrides, applied last.
+    public var overrides: [String] = []
+    public var outputDirectory: URL
+    /// Continue the run in `outputDirectory` from its last checkpoint.
+    public var resume = false
+    /// Steps between periodic checkpoints; nil: a fifth of the run.
+    public var checkpointEvery: Int?
+    public var evaluationEpisodes = 100
+    public var progress: ProgressStyle = .automatic
+
+    public init(agent: String, environment: String, outputDirectory: URL) {
+        self.agent = agent; self.environment = environment; self.outputDirectory = outputDirectory
+    }
+}
+
+/// What a finished run reports.
+public struct RunResult: Sendable {
+    public var steps: Int
+    public var episodes: Int
+    public var wallSeconds: Double
+    public var evaluation: EvaluationSummary?
+    public var finalCheckpoint: URL
+}
+
+/// Set by the Ctrl-C handler; the training loop stops at its next `tick`, after saving a checkpoint.
+public enum StopRequest {
+    static let flag = Atomic<Bool>(false)
+    public static func request() { flag.store(true, ordering: .relaxed) }
+    public static var isRequested: Bool { flag.load(ordering: .relaxed) }
+    public static func reset() { flag.store(false, ordering: .relaxed) }
+}
+
+/// One training run: resolves the agent and its hyperparameters, trains, and writes the run folder:
+///
+/// - `config.yml` — the exact hyperparameters used (loadable with `--config`)
+/// - `metrics.csv` — one row per finished training episode: step, episode, return, length, wall_time_s and the
+///   agent's latest diagnostics
+/// - `checkpoints/step_<N>.safetensors` (periodic), `last.safetensors` (newest), `final.safetensors`
+/// - `learning_curve.png` — episode return against step, with a 100-episode moving average
+/// - `eval.json` — the deterministic policy over `evaluationEpisodes` episodes
+public final class TrainingRun: TrainingContext {
+    public let options: RunOptions
+    public let descriptor: AgentDescriptor
+    public let hyperParameters: HyperParameters
+    public let agent: Agent
+    public let totalSteps: Int
+    /// Called with every diagnostic record and finished episode (for live views); runs on the training thread.
+    public var onProgress: (@Sendable (_ step: Int, _ episodes: Int, _ meanReturn: Double?) -> Void)?
+
+    private let factory: EnvironmentFactory
+    private var episodeReturns: [Double] = []
+    private var episodeSteps: [Int] = []
+    private var latestDiagnostics: [String: Double] = [:]
+    private var csv: FileHandle?
+    private var csvBuffer = ""
+    private let startTime = Date()
+    private var startStep = 0
+    private var nextCheckpoint: Int
+    private let checkpointInterval: Int
+    private var lastDraw = Date.distantPast
+    private let style: ProgressStyle
+    private var lastGoodCheckpoint: URL?
+
+    /// Resolves everything and builds the agent; throws clear errors for unknown agents or environments,
+    /// unsupported spaces, bad configs, and (with `resume`) missing or mismatched checkpoints.
+    public init(_ options: RunOptions) throws {
+        self.options = options
+        let agentType = try AgentCatalog.agent(named: options.agent)
+        descriptor = agentType.descriptor
+        factory = EnvironmentFactory(id: options.environment, options: options.environmentOptions)
+        let probe = try factory.make()
+        try TrainingRun.checkCompatible(descriptor, probe, id: options.environment)
+
+        var hp = HyperParameters(defaults: descriptor.defaults)
+        if options.resume {
+            try hp.apply(file: options.outputDirectory.appendingPathComponent("config.yml"))
+        } else {
+            if let tuned = TunedDefaults.text(agent: descriptor.name, environment: options.environment) {
+                try hp.apply(yaml: tuned, source: "tuned defaults for \(descriptor.name) on \(options.environment)")
+            }
+            if let file = options.configFile { try hp.apply(file: file) }
+            for o in options.overrides { try hp.apply(override: o) }
+        }
+        hyperParameters = hp
+        totalSteps = try options.steps ?? hp.int("n_timesteps", min: 1)
+        agent = try agentType.init(environment: factory, hyperParameters: hp, seed: options.seed)
+        checkpointInterval = max(1, options.checkpointEvery ?? max(totalSteps / 5, 1))
+        nextCheckpoint = checkpointInterval
+        switch options.progress {
+        case .automatic: style = isatty(STDERR_FILENO) == 1 ? .bar : .lines
+        default: style = options.progress
+        }
+        if options.resume {
+            let last = options.outputDirectory.appendingPathComponent("last.safetensors")
+            try TrainingRun.restore(agent, from: last, descriptor: descriptor, environment: options.environment)
+            startStep = agent.stepsDone
+            nextCheckpoint = (startStep / checkpointInterval + 1) * checkpointInterval
+            lastGoodCheckpoint = last
+        }
+    }
+
+    /// Refuses an environment whose spaces the agent cannot handle.
+    static func checkCompatible(_ d: AgentDescriptor, _ env: Environment, id: String) throws {
+        let kind = ActionKind(of: env.actionSpace)
+        guard d.actionKinds.contains(kind) else {
+            throw AgentError.unsupportedActionSpace(agent: d.name, env: id, space: "\(env.actionSpace)",
+                                                    supported: d.actionKinds.map(\.rawValue).sorted())
+        }
+        if d.needsDiscreteObservations, env.observationSpace.discreteCount == nil {
+            throw AgentError.unsupportedObservationSpace(
+                agent: d.name, env: id, reason: "it needs a Discrete observation space, \(id) has \(env.observationSpace)")
+        }
+    }
+
+    /// Trains, writes the run folder and evaluates. On Ctrl-C it saves a checkpoint and rethrows
+    /// `AgentError.interrupted`; on a NaN loss it keeps the last good checkpoint and rethrows `nonFinite`.
+    @discardableResult
+    public func run() throws -> RunResult {
+        let dir = options.outputDirectory
+        let fm = FileManager.default
+        try fm.createDirectory(at: dir.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
+        if !options.resume {
+            try AtomicFile.write(Data(hyperParameters.yaml.utf8), to: dir.appendingPathComponent("config.yml"))
+        }
+        try openCSV()
+        defer { flushCSV(); try? csv?.close() }
+
+        log("training \(descriptor.name) on \(options.environment) for \(totalSteps) steps (seed \(options.seed)) → \(dir.path)")
+        try agent.train(totalSteps: totalSteps, context: self)
+        flushCSV()
+        let final = try saveCheckpoint(named: "final.safetensors")
+        finishProgressLine()
+
+        try writeLearningCurve()
+        var evaluation: EvaluationSummary?
+        if options.evaluationEpisodes > 0 {
+            let summary = try evaluate(agent, on: factory, episodes: options.evaluationEpisodes,
+                                       seed: options.seed &+ 1_000_000)
+            try AtomicFile.write(Data((summary.json + "\n").utf8), to: dir.appendingPathComponent("eval.json"))
+            log(String(format: "evaluation over %d episodes: mean %.2f ± %.2f (min %.2f, max %.2f)",
+                       summary.episodes, summary.mean, summary.std, summary.min, summary.max))
+            evaluation = summary
+        }
+        return RunResult(steps: agent.stepsDone, episodes: episodeReturns.count,
+                         wallSeconds: Date().timeIntervalSince(startTime), evaluation: evaluation, finalCheckpoint: final)
+    }
+
+    // MARK: TrainingContext
+
+    public func episodeFinished(step: Int, episodeReturn: Double, length: Int) {
+        episodeReturns.append(episodeReturn)
+        episodeSteps.append(step)
+        var row = "\(step),\(episodeReturns.count),\(episodeReturn),\(length),"
+        row += String(format: "%.3f", Date().timeIntervalSince(startTime))
+        for key in descriptor.diagnostics {
+            row += ","
+            if let v = latestDiagnostics[key] { row += "\(v)" }
+        }
+        csvBuffer += row + "\n"
+        if csvBuffer.utf8.count > 1 << 16 { flushCSV() }
+    }
+
+    public func recordDiagnostics(step: Int, _ values: [String: Double]) throws {
+        for (key, value) in values.sorted(by: { $0.key < $1.key }) where !value.isFinite {
+            throw AgentError.nonFinite(step: step, quantity: key)
+        }
+        latestDiagnostics.merge(values) { _, new in new }
+    }
+
+    public func tick(step: Int) throws {
+        if StopRequest.isRequested {
+            flushCSV()
+            let saved = try saveCheckpoint(named: nil)
+            finishProgressLine()
+            log("stopping at step \(step): checkpoint saved to \(saved.path); continue with --resume \(options.outputDirectory.path)")
+            throw AgentError.interrupted(step: step)
+        }
+        if step >= nextCheckpoint && step < totalSteps {
+            flushCSV()
+            _ = try saveCheckpoint(named: nil)
+            while nextCheckpoint <= step { nextCheckpoint += checkpointInterval }
+        }
+        drawProgress(step: step)
+    }
+
+    // MARK: Checkpoints
+
+    /// Writes the agent's checkpoint as `checkpoints/step_<N>.safetensors` (or `name`) and `last.safetensors`.
+    @discardableResult
+    func saveCheckpoint(named name: String?) throws -> URL {
+        var cp = try agent.checkpoint()
+        cp.metadata["format"] = "rlbench-agent-1"
+        cp.metadata["agent"] = descriptor.name
+        cp.metadata["env"] = options.environment
+        cp.metadata["env_options"] = jsonString(options.environmentOptions)
+        cp.metadata["hyperparameters"] = hyperParameters.json
+        cp.metadata["step"] = String(agent.stepsDone)
+        cp.metadata["seed"] = String(options.seed)
+        let dir = options.outputDirectory
+        let file = name.map { dir.appendingPathComponent($0) }
+            ?? dir.appendingPathComponent("checkpoints").appendingPathComponent(String(format: "step_%09d.safetensors", agent.stepsDone))
+        try SafeTensors.write(cp.tensors, metadata: cp.metadata, to: file)
+        let last = dir.appendingPathComponent("last.safetensors")
+        try SafeTensors.write(cp.tensors, metadata: cp.metadata, to: last)
+        lastGoodCheckpoint = last
+        return file
+    }
+
+    /// Loads `file` into `agent`, refusing a checkpoint of another agent or environment.
+    public static func restore(_ agent: Agent, from file: URL, descriptor: AgentDescriptor, environment: String) throws {
+        let loaded = try SafeTensors.read(from: file)
+        let meta = loaded.metadata
+        guard let name = meta["agent"], let env = meta["env"] else {
+            throw AgentError.badCheckpoint("\(file.path) has no rlbench agent metadata")
+        }
+        guard name == descriptor.name else {
+            throw AgentError.checkpointMismatch("\(file.path) holds a \(name) agent, not \(descriptor.name)")
+        }
+        guard env == environment else {
+            throw AgentError.checkpointMismatch("\(file.path) was trained on \(env), not \(environment)")
+        }
+        try agent.restore(AgentCheckpoint(tensors: loaded.tensors, metadata: meta))
+    }
+
+    // MARK: Output
+
+    private func openCSV() throws {
+        let url = options.outputDirectory.appendingPathComponent("metrics.csv")
+        let header = (["step", "episode", "return", "length", "wall_time_s"] + descriptor.diagnostics).joined(separator: ",")
+        if options.resume, FileManager.default.fileExists(atPath: url.path) {
+            csv = try FileHandle(forWritingTo: url)
+            try csv?.seekToEnd()
+        } else {
+            try AtomicFile.write(Data((header + "\n").utf8), to: url)
+            csv = try FileHandle(forWritingTo: url)
+            try csv?.seekToEnd()
+        }
+    }
+
+    private func flushCSV() {
+        guard !csvBuffer.isEmpty, let csv else { return }
+        try? csv.write(contentsOf: Data(csvBuffer.utf8))
+        csvBuffer = ""
+    }
+
+    private func writeLearningCurve() throws {
+        guard !episodeReturns.isEmpty else { return }
+        let image = LearningCurve.draw(steps: episodeSteps.map(Double.init), returns: episodeReturns,
+                                       title: "\(descriptor.name) on \(options.environment) (seed \(options.seed))")
+        try image.writePNG(to: options.outputDirectory.appendingPathComponent("learning_curve.png"))
+    }
+
+    // MARK: Progress
+
+    private var recentMean: Double? {
+        guard !episodeReturns.isEmpty else { return nil }
+        let recent = episodeReturns.suffix(100)
+        return recent.reduce(0, +) / Double(recent.count)
+    }
+
+    private func drawProgress(step: Int) {
+        let now = Date()
+        let interval: TimeInterval = style == .bar ? 0.2 : 10
+        guard now.timeIntervalSince(lastDraw) >= interval else { return }
+        lastDraw = now
+        onProgress?(step, episodeReturns.count, recentMean)
+        guard style != .quiet else { return }
+        let elapsed = now.timeIntervalSince(startTime)
+        let rate = Double(step - startStep) / max(elapsed, 1e-9)
+        let eta = rate > 0 ? Double(totalSteps - step) / rate : 0
+        let fraction = min(1, Double(step) / Double(totalSteps))
+        let mean = recentMean.map { String(format: "%.2f", $0) } ?? "-"
+        let stats = String(format: "%d/%d steps | %d episodes | mean return (last 100) %@ | %.0f steps/s | ETA %@",
+                           step, totalSteps, episodeReturns.count, mean, rate, formatDuration(eta))
+        if style == .bar {
+            let width = 24
+            let filled = Int(fraction * Double(width))
+            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+            FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2K%@ %3.0f%% %@", bar, fraction * 100, stats).utf8))
+        } else {
+            log(stats)
+        }
+    }
+
+    private func finishProgressLine() {
+        if style == .bar { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+
+    private func log(_ message: String) {
+        guard style != .quiet else { return }
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+}
+
+func formatDuration(_ seconds: Double) -> String {
+    guard seconds.isFinite else { return "?" }
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+}
+
+func jsonString(_ object: Any) -> String {
+    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
+    return String(decoding: data, as: UTF8.self)
+}

@@ -1,0 +1,110 @@
+import Agents
+import ArgumentParser
+import Environments
+import Foundation
+import Glibc
+import RLCore
+
+/// `rlbench run [agent] --env ID ...`: trains an agent headless and writes the run folder.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train an agent (default: PPO on CartPole-v1) and write config, metrics, checkpoints, curve and eval.",
+        discussion: """
+        Without --env the agent's default environment is used; without --config the tuned rl-baselines3-zoo \
+        hyperparameters for that environment. The run folder (default runs/<agent>-<env>-seed<S>) receives config.yml, \
+        metrics.csv, checkpoints/, last.safetensors, final.safetensors, learning_curve.png and eval.json.
+        """)
+
+    @Argument(help: "The agent: \(AgentCatalog.names.joined(separator: ", ")).")
+    var agent: String = "ppo"
+
+    @Option(name: .long, help: "Environment id (see `rlbench env list`).")
+    var env: String?
+
+    @Option(name: .long, help: "Total environment steps (default: the config's n_timesteps).")
+    var steps: Int?
+
+    @Option(name: .long, help: "Random seed; the same seed and config give the same run.")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "A YAML file of hyperparameters (rl-zoo key names) applied over the tuned defaults.")
+    var config: String?
+
+    @Option(name: .customLong("set"), help: "Override one hyperparameter, e.g. --set learning_rate=3e-4 (repeatable).")
+    var overrides: [String] = []
+
+    @Option(name: .long, help: "Environment option key=value, e.g. --env-option is_slippery=false (repeatable).")
+    var envOption: [String] = []
+
+    @Option(name: .long, help: "Output folder (default runs/<agent>-<env>-seed<S>).")
+    var out: String?
+
+    @Option(name: .long, help: "Continue the run in this folder from its last checkpoint.")
+    var resume: String?
+
+    @Option(name: .long, help: "Episodes of the final deterministic evaluation (0 to skip).")
+    var evalEpisodes = 100
+
+    @Option(name: .long, help: "Steps between periodic checkpoints (default: a fifth of the run).")
+    var checkpointEvery: Int?
+
+    @Flag(name: .long, help: "Plain log lines instead of a live progress bar.")
+    var plain = false
+
+    mutating func run() throws {
+        let descriptor = try fail { try AgentCatalog.agent(named: agent).descriptor }
+        var environment = env ?? descriptor.defaultEnvironment
+        var envOptions: [String: String] = [:]
+        for item in envOption {
+            guard let eq = item.firstIndex(of: "=") else { throw ValidationError("--env-option expects key=value, got '\(item)'") }
+            envOptions[String(item[..<eq])] = String(item[item.index(after: eq)...])
+        }
+        let directory: URL
+        if let resume {
+            directory = URL(fileURLWithPath: resume)
+            // A resumed run continues with its own environment.
+            if let meta = try? SafeTensors.read(from: directory.appendingPathComponent("last.safetensors")).metadata, let id = meta["env"] {
+                environment = id
+            }
+        } else {
+            directory = URL(fileURLWithPath: out ?? "runs/\(descriptor.name)-\(environment)-seed\(seed)")
+        }
+        var options = RunOptions(agent: descriptor.name, environment: environment, outputDirectory: directory)
+        options.environmentOptions = envOptions
+        options.steps = steps
+        options.seed = seed
+        options.configFile = config.map { URL(fileURLWithPath: $0) }
+        options.overrides = overrides
+        options.resume = resume != nil
+        options.evaluationEpisodes = evalEpisodes
+        options.checkpointEvery = checkpointEvery
+        options.progress = plain ? .lines : .automatic
+
+        StopRequest.reset()
+        signal(SIGINT) { _ in StopRequest.request() }
+        let training = try fail { try TrainingRun(options) }
+        let result: RunResult
+        do {
+            result = try training.run()
+        } catch AgentError.interrupted {
+            throw ExitCode(130)
+        } catch {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode.failure
+        }
+        print("done: \(result.steps) steps, \(result.episodes) episodes in \(String(format: "%.1f", result.wallSeconds)) s; "
+              + "final checkpoint \(result.finalCheckpoint.path)")
+        if let e = result.evaluation {
+            print(String(format: "eval.json: mean %.2f ± %.2f over %d episodes", e.mean, e.std, e.episodes))
+        }
+    }
+}
+
+/// Runs `body`; a thrown error becomes one clear line on stderr and a non-zero exit.
+func fail<T>(_ body: () throws -> T) throws -> T {
+    do { return try body() } catch let error as ExitCode { throw error } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
