@@ -1,4 +1,5 @@
 import CBLAS
+import Foundation
 
 /// The one seam through which every matrix product in rlbench goes.
 ///
@@ -13,6 +14,7 @@ public enum Gemm {
                                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
         guard m > 0, n > 0 else { return }
+        _ = threadsConfigured
         guard k > 0 else {
             // op(A)·op(B) is empty: C = beta·C.
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
@@ -39,6 +41,14 @@ public enum Gemm {
             }
         }
     }
+
+    /// RL-sized products are far too small to split across threads: OpenBLAS's thread pool only spins. Unless the
+    /// user chose with `OPENBLAS_NUM_THREADS`, rlbench runs OpenBLAS single-threaded (set once, on first use).
+    @usableFromInline
+    static let threadsConfigured: Bool = {
+        if getenv("OPENBLAS_NUM_THREADS") == nil { openblas_set_num_threads(1) }
+        return true
+    }()
 
     /// Sets the number of threads OpenBLAS may use (1 is best for the small products of RL nets).
     public static func setThreadCount(_ n: Int) { openblas_set_num_threads(Int32(n)) }
