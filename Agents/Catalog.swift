@@ -2,6 +2,7 @@
 public enum AgentCatalog {
     public static let all: [any Agent.Type] = [
         PPOAgent.self,
+        DQNAgent.self,
         QLearningAgent.self,
         SARSAAgent.self,
     ]

@@ -165,7 +165,13 @@ public struct HyperParameters: Sendable, Equatable {
         default:
             throw ConfigError.badValue(key: key, source: source, reason: "expected a value like \(current), got \(value)")
         }
-        values[key] = value
+        // A mapping (policy_kwargs) merges into the current one, so `{net_arch: [256, 256]}` keeps the default
+        // activation and initialization.
+        if case let (.map(old), .map(new)) = (current, value) {
+            values[key] = .map(old.merging(new) { _, n in n })
+        } else {
+            values[key] = value
+        }
         sources[key] = source
     }
 

@@ -206,18 +206,22 @@ public final class Adam: OptimizerBase, Optimizer {
         let t = Float(stepCount)
         let lr = learningRate, b1 = beta1, b2 = beta2, eps = eps, wd = weightDecay, ams = amsgrad, decoupled = decoupled
         let bc1 = 1 - Foundation.pow(b1, t), bc2Sqrt = (1 - Foundation.pow(b2, t)).squareRoot()
-        let stepSize = lr / bc1
+        let stepSize = lr / bc1, inverseBc2Sqrt = 1 / bc2Sqrt
+        let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
         forEachParameter { i, w, g in
             var m = buffers[0][i], v = buffers[1][i]
             buffers[0][i] = []; buffers[1][i] = []
             defer { buffers[0][i] = m; buffers[1][i] = v }
             m.withUnsafeMutableBufferPointer { m in
                 v.withUnsafeMutableBufferPointer { v in
+                    if decoupled && wd != 0 {
+                        let decay = 1 - lr * wd
+                        for k in 0..<w.count { w[k] *= decay }
+                    }
                     for k in 0..<w.count {
-                        var d = g[k]
-                        if decoupled { w[k] *= 1 - lr * wd } else if wd != 0 { d += wd * w[k] }
-                        m[k] = b1 * m[k] + (1 - b1) * d
-                        v[k] = b2 * v[k] + (1 - b2) * d * d
+                        let d = decoupled || wd == 0 ? g[k] : g[k] + wd * w[k]
+                        m[k] = b1 * m[k] + oneMinusB1 * d
+                        v[k] = b2 * v[k] + oneMinusB2 * d * d
                     }
                     if ams {
                         buffers[2][i].withUnsafeMutableBufferPointer { vmax in
@@ -227,7 +231,7 @@ public final class Adam: OptimizerBase, Optimizer {
                             }
                         }
                     } else {
-                        for k in 0..<w.count { w[k] -= stepSize * m[k] / (v[k].squareRoot() / bc2Sqrt + eps) }
+                        for k in 0..<w.count { w[k] -= stepSize * m[k] / (v[k].squareRoot() * inverseBc2Sqrt + eps) }
                     }
                 }
             }

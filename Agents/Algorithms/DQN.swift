@@ -1,0 +1,255 @@
+import Environments
+import Foundation
+import RLCore
+import SeededRandom
+
+/// Deep Q-Network (Mnih et al., 2015) with Stable-Baselines3's schedule of updates, plus the standard
+/// improvements as options: Double DQN (van Hasselt et al., 2016) and a dueling head (Wang et al., 2016).
+///
+/// Each environment step:
+/// 1. act ε-greedily (ε decays linearly from `exploration_initial_eps` to `exploration_final_eps` over
+///    `exploration_fraction` of training) and store (s, a, r, s', terminated) in the replay ring buffer —
+///    s' is the true next observation, also when the episode was truncated;
+/// 2. after `learning_starts` steps, every `train_freq` steps, take `gradient_steps` gradient steps (−1: as many
+///    as environment steps since the last update) on minibatches of `batch_size`:
+///      y = r + γ (1 − terminated) · Q_target(s', argmax_a' Q(s', a'))   (Double DQN)
+///      y = r + γ (1 − terminated) · max_a' Q_target(s', a')            (DQN)
+///      loss = Huber(Q(s, a), y), gradient norm clipped to `max_grad_norm`, Adam;
+/// 3. every `target_update_interval` steps, move the target network: θ' ← τθ + (1 − τ)θ' (τ = 1: a hard copy).
+public final class DQNAgent: Agent {
+    public static let descriptor = AgentDescriptor(
+        name: "dqn", summary: "Deep Q-Network with replay buffer and target network (Double DQN and dueling options)",
+        actionKinds: [.discrete],
+        defaults: [
+            "n_timesteps": .number(1e5), "learning_rate": .number(1e-4), "buffer_size": .number(1_000_000),
+            "learning_starts": .number(100), "batch_size": .number(32), "tau": .number(1.0), "gamma": .number(0.99),
+            "train_freq": .number(4), "gradient_steps": .number(1), "target_update_interval": .number(10_000),
+            "exploration_fraction": .number(0.1), "exploration_initial_eps": .number(1.0), "exploration_final_eps": .number(0.05),
+            "max_grad_norm": .number(10), "double_q": .bool(false), "dueling": .bool(false),
+            "policy_kwargs": .map(["net_arch": .list([.number(64), .number(64)]), "activation_fn": .string("relu")]),
+        ],
+        diagnostics: ["epsilon", "learning_rate", "loss", "q_mean"])
+
+    public private(set) var stepsDone = 0
+    let factory: EnvironmentFactory
+    let learningRate: ZooSchedule
+    let bufferSize, learningStarts, batchSize, trainFrequency, gradientSteps, targetUpdateInterval: Int
+    let tau, gamma, maxGradNorm: Float
+    let explorationFraction, epsilonStart, epsilonEnd: Double
+    let doubleQ: Bool
+    let observationSize, numActions: Int
+    let qNetwork: QNetwork
+    let targetNetwork: QNetwork
+    let optimizer: Adam
+    var rng: SeededGenerator
+    let seed: UInt64
+
+    public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
+        factory = environment
+        self.seed = seed
+        learningRate = try hp.schedule("learning_rate")
+        bufferSize = try hp.int("buffer_size", min: 1)
+        learningStarts = try hp.int("learning_starts")
+        batchSize = try hp.int("batch_size", min: 1)
+        trainFrequency = try hp.int("train_freq", min: 1)
+        let gradientStepsValue = try hp.double("gradient_steps")
+        guard gradientStepsValue == -1 || (gradientStepsValue >= 1 && gradientStepsValue == gradientStepsValue.rounded()) else {
+            throw ConfigError.badValue(key: "gradient_steps", source: hp.sources["gradient_steps"] ?? "defaults",
+                                       reason: "must be a positive whole number or -1, got \(gradientStepsValue)")
+        }
+        gradientSteps = Int(gradientStepsValue)
+        targetUpdateInterval = try hp.int("target_update_interval", min: 1)
+        tau = Float(try hp.double("tau", in: 0...1))
+        gamma = Float(try hp.double("gamma", in: 0...1))
+        maxGradNorm = Float(try hp.double("max_grad_norm"))
+        explorationFraction = try hp.double("exploration_fraction", in: 0...1)
+        epsilonStart = try hp.double("exploration_initial_eps", in: 0...1)
+        epsilonEnd = try hp.double("exploration_final_eps", in: 0...1)
+        doubleQ = try hp.bool("double_q")
+        let arch = try hp.netArch().policy
+        let options = try hp.policyOptions()
+
+        let probe = try environment.make()
+        guard let n = probe.actionSpace.discreteCount else {
+            throw AgentError.unsupportedActionSpace(agent: "dqn", env: environment.id, space: "\(probe.actionSpace)", supported: ["discrete"])
+        }
+        numActions = n
+        observationSize = probe.observationSpace.flatCount
+        rng = SeededGenerator(seed: seed)
+        let dueling = try hp.bool("dueling")
+        qNetwork = QNetwork(observationSize: observationSize, actions: n, hidden: arch, activation: options.activation,
+                            dueling: dueling, using: &rng)
+        targetNetwork = QNetwork(observationSize: observationSize, actions: n, hidden: arch, activation: options.activation,
+                                 dueling: dueling, using: &rng)
+        targetNetwork.copyValues(from: qNetwork)
+        optimizer = Adam(qNetwork.namedParameters(), learningRate: Float(learningRate.initial))
+    }
+
+    /// ε after `step` of `total` steps.
+    func epsilon(step: Int, total: Int) -> Double {
+        let progress = Double(step) / max(1, explorationFraction * Double(total))
+        return progress >= 1 ? epsilonEnd : epsilonStart + progress * (epsilonEnd - epsilonStart)
+    }
+
+    public func train(totalSteps: Int, context: TrainingContext) throws {
+        let env = try factory.make()
+        var buffer = ReplayBuffer(capacity: min(bufferSize, max(totalSteps, 1)), observationSize: observationSize)
+        var batch = ReplayBuffer.Batch(size: batchSize, observationSize: observationSize)
+        var observation = env.reset(seed: seed &+ UInt64(stepsDone))
+        var next = [Float](repeating: 0, count: observationSize)
+        var episodeReturn = 0.0, episodeLength = 0, stepsSinceUpdate = 0
+
+        while stepsDone < totalSteps {
+            // 1. Act ε-greedily and store the transition.
+            let eps = epsilon(step: stepsDone, total: totalSteps)
+            let action = rng.nextDouble() < eps ? rng.nextInt(below: numActions) : greedyAction(observation)
+            let outcome = try next.withUnsafeMutableBufferPointer { try env.step(.discrete(action), into: $0) }
+            observation.withUnsafeBufferPointer { o in
+                next.withUnsafeBufferPointer { n in
+                    buffer.add(observation: o, action: action, reward: outcome.reward, nextObservation: n, terminated: outcome.terminated)
+                }
+            }
+            stepsDone += 1
+            stepsSinceUpdate += 1
+            episodeReturn += outcome.reward
+            episodeLength += 1
+            if outcome.done {
+                context.episodeFinished(step: stepsDone, episodeReturn: episodeReturn, length: episodeLength)
+                episodeReturn = 0; episodeLength = 0
+                observation = env.reset()
+            } else {
+                swap(&observation, &next)
+            }
+
+            // 2. Learn from replayed minibatches.
+            if stepsDone > learningStarts && stepsDone % trainFrequency == 0 {
+                let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
+                optimizer.learningRate = Float(learningRate.value(progressRemaining: progressRemaining))
+                let steps = gradientSteps == -1 ? stepsSinceUpdate : gradientSteps
+                var lossSum = 0.0, qSum = 0.0
+                for _ in 0..<steps {
+                    buffer.sample(into: &batch, using: &rng)
+                    let (loss, qMean) = try gradientStep(batch)
+                    lossSum += Double(loss); qSum += Double(qMean)
+                }
+                stepsSinceUpdate = 0
+                try context.recordDiagnostics(step: stepsDone, ["epsilon": eps, "learning_rate": Double(optimizer.learningRate),
+                                                                "loss": lossSum / Double(steps), "q_mean": qSum / Double(steps)])
+            }
+            // 3. Move the target network.
+            if stepsDone % targetUpdateInterval == 0 { targetNetwork.moveTowards(qNetwork, tau: tau) }
+            if stepsDone % 1000 == 0 { try context.tick(step: stepsDone) }
+        }
+        try context.tick(step: stepsDone)
+    }
+
+    /// One Huber-loss step on a replayed batch; returns the loss and the mean Q(s, a).
+    private func gradientStep(_ batch: ReplayBuffer.Batch) throws -> (Float, Float) {
+        let n = batch.size
+        let nextObs = Tensor(batch.nextObservations, shape: [n, observationSize])
+        let targets: Tensor = Tensor.withoutGrad {
+            let nextQ = targetNetwork(nextObs)
+            let bootstrap: Tensor
+            if doubleQ {
+                bootstrap = nextQ.pick(columns: qNetwork(nextObs).argmax(axis: 1))
+            } else {
+                bootstrap = nextQ.max(axis: 1).values
+            }
+            let notDone = Tensor(batch.terminated.map { 1 - $0 }, shape: [n])
+            return Tensor(batch.rewards, shape: [n]) + gamma * notDone * bootstrap
+        }
+        let q = qNetwork(Tensor(batch.observations, shape: [n, observationSize])).pick(columns: batch.actions)
+        let loss = huberLoss(q, targets)
+        guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "dqn loss") }
+        qNetwork.zeroGrad()
+        loss.backward()
+        clipGradNorm(qNetwork.parameters, maxNorm: maxGradNorm)
+        optimizer.step()
+        return (loss.item, q.data.reduce(0, +) / Float(n))
+    }
+
+    func greedyAction(_ observation: [Float]) -> Int {
+        Tensor.withoutGrad { qNetwork(Tensor(observation, shape: [1, observationSize])).argmax(axis: 1)[0] }
+    }
+
+    public func act(_ observation: [Float], deterministic: Bool) -> Action {
+        if !deterministic, rng.nextDouble() < epsilonEnd { return .discrete(rng.nextInt(below: numActions)) }
+        return .discrete(greedyAction(observation))
+    }
+
+    public func checkpoint() throws -> AgentCheckpoint {
+        var tensors = qNetwork.namedParameters()
+        tensors += prefixed("target", targetNetwork.namedParameters())
+        tensors += prefixed("optimizer", optimizer.stateTensors())
+        return AgentCheckpoint(tensors: tensors, metadata: [
+            "policy": qNetwork.layerDescription,
+            "action": "argmax",
+            "rng_state": rng.stateWords.map(String.init).joined(separator: ","),
+        ])
+    }
+
+    public func restore(_ checkpoint: AgentCheckpoint) throws {
+        for (name, p) in qNetwork.namedParameters() { p.data = try checkpoint.tensor(name, shape: p.shape).data }
+        for (name, p) in targetNetwork.namedParameters() { p.data = try checkpoint.tensor("target.\(name)", shape: p.shape).data }
+        try optimizer.loadStateTensors(checkpoint.tensors.compactMap {
+            $0.name.hasPrefix("optimizer.") ? (name: String($0.name.dropFirst("optimizer.".count)), tensor: $0.tensor) : nil
+        })
+        if let words = checkpoint.metadata["rng_state"]?.split(separator: ",").compactMap({ UInt64($0) }),
+           let restored = SeededGenerator(stateWords: words) { rng = restored }
+        stepsDone = Int(checkpoint.metadata["step"] ?? "") ?? 0
+    }
+}
+
+/// SB3's Q-network: an MLP from observations to one value per action (`q.<i>.weight`), or, with `dueling`, a shared
+/// trunk (`q.*`) feeding a value head V(s) (`value.*`) and an advantage head A(s, a) (`advantage.*`) combined as
+/// Q = V + A − mean_a A.
+public final class QNetwork: Module {
+    let trunk: Sequential
+    let valueHead: Linear?
+    let advantageHead: Linear?
+
+    public init(observationSize: Int, actions: Int, hidden: [Int], activation: Activation, dueling: Bool,
+                using rng: inout SeededGenerator) {
+        if dueling {
+            let width = hidden.last ?? observationSize
+            trunk = MLP(sizes: [observationSize] + hidden, activation: activation, outputActivation: hidden.isEmpty ? nil : activation, using: &rng)
+            valueHead = Linear(width, 1, using: &rng)
+            advantageHead = Linear(width, actions, using: &rng)
+        } else {
+            trunk = MLP(sizes: [observationSize] + hidden + [actions], activation: activation, using: &rng)
+            valueHead = nil
+            advantageHead = nil
+        }
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let h = trunk(x)
+        guard let valueHead, let advantageHead else { return h }
+        let advantage = advantageHead(h)
+        return valueHead(h) + advantage - advantage.mean(axis: 1, keepDims: true)
+    }
+
+    public func namedParameters() -> [(name: String, tensor: Tensor)] {
+        var all = prefixed("q", trunk.namedParameters())
+        if let valueHead, let advantageHead {
+            all += prefixed("value", valueHead.namedParameters()) + prefixed("advantage", advantageHead.namedParameters())
+        }
+        return all
+    }
+
+    /// θ' ← τθ + (1 − τ)θ' for every parameter (τ = 1 copies).
+    public func moveTowards(_ source: QNetwork, tau: Float) {
+        for ((_, target), (_, s)) in zip(namedParameters(), source.namedParameters()) {
+            if tau >= 1 { target.data = s.data; continue }
+            target.data.withUnsafeMutableBufferPointer { t in
+                s.data.withUnsafeBufferPointer { p in for i in 0..<t.count { t[i] = tau * p[i] + (1 - tau) * t[i] } }
+            }
+        }
+    }
+
+    /// The checkpoint description of the layers that compute Q.
+    public var layerDescription: String {
+        if valueHead == nil { return trunk.layerDescription(prefix: "q") }
+        return #"{"type": "dueling", "trunk": \#(trunk.layerDescription(prefix: "q")), "value": "value", "advantage": "advantage"}"#
+    }
+}
