@@ -3,6 +3,7 @@ public enum AgentCatalog {
     public static let all: [any Agent.Type] = [
         PPOAgent.self,
         DQNAgent.self,
+        A2CAgent.self,
         QLearningAgent.self,
         SARSAAgent.self,
     ]

@@ -76,47 +76,14 @@ public final class PPOAgent: Agent {
     }
 
     public func train(totalSteps: Int, context: TrainingContext) throws {
-        let envs = try VectorEnvironment(id: factory.id, options: factory.options, count: numEnvs)
-        envs.reset(seed: seed &+ UInt64(stepsDone))
-        let obsSize = policy.observationSize, actSize = policy.actionSize
-        var buffer = RolloutBuffer(numSteps: numSteps, numEnvs: numEnvs, observationSize: obsSize, actionSize: actSize)
-        var observation = normalizer?.normalize(envs.observations, update: true) ?? envs.observations
-
+        let collector = try RolloutCollector(factory: factory, count: numEnvs, seed: seed &+ UInt64(stepsDone),
+                                             policy: policy, normalizer: normalizer)
+        var buffer = RolloutBuffer(numSteps: numSteps, numEnvs: numEnvs, observationSize: policy.observationSize,
+                                   actionSize: policy.actionSize)
         while stepsDone < totalSteps {
             // 1. Collect a rollout with the current policy.
-            for t in 0..<numSteps {
-                let obs = Tensor(observation, shape: [numEnvs, obsSize])
-                let (actions, logProbs, values) = Tensor.withoutGrad { () -> (Tensor, Tensor, Tensor) in
-                    let dist = policy.distribution(obs)
-                    let a = dist.actions(deterministic: false, using: &rng)
-                    return (a, dist.logProb(a), policy.value(obs))
-                }
-                let row = t * numEnvs
-                buffer.observations.replaceSubrange(row * obsSize ..< (row + numEnvs) * obsSize, with: observation)
-                buffer.actions.replaceSubrange(row * actSize ..< (row + numEnvs) * actSize, with: actions.data)
-                buffer.logProbs.replaceSubrange(row ..< row + numEnvs, with: logProbs.data)
-                buffer.values.replaceSubrange(row ..< row + numEnvs, with: values.data)
-
-                let envActions = actions.data.withUnsafeBufferPointer { a in
-                    (0..<numEnvs).map { e in policy.environmentAction(UnsafeBufferPointer(rebasing: a[(e * actSize)..<((e + 1) * actSize)])) }
-                }
-                try envs.step(envActions)
-                let done = (0..<numEnvs).map { envs.terminated[$0] || envs.truncated[$0] }
-                let rewards = normalizer?.scaleRewards(envs.rewards, done: done) ?? envs.rewards
-                for e in 0..<numEnvs {
-                    buffer.rewards[row + e] = Float(rewards[e])
-                    buffer.terminated[row + e] = envs.terminated[e] ? 1 : 0
-                    buffer.truncated[row + e] = envs.truncated[e] ? 1 : 0
-                    buffer.valid[row + e] = envs.autoreset[e] ? 0 : 1
-                    if !envs.autoreset[e] { stepsDone += 1 }
-                }
-                for episode in envs.finishedEpisodes {
-                    context.episodeFinished(step: stepsDone, episodeReturn: episode.episodeReturn, length: episode.length)
-                }
-                observation = normalizer?.normalize(envs.observations, update: true) ?? envs.observations
-            }
-            let lastValues = Tensor.withoutGrad { policy.value(Tensor(observation, shape: [numEnvs, obsSize])) }
-            buffer.computeAdvantages(lastValues: lastValues.data, gamma: gamma, lambda: gaeLambda)
+            let lastValues = try collector.collect(into: &buffer, stepsDone: &stepsDone, rng: &rng, context: context)
+            buffer.computeAdvantages(lastValues: lastValues, gamma: gamma, lambda: gaeLambda)
 
             // 2. Optimize the clipped surrogate for several epochs of minibatches.
             let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
@@ -143,15 +110,12 @@ public final class PPOAgent: Agent {
     /// One gradient step on the minibatch `rows`; returns the approximate KL divergence.
     private func update(_ rows: [Int], _ buffer: RolloutBuffer, clip: Float, stats: inout UpdateStatistics,
                         step: Int, context: TrainingContext) throws -> Float {
-        let n = rows.count, obsSize = policy.observationSize, actSize = policy.actionSize
-        let obs = Tensor(rows.flatMap { buffer.observations[$0 * obsSize ..< ($0 + 1) * obsSize] }, shape: [n, obsSize])
-        let actions = Tensor(rows.flatMap { buffer.actions[$0 * actSize ..< ($0 + 1) * actSize] }, shape: [n, actSize])
-        let oldLogProb = Tensor(rows.map { buffer.logProbs[$0] }, shape: [n])
-        let oldValues = Tensor(rows.map { buffer.values[$0] }, shape: [n])
-        let returns = Tensor(rows.map { buffer.returns[$0] }, shape: [n])
-        var adv = rows.map { buffer.advantages[$0] }
-        if normalizeAdvantage && n > 1 { standardize(&adv) }
-        let advantages = Tensor(adv, shape: [n])
+        let n = rows.count
+        var batch = RolloutBatch(buffer, rows: rows)
+        if normalizeAdvantage && n > 1 { standardize(&batch.advantages) }
+        let advantages = Tensor(batch.advantages, shape: [n])
+        let obs = batch.observations, oldLogProb = batch.oldLogProbs, oldValues = batch.oldValues, returns = batch.returns
+        let actions = batch.actions
 
         let dist = policy.distribution(obs)
         let logProb = dist.logProb(actions)
@@ -186,38 +150,18 @@ public final class PPOAgent: Agent {
     }
 
     public func act(_ observation: [Float], deterministic: Bool) -> Action {
-        let obs = normalizer?.normalize(observation, update: false) ?? observation
-        return Tensor.withoutGrad {
-            let a = policy.distribution(Tensor(obs, shape: [1, obs.count])).actions(deterministic: deterministic, using: &rng)
-            return a.data.withUnsafeBufferPointer { policy.environmentAction($0) }
-        }
+        policy.act(normalizer?.normalize(observation, update: false) ?? observation, deterministic: deterministic, using: &rng)
     }
 
     public func checkpoint() throws -> AgentCheckpoint {
-        var tensors = policy.namedParameters()
-        tensors += prefixed("optimizer", optimizer.stateTensors())
-        var meta = [String: String]()
-        let description = policy.actingDescription
-        meta["policy"] = description.layers
-        meta["action"] = description.action
-        meta["rng_state"] = rng.stateWords.map(String.init).joined(separator: ",")
-        if let normalizer {
-            tensors += normalizer.stateTensors(prefix: "obs_rms")
-            meta["observation"] = #"{"type": "normalize", "mean": "obs_rms.mean", "var": "obs_rms.var", "clip": 10, "epsilon": 1e-8}"#
-        }
-        return AgentCheckpoint(tensors: tensors, metadata: meta)
+        policy.checkpoint(optimizer: optimizer, normalizer: normalizer, rng: rng)
     }
 
     public func restore(_ checkpoint: AgentCheckpoint) throws {
-        for (name, p) in policy.namedParameters() {
-            p.data = try checkpoint.tensor(name, shape: p.shape).data
-        }
-        try optimizer.loadStateTensors(checkpoint.tensors.compactMap {
-            $0.name.hasPrefix("optimizer.") ? (name: String($0.name.dropFirst("optimizer.".count)), tensor: $0.tensor) : nil
-        })
+        try policy.load(checkpoint)
+        try optimizer.load(checkpoint)
         try normalizer?.restore(from: checkpoint, prefix: "obs_rms")
-        if let words = checkpoint.metadata["rng_state"]?.split(separator: ",").compactMap({ UInt64($0) }),
-           let restored = SeededGenerator(stateWords: words) { rng = restored }
-        stepsDone = Int(checkpoint.metadata["step"] ?? "") ?? 0
+        if let restored = checkpoint.generator { rng = restored }
+        stepsDone = checkpoint.step
     }
 }

@@ -1,0 +1,116 @@
+import Environments
+import Foundation
+import RLCore
+import SeededRandom
+
+/// Advantage Actor-Critic (Mnih et al., 2016, synchronous), as Stable-Baselines3 implements it.
+///
+/// Each iteration collects `n_steps` transitions from each of `n_envs` environments, computes n-step returns
+/// (GAE with `gae_lambda`; λ = 1 gives plain n-step returns) and takes ONE gradient step on
+///     L = −mean(Â · log π(a|s)) − c_ent · mean(H[π]) + c_V · mean((R − V(s))²)
+/// with RMSprop (α = 0.99, ε = 1e-5; `use_rms_prop: false` for Adam) after clipping the global gradient norm.
+public final class A2CAgent: Agent {
+    public static let descriptor = AgentDescriptor(
+        name: "a2c", summary: "Advantage Actor-Critic (n-step returns or GAE, entropy bonus, RMSprop) on a vector of envs",
+        actionKinds: [.discrete, .continuous],
+        defaults: [
+            "n_timesteps": .number(1e6), "n_envs": .number(1), "n_steps": .number(5), "learning_rate": .number(7e-4),
+            "gamma": .number(0.99), "gae_lambda": .number(1.0), "ent_coef": .number(0), "vf_coef": .number(0.5),
+            "max_grad_norm": .number(0.5), "use_rms_prop": .bool(true), "rms_prop_eps": .number(1e-5),
+            "normalize_advantage": .bool(false), "normalize": .bool(false),
+            "policy_kwargs": .map(["net_arch": .list([.number(64), .number(64)]), "activation_fn": .string("tanh"),
+                                   "ortho_init": .bool(true), "log_std_init": .number(0)]),
+        ],
+        diagnostics: ["learning_rate", "policy_loss", "value_loss", "entropy", "explained_variance"])
+
+    public private(set) var stepsDone = 0
+    let factory: EnvironmentFactory
+    let numEnvs, numSteps: Int
+    let gamma, gaeLambda, entCoef, vfCoef, maxGradNorm: Float
+    let learningRate: ZooSchedule
+    let normalizeAdvantage: Bool
+    let policy: ActorCriticPolicy
+    let optimizer: Optimizer
+    let normalizer: ObservationNormalizer?
+    var rng: SeededGenerator
+    let seed: UInt64
+
+    public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
+        factory = environment
+        self.seed = seed
+        numEnvs = try hp.int("n_envs", min: 1)
+        numSteps = try hp.int("n_steps", min: 1)
+        gamma = Float(try hp.double("gamma", in: 0...1))
+        gaeLambda = Float(try hp.double("gae_lambda", in: 0...1))
+        entCoef = Float(try hp.double("ent_coef"))
+        vfCoef = Float(try hp.double("vf_coef"))
+        maxGradNorm = Float(try hp.double("max_grad_norm"))
+        learningRate = try hp.schedule("learning_rate")
+        normalizeAdvantage = try hp.bool("normalize_advantage")
+        let arch = try hp.netArch(), options = try hp.policyOptions()
+        let probe = try environment.make()
+        rng = SeededGenerator(seed: seed)
+        policy = ActorCriticPolicy(observationSize: probe.observationSpace.flatCount, actionSpace: probe.actionSpace,
+                                   policyLayers: arch.policy, valueLayers: arch.value, activation: options.activation,
+                                   orthogonalInit: options.orthoInit, logStdInit: options.logStdInit, using: &rng)
+        let lr = Float(learningRate.initial)
+        optimizer = try hp.bool("use_rms_prop")
+            ? RMSprop(policy.namedParameters(), learningRate: lr, alpha: 0.99, eps: Float(try hp.double("rms_prop_eps")))
+            : Adam(policy.namedParameters(), learningRate: lr)
+        normalizer = try hp.bool("normalize") ? ObservationNormalizer(size: policy.observationSize, gamma: Double(gamma)) : nil
+    }
+
+    public func train(totalSteps: Int, context: TrainingContext) throws {
+        let collector = try RolloutCollector(factory: factory, count: numEnvs, seed: seed &+ UInt64(stepsDone),
+                                             policy: policy, normalizer: normalizer)
+        var buffer = RolloutBuffer(numSteps: numSteps, numEnvs: numEnvs, observationSize: policy.observationSize,
+                                   actionSize: policy.actionSize)
+        while stepsDone < totalSteps {
+            // 1. Collect n_steps from every environment and compute the returns.
+            let lastValues = try collector.collect(into: &buffer, stepsDone: &stepsDone, rng: &rng, context: context)
+            buffer.computeAdvantages(lastValues: lastValues, gamma: gamma, lambda: gaeLambda)
+            let rows = (0..<buffer.count).filter { buffer.valid[$0] != 0 }
+            guard !rows.isEmpty else { continue }
+
+            // 2. One gradient step on the whole rollout.
+            let lr = Float(learningRate.value(progressRemaining: 1 - Double(stepsDone) / Double(totalSteps)))
+            optimizer.learningRate = lr
+            var batch = RolloutBatch(buffer, rows: rows)
+            if normalizeAdvantage && rows.count > 1 { standardize(&batch.advantages) }
+            let dist = policy.distribution(batch.observations)
+            let policyLoss = -(Tensor(batch.advantages, shape: [rows.count]) * dist.logProb(batch.actions)).mean()
+            let entropy = dist.entropy().mean()
+            let valueLoss = mseLoss(policy.value(batch.observations), batch.returns)
+            let loss = policyLoss - entCoef * entropy + vfCoef * valueLoss
+            guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "a2c loss") }
+            policy.zeroGrad()
+            loss.backward()
+            clipGradNorm(policy.parameters, maxNorm: maxGradNorm)
+            optimizer.step()
+
+            var stats = UpdateStatistics()
+            stats.add(policyLoss: policyLoss.item, valueLoss: valueLoss.item, entropy: entropy.item)
+            var summary = stats.summary(learningRate: lr, values: buffer.values, returns: buffer.returns, valid: buffer.valid)
+            summary["approx_kl"] = nil
+            summary["clip_fraction"] = nil
+            try context.recordDiagnostics(step: stepsDone, summary)
+            try context.tick(step: stepsDone)
+        }
+    }
+
+    public func act(_ observation: [Float], deterministic: Bool) -> Action {
+        policy.act(normalizer?.normalize(observation, update: false) ?? observation, deterministic: deterministic, using: &rng)
+    }
+
+    public func checkpoint() throws -> AgentCheckpoint {
+        policy.checkpoint(optimizer: optimizer, normalizer: normalizer, rng: rng)
+    }
+
+    public func restore(_ checkpoint: AgentCheckpoint) throws {
+        try policy.load(checkpoint)
+        try optimizer.load(checkpoint)
+        try normalizer?.restore(from: checkpoint, prefix: "obs_rms")
+        if let restored = checkpoint.generator { rng = restored }
+        stepsDone = checkpoint.step
+    }
+}

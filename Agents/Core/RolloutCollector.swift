@@ -1,0 +1,131 @@
+import Environments
+import Foundation
+import RLCore
+import SeededRandom
+
+/// Collects on-policy rollouts (A2C, PPO): runs the current policy on a vector of environments for the buffer's
+/// `numSteps`, storing observations, actions, log-probabilities, values, (normalized) rewards and episode flags,
+/// and marking next-step-autoreset rows invalid. Finished episodes are reported to the training context.
+final class RolloutCollector {
+    let envs: VectorEnvironment
+    let policy: ActorCriticPolicy
+    let normalizer: ObservationNormalizer?
+    /// The (normalized) observations the next step acts on.
+    private(set) var observation: [Float]
+
+    init(factory: EnvironmentFactory, count: Int, seed: UInt64, policy: ActorCriticPolicy, normalizer: ObservationNormalizer?) throws {
+        envs = try VectorEnvironment(id: factory.id, options: factory.options, count: count)
+        envs.reset(seed: seed)
+        self.policy = policy
+        self.normalizer = normalizer
+        observation = normalizer?.normalize(envs.observations, update: true) ?? envs.observations
+    }
+
+    /// Fills `buffer` with one rollout; `stepsDone` counts real transitions (autoreset rows excluded).
+    /// Returns V of the observations after the last step, for bootstrapping.
+    func collect(into buffer: inout RolloutBuffer, stepsDone: inout Int, rng: inout SeededGenerator,
+                 context: TrainingContext) throws -> [Float] {
+        let numEnvs = envs.numEnvs, obsSize = policy.observationSize, actSize = policy.actionSize
+        for t in 0..<buffer.numSteps {
+            let obs = Tensor(observation, shape: [numEnvs, obsSize])
+            let (actions, logProbs, values) = Tensor.withoutGrad { () -> (Tensor, Tensor, Tensor) in
+                let dist = policy.distribution(obs)
+                let a = dist.actions(deterministic: false, using: &rng)
+                return (a, dist.logProb(a), policy.value(obs))
+            }
+            let row = t * numEnvs
+            buffer.observations.replaceSubrange(row * obsSize ..< (row + numEnvs) * obsSize, with: observation)
+            buffer.actions.replaceSubrange(row * actSize ..< (row + numEnvs) * actSize, with: actions.data)
+            buffer.logProbs.replaceSubrange(row ..< row + numEnvs, with: logProbs.data)
+            buffer.values.replaceSubrange(row ..< row + numEnvs, with: values.data)
+
+            let envActions = actions.data.withUnsafeBufferPointer { a in
+                (0..<numEnvs).map { e in policy.environmentAction(UnsafeBufferPointer(rebasing: a[(e * actSize)..<((e + 1) * actSize)])) }
+            }
+            try envs.step(envActions)
+            let done = (0..<numEnvs).map { envs.terminated[$0] || envs.truncated[$0] }
+            let rewards = normalizer?.scaleRewards(envs.rewards, done: done) ?? envs.rewards
+            for e in 0..<numEnvs {
+                buffer.rewards[row + e] = Float(rewards[e])
+                buffer.terminated[row + e] = envs.terminated[e] ? 1 : 0
+                buffer.truncated[row + e] = envs.truncated[e] ? 1 : 0
+                buffer.valid[row + e] = envs.autoreset[e] ? 0 : 1
+                if !envs.autoreset[e] { stepsDone += 1 }
+            }
+            for episode in envs.finishedEpisodes {
+                context.episodeFinished(step: stepsDone, episodeReturn: episode.episodeReturn, length: episode.length)
+            }
+            observation = normalizer?.normalize(envs.observations, update: true) ?? envs.observations
+        }
+        return Tensor.withoutGrad { policy.value(Tensor(observation, shape: [numEnvs, obsSize])).data }
+    }
+}
+
+/// The tensors of a set of rollout rows, for a loss.
+struct RolloutBatch {
+    let observations, actions, oldLogProbs, oldValues, returns: Tensor
+    var advantages: [Float]
+
+    init(_ buffer: RolloutBuffer, rows: [Int]) {
+        let n = rows.count, d = buffer.observationSize, a = buffer.actionSize
+        var obs = [Float](), act = [Float]()
+        obs.reserveCapacity(n * d); act.reserveCapacity(n * a)
+        for r in rows {
+            obs.append(contentsOf: buffer.observations[(r * d)..<((r + 1) * d)])
+            act.append(contentsOf: buffer.actions[(r * a)..<((r + 1) * a)])
+        }
+        observations = Tensor(obs, shape: [n, d])
+        actions = Tensor(act, shape: [n, a])
+        oldLogProbs = Tensor(rows.map { buffer.logProbs[$0] }, shape: [n])
+        oldValues = Tensor(rows.map { buffer.values[$0] }, shape: [n])
+        returns = Tensor(rows.map { buffer.returns[$0] }, shape: [n])
+        advantages = rows.map { buffer.advantages[$0] }
+    }
+}
+
+extension ActorCriticPolicy {
+    /// The action for one observation (already normalized): sampled, or the mode when `deterministic`.
+    func act(_ observation: [Float], deterministic: Bool, using rng: inout SeededGenerator) -> Action {
+        Tensor.withoutGrad {
+            let a = distribution(Tensor(observation, shape: [1, observation.count])).actions(deterministic: deterministic, using: &rng)
+            return a.data.withUnsafeBufferPointer { environmentAction($0) }
+        }
+    }
+
+    /// The policy's checkpoint: its parameters, the optimizer state, the normalizer statistics, the generator, and
+    /// the self-description of the acting network.
+    func checkpoint(optimizer: Optimizer, normalizer: ObservationNormalizer?, rng: SeededGenerator) -> AgentCheckpoint {
+        var tensors = namedParameters() + prefixed("optimizer", optimizer.stateTensors())
+        var meta = ["policy": actingDescription.layers, "action": actingDescription.action,
+                    "rng_state": rng.stateWords.map(String.init).joined(separator: ",")]
+        if let normalizer {
+            tensors += normalizer.stateTensors(prefix: "obs_rms")
+            meta["observation"] = #"{"type": "normalize", "mean": "obs_rms.mean", "var": "obs_rms.var", "clip": 10, "epsilon": 1e-8}"#
+        }
+        return AgentCheckpoint(tensors: tensors, metadata: meta)
+    }
+
+    /// Copies parameters from a checkpoint (names as `namedParameters`).
+    func load(_ checkpoint: AgentCheckpoint) throws {
+        for (name, p) in namedParameters() { p.data = try checkpoint.tensor(name, shape: p.shape).data }
+    }
+}
+
+extension Optimizer {
+    /// Restores optimizer state saved under the `optimizer.` prefix.
+    func load(_ checkpoint: AgentCheckpoint) throws {
+        try loadStateTensors(checkpoint.tensors.compactMap {
+            $0.name.hasPrefix("optimizer.") ? (name: String($0.name.dropFirst("optimizer.".count)), tensor: $0.tensor) : nil
+        })
+    }
+}
+
+extension AgentCheckpoint {
+    /// The saved generator, if any.
+    var generator: SeededGenerator? {
+        guard let words = metadata["rng_state"]?.split(separator: ",").compactMap({ UInt64($0) }) else { return nil }
+        return SeededGenerator(stateWords: words)
+    }
+    /// The saved step counter (0 when absent).
+    var step: Int { Int(metadata["step"] ?? "") ?? 0 }
+}
