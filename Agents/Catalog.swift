@@ -4,6 +4,7 @@ public enum AgentCatalog {
         PPOAgent.self,
         DQNAgent.self,
         A2CAgent.self,
+        REINFORCEAgent.self,
         QLearningAgent.self,
         SARSAAgent.self,
     ]

@@ -1,0 +1,134 @@
+import Environments
+import Foundation
+import RLCore
+import SeededRandom
+
+/// REINFORCE (Williams, 1992) with a learned state-value baseline and reward-to-go.
+///
+/// Each update plays whole episodes with the current policy until at least `n_steps` steps are collected, then for
+/// every step t computes the reward-to-go G_t = Σ_k γ^k r_{t+k} (bootstrapped with V(s_T) only when an episode was
+/// truncated by the time limit) and takes one gradient step on
+///     L = −mean((G_t − V(s_t)) · log π(a_t|s_t)) + c_V · mean((G_t − V(s_t))²) − c_ent · mean(H[π])
+/// where the advantage G_t − V(s_t) is treated as a constant (and normalized when `normalize_advantage`).
+public final class REINFORCEAgent: Agent {
+    public static let descriptor = AgentDescriptor(
+        name: "reinforce", summary: "REINFORCE policy gradient with reward-to-go and a learned value baseline",
+        actionKinds: [.discrete, .continuous],
+        defaults: [
+            "n_timesteps": .number(2e5), "n_steps": .number(2048), "learning_rate": .number(3e-3), "gamma": .number(0.99),
+            "ent_coef": .number(0), "vf_coef": .number(0.5), "max_grad_norm": .number(0.5), "normalize_advantage": .bool(true),
+            "policy_kwargs": .map(["net_arch": .list([.number(64), .number(64)]), "activation_fn": .string("tanh"),
+                                   "ortho_init": .bool(true), "log_std_init": .number(0)]),
+        ],
+        diagnostics: ["learning_rate", "policy_loss", "value_loss", "entropy"])
+
+    public private(set) var stepsDone = 0
+    let factory: EnvironmentFactory
+    let batchSteps: Int
+    let gamma, entCoef, vfCoef, maxGradNorm: Float
+    let learningRate: ZooSchedule
+    let normalizeAdvantage: Bool
+    let policy: ActorCriticPolicy
+    let optimizer: Adam
+    var rng: SeededGenerator
+    let seed: UInt64
+
+    public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
+        factory = environment
+        self.seed = seed
+        batchSteps = try hp.int("n_steps", min: 1)
+        gamma = Float(try hp.double("gamma", in: 0...1))
+        entCoef = Float(try hp.double("ent_coef"))
+        vfCoef = Float(try hp.double("vf_coef"))
+        maxGradNorm = Float(try hp.double("max_grad_norm"))
+        learningRate = try hp.schedule("learning_rate")
+        normalizeAdvantage = try hp.bool("normalize_advantage")
+        let arch = try hp.netArch(), options = try hp.policyOptions()
+        let probe = try environment.make()
+        rng = SeededGenerator(seed: seed)
+        policy = ActorCriticPolicy(observationSize: probe.observationSpace.flatCount, actionSpace: probe.actionSpace,
+                                   policyLayers: arch.policy, valueLayers: arch.value, activation: options.activation,
+                                   orthogonalInit: options.orthoInit, logStdInit: options.logStdInit, using: &rng)
+        optimizer = Adam(policy.namedParameters(), learningRate: Float(learningRate.initial))
+    }
+
+    public func train(totalSteps: Int, context: TrainingContext) throws {
+        let env = try factory.make()
+        var firstReset = true
+        let obsSize = policy.observationSize, actSize = policy.actionSize
+        while stepsDone < totalSteps {
+            // 1. Play whole episodes until the batch holds at least n_steps steps.
+            var observations: [Float] = [], actions: [Float] = [], returns: [Float] = []
+            while returns.count < batchSteps {
+                var observation = env.reset(seed: firstReset ? seed &+ UInt64(stepsDone) : nil)
+                firstReset = false
+                var rewards: [Float] = []
+                var bootstrap: Float = 0
+                while true {
+                    let a = Tensor.withoutGrad {
+                        policy.distribution(Tensor(observation, shape: [1, obsSize])).actions(deterministic: false, using: &rng)
+                    }
+                    observations += observation
+                    actions += a.data
+                    let result = try a.data.withUnsafeBufferPointer { try env.step(policy.environmentAction($0)) }
+                    rewards.append(Float(result.reward))
+                    stepsDone += 1
+                    observation = result.observation
+                    if result.terminated || result.truncated {
+                        if result.truncated && !result.terminated {
+                            bootstrap = Tensor.withoutGrad { policy.value(Tensor(observation, shape: [1, obsSize])).item }
+                        }
+                        context.episodeFinished(step: stepsDone, episodeReturn: Double(rewards.reduce(0, +)), length: rewards.count)
+                        break
+                    }
+                }
+                // Reward-to-go, backwards.
+                var g = bootstrap
+                var episodeReturns = [Float](repeating: 0, count: rewards.count)
+                for t in stride(from: rewards.count - 1, through: 0, by: -1) {
+                    g = rewards[t] + gamma * g
+                    episodeReturns[t] = g
+                }
+                returns += episodeReturns
+            }
+
+            // 2. One policy-gradient step with the value baseline.
+            let n = returns.count
+            let obs = Tensor(observations, shape: [n, obsSize])
+            let target = Tensor(returns, shape: [n])
+            let values = policy.value(obs)
+            var advantages = zip(returns, values.data).map { $0 - $1 }
+            if normalizeAdvantage && n > 1 { standardize(&advantages) }
+            let dist = policy.distribution(obs)
+            let policyLoss = -(Tensor(advantages, shape: [n]) * dist.logProb(Tensor(actions, shape: [n, actSize]))).mean()
+            let valueLoss = mseLoss(values, target)
+            let entropy = dist.entropy().mean()
+            let loss = policyLoss + vfCoef * valueLoss - entCoef * entropy
+            guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "reinforce loss") }
+            let lr = Float(learningRate.value(progressRemaining: 1 - Double(stepsDone) / Double(totalSteps)))
+            optimizer.learningRate = lr
+            policy.zeroGrad()
+            loss.backward()
+            clipGradNorm(policy.parameters, maxNorm: maxGradNorm)
+            optimizer.step()
+            try context.recordDiagnostics(step: stepsDone, ["learning_rate": Double(lr), "policy_loss": Double(policyLoss.item),
+                                                            "value_loss": Double(valueLoss.item), "entropy": Double(entropy.item)])
+            try context.tick(step: stepsDone)
+        }
+    }
+
+    public func act(_ observation: [Float], deterministic: Bool) -> Action {
+        policy.act(observation, deterministic: deterministic, using: &rng)
+    }
+
+    public func checkpoint() throws -> AgentCheckpoint {
+        policy.checkpoint(optimizer: optimizer, normalizer: nil, rng: rng)
+    }
+
+    public func restore(_ checkpoint: AgentCheckpoint) throws {
+        try policy.load(checkpoint)
+        try optimizer.load(checkpoint)
+        if let restored = checkpoint.generator { rng = restored }
+        stepsDone = checkpoint.step
+    }
+}
