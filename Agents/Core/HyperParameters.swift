@@ -43,6 +43,11 @@ public enum ConfigValue: Sendable, Equatable, CustomStringConvertible {
 
     /// Converts a value decoded from YAML or JSON.
     init(any value: Any, key: String, source: String) throws {
+        // JSON numbers arrive as NSNumber, which also casts to Bool for 0 and 1: tell them apart by the objCType.
+        if let n = value as? NSNumber, type(of: value) != Bool.self {
+            self = String(cString: n.objCType) == "c" ? .bool(n.boolValue) : .number(n.doubleValue)
+            return
+        }
         switch value {
         case let b as Bool: self = .bool(b)
         case let i as Int: self = .number(Double(i))

@@ -8,6 +8,8 @@ struct RLBench: ParsableCommand {
         abstract: "A reinforcement-learning and generative-model workbench.",
         subcommands: [
             Run.self,
+            Eval.self,
+            List.self,
             Bench.self,
         ]
     )

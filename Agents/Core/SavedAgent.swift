@@ -1,0 +1,42 @@
+import Environments
+import Foundation
+import RLCore
+
+/// Loads an agent from a self-describing checkpoint (for `rlbench eval` and `rlbench play`).
+public enum SavedAgent {
+    /// The agent, its descriptor and the environment id stored in the checkpoint at `file`. `environment`
+    /// overrides the stored id (it must have the same spaces); errors name what is wrong.
+    public static func load(_ file: URL, environment override: String? = nil) throws -> (agent: Agent, descriptor: AgentDescriptor, environment: EnvironmentFactory) {
+        let loaded = try SafeTensors.read(from: file)
+        let meta = loaded.metadata
+        guard meta["format"] == "rlbench-agent-1", let name = meta["agent"], let storedEnv = meta["env"] else {
+            throw AgentError.badCheckpoint("\(file.path) is not an rlbench agent checkpoint (no agent/env metadata)")
+        }
+        let type = try AgentCatalog.agent(named: name)
+        var hp = HyperParameters(defaults: type.descriptor.defaults)
+        if let json = meta["hyperparameters"] {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+                throw AgentError.badCheckpoint("\(file.path): hyperparameters metadata is not a JSON object")
+            }
+            for (key, value) in object {
+                try hp.set(key, try ConfigValue(any: value, key: key, source: file.path), source: file.path)
+            }
+        }
+        var options: [String: String] = [:]
+        if let json = meta["env_options"], let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] {
+            options = object
+        }
+        let storedFactory = EnvironmentFactory(id: storedEnv, options: options)
+        let factory = EnvironmentFactory(id: override ?? storedEnv, options: override == nil ? options : [:])
+        if let override, override != storedEnv {
+            let a = try storedFactory.make(), b = try factory.make()
+            guard a.observationSpace == b.observationSpace, a.actionSpace == b.actionSpace else {
+                throw AgentError.checkpointMismatch("\(file.path) was trained on \(storedEnv) (\(a.observationSpace) → \(a.actionSpace)); "
+                                                    + "\(override) has \(b.observationSpace) → \(b.actionSpace)")
+            }
+        }
+        let agent = try type.init(environment: storedFactory, hyperParameters: hp, seed: UInt64(meta["seed"] ?? "") ?? 0)
+        try agent.restore(AgentCheckpoint(tensors: loaded.tensors, metadata: meta))
+        return (agent, type.descriptor, factory)
+    }
+}

@@ -1,0 +1,59 @@
+import Agents
+import ArgumentParser
+import Foundation
+
+/// `rlbench eval CHECKPOINT`: evaluates a saved agent with its deterministic policy.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a saved agent: deterministic policy, N episodes; prints the eval.json summary.")
+
+    @Argument(help: "A checkpoint written by `rlbench run` (e.g. runs/ppo-CartPole-v1-seed0/final.safetensors).")
+    var checkpoint: String
+
+    @Option(name: .long, help: "Number of episodes.")
+    var episodes = 100
+
+    @Option(name: .long, help: "Environment id (default: the one the agent was trained on; must have the same spaces).")
+    var env: String?
+
+    @Option(name: .long, help: "Seed of the evaluation environment.")
+    var seed: UInt64 = 1_000_000
+
+    @Flag(name: .long, help: "Print only the JSON summary.")
+    var json = false
+
+    func validate() throws {
+        guard episodes > 0 else { throw ValidationError("--episodes must be positive") }
+    }
+
+    func run() throws {
+        let (agent, descriptor, factory) = try fail { try SavedAgent.load(URL(fileURLWithPath: checkpoint), environment: env) }
+        let summary = try fail { try evaluate(agent, on: factory, episodes: episodes, seed: seed) }
+        if !json {
+            print(String(format: "%@ on %@: mean return %.2f ± %.2f over %d episodes (min %.2f, max %.2f)", descriptor.name,
+                         factory.id, summary.mean, summary.std, summary.episodes, summary.min, summary.max))
+        }
+        print(summary.json)
+    }
+}
+
+/// `rlbench list agents`: the agents, their action spaces and default hyperparameters.
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List agents.", subcommands: [ListAgents.self])
+}
+
+struct ListAgents: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "agents", abstract: "Show the agents, the action spaces they support and their defaults.")
+
+    func run() {
+        for type in AgentCatalog.all {
+            let d = type.descriptor
+            let kinds = d.actionKinds.map(\.rawValue).sorted().joined(separator: ", ")
+            print("\(d.name) — \(d.summary)")
+            print("  actions: \(kinds)\(d.needsDiscreteObservations ? "; needs discrete observations" : "")")
+            print("  default environment: \(d.defaultEnvironment); tuned configs: \(TunedDefaults.environments(agent: d.name).joined(separator: ", "))")
+            let defaults = HyperParameters(defaults: d.defaults).yaml.split(separator: "\n").joined(separator: "; ")
+            print("  defaults: \(defaults)\n")
+        }
+    }
+}
