@@ -1,0 +1,181 @@
+import Agents
+import Environments
+import Foundation
+import RLCore
+import Testing
+
+func temporaryDirectory() -> URL {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-agents-\(UUID().uuidString)")
+    try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+    return d
+}
+
+/// Trains `agent` on `env` with the tuned defaults and returns the run's evaluation.
+func train(_ agent: String, _ env: String, steps: Int? = nil, seed: UInt64 = 0, overrides: [String] = [],
+           episodes: Int = 100, directory: URL = temporaryDirectory()) throws -> (RunResult, URL) {
+    var options = RunOptions(agent: agent, environment: env, outputDirectory: directory)
+    options.steps = steps
+    options.seed = seed
+    options.overrides = overrides
+    options.evaluationEpisodes = episodes
+    options.progress = .quiet
+    return (try TrainingRun(options).run(), directory)
+}
+
+/// Learning, asserted: the cheapest entries of the README's table, with fixed seeds.
+@Suite struct LearningTests {
+    @Test func ppoSolvesCartPole() throws {
+        let (result, _) = try train("ppo", "CartPole-v1", seed: 0, episodes: 20)
+        #expect(try #require(result.evaluation).mean >= 475)
+    }
+
+    @Test func a2cSolvesCartPole() throws {
+        let (result, _) = try train("a2c", "CartPole-v1", seed: 0, episodes: 20)
+        #expect(try #require(result.evaluation).mean >= 475)
+    }
+
+    @Test func reinforceSolvesCartPole() throws {
+        let (result, _) = try train("reinforce", "CartPole-v1", seed: 0, episodes: 20)
+        #expect(try #require(result.evaluation).mean >= 475)
+    }
+
+    @Test func dqnSolvesCartPole() throws {
+        let (result, _) = try train("dqn", "CartPole-v1", seed: 0, episodes: 20)
+        #expect(try #require(result.evaluation).mean >= 475)
+    }
+
+    @Test func qLearningOnSlipperyFrozenLake() throws {
+        let (result, _) = try train("qlearning", "FrozenLake-v1", seed: 0)
+        #expect(try #require(result.evaluation).mean >= 0.70)
+    }
+
+    @Test func cliffWalkingOptimalAndSafePaths() throws {
+        let (q, _) = try train("qlearning", "CliffWalking-v1", seed: 0, episodes: 1)
+        #expect(q.evaluation?.mean == -13, "Q-learning takes the optimal path along the cliff")
+        let (s, _) = try train("sarsa", "CliffWalking-v1", seed: 0, episodes: 1)
+        #expect(s.evaluation?.mean == -17, "SARSA takes the safe path")
+    }
+}
+
+@Suite struct RunTests {
+    @Test func runFolderHasEveryArtifact() throws {
+        let (result, dir) = try train("ppo", "CartPole-v1", steps: 3000, episodes: 5)
+        for name in ["config.yml", "metrics.csv", "learning_curve.png", "eval.json", "final.safetensors", "last.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path), "\(name) missing")
+        }
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("checkpoints").path)
+        #expect(checkpoints.count >= 3, "periodic checkpoints: \(checkpoints)")
+        let eval = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("eval.json"))) as! [String: Any]
+        #expect(Set(eval.keys) == ["episodes", "mean", "std", "min", "max"])
+        #expect(eval["episodes"] as? Int == 5)
+        let csv = try String(contentsOf: dir.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(csv[0].hasPrefix("step,episode,return,length,wall_time_s,learning_rate"))
+        #expect(csv.count == result.episodes + 1)
+        let png = try Data(contentsOf: dir.appendingPathComponent("learning_curve.png"))
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        // The checkpoint describes itself.
+        let meta = try SafeTensors.read(from: result.finalCheckpoint).metadata
+        #expect(meta["agent"] == "ppo" && meta["env"] == "CartPole-v1" && meta["action"] == "argmax")
+        #expect(meta["policy"]?.contains("pi.0.weight") == true)
+        #expect(meta["step"] == String(result.steps))
+    }
+
+    /// Same seed and config: identical metrics (but wall time) and identical checkpoints.
+    @Test(arguments: ["ppo", "dqn", "a2c", "reinforce", "qlearning"])
+    func sameSeedSameRun(agent: String) throws {
+        let env = agent == "qlearning" ? "FrozenLake-v1" : "CartPole-v1"
+        let overrides = agent == "dqn" ? ["learning_starts=200", "train_freq=16", "gradient_steps=4"] : []
+        let (a, dirA) = try train(agent, env, steps: 3000, seed: 7, overrides: overrides, episodes: 3)
+        let (b, dirB) = try train(agent, env, steps: 3000, seed: 7, overrides: overrides, episodes: 3)
+        func withoutWallTime(_ dir: URL) throws -> [String] {
+            try String(contentsOf: dir.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n").map {
+                var fields = $0.split(separator: ",", omittingEmptySubsequences: false)
+                fields.remove(at: 4)
+                return fields.joined(separator: ",")
+            }
+        }
+        #expect(try withoutWallTime(dirA) == withoutWallTime(dirB))
+        #expect(try Data(contentsOf: a.finalCheckpoint) == Data(contentsOf: b.finalCheckpoint))
+        #expect(a.evaluation == b.evaluation)
+        let (c, _) = try train(agent, env, steps: 3000, seed: 8, overrides: overrides, episodes: 3)
+        #expect(try Data(contentsOf: a.finalCheckpoint) != Data(contentsOf: c.finalCheckpoint), "another seed must differ")
+    }
+
+    @Test func resumeContinuesFromTheLastCheckpoint() throws {
+        let dir = temporaryDirectory()
+        _ = try train("ppo", "CartPole-v1", steps: 2000, episodes: 0, directory: dir)
+        var options = RunOptions(agent: "ppo", environment: "CartPole-v1", outputDirectory: dir)
+        options.steps = 4000
+        options.resume = true
+        options.evaluationEpisodes = 0
+        options.progress = .quiet
+        let run = try TrainingRun(options)
+        #expect(run.agent.stepsDone >= 2000)
+        let result = try run.run()
+        #expect(result.steps >= 4000)
+        #expect(try SafeTensors.read(from: result.finalCheckpoint).metadata["step"] == String(result.steps))
+    }
+
+    @Test func savedAgentsEvaluateLikeTheRun() throws {
+        let (result, _) = try train("a2c", "CartPole-v1", steps: 20000, episodes: 10)
+        let loaded = try SavedAgent.load(result.finalCheckpoint)
+        #expect(loaded.descriptor.name == "a2c")
+        let again = try evaluate(loaded.agent, on: loaded.environment, episodes: 10, seed: 1_000_000)
+        #expect(again == result.evaluation)
+    }
+}
+
+@Suite struct BadInputTests {
+    func options(_ agent: String, _ env: String) -> RunOptions {
+        var o = RunOptions(agent: agent, environment: env, outputDirectory: temporaryDirectory())
+        o.progress = .quiet
+        return o
+    }
+
+    @Test func unknownAgentListsTheKnownOnes() {
+        #expect { try TrainingRun(options("sac", "CartPole-v1")) } throws: { "\($0)".contains("known agents: ppo") }
+    }
+
+    @Test func unknownEnvironmentListsTheKnownIds() {
+        #expect { try TrainingRun(options("ppo", "CartPole-v9")) } throws: { "\($0)".contains("CartPole-v1") }
+    }
+
+    @Test func dqnRefusesContinuousActions() {
+        #expect { try TrainingRun(options("dqn", "Pendulum-v1")) } throws: { "\($0)".contains("supports discrete") }
+        #expect { try TrainingRun(options("qlearning", "CartPole-v1")) } throws: { "\($0)".contains("Discrete observation") }
+    }
+
+    @Test func configErrorsNameTheKeyAndFile() throws {
+        let dir = temporaryDirectory()
+        let file = dir.appendingPathComponent("my.yml")
+        try "learning_rate: 0.001\nlerning_rate: 3\n".write(to: file, atomically: true, encoding: .utf8)
+        var o = options("ppo", "CartPole-v1")
+        o.configFile = file
+        #expect { try TrainingRun(o) } throws: { "\($0)".contains("lerning_rate") && "\($0)".contains("my.yml") }
+        try "learning_rate: [unclosed\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect { try TrainingRun(o) } throws: { "\($0)".contains("malformed config") && "\($0)".contains("my.yml") }
+        try "gamma: fast\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect { try TrainingRun(o) } throws: { "\($0)".contains("gamma") }
+        var s = options("ppo", "CartPole-v1")
+        s.overrides = ["n_steps=-5"]
+        #expect { try TrainingRun(s) } throws: { "\($0)".contains("n_steps") }
+    }
+
+    @Test func checkpointOfAnotherAgentIsRefused() throws {
+        let (result, _) = try train("a2c", "CartPole-v1", steps: 500, episodes: 0)
+        let ppo = try TrainingRun(options("ppo", "CartPole-v1"))
+        #expect { try TrainingRun.restore(ppo.agent, from: result.finalCheckpoint, descriptor: PPOAgent.descriptor, environment: "CartPole-v1") }
+            throws: { "\($0)".contains("holds a a2c agent") }
+        #expect { try TrainingRun.restore(ppo.agent, from: result.finalCheckpoint, descriptor: A2CAgent.descriptor, environment: "Acrobot-v1") }
+            throws: { "\($0)".contains("trained on CartPole-v1") }
+    }
+
+    @Test func divergingLossStopsWithTheStep() throws {
+        // A learning rate of 1e30 makes the weights, then the loss, non-finite within a few updates.
+        var o = options("a2c", "CartPole-v1")
+        o.steps = 20000
+        o.overrides = ["learning_rate=1e30"]
+        o.evaluationEpisodes = 0
+        #expect { try TrainingRun(o).run() } throws: { "\($0)".contains("NaN or infinite at step") }
+    }
+}
