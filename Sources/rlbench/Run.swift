@@ -67,7 +67,7 @@ struct Run: ParsableCommand {
                 environment = id
             }
         } else {
-            directory = URL(fileURLWithPath: out ?? "runs/\(descriptor.name)-\(environment)-seed\(seed)")
+            directory = out.map { URL(fileURLWithPath: $0) } ?? Run.freshDirectory("runs/\(descriptor.name)-\(environment)-seed\(seed)")
         }
         var options = RunOptions(agent: descriptor.name, environment: environment, outputDirectory: directory)
         options.environmentOptions = envOptions
@@ -97,6 +97,18 @@ struct Run: ParsableCommand {
         if let e = result.evaluation {
             print(String(format: "eval.json: mean %.2f ± %.2f over %d episodes", e.mean, e.std, e.episodes))
         }
+    }
+}
+
+extension Run {
+    /// `base`, or `base-2`, `base-3`, … if it exists: a default run folder never overwrites an earlier run.
+    static func freshDirectory(_ base: String) -> URL {
+        var candidate = base, n = 1
+        while FileManager.default.fileExists(atPath: candidate) {
+            n += 1
+            candidate = "\(base)-\(n)"
+        }
+        return URL(fileURLWithPath: candidate)
     }
 }
 
