@@ -10,6 +10,7 @@ struct RLBench: ParsableCommand {
             Run.self,
             Eval.self,
             List.self,
+            Env.self,
             Bench.self,
         ]
     )
