@@ -11,6 +11,7 @@ struct RLBench: ParsableCommand {
             Eval.self,
             List.self,
             Env.self,
+            Inspect.self,
             Bench.self,
         ]
     )

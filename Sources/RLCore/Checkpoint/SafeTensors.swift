@@ -53,12 +53,38 @@ public enum SafeTensors {
         return try decode(data)
     }
 
+    /// A header entry: what a tensor is, without its data.
+    public struct Entry: Sendable {
+        public var name: String
+        public var dtype: String
+        public var shape: [Int]
+    }
+
+    /// The tensors' names, dtypes and shapes (in file order) and the metadata, from a validated file.
+    public static func header(of url: URL) throws -> (entries: [Entry], metadata: [String: String]) {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch { throw SafeTensorsError.unreadable(url.path, error.localizedDescription) }
+        let parsed = try parse(data)
+        return (parsed.entries.map { Entry(name: $0.name, dtype: $0.dtype, shape: $0.shape) }, parsed.metadata)
+    }
+
     /// Element sizes of the dtypes rlbench reads.
     static let dtypeSizes: [String: Int] = ["F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2,
                                             "I8": 1, "U8": 1, "BOOL": 1]
 
     /// Parses and validates a file's bytes.
     public static func decode(_ data: Data) throws -> (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) {
+        let parsed = try parse(data)
+        let tensors = parsed.entries.map { e in
+            (name: e.name, tensor: Tensor(convert(parsed.bytes, from: parsed.bufferStart + e.begin, count: e.shape.reduce(1, *), dtype: e.dtype),
+                                          shape: e.shape))
+        }
+        return (tensors, parsed.metadata)
+    }
+
+    /// Validates the header and the layout of the data buffer.
+    static func parse(_ data: Data) throws -> (entries: [(name: String, dtype: String, shape: [Int], begin: Int, end: Int)],
+                                                metadata: [String: String], bytes: [UInt8], bufferStart: Int) {
         let bytes = [UInt8](data)
         guard bytes.count >= 8 else { throw SafeTensorsError.truncated("the file has \(bytes.count) bytes, fewer than the 8-byte header length") }
         var n: UInt64 = 0
@@ -124,12 +150,7 @@ public enum SafeTensors {
             cursor = e.end
         }
         guard cursor == bufferSize else { throw SafeTensorsError.trailingBytes(bufferSize - cursor) }
-
-        let tensors = entries.map { e in
-            (name: e.name, tensor: Tensor(convert(bytes, from: bufferStart + e.begin, count: e.shape.reduce(1, *), dtype: e.dtype),
-                                          shape: e.shape))
-        }
-        return (tensors, metadata)
+        return (entries, metadata, bytes, bufferStart)
     }
 
     /// A JSON integer (not a boolean, not a fraction), as decoded by JSONSerialization.

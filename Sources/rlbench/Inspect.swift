@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+import RLCore
+
+/// `rlbench inspect FILE`: the tensors and metadata of a safetensors checkpoint.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print a checkpoint's tensors (name, dtype, shape) and metadata; a bad file is an error naming the problem.")
+
+    @Argument(help: "A .safetensors file.")
+    var file: String
+
+    func run() throws {
+        let url = URL(fileURLWithPath: file)
+        let header = try fail { try SafeTensors.header(of: url) }
+        _ = try fail { try SafeTensors.read(from: url) } // validates the whole file, not only the header
+        var rows = [["tensor", "dtype", "shape", "elements"]]
+        for entry in header.entries {
+            rows.append([entry.name, entry.dtype, "[" + entry.shape.map(String.init).joined(separator: ", ") + "]",
+                         String(entry.shape.reduce(1, *))])
+        }
+        printTable(rows)
+        let total = header.entries.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        print("\(header.entries.count) tensors, \(total) elements")
+        guard !header.metadata.isEmpty else { return }
+        print("\nmetadata:")
+        for key in header.metadata.keys.sorted() {
+            let value = header.metadata[key]!
+            if let data = value.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data),
+               object is [Any] || object is [String: Any],
+               let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) {
+                print("  \(key):\n" + String(decoding: pretty, as: UTF8.self).split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+            } else {
+                print("  \(key): \(value)")
+            }
+        }
+    }
+}
