@@ -1,129 +1,325 @@
-import Dispatch
 import Foundation
 
 /// A finished episode of one sub-environment of a vector environment.
 public struct FinishedEpisode: Sendable, Equatable {
+    /// The index of the sub-environment.
     public var env: Int
     public var episodeReturn: Double
     public var length: Int
+    public init(env: Int, episodeReturn: Double, length: Int) {
+        self.env = env; self.episodeReturn = episodeReturn; self.length = length
+    }
 }
 
 /// N copies of an environment stepped together, with Gymnasium 1.x's default **next-step autoreset**:
 ///
 /// - When sub-environment i ends (terminated or truncated) at a step, that step returns its *final* observation,
-///   reward and flags as usual.
-/// - At the next `step`, sub-environment i ignores its action, is reset, and returns the reset observation with
-///   reward 0 and both flags false; `autoreset[i]` is true for that step (no transition happened: learners mask it).
+///   reward and flags as usual, and the episode's return and length appear in `finishedEpisodes`.
+/// - At the next `step`, sub-environment i ignores its action, is reset (continuing its own random stream), and
+///   returns the reset observation with reward 0 and both flags false; `autoreset[i]` is true for that step.
+///   No transition happened there: learners mask that row (it must not be stored as obs → reset-obs).
 ///
-/// Observations live in one contiguous buffer `[numEnvs × observationSize]`, row i for sub-environment i.
-/// `reset(seed: s)` seeds sub-environment i with s + i (Gymnasium's convention). With `threads > 1` the
-/// sub-environments are stepped in parallel chunks; results are identical to a single thread for the same seeds.
+/// Observations live in one contiguous buffer `[numEnvs × observationSize]`, row i for sub-environment i
+/// (`observations`, or `withObservations` for a pointer without copying). `reset(seed: s)` seeds sub-environment i
+/// with s + i (Gymnasium's convention); `reset()` without a seed continues every stream.
+///
+/// Threads: with `threads > 1` the sub-environments are split into `threads` contiguous chunks stepped in parallel
+/// by persistent worker threads (the calling thread steps chunk 0) that spin briefly and then park between
+/// steps. Each sub-environment is only ever touched by its own chunk, so results are bit-identical to a single
+/// thread for the same seeds. Workers stop in `close()` (called by `deinit`).
+///
+/// Stepping allocates nothing per step for `step(discrete:)` / `step(_: [Int])`, `step(continuous:)` and
+/// `step(_: [Action])` (beyond what the sub-environments themselves do) once `finishedEpisodes` has grown.
 public final class VectorEnvironment {
     public let envs: [Environment]
     public let numEnvs: Int
     public let observationSize: Int
+    /// The number of chunks stepped in parallel (1: everything on the calling thread).
     public let threads: Int
     /// The latest observations, row-major `[numEnvs, observationSize]`.
     public private(set) var observations: [Float]
+    /// The rewards of the last `step` (0 for sub-environments that were autoreset).
     public private(set) var rewards: [Double]
     public private(set) var terminated: [Bool]
     public private(set) var truncated: [Bool]
     /// True for the sub-environments that were reset (and ignored their action) in the last `step`.
     public private(set) var autoreset: [Bool]
-    /// Episodes that ended in the last `step`.
+    /// Episodes that ended in the last `step`, in sub-environment order.
     public private(set) var finishedEpisodes: [FinishedEpisode] = []
-    private var needsReset: [Bool]
-    private var runningReturns: [Double]
-    private var runningLengths: [Int]
+    /// Every episode finished since the vector was made.
+    public private(set) var completedEpisodes = 0
 
-    /// Builds `count` environments with `make` (called with the index).
+    private let stepper: VectorStepper
+    private let pool: WorkerPool?
+
+    /// Builds `count` environments with `make` (called with the index), stepped by `threads` threads
+    /// (clamped to 1...count). Every sub-environment must have the same spaces as the first.
     public init(count: Int, threads: Int = 1, make: (Int) throws -> Environment) throws {
-        precondition(count > 0, "a vector environment needs at least one environment")
+        guard count > 0 else { throw EnvironmentError.invalidOption("a vector environment needs at least one environment, got \(count)") }
+        guard threads > 0 else { throw EnvironmentError.invalidOption("threads must be positive, got \(threads)") }
         envs = try (0..<count).map(make)
+        for (i, env) in envs.enumerated() where env.observationSpace != envs[0].observationSpace || env.actionSpace != envs[0].actionSpace {
+            throw EnvironmentError.invalidOption("sub-environment \(i) has spaces \(env.observationSpace)/\(env.actionSpace), "
+                + "sub-environment 0 has \(envs[0].observationSpace)/\(envs[0].actionSpace)")
+        }
         numEnvs = count
         observationSize = envs[0].observationSpace.flatCount
-        self.threads = max(1, min(threads, count))
+        self.threads = min(threads, count)
         observations = [Float](repeating: 0, count: count * observationSize)
         rewards = [Double](repeating: 0, count: count)
         terminated = [Bool](repeating: false, count: count)
         truncated = [Bool](repeating: false, count: count)
         autoreset = [Bool](repeating: false, count: count)
-        needsReset = [Bool](repeating: false, count: count)
-        runningReturns = [Double](repeating: 0, count: count)
-        runningLengths = [Int](repeating: 0, count: count)
+        finishedEpisodes.reserveCapacity(count)
+        let continuousSize: Int? = if case .box = envs[0].actionSpace { envs[0].actionSpace.flatCount } else { nil }
+        stepper = VectorStepper(envs: envs, observationSize: observationSize, chunks: self.threads, continuousActionSize: continuousSize)
+        if self.threads > 1 {
+            let stepper = stepper
+            pool = WorkerPool(parties: self.threads) { stepper.run(chunk: $0) }
+        } else {
+            pool = nil
+        }
     }
 
-    /// `count` copies of a registered environment.
+    /// `count` copies of a registered environment (`Registry.make(id, options:)`).
     public convenience init(id: String, options: [String: String] = [:], count: Int, threads: Int = 1) throws {
         try self.init(count: count, threads: threads) { _ in try Registry.make(id, options: options) }
     }
 
+    deinit { pool?.shutdown() }
+
+    /// Stops the worker threads now (otherwise `deinit` does). The vector must not be stepped afterwards.
+    public func close() { pool?.shutdown() }
+
     public var observationSpace: Space { envs[0].observationSpace }
     public var actionSpace: Space { envs[0].actionSpace }
 
-    /// Resets every sub-environment (sub-environment i with seed s + i when a seed is given).
-    public func reset(seed: UInt64? = nil) {
-        let d = observationSize
-        observations.withUnsafeMutableBufferPointer { obs in
-            for i in 0..<numEnvs {
-                envs[i].reset(seed: seed.map { $0 &+ UInt64(i) }, into: UnsafeMutableBufferPointer(rebasing: obs[(i * d)..<((i + 1) * d)]))
-            }
-        }
-        for i in 0..<numEnvs {
-            needsReset[i] = false; autoreset[i] = false; terminated[i] = false; truncated[i] = false
-            rewards[i] = 0; runningReturns[i] = 0; runningLengths[i] = 0
-        }
-        finishedEpisodes.removeAll(keepingCapacity: true)
+    /// Calls `body` with the observation buffer `[numEnvs × observationSize]` without copying it.
+    /// The pointer is valid only inside `body`.
+    public func withObservations<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
+        try observations.withUnsafeBufferPointer(body)
     }
 
-    /// Steps every sub-environment with `actions[i]` (next-step autoreset as described above).
+    /// Resets every sub-environment (sub-environment i with seed s + i when a seed is given) and clears
+    /// the autoreset state and running episode statistics.
+    public func reset(seed: UInt64? = nil) {
+        stepper.mode = .reset(seed: seed)
+        // Reset cannot fail; the error slots stay empty.
+        try? execute()
+    }
+
+    /// Steps sub-environment i with `actions[i]` (next-step autoreset as described on the type).
+    /// Throws `EnvironmentError.invalidAction` for a wrong count; a sub-environment's own error is rethrown
+    /// after the other sub-environments have stepped.
     public func step(_ actions: [Action]) throws {
-        precondition(actions.count == numEnvs, "\(actions.count) actions for \(numEnvs) environments")
+        try checkCount(actions.count)
+        try actions.withUnsafeBufferPointer { a in
+            stepper.mode = .actions(a.baseAddress!)
+            try execute()
+        }
+    }
+
+    /// Steps with one discrete action index per sub-environment.
+    public func step(_ actions: [Int]) throws {
+        try actions.withUnsafeBufferPointer { try step(discrete: $0) }
+    }
+
+    /// Steps with one discrete action index per sub-environment, read from `actions` (allocation-free).
+    public func step(discrete actions: UnsafeBufferPointer<Int>) throws {
+        try checkCount(actions.count)
+        guard actionSpace.discreteCount != nil else {
+            throw EnvironmentError.invalidAction("discrete actions given to a vector of \(actionSpace) action spaces")
+        }
+        stepper.mode = .discrete(actions.baseAddress!)
+        try execute()
+    }
+
+    /// Steps with continuous actions laid out row-major `[numEnvs × actionDimension]` (allocation-free).
+    public func step(continuous actions: [Float]) throws {
+        guard let size = stepper.continuousActionSize else {
+            throw EnvironmentError.invalidAction("continuous actions given to a vector of \(actionSpace) action spaces")
+        }
+        guard actions.count == numEnvs * size else {
+            throw EnvironmentError.invalidAction("\(actions.count) continuous action values for \(numEnvs) environments × \(size)")
+        }
+        try actions.withUnsafeBufferPointer { a in
+            stepper.mode = .continuous(a.baseAddress!)
+            try execute()
+        }
+    }
+
+    private func checkCount(_ count: Int) throws {
+        guard count == numEnvs else { throw EnvironmentError.invalidAction("\(count) actions for \(numEnvs) environments") }
+    }
+
+    /// Runs the stepper's current mode over every chunk with the output buffers bound, then gathers
+    /// finished episodes and the first error.
+    private func execute() throws {
+        observations.withUnsafeMutableBufferPointer { obs in
+            rewards.withUnsafeMutableBufferPointer { rew in
+                terminated.withUnsafeMutableBufferPointer { term in
+                    truncated.withUnsafeMutableBufferPointer { trunc in
+                        autoreset.withUnsafeMutableBufferPointer { auto in
+                            stepper.bind(observations: obs.baseAddress!, rewards: rew.baseAddress!, terminated: term.baseAddress!,
+                                         truncated: trunc.baseAddress!, autoreset: auto.baseAddress!)
+                            if let pool { pool.run() } else { stepper.run(chunk: 0) }
+                        }
+                    }
+                }
+            }
+        }
         finishedEpisodes.removeAll(keepingCapacity: true)
+        if stepper.anyFinished {
+            for i in 0..<numEnvs where stepper.finished[i] {
+                finishedEpisodes.append(FinishedEpisode(env: i, episodeReturn: stepper.finishedReturn[i], length: stepper.finishedLength[i]))
+            }
+            completedEpisodes += finishedEpisodes.count
+        }
+        if let error = stepper.takeFirstError() { throw error }
+    }
+}
+
+/// The per-sub-environment work of a vector step, shared with the worker threads.
+///
+/// The calling thread writes `mode` and the output pointers before `WorkerPool.run()` publishes them; chunk c
+/// then reads and writes only the entries of its own sub-environments, so no two threads touch the same memory.
+final class VectorStepper: @unchecked Sendable {
+    enum Mode {
+        case reset(seed: UInt64?)
+        case actions(UnsafePointer<Action>)
+        case discrete(UnsafePointer<Int>)
+        case continuous(UnsafePointer<Float>)
+    }
+
+    let envs: ContiguousArray<Environment>
+    let observationSize: Int
+    let continuousActionSize: Int?
+    /// Chunk c covers sub-environments `bounds[c]..<bounds[c + 1]`.
+    let bounds: [Int]
+    var mode: Mode = .reset(seed: nil)
+
+    private var obs: UnsafeMutablePointer<Float>?
+    private var rewards: UnsafeMutablePointer<Double>?
+    private var terminated: UnsafeMutablePointer<Bool>?
+    private var truncated: UnsafeMutablePointer<Bool>?
+    private var autoreset: UnsafeMutablePointer<Bool>?
+    /// Per sub-environment: the episode ended at the last step, so the next step resets it.
+    private let needsReset: UnsafeMutablePointer<Bool>
+    private let runningReturn: UnsafeMutablePointer<Double>
+    private let runningLength: UnsafeMutablePointer<Int>
+    /// Per sub-environment: an episode finished at the last step, with this return and length.
+    let finished: UnsafeMutablePointer<Bool>
+    let finishedReturn: UnsafeMutablePointer<Double>
+    let finishedLength: UnsafeMutablePointer<Int>
+    /// Per chunk: some episode of the chunk finished at the last step.
+    private let chunkFinished: UnsafeMutablePointer<Bool>
+    /// Per chunk: the first error a sub-environment of the chunk threw.
+    private let chunkErrors: UnsafeMutablePointer<Error?>
+    /// Per sub-environment scratch arrays for continuous actions (reused: no allocation per step).
+    private let continuousScratch: UnsafeMutablePointer<[Float]>
+
+    init(envs: [Environment], observationSize: Int, chunks: Int, continuousActionSize: Int?) {
+        self.envs = ContiguousArray(envs)
+        self.observationSize = observationSize
+        self.continuousActionSize = continuousActionSize
+        let n = envs.count
+        // Balanced contiguous chunks: the first n % chunks chunks get one extra sub-environment.
+        var b = [0]
+        for c in 0..<chunks { b.append(b[c] + n / chunks + (c < n % chunks ? 1 : 0)) }
+        bounds = b
+        needsReset = .allocate(capacity: n); needsReset.initialize(repeating: false, count: n)
+        runningReturn = .allocate(capacity: n); runningReturn.initialize(repeating: 0, count: n)
+        runningLength = .allocate(capacity: n); runningLength.initialize(repeating: 0, count: n)
+        finished = .allocate(capacity: n); finished.initialize(repeating: false, count: n)
+        finishedReturn = .allocate(capacity: n); finishedReturn.initialize(repeating: 0, count: n)
+        finishedLength = .allocate(capacity: n); finishedLength.initialize(repeating: 0, count: n)
+        chunkFinished = .allocate(capacity: chunks); chunkFinished.initialize(repeating: false, count: chunks)
+        chunkErrors = .allocate(capacity: chunks); chunkErrors.initialize(repeating: nil, count: chunks)
+        continuousScratch = .allocate(capacity: n)
+        continuousScratch.initialize(repeating: [], count: n)
+        if let k = continuousActionSize { for i in 0..<n { continuousScratch[i] = [Float](repeating: 0, count: k) } }
+    }
+
+    deinit {
+        let n = envs.count, chunks = bounds.count - 1
+        needsReset.deallocate(); runningReturn.deallocate(); runningLength.deallocate()
+        finished.deallocate(); finishedReturn.deallocate(); finishedLength.deallocate()
+        chunkFinished.deallocate()
+        chunkErrors.deinitialize(count: chunks); chunkErrors.deallocate()
+        continuousScratch.deinitialize(count: n); continuousScratch.deallocate()
+    }
+
+    func bind(observations: UnsafeMutablePointer<Float>, rewards: UnsafeMutablePointer<Double>, terminated: UnsafeMutablePointer<Bool>,
+              truncated: UnsafeMutablePointer<Bool>, autoreset: UnsafeMutablePointer<Bool>) {
+        obs = observations; self.rewards = rewards; self.terminated = terminated; self.truncated = truncated; self.autoreset = autoreset
+    }
+
+    /// Whether any episode finished at the last step.
+    var anyFinished: Bool {
+        for c in 0..<(bounds.count - 1) where chunkFinished[c] { return true }
+        return false
+    }
+
+    /// The first error of the last step (lowest chunk first), clearing every error slot.
+    func takeFirstError() -> Error? {
+        var first: Error?
+        for c in 0..<(bounds.count - 1) where chunkErrors[c] != nil {
+            if first == nil { first = chunkErrors[c] }
+            chunkErrors[c] = nil
+        }
+        return first
+    }
+
+    /// Does the current mode for the sub-environments of chunk `c`.
+    func run(chunk c: Int) {
         let d = observationSize
-        var firstError: Error?
-        let errorLock = NSLock()
-        // Raw pointers to the per-environment outputs: each thread writes only the rows of its own chunk.
-        let obs = observations.withUnsafeMutableBufferPointer { $0.baseAddress! }
-        let rew = rewards.withUnsafeMutableBufferPointer { $0.baseAddress! }
-        let term = terminated.withUnsafeMutableBufferPointer { $0.baseAddress! }
-        let trunc = truncated.withUnsafeMutableBufferPointer { $0.baseAddress! }
-        let auto = autoreset.withUnsafeMutableBufferPointer { $0.baseAddress! }
-        let needs = needsReset.withUnsafeMutableBufferPointer { $0.baseAddress! }
-        let chunk = (numEnvs + threads - 1) / threads
-        let work = { (t: Int) in
-            for i in (t * chunk)..<min((t + 1) * chunk, self.numEnvs) {
-                let row = UnsafeMutableBufferPointer(start: obs + i * d, count: d)
-                if needs[i] {
-                    self.envs[i].reset(seed: nil, into: row)
-                    rew[i] = 0; term[i] = false; trunc[i] = false; auto[i] = true; needs[i] = false
-                    continue
+        let obs = obs!, rewards = rewards!, terminated = terminated!, truncated = truncated!, autoreset = autoreset!
+        let range = bounds[c]..<bounds[c + 1]
+        var anyFinished = false
+        if case let .reset(seed) = mode {
+            for i in range {
+                envs[i].reset(seed: seed.map { $0 &+ UInt64(i) }, into: UnsafeMutableBufferPointer(start: obs + i * d, count: d))
+                rewards[i] = 0; terminated[i] = false; truncated[i] = false; autoreset[i] = false
+                needsReset[i] = false; runningReturn[i] = 0; runningLength[i] = 0; finished[i] = false
+            }
+            chunkFinished[c] = false
+            return
+        }
+        for i in range {
+            let row = UnsafeMutableBufferPointer(start: obs + i * d, count: d)
+            finished[i] = false
+            if needsReset[i] {
+                envs[i].reset(seed: nil, into: row)
+                rewards[i] = 0; terminated[i] = false; truncated[i] = false; autoreset[i] = true
+                needsReset[i] = false
+                continue
+            }
+            autoreset[i] = false
+            do {
+                let outcome: StepOutcome
+                switch mode {
+                case let .discrete(actions): outcome = try envs[i].step(.discrete(actions[i]), into: row)
+                case let .actions(actions): outcome = try envs[i].step(actions[i], into: row)
+                case let .continuous(actions):
+                    let k = continuousActionSize!
+                    continuousScratch[i].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: actions + i * k, count: k) }
+                    outcome = try envs[i].step(.continuous(continuousScratch[i]), into: row)
+                case .reset: fatalError("unreachable")
                 }
-                auto[i] = false
-                do {
-                    let o = try self.envs[i].step(actions[i], into: row)
-                    rew[i] = o.reward; term[i] = o.terminated; trunc[i] = o.truncated
-                    needs[i] = o.terminated || o.truncated
-                } catch {
-                    errorLock.lock(); if firstError == nil { firstError = error }; errorLock.unlock()
+                rewards[i] = outcome.reward; terminated[i] = outcome.terminated; truncated[i] = outcome.truncated
+                runningReturn[i] += outcome.reward
+                runningLength[i] += 1
+                if outcome.terminated || outcome.truncated {
+                    needsReset[i] = true
+                    finished[i] = true; finishedReturn[i] = runningReturn[i]; finishedLength[i] = runningLength[i]
+                    runningReturn[i] = 0; runningLength[i] = 0
+                    anyFinished = true
                 }
+            } catch {
+                rewards[i] = 0; terminated[i] = false; truncated[i] = false
+                if chunkErrors[c] == nil { chunkErrors[c] = error }
             }
         }
-        if threads == 1 {
-            work(0)
-        } else {
-            nonisolated(unsafe) let parallelWork = work
-            DispatchQueue.concurrentPerform(iterations: threads) { parallelWork($0) }
-        }
-        if let firstError { throw firstError }
-        for i in 0..<numEnvs where !autoreset[i] {
-            runningReturns[i] += rewards[i]
-            runningLengths[i] += 1
-            if terminated[i] || truncated[i] {
-                finishedEpisodes.append(FinishedEpisode(env: i, episodeReturn: runningReturns[i], length: runningLengths[i]))
-                runningReturns[i] = 0
-                runningLengths[i] = 0
-            }
-        }
+        chunkFinished[c] = anyFinished
     }
 }

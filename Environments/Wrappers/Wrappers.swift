@@ -23,6 +23,17 @@ public struct RunningMeanStd: Sendable, Equatable {
     public mutating func update(_ values: UnsafeBufferPointer<Float>, rows: Int) {
         let d = mean.count
         guard rows > 0 else { return }
+        if rows == 1 {
+            // A batch of one (batch variance 0), without the scratch arrays.
+            let total = count + 1
+            for j in 0..<d {
+                let delta = Double(values[j]) - mean[j]
+                variance[j] = (variance[j] * count + delta * delta * count / total) / total
+                mean[j] += delta / total
+            }
+            count = total
+            return
+        }
         var batchMean = [Double](repeating: 0, count: d), batchVar = [Double](repeating: 0, count: d)
         for r in 0..<rows { for j in 0..<d { batchMean[j] += Double(values[r * d + j]) } }
         for j in 0..<d { batchMean[j] /= Double(rows) }
@@ -35,6 +46,18 @@ public struct RunningMeanStd: Sendable, Equatable {
             mean[j] += delta * n / total
             variance[j] = m2 / total
         }
+        count = total
+    }
+
+    /// Merges one scalar sample (size-1 statistics), in float64 and without allocating.
+    public mutating func update(_ value: Double) {
+        precondition(mean.count == 1, "update(_: Double) needs size-1 statistics, these have \(mean.count)")
+        let total = count + 1
+        let delta = value - mean[0]
+        // Batch of one: batch mean = value, batch variance = 0.
+        let m2 = variance[0] * count + delta * delta * count / total
+        mean[0] += delta / total
+        variance[0] = m2 / total
         count = total
     }
 
@@ -82,8 +105,11 @@ public final class RecordEpisodeStatistics: Environment {
     public func render() -> RGBImage { inner.render() }
 }
 
-/// Normalizes observations by a running mean and variance (SB3 VecNormalize's observation part: ε 1e-8, clip ±10).
-/// Statistics update while `training` is true and are frozen otherwise (evaluation).
+/// Normalizes observations by a running mean and variance, following SB3's `VecNormalize` observation part:
+/// statistics start at mean 0, variance 1, count 1e-4; each observation first updates them (while `training`)
+/// and is then mapped to clip((x − mean) / √(var + 1e-8), ±clip) with clip = 10 by default (SB3's `clip_obs`).
+/// With `training == false` the statistics are frozen (evaluation). Save `statistics` in a checkpoint and assign
+/// it back (`RunningMeanStd(mean:variance:count:)`) to restore the exact normalization.
 public final class NormalizeObservation: Environment {
     public let inner: Environment
     public var statistics: RunningMeanStd
@@ -118,8 +144,11 @@ public final class NormalizeObservation: Environment {
     public func render() -> RGBImage { inner.render() }
 }
 
-/// Scales rewards by the running standard deviation of the discounted return (SB3 VecNormalize's reward part):
-/// r / √(Var[G] + ε), clipped to ±clip, where G ← γ·G + r is reset at episode ends.
+/// Scales rewards by the running standard deviation of the discounted return, following SB3's `VecNormalize`
+/// reward part: at each step G ← γ·G + r, the return statistics are updated with G (while `training`), and the
+/// reward becomes clip(r / √(Var[G] + ε), ±clip) (the mean is not subtracted). G restarts at 0 after every
+/// episode end, terminated or truncated, and at `reset`. Defaults: γ 0.99, ε 1e-8, clip 10 (SB3's `clip_reward`).
+/// Gymnasium's `NormalizeReward` differs: no clipping, and G is only zeroed on termination.
 public final class ScaleReward: Environment {
     public let inner: Environment
     public var statistics = RunningMeanStd(size: 1)
@@ -142,7 +171,7 @@ public final class ScaleReward: Environment {
     public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
         var o = try inner.step(action, into: observation)
         discountedReturn = discountedReturn * gamma + o.reward
-        if training { [Float(discountedReturn)].withUnsafeBufferPointer { statistics.update($0, rows: 1) } }
+        if training { statistics.update(discountedReturn) }
         o.reward = max(-clip, min(clip, o.reward / (statistics.variance[0] + epsilon).squareRoot()))
         if o.done { discountedReturn = 0 }
         return o
