@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+
+/// Runs the built `rlbench` binary (from `swift build -c release`, as scripts/test does).
+struct CLI {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let binary = root.appendingPathComponent(".build/release/rlbench")
+
+    static func run(_ arguments: [String], in directory: URL? = nil) throws -> (status: Int32, out: String, err: String) {
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            Issue.record("\(binary.path) is missing: build with `swift build -c release` first (scripts/test does)")
+            return (-1, "", "")
+        }
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = arguments
+        if let directory { p.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    }
+
+    static func temporaryDirectory() -> URL {
+        let d = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-cli-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+        return d
+    }
+}
+
+@Suite struct CLITests {
+    @Test func badInputIsAClearErrorAndNonZeroExit() throws {
+        let cases: [([String], String)] = [
+            (["run", "sac"], "known agents: ppo"),
+            (["run", "ppo", "--env", "Nope-v0"], "known ids: CartPole-v1"),
+            (["run", "dqn", "--env", "Pendulum-v1"], "dqn supports discrete"),
+            (["run", "ppo", "--set", "lerning_rate=1"], "unknown key 'lerning_rate' in --set"),
+            (["run", "ppo", "--config", "/nonexistent/my.yml"], "cannot read config /nonexistent/my.yml"),
+            (["eval", "/nonexistent.safetensors"], "cannot read /nonexistent.safetensors"),
+            (["inspect", "/nonexistent.safetensors"], "cannot read"),
+            (["env", "record", "Nope-v0"], "unknown environment id"),
+        ]
+        for (arguments, message) in cases {
+            let r = try CLI.run(arguments, in: CLI.temporaryDirectory())
+            #expect(r.status != 0, "\(arguments) must fail")
+            #expect(r.err.contains(message), "\(arguments): stderr '\(r.err)' should contain '\(message)'")
+        }
+    }
+
+    @Test func trainEvaluateInspect() throws {
+        let dir = CLI.temporaryDirectory()
+        let run = try CLI.run(["run", "a2c", "--steps", "4000", "--eval-episodes", "3", "--plain", "--out", "r"], in: dir)
+        #expect(run.status == 0, "\(run.err)")
+        #expect(run.out.contains("eval.json: mean"))
+        let checkpoint = dir.appendingPathComponent("r/final.safetensors").path
+        let eval = try CLI.run(["eval", checkpoint, "--episodes", "3", "--json"])
+        #expect(eval.status == 0)
+        let summary = try JSONSerialization.jsonObject(with: Data(eval.out.utf8)) as? [String: Any]
+        #expect(summary?["episodes"] as? Int == 3)
+        let inspect = try CLI.run(["inspect", checkpoint])
+        #expect(inspect.status == 0)
+        #expect(inspect.out.contains("pi.0.weight") && inspect.out.contains("\"type\" : \"linear\""))
+        let list = try CLI.run(["list", "agents"])
+        #expect(list.out.contains("ppo") && list.out.contains("dqn") && list.out.contains("qlearning"))
+    }
+
+    @Test func envReplayPassesRecordingsAndFailsOnMismatch() throws {
+        let fixtures = CLI.root.deletingLastPathComponent().appendingPathComponent("shared/fixtures/gymnasium")
+        let files = try FileManager.default.contentsOfDirectory(atPath: fixtures.path).filter { $0.hasSuffix(".jsonl") }
+            .map { fixtures.appendingPathComponent($0).path }
+        let ok = try CLI.run(["env", "replay"] + files)
+        #expect(ok.status == 0, "\(ok.out)")
+        #expect(ok.out.components(separatedBy: "— ok").count - 1 == files.count)
+        // Corrupt one recorded reward: the replay must name the step and fail.
+        let original = try String(contentsOfFile: fixtures.appendingPathComponent("CartPole-v1.random_until_termination.jsonl").path, encoding: .utf8)
+        var lines = original.split(separator: "\n").map(String.init)
+        lines[3] = lines[3].replacingOccurrences(of: "\"reward\": 1.0", with: "\"reward\": 2.0")
+        let bad = CLI.temporaryDirectory().appendingPathComponent("CartPole-v1.bad.jsonl")
+        try lines.joined(separator: "\n").write(to: bad, atomically: true, encoding: .utf8)
+        let mismatch = try CLI.run(["env", "replay", bad.path])
+        #expect(mismatch.status != 0)
+        #expect(mismatch.out.contains("step 3: reward"), "\(mismatch.out)")
+    }
+
+    @Test func envRecordWritesFilesThatPillowOpens() throws {
+        let dir = CLI.temporaryDirectory()
+        for (env, file) in [("CartPole-v1", "cart.gif"), ("MountainCar-v0", "car.gif"), ("CliffWalking-v1", "cliff.png")] {
+            let r = try CLI.run(["env", "record", env, "--out", file, "--max-steps", "40"], in: dir)
+            #expect(r.status == 0, "\(r.err)")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", """
+        from PIL import Image
+        for name, size in [('cart.gif', (600, 400)), ('car.gif', (600, 400)), ('cliff.png', (720, 240))]:
+            im = Image.open('\(dir.path)/' + name)
+            assert im.size == size, (name, im.size)
+            frames = getattr(im, 'n_frames', 1)
+            if name.endswith('.gif'): assert frames > 1, (name, frames)
+            im.seek(frames - 1); im.convert('RGB').load()
+        print('ok')
+        """]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let stderr = String(decoding: e, as: UTF8.self)
+        #expect(String(decoding: o, as: UTF8.self).contains("ok"),
+                "Pillow could not read the files (\(stderr)); if PIL is missing run scripts/setup --for-tests")
+    }
+}
