@@ -12,6 +12,7 @@ struct RLBench: ParsableCommand {
             List.self,
             Env.self,
             Inspect.self,
+            Classify.self,
             Bench.self,
         ]
     )
