@@ -106,13 +106,14 @@ public final class Acrobot: EpisodicEnvironment, Environment {
         let m1 = linkMass1, m2 = linkMass2, l1 = linkLength1, lc1 = linkCOM1, lc2 = linkCOM2, i1 = linkMOI, i2 = linkMOI
         let g = 9.8
         let (theta1, theta2, dtheta1, dtheta2) = s
+        let sinTheta2 = Foundation.sin(theta2)
         let d1 = m1 * lc1 * lc1 + m2 * (l1 * l1 + lc2 * lc2 + 2 * l1 * lc2 * Foundation.cos(theta2)) + i1 + i2
         let d2 = m2 * (lc2 * lc2 + l1 * lc2 * Foundation.cos(theta2)) + i2
         let phi2 = m2 * lc2 * g * Foundation.cos(theta1 + theta2 - Double.pi / 2)
-        let phi1 = -m2 * l1 * lc2 * dtheta2 * dtheta2 * Foundation.sin(theta2)
-            - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * Foundation.sin(theta2)
+        let phi1 = -m2 * l1 * lc2 * dtheta2 * dtheta2 * sinTheta2
+            - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * sinTheta2
             + (m1 * lc1 + m2 * l1) * g * Foundation.cos(theta1 - Double.pi / 2) + phi2
-        let ddtheta2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * dtheta1 * dtheta1 * Foundation.sin(theta2) - phi2)
+        let ddtheta2 = (a + d2 / d1 * phi1 - m2 * l1 * lc2 * dtheta1 * dtheta1 * sinTheta2 - phi2)
             / (m2 * lc2 * lc2 + i2 - d2 * d2 / d1)
         let ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
         return (dtheta1, dtheta2, ddtheta1, ddtheta2)

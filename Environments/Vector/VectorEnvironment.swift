@@ -23,10 +23,11 @@ public struct FinishedEpisode: Sendable, Equatable {
 /// (`observations`, or `withObservations` for a pointer without copying). `reset(seed: s)` seeds sub-environment i
 /// with s + i (Gymnasium's convention); `reset()` without a seed continues every stream.
 ///
-/// Threads: with `threads > 1` the sub-environments are split into `threads` contiguous chunks stepped in parallel
-/// by persistent worker threads (the calling thread steps chunk 0) that spin briefly and then park between
-/// steps. Each sub-environment is only ever touched by its own chunk, so results are bit-identical to a single
-/// thread for the same seeds. Workers stop in `close()` (called by `deinit`).
+/// Threads: with `threads > 1` the sub-environments are split into contiguous chunks that the calling thread and
+/// `threads - 1` persistent worker threads claim and step in parallel (workers spin briefly, then park between
+/// steps; a busy worker's share is simply taken by the others). Sub-environments are independent and each is
+/// stepped exactly once per step, so results are bit-identical to a single thread for the same seeds.
+/// Workers stop in `close()` (called by `deinit`).
 ///
 /// Stepping allocates nothing per step for `step(discrete:)` / `step(_: [Int])`, `step(continuous:)` and
 /// `step(_: [Action])` (beyond what the sub-environments themselves do) once `finishedEpisodes` has grown.
@@ -72,14 +73,23 @@ public final class VectorEnvironment {
         autoreset = [Bool](repeating: false, count: count)
         finishedEpisodes.reserveCapacity(count)
         let continuousSize: Int? = if case .box = envs[0].actionSpace { envs[0].actionSpace.flatCount } else { nil }
-        stepper = VectorStepper(envs: envs, observationSize: observationSize, chunks: self.threads, continuousActionSize: continuousSize)
+        let chunks = Self.chunkCount(numEnvs: count, threads: self.threads)
+        stepper = VectorStepper(envs: envs, observationSize: observationSize, chunks: chunks, continuousActionSize: continuousSize)
         if self.threads > 1 {
             let stepper = stepper
-            pool = WorkerPool(parties: self.threads) { stepper.run(chunk: $0) }
+            pool = WorkerPool(parties: self.threads, chunks: chunks) { stepper.run(chunk: $0) }
         } else {
             pool = nil
         }
     }
+
+    /// How many pieces a step is split into: one per thread, two per thread when each piece still holds at least
+    /// `chunkEnvironments` sub-environments (so a thread that is late or slow leaves less work to wait for).
+    static func chunkCount(numEnvs: Int, threads: Int) -> Int {
+        guard threads > 1 else { return 1 }
+        return numEnvs >= 2 * threads * chunkEnvironments ? 2 * threads : threads
+    }
+    static let chunkEnvironments = 16
 
     /// `count` copies of a registered environment (`Registry.make(id, options:)`).
     public convenience init(id: String, options: [String: String] = [:], count: Int, threads: Int = 1) throws {

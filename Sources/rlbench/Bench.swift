@@ -5,6 +5,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed and learning; prints figures (JSON lines with --json).",
         subcommands: [
+            BenchEnv.self,
         ]
     )
 }
