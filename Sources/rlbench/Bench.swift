@@ -5,6 +5,9 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure speed and learning; prints figures (JSON lines with --json).",
         subcommands: [
+            BenchCore.self,
+            BenchAgents.self,
+            BenchLearn.self,
             BenchEnv.self,
         ]
     )
