@@ -10,64 +10,67 @@ import Synchronization
 ///
 /// Built for per-step synchronization of vector environments, where a batch step takes microseconds and a
 /// dispatch per step would cost more than the work:
-/// - `run()` publishes a new *epoch* in one atomic `ticket` word (epoch in the high bits, next unclaimed chunk in
-///   the low bits). The job's inputs, written before the release store, are visible to every thread that
-///   observes the epoch (acquire).
-/// - The caller and the workers claim chunks by compare-and-swap on the ticket, so the work goes to whoever is
-///   running: if a worker is descheduled (a busy machine) the caller simply does its chunks, and the step never
-///   waits for a thread that has not started. A claim carries its epoch, so a late worker can never take a chunk
-///   of a later job.
-/// - Idle workers spin on the ticket for `spinLimit` polls (~tens of µs), then park on a condition variable.
+/// - `run()` publishes a new *epoch* (an atomic counter). The job's inputs, written before that release store,
+///   are visible to every thread that observes the epoch (acquire).
+/// - Chunk c belongs to participant c % parties (the caller is participant 0), so a sub-environment's memory
+///   normally stays in one core's cache from step to step. Each participant runs its own chunks first, then
+///   *steals* the chunks nobody has claimed yet, so the step never waits for a thread that has not started (a
+///   busy machine) — it only waits for chunks in progress. A chunk is claimed by compare-and-swap of its slot from
+///   epoch − 1 to epoch and marked done by storing the epoch in a second word; each chunk's slot has its own
+///   cache line.
+/// - Idle workers spin on the epoch for `spinLimit` polls (~tens of µs), then park on a condition variable.
 ///   Parking and waking use a Dekker-style handshake on two sequentially consistent atomics (`sleepers` and
-///   `ticket`), so a wake-up is never lost and the caller takes the mutex only when someone is actually parked.
-/// - Each finished chunk bumps `completed` (release); the caller waits for all of them (acquire), yielding the CPU
-///   after a while so an oversubscribed machine still makes progress.
+///   `published`), so a wake-up is never lost and the caller takes the mutex only when someone is actually parked.
 ///
 /// `shutdown()` (idempotent) stops and joins every worker; the owner must call it (the workers keep the pool
 /// alive while they run, so it cannot rely on its own `deinit`).
 final class WorkerPool: @unchecked Sendable {
     /// Threads taking part, the caller included.
     let parties: Int
-    /// Independent pieces of each job (at least 1, less than 2^indexBits).
+    /// Independent pieces of each job.
     let chunks: Int
     private let body: @Sendable (Int) -> Void
-    private let ticket = Atomic<Int>(0)
-    private let completed = Atomic<Int>(0)
+    private let published = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
+    /// Per chunk c: word c·stride is the last epoch that claimed it, word c·stride + 1 the last that finished it.
+    private let slots: UnsafeMutablePointer<Atomic<Int>>
+    private static let stride = 16 // 128 bytes: a cache line (and its adjacent-line prefetch partner) per chunk
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let condition: UnsafeMutablePointer<pthread_cond_t>
     private var threads: [pthread_t] = []
     private var epoch = 0
     private var isShutDown = false
 
-    private static let indexBits = 20
-    private static let indexMask = (1 << indexBits) - 1
-    /// Polls of the ticket before an idle worker parks (each poll is a few ns; about 20–60 µs in all).
+    /// Polls of the epoch before an idle worker parks (each poll is a few ns; about 20–60 µs in all).
     static let spinLimit = 20_000
-    /// Polls of the completion counter before the caller starts yielding its time slice.
+    /// Polls of a chunk in progress before the caller starts yielding its time slice.
     static let callerSpinLimit = 2_000
 
     /// Starts `parties - 1` worker threads that will, with the caller, run `body(chunk)` for chunks 0..<chunks
     /// on each `run()`.
     init(parties: Int, chunks: Int, body: @escaping @Sendable (Int) -> Void) {
-        precondition(parties >= 1 && chunks >= 1 && chunks <= Self.indexMask, "bad worker pool size \(parties)/\(chunks)")
+        precondition(parties >= 1 && chunks >= 1, "bad worker pool size \(parties)/\(chunks)")
         self.parties = parties
         self.chunks = chunks
         self.body = body
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: chunks * Self.stride * MemoryLayout<Int>.stride, alignment: 128)
+        slots = raw.bindMemory(to: Atomic<Int>.self, capacity: chunks * Self.stride)
+        for i in 0..<(chunks * Self.stride) { (slots + i).initialize(to: Atomic(0)) }
         mutex = .allocate(capacity: 1)
         condition = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
-        for _ in 1..<parties {
-            let context = Unmanaged.passRetained(self).toOpaque()
+        for participant in 1..<parties {
+            let context = Unmanaged.passRetained(WorkerContext(pool: self, participant: participant)).toOpaque()
             #if canImport(Glibc)
             var thread = pthread_t()
             #else
             var thread: pthread_t?
             #endif
             let status = pthread_create(&thread, nil, { raw in
-                Unmanaged<WorkerPool>.fromOpaque(raw!).takeRetainedValue().workerLoop()
+                let context = Unmanaged<WorkerContext>.fromOpaque(raw!).takeRetainedValue()
+                context.pool.workerLoop(participant: context.participant)
                 return nil
             }, context)
             precondition(status == 0, "could not start a worker thread (pthread_create returned \(status))")
@@ -80,6 +83,8 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     deinit {
+        slots.deinitialize(count: chunks * Self.stride)
+        UnsafeMutableRawPointer(slots).deallocate()
         pthread_cond_destroy(condition)
         pthread_mutex_destroy(mutex)
         condition.deallocate()
@@ -95,31 +100,37 @@ final class WorkerPool: @unchecked Sendable {
         }
         precondition(!isShutDown, "WorkerPool.run() after shutdown()")
         epoch += 1
-        completed.store(0, ordering: .relaxed)
-        ticket.store(epoch << Self.indexBits, ordering: .sequentiallyConsistent)
+        published.store(epoch, ordering: .sequentiallyConsistent)
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 { wakeAll() }
-        claimChunks(epoch: epoch)
-        var polls = 0
-        while completed.load(ordering: .acquiring) < chunks {
-            polls += 1
-            if polls > Self.callerSpinLimit { sched_yield() }
+        work(participant: 0, epoch: epoch)
+        for c in 0..<chunks {
+            var polls = 0
+            while slots[c * Self.stride + 1].load(ordering: .acquiring) != epoch {
+                polls += 1
+                if polls > Self.callerSpinLimit { sched_yield() }
+            }
         }
     }
 
-    /// Claims and runs chunks of `epoch` until none is left (or a later epoch started).
+    /// Runs this participant's own chunks of `epoch`, then steals the unclaimed ones (last first).
     @inline(__always)
-    private func claimChunks(epoch: Int) {
-        var current = ticket.load(ordering: .acquiring)
-        while current >> Self.indexBits == epoch, current & Self.indexMask < chunks {
-            let (exchanged, original) = ticket.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
-            if exchanged {
-                body(current & Self.indexMask)
-                completed.add(1, ordering: .releasing)
-                current = ticket.load(ordering: .acquiring)
-            } else {
-                current = original
-            }
+    private func work(participant: Int, epoch: Int) {
+        var c = participant
+        while c < chunks { tryRun(chunk: c, epoch: epoch); c += parties }
+        c = chunks - 1
+        while c >= 0 {
+            if c % parties != participant { tryRun(chunk: c, epoch: epoch) }
+            c -= 1
         }
+    }
+
+    @inline(__always)
+    private func tryRun(chunk c: Int, epoch: Int) {
+        let claim = slots + c * Self.stride
+        guard claim.pointee.load(ordering: .relaxed) == epoch - 1,
+              claim.pointee.compareExchange(expected: epoch - 1, desired: epoch, ordering: .acquiring).exchanged else { return }
+        body(c)
+        (claim + 1).pointee.store(epoch, ordering: .releasing)
     }
 
     /// Stops and joins every worker. Safe to call more than once.
@@ -127,8 +138,7 @@ final class WorkerPool: @unchecked Sendable {
         guard !isShutDown else { return }
         isShutDown = true
         stopping.store(true, ordering: .sequentiallyConsistent)
-        epoch += 1
-        ticket.store(epoch << Self.indexBits | Self.indexMask, ordering: .sequentiallyConsistent)
+        published.store(epoch + 1, ordering: .sequentiallyConsistent)
         wakeAll()
         for thread in threads { pthread_join(thread, nil) }
         threads.removeAll()
@@ -140,30 +150,37 @@ final class WorkerPool: @unchecked Sendable {
         pthread_mutex_unlock(mutex)
     }
 
-    private func workerLoop() {
+    private func workerLoop(participant: Int) {
         var seen = 0
         while true {
-            var current = ticket.load(ordering: .acquiring) >> Self.indexBits
+            var current = published.load(ordering: .acquiring)
             var polls = 0
             while current == seen {
                 polls += 1
                 if polls >= Self.spinLimit {
                     pthread_mutex_lock(mutex)
                     sleepers.add(1, ordering: .sequentiallyConsistent)
-                    current = ticket.load(ordering: .sequentiallyConsistent) >> Self.indexBits
+                    current = published.load(ordering: .sequentiallyConsistent)
                     while current == seen {
                         pthread_cond_wait(condition, mutex)
-                        current = ticket.load(ordering: .sequentiallyConsistent) >> Self.indexBits
+                        current = published.load(ordering: .sequentiallyConsistent)
                     }
                     sleepers.subtract(1, ordering: .sequentiallyConsistent)
                     pthread_mutex_unlock(mutex)
                     break
                 }
-                current = ticket.load(ordering: .acquiring) >> Self.indexBits
+                current = published.load(ordering: .acquiring)
             }
             seen = current
             if stopping.load(ordering: .acquiring) { return }
-            claimChunks(epoch: current)
+            work(participant: participant, epoch: current)
         }
     }
+}
+
+/// What a new worker thread needs: its pool and its participant index.
+private final class WorkerContext {
+    let pool: WorkerPool
+    let participant: Int
+    init(pool: WorkerPool, participant: Int) { self.pool = pool; self.participant = participant }
 }

@@ -118,6 +118,13 @@ import Testing
         #expect(reference.contains { !$0.finished.isEmpty })
     }
 
+    @Test func oversubscribedThreadsStayExact() throws {
+        // More threads than cores: workers get descheduled, park and have their chunks stolen; results stay exact.
+        let make = { (threads: Int) in try VectorEnvironment(count: 40, threads: threads) { _ in CounterEnvironment(length: 9, randomLength: true) } }
+        let reference = try run(try make(1), seed: 8, steps: 1500)
+        #expect(try run(try make(8), seed: 8, steps: 1500) == reference)
+    }
+
     @Test func actionFormsAgree() throws {
         // Discrete: [Int] == [Action]; continuous: flat [Float] == [Action].
         let a = try VectorEnvironment(id: "MountainCar-v0", count: 4, threads: 2)
