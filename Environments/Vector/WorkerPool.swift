@@ -22,6 +22,9 @@ import Synchronization
 ///   Parking and waking use a Dekker-style handshake on two sequentially consistent atomics (`sleepers` and
 ///   `published`), so a wake-up is never lost and the caller takes the mutex only when someone is actually parked.
 ///
+/// - When the machine is so busy that runs keep waiting for preempted workers (8 of 64 runs), the caller runs
+///   the next 4096 jobs alone (the workers park), then tries the workers again.
+///
 /// `shutdown()` (idempotent) stops and joins every worker; the owner must call it (the workers keep the pool
 /// alive while they run, so it cannot rely on its own `deinit`).
 final class WorkerPool: @unchecked Sendable {
@@ -41,6 +44,12 @@ final class WorkerPool: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private var epoch = 0
     private var isShutDown = false
+    /// Contention tracking (caller only): runs in the current window, runs that waited long for a worker, and
+    /// how many upcoming runs the caller does alone.
+    private var windowRuns = 0, slowRuns = 0, soloRunsLeft = 0
+    /// Out of every `window` runs, `slowLimit` slow ones switch to `soloRuns` runs on the caller alone: when the
+    /// machine gives this process about one core, handing chunks to a worker only adds context switches.
+    static let window = 64, slowLimit = 8, soloRuns = 4096
 
     /// Polls of the epoch before an idle worker parks (each poll is a few ns; about 20–60 µs in all).
     static let spinLimit = 20_000
@@ -99,16 +108,29 @@ final class WorkerPool: @unchecked Sendable {
             return
         }
         precondition(!isShutDown, "WorkerPool.run() after shutdown()")
+        if soloRunsLeft > 0 {
+            // The slots keep their epoch: every chunk is still "claimed and done" for it.
+            soloRunsLeft -= 1
+            for c in 0..<chunks { body(c) }
+            return
+        }
         epoch += 1
         published.store(epoch, ordering: .sequentiallyConsistent)
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 { wakeAll() }
         work(participant: 0, epoch: epoch)
+        var slow = false
         for c in 0..<chunks {
             var polls = 0
             while slots[c * Self.stride + 1].load(ordering: .acquiring) != epoch {
                 polls += 1
-                if polls > Self.callerSpinLimit { sched_yield() }
+                if polls > Self.callerSpinLimit { slow = true; sched_yield() }
             }
+        }
+        windowRuns += 1
+        if slow { slowRuns += 1 }
+        if windowRuns == Self.window {
+            if slowRuns >= Self.slowLimit { soloRunsLeft = Self.soloRuns }
+            windowRuns = 0; slowRuns = 0
         }
     }
 

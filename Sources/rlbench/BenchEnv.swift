@@ -30,6 +30,15 @@ struct BenchEnv: ParsableCommand {
     @Flag(name: .long, help: "Skip the vector benchmarks.")
     var noVector = false
 
+    @Flag(name: .long, help: "Skip the single-environment benchmarks.")
+    var noSingle = false
+
+    @Option(name: .long, help: "Vector sizes to measure (repeatable).")
+    var vectorEnvs: [Int] = [8, 64]
+
+    @Option(name: .long, help: "Thread counts for the vectors (repeatable).")
+    var threads: [Int] = [1, 2]
+
     /// Gymnasium 1.4.0 single-environment steps/s on the reference machine (for the table's last column).
     static let gymnasiumRate: [String: Double] = [
         "CartPole-v1": 110_000, "MountainCar-v0": 61_000, "Acrobot-v1": 20_000, "Pendulum-v1": 54_000,
@@ -41,6 +50,9 @@ struct BenchEnv: ParsableCommand {
 
     func validate() throws {
         guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be positive, got \(seconds)") }
+        guard vectorEnvs.allSatisfy({ $0 > 0 }), threads.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--vector-envs and --threads must be positive")
+        }
         for id in env where !Registry.ids.contains(id) {
             throw ValidationError("unknown environment id '\(id)'; known ids: \(Registry.ids.joined(separator: ", "))")
         }
@@ -51,12 +63,12 @@ struct BenchEnv: ParsableCommand {
         if !json {
             print("env".padding(toLength: 26, withPad: " ", startingAt: 0) + "n_envs  threads        steps/s    ns/step  vs Gymnasium")
         }
-        for id in ids {
+        for id in ids where !noSingle {
             report(Figure(env: id, numEnvs: 1, threads: 1, stepsPerSecond: try measureSingle(id)))
         }
         if !noVector && (env.isEmpty || env.contains("CartPole-v1")) {
-            for count in [8, 64] {
-                for threads in [1, 2] {
+            for count in vectorEnvs {
+                for threads in threads {
                     let rate = try measureVector("CartPole-v1", count: count, threads: threads)
                     report(Figure(env: "CartPole-v1", numEnvs: count, threads: threads, stepsPerSecond: rate))
                 }
