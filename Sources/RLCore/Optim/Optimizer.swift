@@ -212,6 +212,7 @@ public final class Adam: OptimizerBase, Optimizer {
             var m = buffers[0][i], v = buffers[1][i]
             buffers[0][i] = []; buffers[1][i] = []
             defer { buffers[0][i] = m; buffers[1][i] = v }
+            guard w.count > 0 else { return }
             m.withUnsafeMutableBufferPointer { m in
                 v.withUnsafeMutableBufferPointer { v in
                     if decoupled && wd != 0 {
@@ -231,7 +232,21 @@ public final class Adam: OptimizerBase, Optimizer {
                             }
                         }
                     } else {
-                        for k in 0..<w.count { w[k] -= stepSize * m[k] / (v[k].squareRoot() * inverseBc2Sqrt + eps) }
+                        // w −= stepSize · m / (√v / √(1 − β₂ᵗ) + ε), eight lanes at a time.
+                        let n = w.count
+                        var k = 0
+                        let wp = UnsafeMutableRawPointer(w.baseAddress!), mp = UnsafeRawPointer(m.baseAddress!)
+                        let vp = UnsafeRawPointer(v.baseAddress!)
+                        while k + 8 <= n {
+                            let offset = k * MemoryLayout<Float>.stride
+                            let mk = mp.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                            let vk = vp.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                            var wk = wp.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                            wk -= stepSize * mk / (vk.squareRoot() * inverseBc2Sqrt + eps)
+                            wp.storeBytes(of: wk, toByteOffset: offset, as: SIMD8<Float>.self)
+                            k += 8
+                        }
+                        while k < n { w[k] -= stepSize * m[k] / (v[k].squareRoot() * inverseBc2Sqrt + eps); k += 1 }
                     }
                 }
             }
