@@ -282,52 +282,61 @@ final class VectorStepper: @unchecked Sendable {
 
     /// Does the current mode for the sub-environments of chunk `c`.
     func run(chunk c: Int) {
+        switch mode {
+        case let .reset(seed): resetChunk(c, seed: seed)
+        case let .discrete(actions): stepChunk(c) { i in .discrete(actions[i]) }
+        case let .actions(actions): stepChunk(c) { i in actions[i] }
+        case let .continuous(actions):
+            let k = continuousActionSize!
+            stepChunk(c) { i in
+                continuousScratch[i].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: actions + i * k, count: k) }
+                return .continuous(continuousScratch[i])
+            }
+        }
+    }
+
+    private func resetChunk(_ c: Int, seed: UInt64?) {
+        let d = observationSize, obs = obs!
+        for i in bounds[c]..<bounds[c + 1] {
+            envs[i].reset(seed: seed.map { $0 &+ UInt64(i) }, into: UnsafeMutableBufferPointer(start: obs + i * d, count: d))
+            rewards![i] = 0; terminated![i] = false; truncated![i] = false; autoreset![i] = false
+            needsReset[i] = false; runningReturn[i] = 0; runningLength[i] = 0; finished[i] = false
+        }
+        chunkFinished[c] = false
+    }
+
+    /// Steps (or autoresets) the sub-environments of chunk `c`, taking sub-environment i's action from `action(i)`.
+    @inline(__always)
+    private func stepChunk(_ c: Int, _ action: (Int) -> Action) {
         let d = observationSize
         let obs = obs!, rewards = rewards!, terminated = terminated!, truncated = truncated!, autoreset = autoreset!
-        let range = bounds[c]..<bounds[c + 1]
         var anyFinished = false
-        if case let .reset(seed) = mode {
-            for i in range {
-                envs[i].reset(seed: seed.map { $0 &+ UInt64(i) }, into: UnsafeMutableBufferPointer(start: obs + i * d, count: d))
-                rewards[i] = 0; terminated[i] = false; truncated[i] = false; autoreset[i] = false
-                needsReset[i] = false; runningReturn[i] = 0; runningLength[i] = 0; finished[i] = false
-            }
-            chunkFinished[c] = false
-            return
-        }
-        for i in range {
-            let row = UnsafeMutableBufferPointer(start: obs + i * d, count: d)
-            finished[i] = false
-            if needsReset[i] {
-                envs[i].reset(seed: nil, into: row)
-                rewards[i] = 0; terminated[i] = false; truncated[i] = false; autoreset[i] = true
-                needsReset[i] = false
-                continue
-            }
-            autoreset[i] = false
-            do {
-                let outcome: StepOutcome
-                switch mode {
-                case let .discrete(actions): outcome = try envs[i].step(.discrete(actions[i]), into: row)
-                case let .actions(actions): outcome = try envs[i].step(actions[i], into: row)
-                case let .continuous(actions):
-                    let k = continuousActionSize!
-                    continuousScratch[i].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: actions + i * k, count: k) }
-                    outcome = try envs[i].step(.continuous(continuousScratch[i]), into: row)
-                case .reset: fatalError("unreachable")
+        envs.withUnsafeBufferPointer { envs in
+            for i in bounds[c]..<bounds[c + 1] {
+                let row = UnsafeMutableBufferPointer(start: obs + i * d, count: d)
+                finished[i] = false
+                if needsReset[i] {
+                    envs[i].reset(seed: nil, into: row)
+                    rewards[i] = 0; terminated[i] = false; truncated[i] = false; autoreset[i] = true
+                    needsReset[i] = false
+                    continue
                 }
-                rewards[i] = outcome.reward; terminated[i] = outcome.terminated; truncated[i] = outcome.truncated
-                runningReturn[i] += outcome.reward
-                runningLength[i] += 1
-                if outcome.terminated || outcome.truncated {
-                    needsReset[i] = true
-                    finished[i] = true; finishedReturn[i] = runningReturn[i]; finishedLength[i] = runningLength[i]
-                    runningReturn[i] = 0; runningLength[i] = 0
-                    anyFinished = true
+                autoreset[i] = false
+                do {
+                    let outcome = try envs[i].step(action(i), into: row)
+                    rewards[i] = outcome.reward; terminated[i] = outcome.terminated; truncated[i] = outcome.truncated
+                    runningReturn[i] += outcome.reward
+                    runningLength[i] += 1
+                    if outcome.terminated || outcome.truncated {
+                        needsReset[i] = true
+                        finished[i] = true; finishedReturn[i] = runningReturn[i]; finishedLength[i] = runningLength[i]
+                        runningReturn[i] = 0; runningLength[i] = 0
+                        anyFinished = true
+                    }
+                } catch {
+                    rewards[i] = 0; terminated[i] = false; truncated[i] = false
+                    if chunkErrors[c] == nil { chunkErrors[c] = error }
                 }
-            } catch {
-                rewards[i] = 0; terminated[i] = false; truncated[i] = false
-                if chunkErrors[c] == nil { chunkErrors[c] = error }
             }
         }
         chunkFinished[c] = anyFinished

@@ -18,12 +18,14 @@ import Synchronization
 ///   busy machine) — it only waits for chunks in progress. A chunk is claimed by compare-and-swap of its slot from
 ///   epoch − 1 to epoch and marked done by storing the epoch in a second word; each chunk's slot has its own
 ///   cache line.
-/// - Idle workers spin on the epoch for `spinLimit` polls (~tens of µs), then park on a condition variable.
+/// - Idle workers spin on the epoch for `workerSpinNanoseconds` (100 µs), then park on a condition variable.
 ///   Parking and waking use a Dekker-style handshake on two sequentially consistent atomics (`sleepers` and
 ///   `published`), so a wake-up is never lost and the caller takes the mutex only when someone is actually parked.
 ///
-/// - When the machine is so busy that runs keep waiting for preempted workers (8 of 64 runs), the caller runs
-///   the next 4096 jobs alone (the workers park), then tries the workers again.
+/// - The caller spins up to `callerSpinNanoseconds` (20 µs) on chunks in progress, then yields its time slice.
+/// - The pool measures the wall time per run in windows of ≥ 10 ms, with and without the workers, and keeps the
+///   faster mode, re-probing the other one window in 17. On a machine busy with other work the threads only get
+///   about one core between them, and the caller alone is faster; the workers then stay parked.
 ///
 /// `shutdown()` (idempotent) stops and joins every worker; the owner must call it (the workers keep the pool
 /// alive while they run, so it cannot rely on its own `deinit`).
@@ -44,17 +46,30 @@ final class WorkerPool: @unchecked Sendable {
     private var threads: [pthread_t] = []
     private var epoch = 0
     private var isShutDown = false
-    /// Contention tracking (caller only): runs in the current window, runs that waited long for a worker, and
-    /// how many upcoming runs the caller does alone.
-    private var windowRuns = 0, slowRuns = 0, soloRunsLeft = 0
-    /// Out of every `window` runs, `slowLimit` slow ones switch to `soloRuns` runs on the caller alone: when the
-    /// machine gives this process about one core, handing chunks to a worker only adds context switches.
-    static let window = 64, slowLimit = 8, soloRuns = 4096
+    /// Mode selection (caller only): whether the workers take part, the current window's start and run count,
+    /// the last measured wall time per run of each mode, and the windows left before the other mode is probed.
+    private var parallel = true
+    private var windowStart: UInt64 = 0, windowRuns = 0
+    private var parallelCost = 0.0, soloCost = 0.0
+    private var windowsUntilProbe = 0, probing = false
+    /// A measuring window lasts at least `windowNanoseconds` (10 ms, longer than a scheduler time slice), checked
+    /// every `windowCheck` runs; `probeInterval` windows pass between two probes of the other mode.
+    static let windowNanoseconds: UInt64 = 10_000_000, windowCheck = 64, probeInterval = 16
 
-    /// Polls of the epoch before an idle worker parks (each poll is a few ns; about 20–60 µs in all).
-    static let spinLimit = 20_000
-    /// Polls of a chunk in progress before the caller starts yielding its time slice.
-    static let callerSpinLimit = 2_000
+    /// How long an idle worker spins on the epoch before it parks.
+    static let workerSpinNanoseconds: UInt64 = 100_000
+    /// How long the caller spins on a chunk in progress before it yields its time slice (and counts the run slow).
+    static let callerSpinNanoseconds: UInt64 = 20_000
+    /// Polls between two looks at the clock while spinning.
+    static let pollsPerClockRead = 128
+
+    /// A monotonic clock in nanoseconds (vDSO: tens of ns, read only every `pollsPerClockRead` polls).
+    @inline(__always)
+    static func now() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &t)
+        return UInt64(t.tv_sec) &* 1_000_000_000 &+ UInt64(t.tv_nsec)
+    }
 
     /// Starts `parties - 1` worker threads that will, with the caller, run `body(chunk)` for chunks 0..<chunks
     /// on each `run()`.
@@ -108,9 +123,14 @@ final class WorkerPool: @unchecked Sendable {
             return
         }
         precondition(!isShutDown, "WorkerPool.run() after shutdown()")
-        if soloRunsLeft > 0 {
+        if windowRuns == 0 { windowStart = Self.now() }
+        windowRuns += 1
+        if windowRuns % Self.windowCheck == 0 {
+            let elapsed = Self.now() - windowStart
+            if elapsed >= Self.windowNanoseconds { endWindow(elapsed: elapsed) }
+        }
+        guard parallel else {
             // The slots keep their epoch: every chunk is still "claimed and done" for it.
-            soloRunsLeft -= 1
             for c in 0..<chunks { body(c) }
             return
         }
@@ -118,19 +138,37 @@ final class WorkerPool: @unchecked Sendable {
         published.store(epoch, ordering: .sequentiallyConsistent)
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 { wakeAll() }
         work(participant: 0, epoch: epoch)
-        var slow = false
+        var yielding = false
+        var polls = 0, deadline: UInt64 = 0
         for c in 0..<chunks {
-            var polls = 0
             while slots[c * Self.stride + 1].load(ordering: .acquiring) != epoch {
+                if yielding { sched_yield(); continue }
                 polls += 1
-                if polls > Self.callerSpinLimit { slow = true; sched_yield() }
+                if polls % Self.pollsPerClockRead == 0 {
+                    let t = Self.now()
+                    if deadline == 0 { deadline = t + Self.callerSpinNanoseconds } else if t > deadline { yielding = true }
+                }
             }
         }
-        windowRuns += 1
-        if slow { slowRuns += 1 }
-        if windowRuns == Self.window {
-            if slowRuns >= Self.slowLimit { soloRunsLeft = Self.soloRuns }
-            windowRuns = 0; slowRuns = 0
+    }
+
+    /// Closes a measuring window: records its wall time per run for the current mode and picks the next mode.
+    /// Mostly the faster one; every `probeInterval` windows one window of the other mode re-measures it (a busy
+    /// machine can make the workers a loss: they only get CPU by taking it from the caller).
+    private func endWindow(elapsed: UInt64) {
+        let cost = Double(elapsed) / Double(windowRuns)
+        windowRuns = 0
+        if parallel { parallelCost = cost } else { soloCost = cost }
+        if probing || soloCost == 0 {
+            probing = false
+            parallel = soloCost == 0 ? false : parallelCost <= soloCost
+            windowsUntilProbe = soloCost == 0 ? 0 : Self.probeInterval
+            if soloCost == 0 { probing = true }
+        } else if windowsUntilProbe > 0 {
+            windowsUntilProbe -= 1
+        } else {
+            probing = true
+            parallel.toggle()
         }
     }
 
@@ -176,10 +214,14 @@ final class WorkerPool: @unchecked Sendable {
         var seen = 0
         while true {
             var current = published.load(ordering: .acquiring)
-            var polls = 0
+            var polls = 0, deadline: UInt64 = 0, parkNow = false
             while current == seen {
                 polls += 1
-                if polls >= Self.spinLimit {
+                if polls % Self.pollsPerClockRead == 0 {
+                    let t = Self.now()
+                    if deadline == 0 { deadline = t + Self.workerSpinNanoseconds } else if t > deadline { parkNow = true }
+                }
+                if parkNow {
                     pthread_mutex_lock(mutex)
                     sleepers.add(1, ordering: .sequentiallyConsistent)
                     current = published.load(ordering: .sequentiallyConsistent)
