@@ -219,34 +219,43 @@ public final class Adam: OptimizerBase, Optimizer {
                         let decay = 1 - lr * wd
                         for k in 0..<w.count { w[k] *= decay }
                     }
-                    for k in 0..<w.count {
-                        let d = decoupled || wd == 0 ? g[k] : g[k] + wd * w[k]
-                        m[k] = b1 * m[k] + oneMinusB1 * d
-                        v[k] = b2 * v[k] + oneMinusB2 * d * d
-                    }
+                    let l2: Float = decoupled ? 0 : wd
                     if ams {
                         buffers[2][i].withUnsafeMutableBufferPointer { vmax in
                             for k in 0..<w.count {
+                                let d = g[k] + l2 * w[k]
+                                m[k] = b1 * m[k] + oneMinusB1 * d
+                                v[k] = b2 * v[k] + oneMinusB2 * d * d
                                 vmax[k] = max(vmax[k], v[k])
                                 w[k] -= stepSize * m[k] / (vmax[k].squareRoot() / bc2Sqrt + eps)
                             }
                         }
                     } else {
-                        // w −= stepSize · m / (√v / √(1 − β₂ᵗ) + ε), eight lanes at a time.
+                        // The moments and the update in one pass, eight lanes at a time:
+                        // d = g + λw, m ← β₁m + (1−β₁)d, v ← β₂v + (1−β₂)d², w −= stepSize · m / (√v / √(1 − β₂ᵗ) + ε).
                         let n = w.count
+                        let wp = UnsafeMutableRawPointer(w.baseAddress!), gp = UnsafeRawPointer(g.baseAddress!)
+                        let mp = UnsafeMutableRawPointer(m.baseAddress!), vp = UnsafeMutableRawPointer(v.baseAddress!)
                         var k = 0
-                        let wp = UnsafeMutableRawPointer(w.baseAddress!), mp = UnsafeRawPointer(m.baseAddress!)
-                        let vp = UnsafeRawPointer(v.baseAddress!)
                         while k + 8 <= n {
-                            let offset = k * MemoryLayout<Float>.stride
-                            let mk = mp.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-                            let vk = vp.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
-                            var wk = wp.loadUnaligned(fromByteOffset: offset, as: SIMD8<Float>.self)
+                            let o = k * MemoryLayout<Float>.stride
+                            var wk = wp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
+                            let d = gp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + l2 * wk
+                            let mk = b1 * mp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + oneMinusB1 * d
+                            let vk = b2 * vp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + oneMinusB2 * d * d
                             wk -= stepSize * mk / (vk.squareRoot() * inverseBc2Sqrt + eps)
-                            wp.storeBytes(of: wk, toByteOffset: offset, as: SIMD8<Float>.self)
+                            mp.storeBytes(of: mk, toByteOffset: o, as: SIMD8<Float>.self)
+                            vp.storeBytes(of: vk, toByteOffset: o, as: SIMD8<Float>.self)
+                            wp.storeBytes(of: wk, toByteOffset: o, as: SIMD8<Float>.self)
                             k += 8
                         }
-                        while k < n { w[k] -= stepSize * m[k] / (v[k].squareRoot() * inverseBc2Sqrt + eps); k += 1 }
+                        while k < n {
+                            let d = g[k] + l2 * w[k]
+                            m[k] = b1 * m[k] + oneMinusB1 * d
+                            v[k] = b2 * v[k] + oneMinusB2 * d * d
+                            w[k] -= stepSize * m[k] / (v[k].squareRoot() * inverseBc2Sqrt + eps)
+                            k += 1
+                        }
                     }
                 }
             }
