@@ -80,8 +80,20 @@ public final class RecordEpisodeStatistics: Environment {
     /// Return and length of the last finished episode.
     public private(set) var lastEpisode: (episodeReturn: Double, length: Int)?
     public private(set) var completedEpisodes = 0
+    /// Returns and lengths of the last `bufferLength` finished episodes, oldest first (Gymnasium's
+    /// `return_queue`/`length_queue`).
+    public private(set) var recentReturns: [Double] = []
+    public private(set) var recentLengths: [Int] = []
+    public let bufferLength: Int
 
-    public init(_ inner: Environment) { self.inner = inner }
+    public init(_ inner: Environment, bufferLength: Int = 100) {
+        precondition(bufferLength > 0, "bufferLength must be positive")
+        self.inner = inner
+        self.bufferLength = bufferLength
+    }
+
+    /// The mean return of the recent episodes (nil before the first one ends).
+    public var meanRecentReturn: Double? { recentReturns.isEmpty ? nil : recentReturns.reduce(0, +) / Double(recentReturns.count) }
     public var spec: EnvSpec? { get { inner.spec } set { inner.spec = newValue } }
     public var observationSpace: Space { inner.observationSpace }
     public var actionSpace: Space { inner.actionSpace }
@@ -98,6 +110,9 @@ public final class RecordEpisodeStatistics: Environment {
         if o.done {
             lastEpisode = (episodeReturn, episodeLength)
             completedEpisodes += 1
+            if recentReturns.count == bufferLength { recentReturns.removeFirst(); recentLengths.removeFirst() }
+            recentReturns.append(episodeReturn)
+            recentLengths.append(episodeLength)
         }
         return o
     }

@@ -22,6 +22,18 @@ import Testing
         #expect(env.completedEpisodes == 2)
     }
 
+    @Test func episodeStatisticsKeepARecentWindow() throws {
+        let env = RecordEpisodeStatistics(CounterEnvironment(length: 2), bufferLength: 3)
+        #expect(env.meanRecentReturn == nil)
+        for episode in 0..<5 {
+            env.reset(seed: UInt64(episode))
+            for _ in 0..<2 { _ = try env.step(episode % 2) } // returns 2 (action 0) or 4 (action 1)
+        }
+        #expect(env.completedEpisodes == 5)
+        #expect(env.recentReturns == [2, 4, 2] && env.recentLengths == [2, 2, 2])
+        #expect(abs(env.meanRecentReturn! - 8.0 / 3) < 1e-12)
+    }
+
     @Test func episodeStatisticsCountTimeLimitTruncation() throws {
         let env = RecordEpisodeStatistics(TimeLimit(CartPole(), maxEpisodeSteps: 3))
         env.reset(seed: 0)
