@@ -21,7 +21,6 @@ import Synchronization
 /// - Idle workers spin on the epoch for `workerSpinNanoseconds` (100 µs), then park on a condition variable.
 ///   Parking and waking use a Dekker-style handshake on two sequentially consistent atomics (`sleepers` and
 ///   `published`), so a wake-up is never lost and the caller takes the mutex only when someone is actually parked.
-///
 /// - The caller spins up to `callerSpinNanoseconds` (20 µs) on chunks in progress, then yields its time slice.
 /// - The pool measures the wall time per run in windows of ≥ 10 ms, with and without the workers, and keeps the
 ///   faster mode, re-probing the other one window in 17. On a machine busy with other work the threads only get
@@ -58,7 +57,7 @@ final class WorkerPool: @unchecked Sendable {
 
     /// How long an idle worker spins on the epoch before it parks.
     static let workerSpinNanoseconds: UInt64 = 100_000
-    /// How long the caller spins on a chunk in progress before it yields its time slice (and counts the run slow).
+    /// How long the caller spins on a chunk in progress before it yields its time slice.
     static let callerSpinNanoseconds: UInt64 = 20_000
     /// Polls between two looks at the clock while spinning.
     static let pollsPerClockRead = 128
