@@ -98,7 +98,8 @@ public final class VectorEnvironment {
 
     deinit { pool?.shutdown() }
 
-    /// Stops the worker threads now (otherwise `deinit` does). The vector must not be stepped afterwards.
+    /// Stops the worker threads now (otherwise `deinit` does). The vector keeps working afterwards, on the
+    /// calling thread alone.
     public func close() { pool?.shutdown() }
 
     public var observationSpace: Space { envs[0].observationSpace }

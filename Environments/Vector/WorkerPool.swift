@@ -115,13 +115,12 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Runs `body(c)` once for every chunk c, on the calling thread and the workers; returns when all are done.
-    /// Not reentrant: one `run()` at a time.
+    /// Not reentrant: one `run()` at a time. After `shutdown()` the caller runs every chunk itself.
     func run() {
-        guard parties > 1 else {
+        guard parties > 1, !isShutDown else {
             for c in 0..<chunks { body(c) }
             return
         }
-        precondition(!isShutDown, "WorkerPool.run() after shutdown()")
         if windowRuns == 0 { windowStart = Self.now() }
         windowRuns += 1
         if windowRuns % Self.windowCheck == 0 {

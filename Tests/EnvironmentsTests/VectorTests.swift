@@ -199,6 +199,18 @@ import Testing
         if before > 0 { #expect(Self.threadCount() < before + 40) }
     }
 
+    @Test func closedVectorKeepsWorkingOnTheCaller() throws {
+        let v = try VectorEnvironment(id: "CartPole-v1", count: 6, threads: 2)
+        let reference = try VectorEnvironment(id: "CartPole-v1", count: 6)
+        v.reset(seed: 4); reference.reset(seed: 4)
+        try v.step([1, 0, 1, 0, 1, 0]); try reference.step([1, 0, 1, 0, 1, 0])
+        v.close()
+        for t in 0..<30 {
+            try v.step([Int](repeating: t % 2, count: 6)); try reference.step([Int](repeating: t % 2, count: 6))
+            #expect(Snapshot(v) == Snapshot(reference))
+        }
+    }
+
     @Test func parkedWorkersWakeUp() throws {
         // Workers park after spinning; a step after a pause must still complete with correct results.
         let v = try VectorEnvironment(id: "CartPole-v1", count: 4, threads: 2)
