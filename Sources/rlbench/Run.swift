@@ -81,7 +81,7 @@ struct Run: ParsableCommand {
         options.progress = plain ? .lines : .automatic
 
         StopRequest.reset()
-        signal(SIGINT) { _ in StopRequest.request() }
+        StopRequest.installInterruptHandler()
         let training = try fail { try TrainingRun(options) }
         let result: RunResult
         do {

@@ -4,7 +4,12 @@ import Testing
 /// Runs the built `rlbench` binary (from `swift build -c release`, as scripts/test does).
 struct CLI {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let binary = root.appendingPathComponent(".build/release/rlbench")
+    /// The `rlbench` built beside the test bundle (any scratch path), else `.build/release/rlbench`.
+    static let binary: URL = {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rlbench")
+        if FileManager.default.isExecutableFile(atPath: besideTests.path) { return besideTests }
+        return root.appendingPathComponent(".build/release/rlbench")
+    }()
 
     static func run(_ arguments: [String], in directory: URL? = nil) throws -> (status: Int32, out: String, err: String) {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
@@ -112,5 +117,33 @@ struct CLI {
         let stderr = String(decoding: e, as: UTF8.self)
         #expect(String(decoding: o, as: UTF8.self).contains("ok"),
                 "Pillow could not read the files (\(stderr)); if PIL is missing run scripts/setup --for-tests")
+    }
+}
+
+@Suite struct InterruptTests {
+    /// Ctrl-C (SIGINT) saves a checkpoint, says how to resume, and exits with code 130; --resume continues.
+    @Test func ctrlCSavesACheckpointAndResumes() throws {
+        let dir = CLI.temporaryDirectory()
+        let p = Process()
+        p.executableURL = CLI.binary
+        p.arguments = ["run", "ppo", "--steps", "5000000", "--plain", "--out", "r", "--eval-episodes", "0"]
+        p.currentDirectoryURL = dir
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        // Wait until training has started (the config is written first), then interrupt.
+        let config = dir.appendingPathComponent("r/config.yml")
+        let deadline = Date().addingTimeInterval(20)
+        while !FileManager.default.fileExists(atPath: config.path) && Date() < deadline { usleep(50_000) }
+        usleep(500_000)
+        p.interrupt()
+        p.waitUntilExit()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 130, "\(stderr)")
+        #expect(stderr.contains("continue with --resume"))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("r/last.safetensors").path))
+        let resumed = try CLI.run(["run", "--resume", "r", "--steps", "3000", "--plain", "--eval-episodes", "0"], in: dir)
+        #expect(resumed.status == 0, "\(resumed.err)")
     }
 }
