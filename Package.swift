@@ -51,7 +51,7 @@ let package = Package(
                 path: "Agents", resources: [.copy("Configs")], swiftSettings: fastMath),
 
         // The optional SDL2 window.
-        .target(name: "Viewer", dependencies: ["CSDL2", "Imaging"], path: "Sources/Viewer"),
+        .target(name: "Viewer", dependencies: ["CSDL2", "Imaging", "Environments", "Agents"], path: "Sources/Viewer"),
 
         // The command-line tool.
         .executableTarget(name: "rlbench",
@@ -63,8 +63,10 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging"]),
         .testTarget(name: "AgentsTests", dependencies: ["Agents", "RLCore", "Environments"]),
-        .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Imaging"]),
-        .testTarget(name: "CLITests", dependencies: []),
+        .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Imaging", "Environments", "Agents", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging"]),
+        // Helpers shared by test targets: a private Xvfb display, running the built `rlbench`.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SupportTests", dependencies: ["Support", "SeededRandom"]),
     ]
 )

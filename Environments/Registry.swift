@@ -11,7 +11,7 @@ public enum Registry {
     }
 
     public static let entries: [Entry] = [
-        Entry(spec: EnvSpec(id: "CartPole-v1", maxEpisodeSteps: 500, rewardThreshold: 475),
+        Entry(spec: EnvSpec(id: "CartPole-v1", maxEpisodeSteps: 500, rewardThreshold: 475, renderFPS: 50),
               options: ["sutton_barto_reward": "true/false: reward 0 per step and −1 on failure"]) { o in
             CartPole(suttonBartoReward: try bool(o, "sutton_barto_reward", default: false))
         },
@@ -19,20 +19,20 @@ public enum Registry {
         Entry(spec: EnvSpec(id: "MountainCarContinuous-v0", maxEpisodeSteps: 999, rewardThreshold: 90), options: [:]) { _ in
             MountainCarContinuous()
         },
-        Entry(spec: EnvSpec(id: "Acrobot-v1", maxEpisodeSteps: 500, rewardThreshold: -100), options: [:]) { _ in Acrobot() },
+        Entry(spec: EnvSpec(id: "Acrobot-v1", maxEpisodeSteps: 500, rewardThreshold: -100, renderFPS: 15), options: [:]) { _ in Acrobot() },
         Entry(spec: EnvSpec(id: "Pendulum-v1", maxEpisodeSteps: 200, rewardThreshold: nil), options: ["g": "gravity (default 10.0)"]) { o in
             Pendulum(g: try number(o, "g", default: 10))
         },
-        Entry(spec: EnvSpec(id: "FrozenLake-v1", maxEpisodeSteps: 100, rewardThreshold: 0.70),
+        Entry(spec: EnvSpec(id: "FrozenLake-v1", maxEpisodeSteps: 100, rewardThreshold: 0.70, renderFPS: 4),
               options: ["map_name": "4x4 or 8x8", "is_slippery": "true/false (default true)"]) { o in
             try frozenLake(o, defaultMap: "4x4")
         },
-        Entry(spec: EnvSpec(id: "FrozenLake8x8-v1", maxEpisodeSteps: 200, rewardThreshold: 0.85),
+        Entry(spec: EnvSpec(id: "FrozenLake8x8-v1", maxEpisodeSteps: 200, rewardThreshold: 0.85, renderFPS: 4),
               options: ["map_name": "4x4 or 8x8", "is_slippery": "true/false (default true)"]) { o in
             try frozenLake(o, defaultMap: "8x8")
         },
-        Entry(spec: EnvSpec(id: "CliffWalking-v1", maxEpisodeSteps: nil, rewardThreshold: nil), options: [:]) { _ in CliffWalking() },
-        Entry(spec: EnvSpec(id: "GridWorld-v0", maxEpisodeSteps: 200, rewardThreshold: nil),
+        Entry(spec: EnvSpec(id: "CliffWalking-v1", maxEpisodeSteps: nil, rewardThreshold: nil, renderFPS: 4), options: [:]) { _ in CliffWalking() },
+        Entry(spec: EnvSpec(id: "GridWorld-v0", maxEpisodeSteps: 200, rewardThreshold: nil, renderFPS: 4),
               options: ["map": "path of a text map (default: the built-in four-rooms example)",
                         "max_episode_steps": "time limit (default 200)"]) { o in
             if let path = o["map"] { return try GridWorld(contentsOf: URL(fileURLWithPath: path)) }

@@ -114,3 +114,9 @@ public final class A2CAgent: Agent {
         stepsDone = checkpoint.step
     }
 }
+
+extension A2CAgent: ValueEstimating {
+    public func stateValue(_ observation: [Float]) -> Double {
+        policy.stateValue(normalizer?.normalize(observation, update: false) ?? observation)
+    }
+}

@@ -16,7 +16,7 @@ import SeededRandom
 ///      y = r + γ (1 − terminated) · max_a' Q_target(s', a')            (DQN)
 ///      loss = Huber(Q(s, a), y), gradient norm clipped to `max_grad_norm`, Adam;
 /// 3. every `target_update_interval` steps, move the target network: θ' ← τθ + (1 − τ)θ' (τ = 1: a hard copy).
-public final class DQNAgent: Agent {
+public final class DQNAgent: Agent, ValueEstimating {
     public static let descriptor = AgentDescriptor(
         name: "dqn", summary: "Deep Q-Network with replay buffer and target network (Double DQN and dueling options)",
         actionKinds: [.discrete],
@@ -170,6 +170,11 @@ public final class DQNAgent: Agent {
 
     func greedyAction(_ observation: [Float]) -> Int {
         Tensor.withoutGrad { qNetwork(Tensor(observation, shape: [1, observationSize])).argmax(axis: 1)[0] }
+    }
+
+    /// max_a Q(s, a) for one observation.
+    public func stateValue(_ observation: [Float]) -> Double {
+        Tensor.withoutGrad { Double(qNetwork(Tensor(observation, shape: [1, observationSize])).data.max() ?? 0) }
     }
 
     public func act(_ observation: [Float], deterministic: Bool) -> Action {

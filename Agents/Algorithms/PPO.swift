@@ -165,3 +165,9 @@ public final class PPOAgent: Agent {
         stepsDone = checkpoint.step
     }
 }
+
+extension PPOAgent: ValueEstimating {
+    public func stateValue(_ observation: [Float]) -> Double {
+        policy.stateValue(normalizer?.normalize(observation, update: false) ?? observation)
+    }
+}

@@ -132,3 +132,9 @@ public final class REINFORCEAgent: Agent {
         stepsDone = checkpoint.step
     }
 }
+
+extension REINFORCEAgent: ValueEstimating {
+    public func stateValue(_ observation: [Float]) -> Double {
+        policy.stateValue(observation)  // the learned baseline
+    }
+}

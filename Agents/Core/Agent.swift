@@ -76,12 +76,24 @@ public protocol Agent: AnyObject {
     func restore(_ checkpoint: AgentCheckpoint) throws
 }
 
+/// An agent that can say how good a state is; viewers draw it as a heat map over grid worlds.
+public protocol ValueEstimating: Agent {
+    /// V(s) for actor-critic agents, max_a Q(s, a) for value-based ones, for one observation as `act` takes it.
+    func stateValue(_ observation: [Float]) -> Double
+}
+
 /// What an agent saves: named tensors and string metadata (the safetensors content).
 public struct AgentCheckpoint {
     public var tensors: [(name: String, tensor: Tensor)]
     public var metadata: [String: String]
     public init(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) {
         self.tensors = tensors; self.metadata = metadata
+    }
+
+    /// Decodes checkpoint bytes in the safetensors format (a policy snapshot, a file's contents).
+    public init(safetensors data: Data) throws {
+        let decoded = try SafeTensors.decode(data)
+        self.init(tensors: decoded.tensors, metadata: decoded.metadata)
     }
 
     /// The tensor named `name`, with its shape checked; errors name what is wrong.

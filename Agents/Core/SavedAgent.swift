@@ -7,19 +7,28 @@ public enum SavedAgent {
     /// The agent, its descriptor and the environment id stored in the checkpoint at `file`. `environment`
     /// overrides the stored id (it must have the same spaces); errors name what is wrong.
     public static func load(_ file: URL, environment override: String? = nil) throws -> (agent: Agent, descriptor: AgentDescriptor, environment: EnvironmentFactory) {
-        let loaded = try SafeTensors.read(from: file)
+        try load(SafeTensors.read(from: file), source: file.path, environment: override)
+    }
+
+    /// The same from checkpoint bytes in memory (a policy snapshot published by a training run).
+    public static func load(data: Data, environment override: String? = nil) throws -> (agent: Agent, descriptor: AgentDescriptor, environment: EnvironmentFactory) {
+        try load(SafeTensors.decode(data), source: "policy snapshot", environment: override)
+    }
+
+    private static func load(_ loaded: (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]),
+                             source: String, environment override: String?) throws -> (agent: Agent, descriptor: AgentDescriptor, environment: EnvironmentFactory) {
         let meta = loaded.metadata
         guard meta["format"] == "rlbench-agent-1", let name = meta["agent"], let storedEnv = meta["env"] else {
-            throw AgentError.badCheckpoint("\(file.path) is not an rlbench agent checkpoint (no agent/env metadata)")
+            throw AgentError.badCheckpoint("\(source) is not an rlbench agent checkpoint (no agent/env metadata)")
         }
         let type = try AgentCatalog.agent(named: name)
         var hp = HyperParameters(defaults: type.descriptor.defaults)
         if let json = meta["hyperparameters"] {
             guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
-                throw AgentError.badCheckpoint("\(file.path): hyperparameters metadata is not a JSON object")
+                throw AgentError.badCheckpoint("\(source): hyperparameters metadata is not a JSON object")
             }
             for (key, value) in object {
-                try hp.set(key, try ConfigValue(any: value, key: key, source: file.path), source: file.path)
+                try hp.set(key, try ConfigValue(any: value, key: key, source: source), source: source)
             }
         }
         var options: [String: String] = [:]
@@ -31,7 +40,7 @@ public enum SavedAgent {
         if let override, override != storedEnv {
             let a = try storedFactory.make(), b = try factory.make()
             guard a.observationSpace == b.observationSpace, a.actionSpace == b.actionSpace else {
-                throw AgentError.checkpointMismatch("\(file.path) was trained on \(storedEnv) (\(a.observationSpace) → \(a.actionSpace)); "
+                throw AgentError.checkpointMismatch("\(source) was trained on \(storedEnv) (\(a.observationSpace) → \(a.actionSpace)); "
                                                     + "\(override) has \(b.observationSpace) → \(b.actionSpace)")
             }
         }

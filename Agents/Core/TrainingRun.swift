@@ -47,6 +47,19 @@ public struct RunResult: Sendable {
     public var finalCheckpoint: URL
 }
 
+/// A run's state as a live view shows it, published from the training thread a few times a second.
+public struct TrainingProgress: Sendable, Equatable {
+    public var step: Int
+    public var totalSteps: Int
+    public var episodes: Int
+    public var lastReturn: Double?
+    /// Mean return of the last 100 training episodes.
+    public var meanReturn: Double?
+    public var stepsPerSecond: Double
+    /// Every finished training episode's return, in order.
+    public var returns: [Double]
+}
+
 /// Set by the Ctrl-C handler; the training loop stops at its next `tick`, after saving a checkpoint.
 public enum StopRequest {
     static let flag = Atomic<Bool>(false)
@@ -79,8 +92,14 @@ public final class TrainingRun: TrainingContext {
     public let hyperParameters: HyperParameters
     public let agent: Agent
     public let totalSteps: Int
-    /// Called with every diagnostic record and finished episode (for live views); runs on the training thread.
-    public var onProgress: (@Sendable (_ step: Int, _ episodes: Int, _ meanReturn: Double?) -> Void)?
+    /// Called every `liveInterval` seconds with the run's progress (for live views); runs on the training thread.
+    public var onProgress: (@Sendable (TrainingProgress) -> Void)?
+    /// Called every `liveInterval` seconds, and once before training starts, with the agent's current checkpoint
+    /// encoded as safetensors bytes, so another thread can act with a copy of the policy (`SavedAgent.load(data:)`)
+    /// without ever touching the training agent. Runs on the training thread.
+    public var onPolicySnapshot: (@Sendable (Data) -> Void)?
+    /// Seconds between `onProgress` and `onPolicySnapshot` calls.
+    public var liveInterval: TimeInterval = 0.5
 
     private let factory: EnvironmentFactory
     private var episodeReturns: [Double] = []
@@ -93,6 +112,7 @@ public final class TrainingRun: TrainingContext {
     private var nextCheckpoint: Int
     private let checkpointInterval: Int
     private var lastDraw = Date.distantPast
+    private var lastLiveUpdate = Date.distantPast
     private let style: ProgressStyle
     private var lastGoodCheckpoint: URL?
 
@@ -161,7 +181,9 @@ public final class TrainingRun: TrainingContext {
         defer { flushCSV(); try? csv?.close() }
 
         log("training \(descriptor.name) on \(options.environment) for \(totalSteps) steps (seed \(options.seed)) → \(dir.path)")
+        if onPolicySnapshot != nil { try publishLiveState(step: agent.stepsDone) }
         try agent.train(totalSteps: totalSteps, context: self)
+        try publishLiveState(step: agent.stepsDone)
         flushCSV()
         let final = try saveCheckpoint(named: "final.safetensors")
         finishProgressLine()
@@ -215,7 +237,28 @@ public final class TrainingRun: TrainingContext {
             _ = try saveCheckpoint(named: nil)
             while nextCheckpoint <= step { nextCheckpoint += checkpointInterval }
         }
+        if onProgress != nil || onPolicySnapshot != nil, Date().timeIntervalSince(lastLiveUpdate) >= liveInterval {
+            try publishLiveState(step: step)
+        }
         drawProgress(step: step)
+    }
+
+    /// Hands the live-view callbacks the current progress and policy.
+    private func publishLiveState(step: Int) throws {
+        lastLiveUpdate = Date()
+        if let onProgress {
+            onProgress(TrainingProgress(step: step, totalSteps: totalSteps, episodes: episodeReturns.count,
+                                        lastReturn: episodeReturns.last, meanReturn: recentMean,
+                                        stepsPerSecond: stepsPerSecond(at: step), returns: episodeReturns))
+        }
+        if let onPolicySnapshot {
+            let cp = try describedCheckpoint()
+            onPolicySnapshot(try SafeTensors.encode(cp.tensors, metadata: cp.metadata))
+        }
+    }
+
+    private func stepsPerSecond(at step: Int) -> Double {
+        Double(step - startStep) / max(Date().timeIntervalSince(startTime), 1e-9)
     }
 
     // MARK: Checkpoints
@@ -223,14 +266,7 @@ public final class TrainingRun: TrainingContext {
     /// Writes the agent's checkpoint as `checkpoints/step_<N>.safetensors` (or `name`) and `last.safetensors`.
     @discardableResult
     func saveCheckpoint(named name: String?) throws -> URL {
-        var cp = try agent.checkpoint()
-        cp.metadata["format"] = "rlbench-agent-1"
-        cp.metadata["agent"] = descriptor.name
-        cp.metadata["env"] = options.environment
-        cp.metadata["env_options"] = jsonString(options.environmentOptions)
-        cp.metadata["hyperparameters"] = hyperParameters.json
-        cp.metadata["step"] = String(agent.stepsDone)
-        cp.metadata["seed"] = String(options.seed)
+        let cp = try describedCheckpoint()
         let dir = options.outputDirectory
         let file = name.map { dir.appendingPathComponent($0) }
             ?? dir.appendingPathComponent("checkpoints").appendingPathComponent(String(format: "step_%09d.safetensors", agent.stepsDone))
@@ -239,6 +275,19 @@ public final class TrainingRun: TrainingContext {
         try SafeTensors.write(cp.tensors, metadata: cp.metadata, to: last)
         lastGoodCheckpoint = last
         return file
+    }
+
+    /// The agent's checkpoint with the metadata that makes it self-describing.
+    private func describedCheckpoint() throws -> AgentCheckpoint {
+        var cp = try agent.checkpoint()
+        cp.metadata["format"] = "rlbench-agent-1"
+        cp.metadata["agent"] = descriptor.name
+        cp.metadata["env"] = options.environment
+        cp.metadata["env_options"] = jsonString(options.environmentOptions)
+        cp.metadata["hyperparameters"] = hyperParameters.json
+        cp.metadata["step"] = String(agent.stepsDone)
+        cp.metadata["seed"] = String(options.seed)
+        return cp
     }
 
     /// Loads `file` into `agent`, refusing a checkpoint of another agent or environment.
@@ -298,10 +347,8 @@ public final class TrainingRun: TrainingContext {
         let interval: TimeInterval = style == .bar ? 0.2 : 10
         guard now.timeIntervalSince(lastDraw) >= interval else { return }
         lastDraw = now
-        onProgress?(step, episodeReturns.count, recentMean)
         guard style != .quiet else { return }
-        let elapsed = now.timeIntervalSince(startTime)
-        let rate = Double(step - startStep) / max(elapsed, 1e-9)
+        let rate = stepsPerSecond(at: step)
         let eta = rate > 0 ? Double(totalSteps - step) / rate : 0
         let fraction = min(1, Double(step) / Double(totalSteps))
         let mean = recentMean.map { String(format: "%.2f", $0) } ?? "-"

@@ -73,6 +73,11 @@ public final class ActorCriticPolicy: Module {
         valueNet(observations).reshaped([observations.shape[0]])
     }
 
+    /// V(s) for one observation (no graph is recorded).
+    public func stateValue(_ observation: [Float]) -> Double {
+        Tensor.withoutGrad { Double(value(Tensor(observation, shape: [1, observationSize])).item) }
+    }
+
     /// The action to send to the environment for one row of sampled/greedy policy output: discrete indices pass
     /// through; continuous values are clipped to the action bounds (the log-probability uses the unclipped value).
     public func environmentAction(_ raw: UnsafeBufferPointer<Float>) -> Action {

@@ -67,6 +67,12 @@ public class TabularTDAgent {
     }
 
     /// The greedy action in `state` (ties go to the lowest index, as NumPy's argmax).
+    /// max_a Q(s, a) for the state index held in `observation[0]`.
+    public func stateValue(_ observation: [Float]) -> Double {
+        let s = min(max(Int(observation[0]), 0), numStates - 1)
+        return q[s * numActions + greedy(s)]
+    }
+
     func greedy(_ state: Int) -> Int {
         var best = 0
         for a in 1..<numActions where q[state * numActions + a] > q[state * numActions + best] { best = a }
@@ -154,7 +160,7 @@ public class TabularTDAgent {
 }
 
 /// Watkins' Q-learning: the off-policy TD target max_a' Q(s', a').
-public final class QLearningAgent: TabularTDAgent, Agent {
+public final class QLearningAgent: TabularTDAgent, Agent, ValueEstimating {
     public static let descriptor = AgentDescriptor(
         name: "qlearning", summary: "Tabular Q-learning (off-policy TD control) with ε-greedy exploration",
         actionKinds: [.discrete], needsDiscreteObservations: true,
@@ -167,7 +173,7 @@ public final class QLearningAgent: TabularTDAgent, Agent {
 }
 
 /// SARSA: the on-policy TD target Q(s', a') of the action actually taken next.
-public final class SARSAAgent: TabularTDAgent, Agent {
+public final class SARSAAgent: TabularTDAgent, Agent, ValueEstimating {
     public static let descriptor = AgentDescriptor(
         name: "sarsa", summary: "Tabular SARSA (on-policy TD control) with ε-greedy exploration",
         actionKinds: [.discrete], needsDiscreteObservations: true,

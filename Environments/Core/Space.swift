@@ -92,7 +92,10 @@ public struct EnvSpec: Sendable, Equatable {
     public var maxEpisodeSteps: Int?
     /// The return at which the task counts as solved (nil: none defined).
     public var rewardThreshold: Double?
-    public init(id: String, maxEpisodeSteps: Int?, rewardThreshold: Double?) {
+    /// Frames per second at which a person watches an episode (Gymnasium's `metadata["render_fps"]`).
+    public var renderFPS: Int
+    public init(id: String, maxEpisodeSteps: Int?, rewardThreshold: Double?, renderFPS: Int = 30) {
         self.id = id; self.maxEpisodeSteps = maxEpisodeSteps; self.rewardThreshold = rewardThreshold
+        self.renderFPS = renderFPS
     }
 }

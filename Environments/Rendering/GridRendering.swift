@@ -37,7 +37,8 @@ func drawGrid(rows: Int, columns: Int, cellSize: Int = 64, tile: (Int) -> Tile, 
                              (Double(x) + 0.5 * Double(cellSize), Double(y) + 0.85 * Double(cellSize)),
                              (Double(x) + 0.15 * Double(cellSize), Double(y) + 0.5 * Double(cellSize))], color: RGB(200, 120, 0))
         }
-        if let arrows = overlay?.arrows, s < arrows.count, let a = arrows[s], a >= 0, a < arrowVectors.count, t != .wall {
+        if let arrows = overlay?.arrows, s < arrows.count, let a = arrows[s], a >= 0, a < arrowVectors.count,
+           ![.wall, .hole, .lava, .cliff, .goal].contains(t) {  // no action is taken from these
             let cx = Double(x) + Double(cellSize) / 2, cy = Double(y) + Double(cellSize) / 2, r = Double(cellSize) * 0.32
             let (dx, dy) = arrowVectors[a]
             img.drawArrow(x0: cx - dx * r, y0: cy - dy * r, x1: cx + dx * r, y1: cy + dy * r, width: 3, color: .black)

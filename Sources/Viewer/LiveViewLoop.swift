@@ -115,10 +115,14 @@ public final class LiveViewLoop {
     }
 
     /// The lines the loop adds to the panel: run state, speed and the keys.
-    public var indicators: [String] {
-        [isPaused ? "PAUSED" : "RUNNING", String(format: "SPEED %.3g FPS", fps),
+    public var indicators: [String] { Self.indicators(paused: isPaused, fps: fps) }
+
+    /// The indicator lines for a state (`sampleIndicators`: a typical set, for sizing a window).
+    static func indicators(paused: Bool, fps: Double) -> [String] {
+        [paused ? "PAUSED" : "RUNNING", String(format: "SPEED %.3g FPS", fps),
          "SPACE PAUSE  +/- SPEED", "R RESTART S SHOT Q QUIT"]
     }
+    static let sampleIndicators = indicators(paused: false, fps: 30)
 
     /// The current frame with the status panel; the panel is redrawn only when something in it changed.
     private func composed(status: ViewerStatus?) -> RGBImage {

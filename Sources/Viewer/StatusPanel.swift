@@ -39,8 +39,8 @@ public struct ViewerStatus: Sendable, Equatable {
         return out
     }
 
-    /// A return or other reward figure in a few characters.
-    static func format(_ value: Double) -> String {
+    /// A return or other reward figure in a few characters, in the panel font's characters.
+    public static func format(_ value: Double) -> String {
         guard value.isFinite else { return value.isNaN ? "NAN" : (value > 0 ? "INF" : "-INF") }
         return abs(value) < 10_000 ? String(format: "%.1f", value) : String(format: "%.3g", value).uppercased()
     }

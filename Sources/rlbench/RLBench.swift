@@ -9,6 +9,7 @@ struct RLBench: ParsableCommand {
         subcommands: [
             Run.self,
             Eval.self,
+            Play.self,
             List.self,
             Env.self,
             Inspect.self,

@@ -4,6 +4,7 @@ import Environments
 import Foundation
 import Glibc
 import RLCore
+import Viewer
 
 /// `rlbench run [agent] --env ID ...`: trains an agent headless and writes the run folder.
 struct Run: ParsableCommand {
@@ -51,6 +52,17 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Plain log lines instead of a live progress bar.")
     var plain = false
 
+    @Flag(name: .long, help: "Show live episodes in a window while training (needs a display; keys: space pause, +/- speed, R restart, S screenshot, Q close).")
+    var view = false
+
+    @Option(name: .long, help: "Frames per second of the --view window (default: the environment's own).")
+    var fps: Double?
+
+    func validate() throws {
+        if let fps, !(fps > 0 && fps.isFinite) { throw ValidationError("--fps must be a positive number, got \(fps)") }
+        if fps != nil && !view { throw ValidationError("--fps sets the speed of the --view window; add --view") }
+    }
+
     mutating func run() throws {
         let descriptor = try fail { try AgentCatalog.agent(named: agent).descriptor }
         var environment = env ?? descriptor.defaultEnvironment
@@ -85,7 +97,14 @@ struct Run: ParsableCommand {
         let training = try fail { try TrainingRun(options) }
         let result: RunResult
         do {
-            result = try training.run()
+            if view {
+                let viewOptions = LiveTraining.Options(fps: fps, screenshotDirectory: directory)
+                result = try LiveTraining.run(training, options: viewOptions) {
+                    FileHandle.standardError.write(Data(($0 + "\n").utf8))
+                }
+            } else {
+                result = try training.run()
+            }
         } catch AgentError.interrupted {
             throw ExitCode(130)
         } catch {

@@ -1,40 +1,6 @@
 import Foundation
 import Testing
-
-/// Runs the built `rlbench` binary (from `swift build -c release`, as scripts/test does).
-struct CLI {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    /// The `rlbench` built beside the test bundle (any scratch path), else `.build/release/rlbench`.
-    static let binary: URL = {
-        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("rlbench")
-        if FileManager.default.isExecutableFile(atPath: besideTests.path) { return besideTests }
-        return root.appendingPathComponent(".build/release/rlbench")
-    }()
-
-    static func run(_ arguments: [String], in directory: URL? = nil) throws -> (status: Int32, out: String, err: String) {
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            Issue.record("\(binary.path) is missing: build with `swift build -c release` first (scripts/test does)")
-            return (-1, "", "")
-        }
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = arguments
-        if let directory { p.currentDirectoryURL = directory }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
-    }
-
-    static func temporaryDirectory() -> URL {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-cli-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-        return d
-    }
-}
+import TestSupport
 
 @Suite struct CLITests {
     @Test func badInputIsAClearErrorAndNonZeroExit() throws {
@@ -96,9 +62,8 @@ struct CLI {
             let r = try CLI.run(["env", "record", env, "--out", file, "--max-steps", "40"], in: dir)
             #expect(r.status == 0, "\(r.err)")
         }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", """
+        let python = try #require(CLI.executable(named: "python3"), "python3 is needed to decode with Pillow")
+        let check = try CLI.runTool(python, ["-c", """
         from PIL import Image
         for name, size in [('cart.gif', (600, 400)), ('car.gif', (600, 400)), ('cliff.png', (720, 240))]:
             im = Image.open('\(dir.path)/' + name)
@@ -107,16 +72,9 @@ struct CLI {
             if name.endswith('.gif'): assert frames > 1, (name, frames)
             im.seek(frames - 1); im.convert('RGB').load()
         print('ok')
-        """]
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        let stderr = String(decoding: e, as: UTF8.self)
-        #expect(String(decoding: o, as: UTF8.self).contains("ok"),
-                "Pillow could not read the files (\(stderr)); if PIL is missing run scripts/setup --for-tests")
+        """])
+        #expect(check.out.contains("ok"),
+                "Pillow could not read the files (\(check.err)); if PIL is missing run scripts/setup --for-tests")
     }
 }
 
@@ -124,23 +82,16 @@ struct CLI {
     /// Ctrl-C (SIGINT) saves a checkpoint, says how to resume, and exits with code 130; --resume continues.
     @Test func ctrlCSavesACheckpointAndResumes() throws {
         let dir = CLI.temporaryDirectory()
-        let p = Process()
-        p.executableURL = CLI.binary
-        p.arguments = ["run", "ppo", "--steps", "5000000", "--plain", "--out", "r", "--eval-episodes", "0"]
-        p.currentDirectoryURL = dir
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = Pipe()
-        try p.run()
+        let running = try CLI.start(["run", "ppo", "--steps", "5000000", "--plain", "--out", "r", "--eval-episodes", "0"],
+                                    in: dir)
         // Wait until training has started (the config is written first), then interrupt.
         let config = dir.appendingPathComponent("r/config.yml")
         let deadline = Date().addingTimeInterval(20)
         while !FileManager.default.fileExists(atPath: config.path) && Date() < deadline { usleep(50_000) }
         usleep(500_000)
-        p.interrupt()
-        p.waitUntilExit()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(p.terminationStatus == 130, "\(stderr)")
+        running.process.interrupt()
+        let (status, _, stderr) = running.finish()
+        #expect(status == 130, "\(stderr)")
         #expect(stderr.contains("continue with --resume"))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("r/last.safetensors").path))
         let resumed = try CLI.run(["run", "--resume", "r", "--steps", "3000", "--plain", "--eval-episodes", "0"], in: dir)

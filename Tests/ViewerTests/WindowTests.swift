@@ -2,6 +2,7 @@ import CSDL2
 import Foundation
 import Imaging
 import Testing
+import TestSupport
 import Viewer
 
 /// Real windows on a (virtual) display, checked as a person would see them: SDL's own read-back of the window

@@ -1,37 +1,71 @@
 import Foundation
+import Synchronization
 import Testing
 
 /// A private X server for the tests that open real windows: when `DISPLAY` is unset, starts `Xvfb` on a free
-/// display number (:97 upwards; `-noreset`, so it does not restart between windows), points `DISPLAY` at it for the
-/// suite, and stops it afterwards. A shell wrapper also stops it if the test process dies first.
-struct XvfbDisplayTrait: SuiteTrait, TestScoping {
-    func provideScope(for test: Test, testCase: Test.Case?,
-                      performing function: @Sendable () async throws -> Void) async throws {
-        if let display = ProcessInfo.processInfo.environment["DISPLAY"], !display.isEmpty {
-            try await function()
-            return
-        }
-        let server = try XvfbServer.start()
-        setenv("DISPLAY", server.display, 1)
-        defer {
-            unsetenv("DISPLAY")
-            server.stop()
-        }
+/// display number (:97 upwards; `-noreset`, so it does not restart between windows), points `DISPLAY` at it while
+/// any suite with this trait runs (suites running in parallel share one server), and stops it afterwards. A shell
+/// wrapper also stops it if the test process dies first.
+public struct XvfbDisplayTrait: SuiteTrait, TestScoping {
+    public init() {}
+
+    public func provideScope(for test: Test, testCase: Test.Case?,
+                             performing function: @Sendable () async throws -> Void) async throws {
+        try SharedDisplay.acquire()
+        defer { SharedDisplay.release() }
         try await function()
+    }
+}
+
+/// The display the tests use, shared by every suite that holds it.
+public enum SharedDisplay {
+    private static let state = Mutex<(users: Int, display: String?, server: XvfbServer?)>((0, nil, nil))
+
+    /// The display (`:97`, ...) while a suite holds it. Tests that start processes pass it to them explicitly,
+    /// since a test may change `DISPLAY` for itself meanwhile.
+    public static var display: String? { state.withLock { $0.display } }
+
+    static func acquire() throws {
+        try state.withLock { state in
+            if state.users == 0 {
+                if let display = ProcessInfo.processInfo.environment["DISPLAY"], !display.isEmpty {
+                    state.display = display
+                } else {
+                    let server = try XvfbServer.start()
+                    setenv("DISPLAY", server.display, 1)
+                    state.display = server.display
+                    state.server = server
+                }
+            }
+            state.users += 1
+        }
+    }
+
+    static func release() {
+        state.withLock { state in
+            state.users -= 1
+            guard state.users == 0 else { return }
+            if let server = state.server {
+                unsetenv("DISPLAY")
+                server.stop()
+            }
+            state.display = nil
+            state.server = nil
+        }
     }
 }
 
 extension Trait where Self == XvfbDisplayTrait {
     /// Runs the suite on a display, starting a private Xvfb when none is set.
-    static var xvfbDisplay: Self { XvfbDisplayTrait() }
+    public static var xvfbDisplay: Self { XvfbDisplayTrait() }
 }
 
-struct XvfbError: Error, CustomStringConvertible {
-    let description: String
+public struct XvfbError: Error, CustomStringConvertible {
+    public let description: String
 }
 
 /// A running Xvfb.
-final class XvfbServer {
+final class XvfbServer: @unchecked Sendable {  // used under SharedDisplay's lock only
     let display: String
     private let wrapper: Process
     private let stopFile: String
@@ -44,7 +78,7 @@ final class XvfbServer {
 
     /// Starts Xvfb on the first free display number from 97.
     static func start() throws -> XvfbServer {
-        guard let xvfb = executable(named: "Xvfb") else {
+        guard let xvfb = CLI.executable(named: "Xvfb") else {
             throw XvfbError(description: "Xvfb is not installed, so the viewer tests cannot open a window; "
                 + "install it with `scripts/setup --for-tests` (Debian package xvfb)")
         }
@@ -87,10 +121,5 @@ final class XvfbServer {
     static func isFree(_ number: Int) -> Bool {
         !FileManager.default.fileExists(atPath: "/tmp/.X11-unix/X\(number)")
             && !FileManager.default.fileExists(atPath: "/tmp/.X\(number)-lock")
-    }
-
-    static func executable(named name: String) -> String? {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 }

@@ -1,0 +1,76 @@
+import Foundation
+import Imaging
+import Testing
+import TestSupport
+
+/// `rlbench run --view` and `rlbench play` as a person uses them, on a private Xvfb display; keys are typed with
+/// xdotool (installed by `scripts/setup --for-tests`).
+@Suite(.serialized, .xvfbDisplay)
+struct ViewTests {
+    var display: [String: String] { ["DISPLAY": SharedDisplay.display ?? ""] }
+
+    @Test func runWithViewTrainsAndSavesAScreenshotOnRequest() throws {
+        let xdotool = try #require(CLI.executable(named: "xdotool"),
+                                   "xdotool is missing: install it with `scripts/setup --for-tests`")
+        let dir = CLI.temporaryDirectory()
+        let process = try CLI.start(["run", "ppo", "--env", "CartPole-v1", "--view", "--steps", "20000", "--plain",
+                                     "--eval-episodes", "5", "--out", "r"], in: dir, environment: display)
+        // As soon as the window is up, press S in it.
+        var pressed = false
+        while process.isRunning && !pressed {
+            let found = try CLI.runTool(xdotool, ["search", "--name", "ppo on CartPole-v1"],
+                                        environment: display)
+            if let window = found.out.split(separator: "\n").first {
+                pressed = try CLI.runTool(xdotool, ["key", "--window", String(window), "s"], environment: display).status == 0
+            } else {
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+        }
+        let result = process.finish()
+        #expect(pressed, "the window never appeared")
+        #expect(result.status == 0, "stderr: \(result.err)")
+        #expect(result.out.contains("done: 20"), "\(result.out)")
+        let run = dir.appendingPathComponent("r")
+        for file in ["final.safetensors", "eval.json", "metrics.csv", "learning_curve.png"] {
+            #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), "\(file) missing")
+        }
+        let shots = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { $0.hasSuffix(".png") && $0.hasPrefix("rlbench-") }
+        try #require(shots.count == 1, "screenshots: \(shots); stderr: \(result.err)")
+        #expect(result.err.contains("viewer: screenshot saved to \(run.appendingPathComponent(shots[0]).path)"))
+        // The screenshot is the window: the CartPole frame (600x400) beside the status panel.
+        let shot = try PNG.decode(Data(contentsOf: run.appendingPathComponent(shots[0])))
+        #expect(shot.width > 600 && shot.height >= 400, "\(shot.width)x\(shot.height)")
+        #expect(shot[300, shot.height / 2 - 150] == RGB(255, 255, 255), "the frame's white background")
+    }
+
+    @Test func playShowsTheTrainedPolicyAndPrintsEachEpisode() throws {
+        let dir = CLI.temporaryDirectory()
+        let train = try CLI.run(["run", "qlearning", "--env", "CliffWalking-v1", "--plain", "--eval-episodes", "1",
+                                 "--out", "q"], in: dir)
+        try #require(train.status == 0, "stderr: \(train.err)")
+        let play = try CLI.run(["play", "q/final.safetensors", "--episodes", "2", "--fps", "240"], in: dir,
+                               environment: display)
+        #expect(play.status == 0, "stderr: \(play.err)")
+        // Q-learning's greedy policy walks the optimal path along the cliff: 13 steps, return −13.
+        #expect(play.out.contains("episode 1: return -13.00\nepisode 2: return -13.00\n"), "\(play.out)")
+        #expect(play.out.contains("qlearning on CliffWalking-v1: mean return -13.00 over 2 episodes"), "\(play.out)")
+    }
+
+    @Test func withoutADisplayRunTrainsHeadlessAndPlayFailsClearly() throws {
+        let dir = CLI.temporaryDirectory()
+        let noDisplay = ["DISPLAY": "", "WAYLAND_DISPLAY": ""]
+        let run = try CLI.run(["run", "a2c", "--view", "--steps", "2000", "--plain", "--eval-episodes", "1",
+                               "--out", "a"], in: dir, environment: noDisplay)
+        #expect(run.status == 0, "stderr: \(run.err)")
+        #expect(run.err.contains("viewer: no display available: neither DISPLAY nor WAYLAND_DISPLAY is set; training headless"),
+                "\(run.err)")
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("a/final.safetensors").path))
+
+        let play = try CLI.run(["play", "a/final.safetensors"], in: dir, environment: noDisplay)
+        #expect(play.status != 0)
+        #expect(play.err.contains("error: no display available"), "\(play.err)")
+
+        let badFPS = try CLI.run(["run", "ppo", "--fps", "30"], in: dir)
+        #expect(badFPS.status != 0 && badFPS.err.contains("add --view"), "\(badFPS.err)")
+    }
+}
