@@ -9,6 +9,7 @@ struct Bench: ParsableCommand {
             BenchAgents.self,
             BenchLearn.self,
             BenchEnv.self,
+            BenchView.self,
         ]
     )
 }

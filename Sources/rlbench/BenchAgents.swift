@@ -25,10 +25,8 @@ struct BenchAgents: ParsableCommand {
             options.seed = seed
             options.progress = .quiet
             Memory.resetPeak()
-            let start = Date()
             let result = try fail { try TrainingRun(options).run() }
             let wall = result.wallSeconds
-            _ = start
             let e = result.evaluation!
             if json {
                 print("{\"name\": \"train\", \"agent\": \"\(name)\", \"env\": \"CartPole-v1\", \"seed\": \(seed), \"steps\": \(result.steps), "
@@ -62,12 +60,15 @@ struct BenchLearn: ParsableCommand {
     @Option(help: "Only rows of this agent (repeatable).")
     var agent: [String] = []
 
+    @Option(help: "Only rows of this environment id (repeatable).")
+    var env: [String] = []
+
     @Flag(help: "One JSON object per line.")
     var json = false
 
     func run() throws {
         if !json { print("agent      env                        target   median    worst   wall s/seed") }
-        for row in Self.table where agent.isEmpty || agent.contains(row.agent) {
+        for row in Self.table where (agent.isEmpty || agent.contains(row.agent)) && (env.isEmpty || env.contains(row.env)) {
             var means: [Double] = [], walls: [Double] = []
             for seed in 0..<UInt64(seeds) {
                 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-learn-\(UUID().uuidString)")
@@ -87,7 +88,8 @@ struct BenchLearn: ParsableCommand {
                       + "\"worst\": \(sorted.first!), \"target\": \(row.target), \"wall_s\": \(wall)}")
             } else {
                 print(row.agent.padding(toLength: 11, withPad: " ", startingAt: 0) + row.env.padding(toLength: 26, withPad: " ", startingAt: 0)
-                      + String(format: "%7.2f  %7.2f  %7.2f  %8.1f %@", row.target, median, sorted.first!, wall, median >= row.target ? "" : "  (below target)"))
+                      + String(format: "%7.2f  %7.2f  %7.2f  %8.1f %@", row.target, median, sorted.first!, wall, median >= row.target ? "" : "  (below target)")
+                      + "  seeds: " + means.map { String(format: "%.2f", $0) }.joined(separator: " "))
             }
             fflush(nil)
         }
