@@ -43,7 +43,7 @@ let package = Package(
 
         // Gymnasium-compatible environments (no dependency on the core).
         .target(name: "Environments", dependencies: ["SeededRandom", "Imaging"],
-                path: "Environments", swiftSettings: fastMath),
+                path: "Environments", resources: [.copy("Maps")], swiftSettings: fastMath),
 
         // Learning agents on the core and the environments.
         .target(name: "Agents", dependencies: ["RLCore", "Environments", "SeededRandom", "Imaging", "Support",

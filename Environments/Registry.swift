@@ -33,10 +33,9 @@ public enum Registry {
         },
         Entry(spec: EnvSpec(id: "CliffWalking-v1", maxEpisodeSteps: nil, rewardThreshold: nil, renderFPS: 4), options: [:]) { _ in CliffWalking() },
         Entry(spec: EnvSpec(id: "GridWorld-v0", maxEpisodeSteps: 200, rewardThreshold: nil, renderFPS: 4),
-              options: ["map": "path of a text map (default: the built-in four-rooms example)",
+              options: ["map": "a shipped map's name (four_rooms, lava_bridge) or the path of a text map (default four_rooms)",
                         "max_episode_steps": "time limit (default 200)"]) { o in
-            if let path = o["map"] { return try GridWorld(contentsOf: URL(fileURLWithPath: path)) }
-            return try GridWorld(text: GridWorld.exampleMap, name: "GridWorld-v0")
+            try gridWorld(map: o["map"] ?? "four_rooms")
         },
     ]
 
@@ -47,6 +46,14 @@ public enum Registry {
     public static func entry(_ id: String) throws -> Entry {
         guard let e = entries.first(where: { $0.spec.id == id }) else { throw EnvironmentError.unknownID(id, known: ids) }
         return e
+    }
+
+    /// A grid world from a file path or, when no such file exists, a shipped map of that name.
+    static func gridWorld(map: String) throws -> GridWorld {
+        if FileManager.default.fileExists(atPath: map) { return try GridWorld(contentsOf: URL(fileURLWithPath: map)) }
+        if let text = GridWorld.shippedMap(named: map) { return try GridWorld(text: text, name: map) }
+        throw EnvironmentError.invalidOption("map '\(map)' is neither a file nor a shipped map "
+                                            + "(shipped: \(GridWorld.shippedMapNames.joined(separator: ", ")))")
     }
 
     /// Makes a registered environment with its time limit applied, as `gymnasium.make(id, **options)`.

@@ -21,6 +21,7 @@ import Imaging
 /// Tiles: `#` wall (cannot be entered), `S` start (exactly one), `.` floor, `G` goal, `H` hole, `L` lava, plus any
 /// goal tiles declared in the header. Goals, holes and lava end the episode. Moves off the grid or into a wall
 /// stay in place. Actions 0–3 = left, down, right, up (FrozenLake's order); the observation is row·columns + col.
+/// `Environments/Maps/README.md` documents the format beside the maps shipped with rlbench.
 public final class GridWorld: EpisodicEnvironment, Environment {
     public let rows: Int, columns: Int
     public let tiles: [Character]
@@ -101,25 +102,22 @@ public final class GridWorld: EpisodicEnvironment, Environment {
     }
 
     /// The example map shipped with rlbench (also in `examples/maps/four_rooms.txt`).
-    public static let exampleMap = """
-    # Four rooms: reach G, avoid the lava. Slippery floor.
-    step_reward: -0.01
-    slip: 0.1
-    goal_reward: 1
-    lava_reward: -1
-    #############
-    #S....#.....#
-    #.....#.....#
-    #...........#
-    #.....#.....#
-    #.....#.....#
-    ###.#####.###
-    #.....#.....#
-    #.....#..L..#
-    #...........#
-    #.....#....G#
-    #############
-    """
+    /// The built-in example, `Environments/Maps/four_rooms.txt` (shipped with rlbench): four rooms, a slippery
+    /// floor, one lava cell and a goal. `GridWorld-v0` without a `map` option uses it.
+    public static var exampleMap: String { shippedMap(named: "four_rooms")! }
+
+    /// The names of the maps shipped in `Environments/Maps` (without `.txt`).
+    public static var shippedMapNames: [String] {
+        guard let folder = Bundle.module.url(forResource: "Maps", withExtension: nil),
+              let files = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
+        return files.filter { $0.hasSuffix(".txt") }.map { String($0.dropLast(4)) }.sorted()
+    }
+
+    /// The text of a shipped map, or nil when there is none of that name.
+    public static func shippedMap(named name: String) -> String? {
+        guard let url = Bundle.module.url(forResource: name, withExtension: "txt", subdirectory: "Maps") else { return nil }
+        return try? String(contentsOf: url, encoding: .utf8)
+    }
 
     public var observationSpace: Space { .discrete(rows * columns) }
     public var actionSpace: Space { .discrete(4) }
