@@ -27,7 +27,7 @@ func report(json: Bool, name: String, value: Double, unit: String, _ parameters:
         fields.append("\"unit\": \"\(unit)\"")
         print("{" + fields.joined(separator: ", ") + "}")
     } else {
-        print(label.padding(toLength: 44, withPad: " ", startingAt: 0) + String(format: "%12.2f %@", value, unit))
+        print(label.padding(toLength: 56, withPad: " ", startingAt: 0) + String(format: "%12.2f %@", value, unit))
     }
     fflush(nil)
 }
@@ -83,10 +83,21 @@ struct BenchCore: ParsableCommand {
                    label: "gemm \(n)x\(n) raw cblas_sgemm")
         }
         for width in [64, 256] {
+            let net = "4-\(width)-\(width)-2"
             let step = MLPStep(width: width, batch: 64, seed: 1)
-            let t = bestTimePerCall(seconds: seconds) { step.run() }
-            report(json: json, name: "mlp_step_us", value: t * 1e6, unit: "us", ["net": "4-\(width)-\(width)-2", "batch": 64],
-                   label: "train step 4-\(width)-\(width)-2, batch 64")
+            let t = bestTimePerCall(seconds: seconds) { step.run() } * 1e6
+            report(json: json, name: "mlp_step_us", value: t, unit: "us", ["backend": "core", "net": net, "batch": 64],
+                   label: "train step \(net), batch 64")
+            // The same step in PyTorch, side by side (the faster of 1 and 2 threads), when it is installed.
+            guard let torch = PyTorchStep.microseconds(width: width, batch: 64, seconds: seconds) else {
+                if width == 64 { FileHandle.standardError.write(Data("pytorch: not importable by python3; side-by-side skipped (pip install torch)\n".utf8)) }
+                continue
+            }
+            report(json: json, name: "mlp_step_us", value: torch.us, unit: "us",
+                   ["backend": "pytorch", "net": net, "batch": 64, "threads": torch.threads, "version": torch.version],
+                   label: "train step \(net), batch 64, PyTorch \(torch.version) (\(torch.threads) thr)")
+            report(json: json, name: "mlp_step_ratio", value: t / torch.us, unit: "x", ["net": net, "batch": 64],
+                   label: "core time / PyTorch time, \(net)")
         }
         // Memory must stay flat: the peak after warm-up equals the peak at the end.
         let step = MLPStep(width: 64, batch: 64, seed: 2)
@@ -118,5 +129,53 @@ final class MLPStep {
         net.zeroGrad()
         mseLoss(net(x), y).backward()
         optimizer.step()
+    }
+}
+
+/// Times the same training step in PyTorch through `python3` (best per-call time over `seconds`, for 1 and 2 threads;
+/// the faster is reported); nil when PyTorch cannot be imported.
+enum PyTorchStep {
+    static func microseconds(width: Int, batch: Int, seconds: Double) -> (us: Double, threads: Int, version: String)? {
+        let script = """
+        import sys, time
+        try:
+            import torch
+        except ImportError:
+            sys.exit(3)
+        width, batch, budget = \(width), \(batch), \(seconds)
+        best = None
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            torch.manual_seed(0)
+            net = torch.nn.Sequential(torch.nn.Linear(4, width), torch.nn.Tanh(), torch.nn.Linear(width, width),
+                                      torch.nn.Tanh(), torch.nn.Linear(width, 2))
+            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+            x, y = torch.randn(batch, 4), torch.randn(batch, 2)
+            def step():
+                opt.zero_grad()
+                torch.nn.functional.mse_loss(net(x), y).backward()
+                opt.step()
+            for _ in range(200): step()
+            fastest, end = float("inf"), time.perf_counter() + budget
+            while time.perf_counter() < end:
+                start = time.perf_counter()
+                for _ in range(20): step()
+                fastest = min(fastest, (time.perf_counter() - start) / 20)
+            if best is None or fastest < best[0]: best = (fastest, threads)
+        print(best[0] * 1e6, best[1], torch.__version__)
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let fields = String(decoding: data, as: UTF8.self).split(separator: " ")
+        guard process.terminationStatus == 0, fields.count == 3, let us = Double(fields[0]), let threads = Int(fields[1])
+        else { return nil }
+        return (us, threads, fields[2].trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }
