@@ -95,7 +95,7 @@ struct BenchCore: ParsableCommand {
             }
             report(json: json, name: "mlp_step_us", value: torch.us, unit: "us",
                    ["backend": "pytorch", "net": net, "batch": 64, "threads": torch.threads, "version": torch.version],
-                   label: "train step \(net), batch 64, PyTorch \(torch.version) (\(torch.threads) thr)")
+                   label: "train step \(net), batch 64, PyTorch (\(torch.threads) thr)")
             report(json: json, name: "mlp_step_ratio", value: t / torch.us, unit: "x", ["net": net, "batch": 64],
                    label: "core time / PyTorch time, \(net)")
         }
