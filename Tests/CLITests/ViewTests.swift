@@ -16,16 +16,7 @@ struct ViewTests {
         let process = try CLI.start(["run", "ppo", "--env", "CartPole-v1", "--view", "--steps", "20000", "--plain",
                                      "--eval-episodes", "5", "--out", "r"], in: dir, environment: display)
         // As soon as the window is up, press S in it.
-        var pressed = false
-        while process.isRunning && !pressed {
-            let found = try CLI.runTool(xdotool, ["search", "--name", "ppo on CartPole-v1"],
-                                        environment: display)
-            if let window = found.out.split(separator: "\n").first {
-                pressed = try CLI.runTool(xdotool, ["key", "--window", String(window), "s"], environment: display).status == 0
-            } else {
-                Thread.sleep(forTimeInterval: 0.02)
-            }
-        }
+        let pressed = try press("s", inWindowNamed: "ppo on CartPole-v1", whileRunning: process, xdotool: xdotool)
         let result = process.finish()
         #expect(pressed, "the window never appeared")
         #expect(result.status == 0, "stderr: \(result.err)")
@@ -41,6 +32,34 @@ struct ViewTests {
         let shot = try PNG.decode(Data(contentsOf: run.appendingPathComponent(shots[0])))
         #expect(shot.width > 600 && shot.height >= 400, "\(shot.width)x\(shot.height)")
         #expect(shot[300, shot.height / 2 - 150] == RGB(255, 255, 255), "the frame's white background")
+    }
+
+    @Test func closingTheWindowLetsTrainingContinueHeadless() throws {
+        let xdotool = try #require(CLI.executable(named: "xdotool"),
+                                   "xdotool is missing: install it with `scripts/setup --for-tests`")
+        let dir = CLI.temporaryDirectory()
+        let process = try CLI.start(["run", "a2c", "--env", "CartPole-v1", "--view", "--steps", "100000", "--plain",
+                                     "--eval-episodes", "3", "--out", "r"], in: dir, environment: display)
+        let pressed = try press("q", inWindowNamed: "a2c on CartPole-v1", whileRunning: process, xdotool: xdotool)
+        let result = process.finish()
+        #expect(pressed, "the window never appeared")
+        #expect(result.status == 0, "stderr: \(result.err)")
+        #expect(result.err.contains("viewer: window closed; training continues headless"), "\(result.err)")
+        #expect(result.out.contains("done: 100"), "\(result.out)")
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("r/final.safetensors").path))
+    }
+
+    /// Types `key` into the window whose title matches `name` as soon as it appears; false if the process ended first.
+    private func press(_ key: String, inWindowNamed name: String, whileRunning process: CLI.Running,
+                       xdotool: String) throws -> Bool {
+        while process.isRunning {
+            let found = try CLI.runTool(xdotool, ["search", "--name", name], environment: display)
+            if let window = found.out.split(separator: "\n").first {
+                return try CLI.runTool(xdotool, ["key", "--window", String(window), key], environment: display).status == 0
+            }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return false
     }
 
     @Test func playShowsTheTrainedPolicyAndPrintsEachEpisode() throws {

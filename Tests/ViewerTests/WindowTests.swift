@@ -1,4 +1,5 @@
 import CSDL2
+import Environments
 import Foundation
 import Imaging
 import Testing
@@ -51,6 +52,19 @@ struct WindowTests {
         defer { window.close() }
         try window.show(composed)
         #expect(mismatches(try window.readPixels(), composed) == 0)
+    }
+
+    @Test(arguments: ["CartPole-v1", "Acrobot-v1", "FrozenLake-v1"])
+    func showsAnEnvironmentFrameExactlyAsRenderedInMemory(id: String) throws {
+        // A known state: reset with a fixed seed and a few fixed actions.
+        let env = try Registry.make(id)
+        env.reset(seed: 11)
+        for action in [1, 0, 1] { _ = try env.step(.discrete(action)) }
+        let frame = env.render()
+        let window = try ViewerWindow(title: id, width: frame.width, height: frame.height)
+        defer { window.close() }
+        try window.show(frame)
+        #expect(mismatches(try window.readPixels(), frame) == 0, "renderer \(window.rendererName)")
     }
 
     @Test func showsAGridOfSamples() throws {
