@@ -31,8 +31,8 @@ public final class CartPole: EpisodicEnvironment, Environment {
     }
 
     /// Sets the physical state directly (for replaying recordings) and starts an episode from it.
-    public func setState(_ values: [Double]) {
-        precondition(values.count == 4, "CartPole state has 4 values")
+    public func setState(_ values: [Double]) throws {
+        guard values.count == 4 else { throw EnvironmentError.invalidState("CartPole state has 4 values, got \(values.count)") }
         state = (values[0], values[1], values[2], values[3])
         beginEpisode(seed: nil)
     }

@@ -22,8 +22,8 @@ public final class MountainCar: EpisodicEnvironment, Environment {
         observation[0] = Float(state.position); observation[1] = Float(state.velocity)
     }
 
-    public func setState(_ values: [Double]) {
-        precondition(values.count == 2, "MountainCar state has 2 values")
+    public func setState(_ values: [Double]) throws {
+        guard values.count == 2 else { throw EnvironmentError.invalidState("MountainCar state has 2 values, got \(values.count)") }
         state = (values[0], values[1])
         beginEpisode(seed: nil)
     }
@@ -70,8 +70,8 @@ public final class MountainCarContinuous: EpisodicEnvironment, Environment {
     }
 
     /// Sets the state (float64, as right after a reset) and starts an episode from it.
-    public func setState(_ values: [Double], float32: Bool = false) {
-        precondition(values.count == 2, "MountainCarContinuous state has 2 values")
+    public func setState(_ values: [Double], float32: Bool = false) throws {
+        guard values.count == 2 else { throw EnvironmentError.invalidState("MountainCarContinuous state has 2 values, got \(values.count)") }
         state = (values[0], values[1])
         stateIsFloat32 = float32
         beginEpisode(seed: nil)

@@ -27,8 +27,8 @@ public final class Pendulum: EpisodicEnvironment, Environment {
         write(observation)
     }
 
-    public func setState(_ values: [Double]) {
-        precondition(values.count == 2, "Pendulum state has 2 values")
+    public func setState(_ values: [Double]) throws {
+        guard values.count == 2 else { throw EnvironmentError.invalidState("Pendulum state has 2 values, got \(values.count)") }
         state = (values[0], values[1])
         beginEpisode(seed: nil)
     }
@@ -87,8 +87,8 @@ public final class Acrobot: EpisodicEnvironment, Environment {
         write(observation)
     }
 
-    public func setState(_ values: [Double]) {
-        precondition(values.count == 4, "Acrobot state has 4 values")
+    public func setState(_ values: [Double]) throws {
+        guard values.count == 4 else { throw EnvironmentError.invalidState("Acrobot state has 4 values, got \(values.count)") }
         state = (values[0], values[1], values[2], values[3])
         beginEpisode(seed: nil)
     }

@@ -45,6 +45,7 @@ public enum EnvironmentError: Error, CustomStringConvertible, Equatable {
     case stepBeforeReset(String)
     case invalidOption(String)
     case invalidMap(String)
+    case invalidState(String)
 
     public var description: String {
         switch self {
@@ -54,6 +55,7 @@ public enum EnvironmentError: Error, CustomStringConvertible, Equatable {
         case let .stepBeforeReset(id): "\(id): step() called before reset()"
         case let .invalidOption(m): "invalid option: \(m)"
         case let .invalidMap(m): "invalid grid map: \(m)"
+        case let .invalidState(m): "invalid state: \(m)"
         }
     }
 }

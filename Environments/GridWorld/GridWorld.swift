@@ -128,8 +128,8 @@ public final class GridWorld: EpisodicEnvironment, Environment {
         observation[0] = Float(position)
     }
 
-    public func setState(_ index: Int) {
-        precondition(index >= 0 && index < tiles.count && tiles[index] != "#", "state \(index) is not a free cell")
+    public func setState(_ index: Int) throws {
+        guard index >= 0 && index < tiles.count && tiles[index] != "#" else { throw EnvironmentError.invalidState("state \(index) is not a free cell") }
         position = index
         beginEpisode(seed: nil)
     }

@@ -136,15 +136,22 @@ extension Recording {
     static func setState(_ env: Environment, _ state: [Double], float32: Bool) throws {
         var base = env
         while let wrapped = base as? TimeLimit { base = wrapped.inner }
+        /// A grid environment's state: one whole number.
+        func cell() throws -> Int {
+            guard state.count == 1, let index = Int(exactly: state[0]) else {
+                throw EnvironmentError.invalidState("a grid state is one whole number (the cell index), got \(state)")
+            }
+            return index
+        }
         switch base {
-        case let e as CartPole: e.setState(state)
-        case let e as MountainCar: e.setState(state)
-        case let e as MountainCarContinuous: e.setState(state, float32: float32)
-        case let e as Pendulum: e.setState(state)
-        case let e as Acrobot: e.setState(state)
-        case let e as FrozenLake: e.setState(Int(state[0]))
-        case let e as CliffWalking: e.setState(Int(state[0]))
-        case let e as GridWorld: e.setState(Int(state[0]))
+        case let e as CartPole: try e.setState(state)
+        case let e as MountainCar: try e.setState(state)
+        case let e as MountainCarContinuous: try e.setState(state, float32: float32)
+        case let e as Pendulum: try e.setState(state)
+        case let e as Acrobot: try e.setState(state)
+        case let e as FrozenLake: try e.setState(cell())
+        case let e as CliffWalking: try e.setState(cell())
+        case let e as GridWorld: try e.setState(cell())
         default: throw ReplayError.cannotSetState("\(env.spec?.id ?? "this environment") cannot have its state set for a replay")
         }
     }

@@ -48,8 +48,8 @@ public final class FrozenLake: EpisodicEnvironment, Environment {
     }
 
     /// Puts the agent on state `index` and starts an episode from there (for replaying recordings).
-    public func setState(_ index: Int) {
-        precondition(index >= 0 && index < rows * columns, "state \(index) outside the map")
+    public func setState(_ index: Int) throws {
+        guard index >= 0 && index < rows * columns else { throw EnvironmentError.invalidState("state \(index) outside the map") }
         position = index
         beginEpisode(seed: nil)
     }
@@ -101,8 +101,8 @@ public final class CliffWalking: EpisodicEnvironment, Environment {
         observation[0] = Float(position)
     }
 
-    public func setState(_ index: Int) {
-        precondition(index >= 0 && index < Self.rows * Self.columns, "state \(index) outside the grid")
+    public func setState(_ index: Int) throws {
+        guard index >= 0 && index < Self.rows * Self.columns else { throw EnvironmentError.invalidState("state \(index) outside the grid") }
         position = index
         beginEpisode(seed: nil)
     }

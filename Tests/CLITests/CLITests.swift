@@ -54,6 +54,20 @@ import TestSupport
         let mismatch = try CLI.run(["env", "replay", bad.path])
         #expect(mismatch.status != 0)
         #expect(mismatch.out.contains("step 3: reward"), "\(mismatch.out)")
+        // A recorded state the environment cannot take is a clear error, not a crash.
+        for (from, to, message) in [("\"initial_state\": [0.01, -0.02, 0.03, 0.04]", "\"initial_state\": [0.01, -0.02, 0.03]",
+                                     "invalid state: CartPole state has 4 values, got 3"),
+                                    ("\"initial_state\": [0.01, -0.02, 0.03, 0.04]", "\"env\": \"FrozenLake-v1\", \"initial_state\": [2.5]",
+                                     "a grid state is one whole number")] {
+            var broken = lines
+            broken[0] = broken[0].replacingOccurrences(of: from, with: to)
+            if to.hasPrefix("\"env\"") { broken[0] = broken[0].replacingOccurrences(of: "{\"env\": \"CartPole-v1\", ", with: "{") }
+            let file = CLI.temporaryDirectory().appendingPathComponent("broken.jsonl")
+            try broken.joined(separator: "\n").write(to: file, atomically: true, encoding: .utf8)
+            let r = try CLI.run(["env", "replay", file.path])
+            #expect(r.status == 1, "status \(r.status): an error exit, not a crash")
+            #expect((r.out + r.err).contains(message), "\(r.out) \(r.err)")
+        }
     }
 
     @Test func envRecordWritesFilesThatPillowOpens() throws {

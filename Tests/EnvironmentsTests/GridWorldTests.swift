@@ -48,11 +48,12 @@ struct GridWorldTests {
         var counts = [Int: Int]()
         let n = 40_000
         for _ in 0..<n {
-            world.setState(centre)
+            try world.setState(centre)
             _ = try observation.withUnsafeMutableBufferPointer { try world.step(.discrete(2), into: $0) }
             counts[Int(observation[0]) - centre, default: 0] += 1
         }
-        #expect(Set(counts.keys) == [1, 13, -13])  // right, or slipped down/up
+        #expect(Set(counts.keys) == [1, 13, -13])
+        #expect(throws: EnvironmentError.invalidState("state 0 is not a free cell")) { try world.setState(0) }  // right, or slipped down/up
         for (offset, expected) in [(1, 0.9), (13, 0.05), (-13, 0.05)] {
             let frequency = Double(counts[offset]!) / Double(n)
             #expect(abs(frequency - expected) < 0.01, "offset \(offset): \(frequency)")
