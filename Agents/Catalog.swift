@@ -1,6 +1,7 @@
 /// Every agent `rlbench` knows, by command-line name. Add a new algorithm's type here.
 public enum AgentCatalog {
-    public static let all: [any Agent.Type] = [
+    // An immutable list of metatypes: safe to share between threads, though Swift cannot prove it.
+    nonisolated(unsafe) public static let all: [any Agent.Type] = [
         PPOAgent.self,
         DQNAgent.self,
         A2CAgent.self,
