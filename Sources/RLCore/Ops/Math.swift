@@ -46,7 +46,23 @@ extension Tensor {
 
     // MARK: Activations
 
-    public func relu() -> Tensor { Tensor.unary(self, { $0 > 0 ? $0 : 0 }, derivative: { x, _ in x > 0 ? 1 : 0 }) }
+    /// ReLU, with a dedicated loop (DQN's hidden layers): the output, and the gradient where the output is positive.
+    public func relu() -> Tensor {
+        let n = count
+        let y = [Float](unsafeUninitializedCapacity: n) { o, c in
+            data.withUnsafeBufferPointer { x in for i in 0..<n { o[i] = x[i] > 0 ? x[i] : 0 } }
+            c = n
+        }
+        return Tensor.result(y, shape: shape, inputs: [self]) { out in
+            let gx = [Float](unsafeUninitializedCapacity: n) { o, c in
+                out.grad!.withUnsafeBufferPointer { g in
+                    out.data.withUnsafeBufferPointer { y in for i in 0..<n { o[i] = y[i] > 0 ? g[i] : 0 } }
+                }
+                c = n
+            }
+            self.accumulateGrad(gx)
+        }
+    }
 
     public func leakyRelu(_ slope: Float = 0.01) -> Tensor {
         Tensor.unary(self, { $0 > 0 ? $0 : slope * $0 }, derivative: { x, _ in x > 0 ? 1 : slope })
