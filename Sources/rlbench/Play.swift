@@ -61,6 +61,7 @@ struct Play: ParsableCommand {
             try loop.run(source: player.frameSource, status: panel, while: {
                 while reported < player.returns.count {
                     print(String(format: "episode %d: return %.2f", reported + 1, player.returns[reported]))
+                    fflush(nil)  // each episode's line as it ends, also when piped
                     reported += 1
                 }
                 panel.publish(status(title: title, player: player))
