@@ -76,18 +76,27 @@ public enum LiveTraining {
         var seenProgress: UInt64 = 0
         var latest: TrainingProgress?
         var shown: ViewerStatus?
-        let end = try loop.run(source: player.frameSource, status: status, while: {
-            if let newer = progress.takeIfNewer(than: &seenProgress) { latest = newer }
-            let current = liveStatus(title: title, training: latest, player: player)
-            if current != shown {
-                status.publish(current)
-                shown = current
-            }
-            return !finished.load(ordering: .acquiring)
-        })
+        let end: LiveViewEnd?
+        do {
+            end = try loop.run(source: player.frameSource, status: status, while: {
+                if let newer = progress.takeIfNewer(than: &seenProgress) { latest = newer }
+                let current = liveStatus(title: title, training: latest, player: player)
+                if current != shown {
+                    status.publish(current)
+                    shown = current
+                }
+                return !finished.load(ordering: .acquiring)
+            })
+        } catch {
+            // The view failed (SDL, or the display policy); training is unaffected.
+            end = nil
+            window.close()
+            log("viewer: \(error); training continues headless")
+        }
         switch end {
-        case .windowClosed: log("viewer: window closed; training continues headless")
-        case .finished: window.close()
+        case .windowClosed?: log("viewer: window closed; training continues headless")
+        case .finished?: window.close()
+        case nil: break
         }
         trainingDone.wait()
         return try outcome.withLock { $0! }.get()
