@@ -26,7 +26,7 @@ public final class PPOAgent: Agent {
             "n_epochs": .number(10), "learning_rate": .number(3e-4), "gamma": .number(0.99), "gae_lambda": .number(0.95),
             "clip_range": .number(0.2), "clip_range_vf": .number(0), "normalize_advantage": .bool(true),
             "ent_coef": .number(0), "vf_coef": .number(0.5), "max_grad_norm": .number(0.5), "target_kl": .number(0),
-            "normalize": .bool(false),
+            "normalize": .bool(false), "use_sde": .bool(false), "sde_sample_freq": .number(-1),
             "policy_kwargs": .map(["net_arch": .list([.number(64), .number(64)]), "activation_fn": .string("tanh"),
                                    "ortho_init": .bool(true), "log_std_init": .number(0)]),
         ],
@@ -39,6 +39,7 @@ public final class PPOAgent: Agent {
     let gamma, gaeLambda, entCoef, vfCoef, maxGradNorm, clipRangeVF, targetKL: Float
     let learningRate, clipRange: ZooSchedule
     let normalizeAdvantage: Bool
+    let sdeSampleFrequency: Int
     let policy: ActorCriticPolicy
     let optimizer: Adam
     let normalizer: ObservationNormalizer?
@@ -62,6 +63,7 @@ public final class PPOAgent: Agent {
         learningRate = try hp.schedule("learning_rate")
         clipRange = try hp.schedule("clip_range")
         normalizeAdvantage = try hp.bool("normalize_advantage")
+        sdeSampleFrequency = try hp.int("sde_sample_freq", min: -1)
         let arch = try hp.netArch()
         let kwargs = try hp.policyOptions()
 
@@ -70,7 +72,8 @@ public final class PPOAgent: Agent {
         rng = SeededGenerator(seed: seed)
         policy = ActorCriticPolicy(observationSize: obsSize, actionSpace: probe.actionSpace,
                                    policyLayers: arch.policy, valueLayers: arch.value, activation: kwargs.activation,
-                                   orthogonalInit: kwargs.orthoInit, logStdInit: kwargs.logStdInit, using: &rng)
+                                   orthogonalInit: kwargs.orthoInit, logStdInit: kwargs.logStdInit,
+                                   stateDependentExploration: try hp.bool("use_sde"), using: &rng)
         optimizer = Adam(policy.namedParameters(), learningRate: Float(learningRate.initial), eps: 1e-5)
         normalizer = try hp.bool("normalize") ? ObservationNormalizer(size: obsSize, gamma: Double(gamma)) : nil
     }
@@ -78,6 +81,7 @@ public final class PPOAgent: Agent {
     public func train(totalSteps: Int, context: TrainingContext) throws {
         let collector = try RolloutCollector(factory: factory, count: numEnvs, seed: seed &+ UInt64(stepsDone),
                                              policy: policy, normalizer: normalizer)
+        collector.sdeSampleFrequency = sdeSampleFrequency
         var buffer = RolloutBuffer(numSteps: numSteps, numEnvs: numEnvs, observationSize: policy.observationSize,
                                    actionSize: policy.actionSize)
         while stepsDone < totalSteps {

@@ -12,6 +12,8 @@ final class RolloutCollector {
     let normalizer: ObservationNormalizer?
     /// The (normalized) observations the next step acts on.
     private(set) var observation: [Float]
+    /// With gSDE: new exploration matrices every this many steps (≤ 0: only at the start of each rollout).
+    var sdeSampleFrequency = -1
 
     init(factory: EnvironmentFactory, count: Int, seed: UInt64, policy: ActorCriticPolicy, normalizer: ObservationNormalizer?) throws {
         envs = try VectorEnvironment(id: factory.id, options: factory.options, count: count)
@@ -28,9 +30,11 @@ final class RolloutCollector {
         let numEnvs = envs.numEnvs, obsSize = policy.observationSize, actSize = policy.actionSize
         for t in 0..<buffer.numSteps {
             let obs = Tensor(observation, shape: [numEnvs, obsSize])
+            if policy.usesStateDependentExploration && (t == 0 || (sdeSampleFrequency > 0 && t % sdeSampleFrequency == 0)) {
+                policy.resetNoise(count: numEnvs, using: &rng)
+            }
             let (actions, logProbs, values) = Tensor.withoutGrad { () -> (Tensor, Tensor, Tensor) in
-                let dist = policy.distribution(obs)
-                let a = dist.actions(deterministic: false, using: &rng)
+                let (a, dist) = policy.explore(obs, using: &rng)
                 return (a, dist.logProb(a), policy.value(obs))
             }
             let row = t * numEnvs
@@ -87,7 +91,8 @@ extension ActorCriticPolicy {
     /// The action for one observation (already normalized): sampled, or the mode when `deterministic`.
     func act(_ observation: [Float], deterministic: Bool, using rng: inout SeededGenerator) -> Action {
         Tensor.withoutGrad {
-            let a = distribution(Tensor(observation, shape: [1, observation.count])).actions(deterministic: deterministic, using: &rng)
+            let x = Tensor(observation, shape: [1, observation.count])
+            let a = deterministic ? distribution(x).actions(deterministic: true, using: &rng) : explore(x, using: &rng).actions
             return a.data.withUnsafeBufferPointer { environmentAction($0) }
         }
     }

@@ -8,8 +8,14 @@ import SeededRandom
 /// layers, 0.01 for the policy head, 1 for the value head, zero biases), a categorical head for discrete actions
 /// and a diagonal Gaussian with a state-independent `log_std` for continuous ones.
 ///
+/// With state-dependent exploration (gSDE, Raffin et al. 2021; SB3's `use_sde`, `full_std`) the exploration noise of
+/// a continuous action is ε = φ(s)·W: φ(s) the policy trunk's last hidden features (without gradient) and W a
+/// `[features, d]` matrix drawn from N(0, σ²) per environment by `resetNoise` (at the start of each rollout, or every
+/// `sde_sample_freq` steps), σ = exp(`log_std`), a learned `[features, d]` matrix. The action's distribution is then
+/// N(μ(s), φ(s)²·σ² + 1e-6) per dimension: smooth, state-dependent exploration instead of white noise.
+///
 /// Parameter names: `pi.<i>.weight|bias` (policy trunk and head, a torch `Sequential`), `vf.<i>.weight|bias`
-/// (value net), and `log_std` for continuous actions.
+/// (value net), and `log_std` for continuous actions (`[d]`, or `[features, d]` with gSDE).
 public final class ActorCriticPolicy: Module {
     public enum Head { case categorical(actions: Int), gaussian(dimensions: Int, low: [Float], high: [Float]) }
 
@@ -19,20 +25,27 @@ public final class ActorCriticPolicy: Module {
     public let logStd: Tensor?
     public let hiddenActivation: Activation
     public let observationSize: Int
+    /// gSDE's feature count (the trunk's last width), 0 without state-dependent exploration.
+    public let stateDependentFeatures: Int
+    /// gSDE's exploration matrices W, one `[features × d]` per environment (see `resetNoise`).
+    private var explorationMatrices: [[Float]] = []
 
     /// Builds the policy for `observationSize` inputs and `actionSpace`.
     public init(observationSize: Int, actionSpace: Space, policyLayers: [Int], valueLayers: [Int],
                 activation: Activation = .tanh, orthogonalInit: Bool = true, logStdInit: Float = 0,
-                using rng: inout SeededGenerator) {
+                stateDependentExploration: Bool = false, using rng: inout SeededGenerator) {
         self.observationSize = observationSize
         hiddenActivation = activation
         let outputs: Int
         switch actionSpace {
         case let .discrete(n):
             head = .categorical(actions: n); outputs = n; logStd = nil
+            stateDependentFeatures = 0
         case let .box(low, high, _):
             head = .gaussian(dimensions: low.count, low: low, high: high); outputs = low.count
-            let s = Tensor.full(logStdInit, shape: [low.count], requiresGrad: true)
+            stateDependentFeatures = stateDependentExploration ? (policyLayers.last ?? observationSize) : 0
+            let shape = stateDependentExploration ? [stateDependentFeatures, low.count] : [low.count]
+            let s = Tensor.full(logStdInit, shape: shape, requiresGrad: true)
             s.name = "log_std"
             logStd = s
         }
@@ -61,11 +74,64 @@ public final class ActorCriticPolicy: Module {
 
     /// The action distribution for a batch of observations `[n, observationSize]`.
     public func distribution(_ observations: Tensor) -> PolicyDistribution {
-        let out = policyNet(observations)
         switch head {
-        case .categorical: return .categorical(Categorical(logits: out))
-        case .gaussian: return .gaussian(DiagonalGaussian(mean: out, logStd: logStd!))
+        case .categorical: return .categorical(Categorical(logits: policyNet(observations)))
+        case .gaussian:
+            guard usesStateDependentExploration else {
+                return .gaussian(DiagonalGaussian(mean: policyNet(observations), logStd: logStd!))
+            }
+            let (features, mean) = featuresAndOutput(observations)
+            return .gaussian(DiagonalGaussian(mean: mean, logStd: stateDependentLogStd(features)))
         }
+    }
+
+    /// Whether continuous exploration is state-dependent (gSDE).
+    public var usesStateDependentExploration: Bool { stateDependentFeatures > 0 }
+
+    /// Actions to explore with for a batch of observations, and their distribution: samples of the distribution,
+    /// or with gSDE μ(s) + φ(s)·W, row i using environment i's matrix (matrix 0 when the batch is not one row per
+    /// environment).
+    public func explore(_ observations: Tensor, using rng: inout SeededGenerator) -> (actions: Tensor, distribution: PolicyDistribution) {
+        guard usesStateDependentExploration else {
+            let distribution = distribution(observations)
+            return (distribution.actions(deterministic: false, using: &rng), distribution)
+        }
+        let (features, mean) = featuresAndOutput(observations)
+        if explorationMatrices.isEmpty { resetNoise(count: 1, using: &rng) }
+        let n = mean.shape[0], d = actionSize, f = stateDependentFeatures
+        var actions = mean.data
+        features.data.withUnsafeBufferPointer { phi in
+            for i in 0..<n {
+                let w = explorationMatrices[explorationMatrices.count == n ? i : 0]
+                for k in 0..<d {
+                    var noise: Float = 0
+                    for j in 0..<f { noise += phi[i * f + j] * w[j * d + k] }
+                    actions[i * d + k] += noise
+                }
+            }
+        }
+        let distribution = DiagonalGaussian(mean: mean, logStd: stateDependentLogStd(features))
+        return (Tensor(actions, shape: [n, d]), .gaussian(distribution))
+    }
+
+    /// Draws gSDE's exploration matrices W ~ N(0, σ²), one per environment; does nothing without gSDE.
+    public func resetNoise(count: Int, using rng: inout SeededGenerator) {
+        guard usesStateDependentExploration else { return }
+        let sigma = logStd!.data.map { Foundation.exp($0) }
+        explorationMatrices = (0..<count).map { _ in sigma.map { $0 * Float(rng.nextGaussian()) } }
+    }
+
+    /// The policy trunk's last hidden features φ(s) and the head's output μ(s).
+    private func featuresAndOutput(_ observations: Tensor) -> (features: Tensor, output: Tensor) {
+        var h = observations
+        for layer in policyNet.layers.dropLast() { h = layer(h) }
+        return (h, policyNet.layers.last!(h))
+    }
+
+    /// gSDE's per-row log σ: ½·log(φ(s)²·exp(2·log_std) + 1e-6), the features without gradient.
+    private func stateDependentLogStd(_ features: Tensor) -> Tensor {
+        let variance = features.detached().square().matmul((logStd! * 2).exp())
+        return (variance + 1e-6).log() * 0.5
     }
 
     /// V(s) for a batch of observations, shape `[n]`.

@@ -38,15 +38,15 @@ public struct Categorical {
     public var mode: [Int] { logits.argmax(axis: 1) }
 }
 
-/// A batch of diagonal Gaussians: mean `[n, d]` and a state-independent log standard deviation `[d]`
-/// broadcast over the batch (a continuous PPO/A2C policy).
+/// A batch of diagonal Gaussians: mean `[n, d]` and a log standard deviation that is either state-independent,
+/// `[d]` broadcast over the batch (a continuous PPO/A2C policy), or one per row, `[n, d]` (gSDE).
 public struct DiagonalGaussian {
     public let mean: Tensor
     public let logStd: Tensor
 
     public init(mean: Tensor, logStd: Tensor) {
-        precondition(mean.rank == 2 && logStd.shape == [mean.shape[1]],
-                     "DiagonalGaussian needs mean [n, d] and logStd [d], got \(mean.shape), \(logStd.shape)")
+        precondition(mean.rank == 2 && (logStd.shape == [mean.shape[1]] || logStd.shape == mean.shape),
+                     "DiagonalGaussian needs mean [n, d] and logStd [d] or [n, d], got \(mean.shape), \(logStd.shape)")
         self.mean = mean
         self.logStd = logStd
     }
@@ -61,6 +61,7 @@ public struct DiagonalGaussian {
     /// Σ_d (0.5 + 0.5 log 2π + log σ_d), per row `[n]` (independent of the mean).
     public func entropy() -> Tensor {
         let perDim = logStd + 0.5 + 0.5 * Float(Foundation.log(2 * Double.pi))
+        if logStd.rank == 2 { return perDim.sum(axis: 1) }
         let n = mean.shape[0]
         return (Tensor.zeros([n, 1]) + perDim.reshaped([1, -1])).sum(axis: 1)
     }
@@ -69,8 +70,13 @@ public struct DiagonalGaussian {
     public func sample(using rng: inout SeededGenerator) -> Tensor {
         let n = mean.shape[0], d = mean.shape[1]
         let std = logStd.data.map { Foundation.exp($0) }
+        let perRow = logStd.rank == 2
         var out = [Float](repeating: 0, count: n * d)
-        for i in 0..<n { for j in 0..<d { out[i * d + j] = mean.data[i * d + j] + std[j] * Float(rng.nextGaussian()) } }
+        for i in 0..<n {
+            for j in 0..<d {
+                out[i * d + j] = mean.data[i * d + j] + std[perRow ? i * d + j : j] * Float(rng.nextGaussian())
+            }
+        }
         return Tensor(out, shape: [n, d])
     }
 
