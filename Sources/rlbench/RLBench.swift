@@ -17,4 +17,9 @@ struct RLBench: ParsableCommand {
             Bench.self,
         ]
     )
+
+    static func main() {
+        Allocator.keepFreedMemory()
+        main(nil)
+    }
 }
