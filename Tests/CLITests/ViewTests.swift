@@ -10,16 +10,7 @@ struct ViewTests {
     var display: [String: String] { ["DISPLAY": SharedDisplay.display ?? ""] }
 
     @Test func runWithViewTrainsAndSavesAScreenshotOnRequest() throws {
-        let xdotool = try #require(CLI.executable(named: "xdotool"),
-                                   "xdotool is missing: install it with `scripts/setup --for-tests`")
-        let dir = CLI.temporaryDirectory()
-        let process = try CLI.start(["run", "ppo", "--env", "CartPole-v1", "--view", "--steps", "20000", "--plain",
-                                     "--eval-episodes", "5", "--out", "r"], in: dir, environment: display)
-        // As soon as the window is up, press S in it.
-        let pressed = try press("s", inWindowNamed: "ppo on CartPole-v1", whileRunning: process, xdotool: xdotool)
-        let result = process.finish()
-        #expect(pressed, "the window never appeared")
-        #expect(result.status == 0, "stderr: \(result.err)")
+        let (dir, result) = try trainWithView(agent: "ppo", steps: 20_000, pressing: "s")
         #expect(result.out.contains("done: 20"), "\(result.out)")
         let run = dir.appendingPathComponent("r")
         for file in ["final.safetensors", "eval.json", "metrics.csv", "learning_curve.png"] {
@@ -35,18 +26,26 @@ struct ViewTests {
     }
 
     @Test func closingTheWindowLetsTrainingContinueHeadless() throws {
-        let xdotool = try #require(CLI.executable(named: "xdotool"),
-                                   "xdotool is missing: install it with `scripts/setup --for-tests`")
-        let dir = CLI.temporaryDirectory()
-        let process = try CLI.start(["run", "a2c", "--env", "CartPole-v1", "--view", "--steps", "100000", "--plain",
-                                     "--eval-episodes", "3", "--out", "r"], in: dir, environment: display)
-        let pressed = try press("q", inWindowNamed: "a2c on CartPole-v1", whileRunning: process, xdotool: xdotool)
-        let result = process.finish()
-        #expect(pressed, "the window never appeared")
-        #expect(result.status == 0, "stderr: \(result.err)")
+        let (dir, result) = try trainWithView(agent: "a2c", steps: 100_000, pressing: "q")
         #expect(result.err.contains("viewer: window closed; training continues headless"), "\(result.err)")
         #expect(result.out.contains("done: 100"), "\(result.out)")
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("r/final.safetensors").path))
+    }
+
+    /// Runs `rlbench run <agent> --env CartPole-v1 --view` into `<dir>/r`, types `key` into its window as soon as it
+    /// appears, and checks that the window appeared and the run succeeded.
+    private func trainWithView(agent: String, steps: Int, pressing key: String) throws
+        -> (directory: URL, result: (status: Int32, out: String, err: String)) {
+        let xdotool = try #require(CLI.executable(named: "xdotool"),
+                                   "xdotool is missing: install it with `scripts/setup --for-tests`")
+        let dir = CLI.temporaryDirectory()
+        let process = try CLI.start(["run", agent, "--env", "CartPole-v1", "--view", "--steps", String(steps), "--plain",
+                                     "--eval-episodes", "3", "--out", "r"], in: dir, environment: display)
+        let pressed = try press(key, inWindowNamed: "\(agent) on CartPole-v1", whileRunning: process, xdotool: xdotool)
+        let result = process.finish()
+        #expect(pressed, "the window never appeared")
+        #expect(result.status == 0, "stderr: \(result.err)")
+        return (dir, result)
     }
 
     /// Types `key` into the window whose title matches `name` as soon as it appears; false if the process ended first.
