@@ -3,11 +3,16 @@ import Imaging
 import Testing
 import TestSupport
 
-/// `rlbench run --view` and `rlbench play` as a person uses them, on a private Xvfb display; keys are typed with
-/// xdotool (installed by `scripts/setup --for-tests`).
-@Suite(.serialized, .xvfbDisplay)
+/// `rlbench run --view` and `rlbench play` as a person uses them, each test on its own private Xvfb display (typed
+/// keys and window focus stay within the test); keys are typed with xdotool (installed by `scripts/setup --for-tests`).
+@Suite(.serialized)
 struct ViewTests {
-    var display: [String: String] { ["DISPLAY": SharedDisplay.display ?? ""] }
+    /// Runs `body` with the environment entry of a private display.
+    func withDisplay<T>(_ body: ([String: String]) throws -> T) throws -> T {
+        let server = try XvfbServer.start()
+        defer { server.stop() }
+        return try body(["DISPLAY": server.display])
+    }
 
     @Test func runWithViewTrainsAndSavesAScreenshotOnRequest() throws {
         let (dir, result) = try trainWithView(agent: "ppo", steps: 20_000, pressing: "s")
@@ -39,10 +44,13 @@ struct ViewTests {
         let xdotool = try #require(CLI.executable(named: "xdotool"),
                                    "xdotool is missing: install it with `scripts/setup --for-tests`")
         let dir = CLI.temporaryDirectory()
-        let process = try CLI.start(["run", agent, "--env", "CartPole-v1", "--view", "--steps", String(steps), "--plain",
-                                     "--eval-episodes", "3", "--out", "r"], in: dir, environment: display)
-        let pressed = try press(key, inWindowNamed: "\(agent) on CartPole-v1", whileRunning: process, xdotool: xdotool)
-        let result = process.finish()
+        let (pressed, result) = try withDisplay { display in
+            let process = try CLI.start(["run", agent, "--env", "CartPole-v1", "--view", "--steps", String(steps),
+                                         "--plain", "--eval-episodes", "3", "--out", "r"], in: dir, environment: display)
+            let pressed = try press(key, inWindowNamed: "\(agent) on CartPole-v1", whileRunning: process,
+                                    xdotool: xdotool, display: display)
+            return (pressed, process.finish())
+        }
         #expect(pressed, "the window never appeared")
         #expect(result.status == 0, "stderr: \(result.err)")
         return (dir, result)
@@ -50,7 +58,7 @@ struct ViewTests {
 
     /// Types `key` into the window whose title matches `name` as soon as it appears; false if the process ended first.
     private func press(_ key: String, inWindowNamed name: String, whileRunning process: CLI.Running,
-                       xdotool: String) throws -> Bool {
+                       xdotool: String, display: [String: String]) throws -> Bool {
         while process.isRunning {
             let found = try CLI.runTool(xdotool, ["search", "--name", name], environment: display)
             if let window = found.out.split(separator: "\n").first {
@@ -66,8 +74,9 @@ struct ViewTests {
         let train = try CLI.run(["run", "qlearning", "--env", "CliffWalking-v1", "--plain", "--eval-episodes", "1",
                                  "--out", "q"], in: dir)
         try #require(train.status == 0, "stderr: \(train.err)")
-        let play = try CLI.run(["play", "q/final.safetensors", "--episodes", "2", "--fps", "240"], in: dir,
-                               environment: display)
+        let play = try withDisplay { display in
+            try CLI.run(["play", "q/final.safetensors", "--episodes", "2", "--fps", "240"], in: dir, environment: display)
+        }
         #expect(play.status == 0, "stderr: \(play.err)")
         // Q-learning's greedy policy walks the optimal path along the cliff: 13 steps, return −13.
         #expect(play.out.contains("episode 1: return -13.00\nepisode 2: return -13.00\n"), "\(play.out)")

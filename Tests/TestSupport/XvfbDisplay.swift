@@ -64,9 +64,11 @@ public struct XvfbError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// A running Xvfb.
-final class XvfbServer: @unchecked Sendable {  // used under SharedDisplay's lock only
-    let display: String
+/// A running Xvfb. Tests that start processes and type keys into their windows use a private server each, so no
+/// other test's windows or keyboard state can interfere.
+public final class XvfbServer: @unchecked Sendable {  // stop() is called once, by its owner
+    /// The display name (`:97`, ...), for the `DISPLAY` of processes the test starts.
+    public let display: String
     private let wrapper: Process
     private let stopFile: String
 
@@ -76,8 +78,15 @@ final class XvfbServer: @unchecked Sendable {  // used under SharedDisplay's loc
         self.stopFile = stopFile
     }
 
+    /// Starts are serialized, so two servers never race for one display number.
+    private static let starting = Mutex(())
+
     /// Starts Xvfb on the first free display number from 97.
-    static func start() throws -> XvfbServer {
+    public static func start() throws -> XvfbServer {
+        try starting.withLock { _ in try startUnlocked() }
+    }
+
+    private static func startUnlocked() throws -> XvfbServer {
         guard let xvfb = CLI.executable(named: "Xvfb") else {
             throw XvfbError(description: "Xvfb is not installed, so the viewer tests cannot open a window; "
                 + "install it with `scripts/setup --for-tests` (Debian package xvfb)")
@@ -112,7 +121,7 @@ final class XvfbServer: @unchecked Sendable {  // used under SharedDisplay's loc
     }
 
     /// Stops the server and waits for it.
-    func stop() {
+    public func stop() {
         FileManager.default.createFile(atPath: stopFile, contents: nil)
         wrapper.waitUntilExit()
     }
