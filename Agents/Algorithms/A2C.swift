@@ -99,7 +99,7 @@ public final class A2CAgent: Agent {
     }
 
     public func act(_ observation: [Float], deterministic: Bool) -> Action {
-        policy.act(normalizer?.normalize(observation, update: false) ?? observation, deterministic: deterministic, using: &rng)
+        policy.act(observation, normalizer: normalizer, deterministic: deterministic, using: &rng)
     }
 
     public func checkpoint() throws -> AgentCheckpoint {
@@ -107,9 +107,7 @@ public final class A2CAgent: Agent {
     }
 
     public func restore(_ checkpoint: AgentCheckpoint) throws {
-        try policy.load(checkpoint)
-        try optimizer.load(checkpoint)
-        try normalizer?.restore(from: checkpoint, prefix: "obs_rms")
+        try policy.restore(from: checkpoint, optimizer: optimizer, normalizer: normalizer)
         if let restored = checkpoint.generator { rng = restored }
         stepsDone = checkpoint.step
     }
@@ -117,6 +115,6 @@ public final class A2CAgent: Agent {
 
 extension A2CAgent: ValueEstimating {
     public func stateValue(_ observation: [Float]) -> Double {
-        policy.stateValue(normalizer?.normalize(observation, update: false) ?? observation)
+        policy.stateValue(observation, normalizer: normalizer)
     }
 }

@@ -154,7 +154,7 @@ public final class PPOAgent: Agent {
     }
 
     public func act(_ observation: [Float], deterministic: Bool) -> Action {
-        policy.act(normalizer?.normalize(observation, update: false) ?? observation, deterministic: deterministic, using: &rng)
+        policy.act(observation, normalizer: normalizer, deterministic: deterministic, using: &rng)
     }
 
     public func checkpoint() throws -> AgentCheckpoint {
@@ -162,9 +162,7 @@ public final class PPOAgent: Agent {
     }
 
     public func restore(_ checkpoint: AgentCheckpoint) throws {
-        try policy.load(checkpoint)
-        try optimizer.load(checkpoint)
-        try normalizer?.restore(from: checkpoint, prefix: "obs_rms")
+        try policy.restore(from: checkpoint, optimizer: optimizer, normalizer: normalizer)
         if let restored = checkpoint.generator { rng = restored }
         stepsDone = checkpoint.step
     }
@@ -172,6 +170,6 @@ public final class PPOAgent: Agent {
 
 extension PPOAgent: ValueEstimating {
     public func stateValue(_ observation: [Float]) -> Double {
-        policy.stateValue(normalizer?.normalize(observation, update: false) ?? observation)
+        policy.stateValue(observation, normalizer: normalizer)
     }
 }

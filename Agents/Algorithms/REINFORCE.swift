@@ -118,7 +118,7 @@ public final class REINFORCEAgent: Agent {
     }
 
     public func act(_ observation: [Float], deterministic: Bool) -> Action {
-        policy.act(observation, deterministic: deterministic, using: &rng)
+        policy.act(observation, normalizer: nil, deterministic: deterministic, using: &rng)
     }
 
     public func checkpoint() throws -> AgentCheckpoint {
@@ -126,8 +126,7 @@ public final class REINFORCEAgent: Agent {
     }
 
     public func restore(_ checkpoint: AgentCheckpoint) throws {
-        try policy.load(checkpoint)
-        try optimizer.load(checkpoint)
+        try policy.restore(from: checkpoint, optimizer: optimizer, normalizer: nil)
         if let restored = checkpoint.generator { rng = restored }
         stepsDone = checkpoint.step
     }

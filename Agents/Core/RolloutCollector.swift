@@ -88,9 +88,12 @@ struct RolloutBatch {
 }
 
 extension ActorCriticPolicy {
-    /// The action for one observation (already normalized): sampled, or the mode when `deterministic`.
-    func act(_ observation: [Float], deterministic: Bool, using rng: inout SeededGenerator) -> Action {
-        Tensor.withoutGrad {
+    /// The action for one raw observation (normalized with `normalizer`, without updating it): sampled, or the mode
+    /// when `deterministic`.
+    func act(_ observation: [Float], normalizer: ObservationNormalizer?, deterministic: Bool,
+             using rng: inout SeededGenerator) -> Action {
+        let observation = normalizer?.normalize(observation, update: false) ?? observation
+        return Tensor.withoutGrad {
             let x = Tensor(observation, shape: [1, observation.count])
             let a = deterministic ? distribution(x).actions(deterministic: true, using: &rng) : explore(x, using: &rng).actions
             return a.data.withUnsafeBufferPointer { environmentAction($0) }
@@ -110,9 +113,12 @@ extension ActorCriticPolicy {
         return AgentCheckpoint(tensors: tensors, metadata: meta)
     }
 
-    /// Copies parameters from a checkpoint (names as `namedParameters`).
-    func load(_ checkpoint: AgentCheckpoint) throws {
+    /// Restores what `checkpoint(optimizer:normalizer:rng:)` saved: parameters, optimizer state and normalizer
+    /// statistics (the caller takes the generator and step from the checkpoint).
+    func restore(from checkpoint: AgentCheckpoint, optimizer: Optimizer, normalizer: ObservationNormalizer?) throws {
         for (name, p) in namedParameters() { p.data = try checkpoint.tensor(name, shape: p.shape).data }
+        try optimizer.load(checkpoint)
+        try normalizer?.restore(from: checkpoint, prefix: "obs_rms")
     }
 }
 

@@ -139,9 +139,10 @@ public final class ActorCriticPolicy: Module {
         valueNet(observations).reshaped([observations.shape[0]])
     }
 
-    /// V(s) for one observation (no graph is recorded).
-    public func stateValue(_ observation: [Float]) -> Double {
-        Tensor.withoutGrad { Double(value(Tensor(observation, shape: [1, observationSize])).item) }
+    /// V(s) for one raw observation, normalized with `normalizer` when given (no graph is recorded).
+    public func stateValue(_ observation: [Float], normalizer: ObservationNormalizer? = nil) -> Double {
+        let observation = normalizer?.normalize(observation, update: false) ?? observation
+        return Tensor.withoutGrad { Double(value(Tensor(observation, shape: [1, observationSize])).item) }
     }
 
     /// The action to send to the environment for one row of sampled/greedy policy output: discrete indices pass
