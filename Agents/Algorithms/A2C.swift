@@ -77,15 +77,22 @@ public final class A2CAgent: Agent {
             optimizer.learningRate = lr
             var batch = RolloutBatch(buffer, rows: rows)
             if normalizeAdvantage && rows.count > 1 { standardize(&batch.advantages) }
-            let dist = policy.distribution(batch.observations)
-            let policyLoss = -(Tensor(batch.advantages, shape: [rows.count]) * dist.logProb(batch.actions)).mean()
-            let entropy = dist.entropy().mean()
-            let valueLoss = mseLoss(policy.value(batch.observations), batch.returns)
-            let loss = policyLoss - entCoef * entropy + vfCoef * valueLoss
-            guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "a2c loss") }
-            policy.zeroGrad()
-            loss.backward()
-            clipGradNorm(policy.parameters, maxNorm: maxGradNorm)
+            // Policy and value networks share no parameters: their halves of the loss are differentiated on two cores.
+            optimizer.zeroGrad()
+            let ((policyLoss, entropy), valueLoss) = ForkJoin.both({
+                let dist = policy.distribution(batch.observations)
+                let policyLoss = -(Tensor(batch.advantages, shape: [rows.count]) * dist.logProb(batch.actions)).mean()
+                let entropy = dist.entropy().mean()
+                (policyLoss - entCoef * entropy).backward()
+                return (policyLoss, entropy)
+            }, {
+                let valueLoss = mseLoss(policy.value(batch.observations), batch.returns)
+                (vfCoef * valueLoss).backward()
+                return valueLoss
+            })
+            let loss = policyLoss.item - entCoef * entropy.item + vfCoef * valueLoss.item
+            guard loss.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "a2c loss") }
+            clipGradNorm(optimizer.tensors, maxNorm: maxGradNorm)
             optimizer.step()
 
             var stats = UpdateStatistics()

@@ -161,9 +161,9 @@ public final class DQNAgent: Agent, ValueEstimating {
         let q = qNetwork(Tensor(batch.observations, shape: [n, observationSize])).pick(columns: batch.actions)
         let loss = huberLoss(q, targets)
         guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "dqn loss") }
-        qNetwork.zeroGrad()
+        optimizer.zeroGrad()
         loss.backward()
-        clipGradNorm(qNetwork.parameters, maxNorm: maxGradNorm)
+        clipGradNorm(optimizer.tensors, maxNorm: maxGradNorm)
         optimizer.step()
         return (loss.item, q.data.reduce(0, +) / Float(n))
     }

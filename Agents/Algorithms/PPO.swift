@@ -121,22 +121,30 @@ public final class PPOAgent: Agent {
         let obs = batch.observations, oldLogProb = batch.oldLogProbs, oldValues = batch.oldValues, returns = batch.returns
         let actions = batch.actions
 
-        let dist = policy.distribution(obs)
-        let logProb = dist.logProb(actions)
-        let entropy = dist.entropy().mean()
-        let ratio = (logProb - oldLogProb).exp()
-        let policyLoss = -Tensor.minimum(advantages * ratio, advantages * ratio.clamped(min: 1 - clip, max: 1 + clip)).mean()
-        var predicted = policy.value(obs)
-        if clipRangeVF > 0 {
-            predicted = oldValues + (predicted - oldValues).clamped(min: -clipRangeVF, max: clipRangeVF)
-        }
-        let valueLoss = mseLoss(predicted, returns)
-        let loss = policyLoss - entCoef * entropy + vfCoef * valueLoss
-        guard loss.item.isFinite else { throw AgentError.nonFinite(step: step, quantity: "ppo loss") }
-
-        policy.zeroGrad()
-        loss.backward()
-        clipGradNorm(policy.parameters, maxNorm: maxGradNorm)
+        // The policy and value networks share no parameters, so the two halves of
+        // L = (L_clip − c_ent·H) + c_V·L_V are differentiated at the same time on two cores; the gradients are exactly
+        // those of L itself.
+        optimizer.zeroGrad()
+        let ((policyLoss, entropy, logProb), valueLoss) = ForkJoin.both({
+            let dist = policy.distribution(obs)
+            let logProb = dist.logProb(actions)
+            let entropy = dist.entropy().mean()
+            let ratio = (logProb - oldLogProb).exp()
+            let policyLoss = -Tensor.minimum(advantages * ratio, advantages * ratio.clamped(min: 1 - clip, max: 1 + clip)).mean()
+            (policyLoss - entCoef * entropy).backward()
+            return (policyLoss, entropy, logProb)
+        }, {
+            var predicted = policy.value(obs)
+            if clipRangeVF > 0 {
+                predicted = oldValues + (predicted - oldValues).clamped(min: -clipRangeVF, max: clipRangeVF)
+            }
+            let valueLoss = mseLoss(predicted, returns)
+            (vfCoef * valueLoss).backward()
+            return valueLoss
+        })
+        let loss = policyLoss.item - entCoef * entropy.item + vfCoef * valueLoss.item
+        guard loss.isFinite else { throw AgentError.nonFinite(step: step, quantity: "ppo loss") }
+        clipGradNorm(optimizer.tensors, maxNorm: maxGradNorm)
         optimizer.step()
 
         // Diagnostics, from the values before the step (as SB3 reports them).

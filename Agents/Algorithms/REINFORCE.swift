@@ -107,9 +107,9 @@ public final class REINFORCEAgent: Agent {
             guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "reinforce loss") }
             let lr = Float(learningRate.value(progressRemaining: 1 - Double(stepsDone) / Double(totalSteps)))
             optimizer.learningRate = lr
-            policy.zeroGrad()
+            optimizer.zeroGrad()
             loss.backward()
-            clipGradNorm(policy.parameters, maxNorm: maxGradNorm)
+            clipGradNorm(optimizer.tensors, maxNorm: maxGradNorm)
             optimizer.step()
             try context.recordDiagnostics(step: stepsDone, ["learning_rate": Double(lr), "policy_loss": Double(policyLoss.item),
                                                             "value_loss": Double(valueLoss.item), "entropy": Double(entropy.item)])

@@ -6,32 +6,44 @@ extension Tensor {
                      "linear: input \(x.shape) does not fit weight \(weight.shape) ([out, in])")
         let n = x.shape[0], inputs = x.shape[1], outputs = weight.shape[0]
         if let bias { precondition(bias.shape == [outputs], "linear: bias \(bias.shape) for \(outputs) outputs") }
-        var y = [Float](repeating: 0, count: n * outputs)
-        if let bias {
-            y.withUnsafeMutableBufferPointer { y in
+        // Every row starts as the bias (GEMM then adds x Wᵀ with beta 1), or as zeros.
+        var y = [Float](unsafeUninitializedCapacity: n * outputs) { y, c in
+            let y = y.baseAddress!
+            if let bias {
                 bias.data.withUnsafeBufferPointer { b in
-                    for i in 0..<n { for j in 0..<outputs { y[i * outputs + j] = b[j] } }
+                    for i in 0..<n { (y + i * outputs).initialize(from: b.baseAddress!, count: outputs) }
                 }
+            } else {
+                y.initialize(repeating: 0, count: n * outputs)
             }
+            c = n * outputs
         }
         gemm(false, true, n, outputs, inputs, x.data, 0, inputs, weight.data, 0, inputs, &y, 0, outputs, beta: bias == nil ? 0 : 1)
         let parents = bias.map { [x, weight, $0] } ?? [x, weight]
         return result(y, shape: [n, outputs], inputs: parents) { out in
             let g = out.grad!
             if x.requiresGrad {
-                var gx = [Float](repeating: 0, count: n * inputs)
+                var gx = [Float](unsafeUninitializedCapacity: n * inputs) { $1 = n * inputs }  // beta 0 overwrites it
                 gemm(false, false, n, inputs, outputs, g, 0, outputs, weight.data, 0, inputs, &gx, 0, inputs, beta: 0)
                 x.accumulateGrad(gx)
             }
             if weight.requiresGrad {
-                var gw = [Float](repeating: 0, count: outputs * inputs)
+                var gw = [Float](unsafeUninitializedCapacity: outputs * inputs) { $1 = outputs * inputs }
                 gemm(true, false, outputs, inputs, n, g, 0, outputs, x.data, 0, inputs, &gw, 0, inputs, beta: 0)
                 weight.accumulateGrad(gw)
             }
             if let bias, bias.requiresGrad {
-                var gb = [Float](repeating: 0, count: outputs)
-                g.withUnsafeBufferPointer { g in
-                    for i in 0..<n { for j in 0..<outputs { gb[j] += g[i * outputs + j] } }
+                // Column sums of the upstream gradient, one row at a time (a vectorized add per row).
+                let gb = [Float](unsafeUninitializedCapacity: outputs) { gb, c in
+                    let sum = gb.baseAddress!
+                    sum.initialize(repeating: 0, count: outputs)
+                    g.withUnsafeBufferPointer { g in
+                        for i in 0..<n {
+                            let row = g.baseAddress! + i * outputs
+                            for j in 0..<outputs { sum[j] += row[j] }
+                        }
+                    }
+                    c = outputs
                 }
                 bias.accumulateGrad(gb)
             }

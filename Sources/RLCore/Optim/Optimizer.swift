@@ -6,6 +6,10 @@ import Foundation
 /// checkpoint exactly (`stateTensors` / `loadStateTensors`). Parameters whose `grad` is nil are skipped.
 public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
+    /// The parameter tensors it updates, in order.
+    var tensors: [Tensor] { get }
+    /// Clears the gradient of every parameter it updates.
+    func zeroGrad()
     /// Applies one update from the parameters' current gradients.
     func step()
     /// Optimizer state as named tensors: `<param>.<state>` plus `step`.
@@ -24,6 +28,8 @@ public enum OptimizerError: Error, CustomStringConvertible {
 /// The shared machinery: parameters, named per-parameter buffers, and the step counter.
 public class OptimizerBase {
     public let parameters: [(name: String, tensor: Tensor)]
+    /// The parameter tensors alone, in the same order (for `clipGradNorm` without rebuilding the list each step).
+    public let tensors: [Tensor]
     public var learningRate: Float
     /// The names of the per-parameter state buffers (torch's state keys, e.g. "exp_avg").
     let bufferNames: [String]
@@ -35,6 +41,7 @@ public class OptimizerBase {
     init(_ parameters: [(name: String, tensor: Tensor)], learningRate: Float, buffers names: [String], initial: Float = 0) {
         precondition(learningRate >= 0, "learning rate must be non-negative, got \(learningRate)")
         self.parameters = parameters
+        tensors = parameters.map(\.tensor)
         self.learningRate = learningRate
         bufferNames = names
         buffers = names.map { _ in parameters.map { [Float](repeating: initial, count: $0.tensor.count) } }
@@ -126,30 +133,64 @@ public final class RMSprop: OptimizerBase, Optimizer {
 
     public func step() {
         stepCount += 1
-        let lr = learningRate, a = alpha, eps = eps, mu = momentum, wd = weightDecay, centered = centered
         let gradAvg = centered ? 1 : 0, momentumBuffer = 1 + gradAvg
         forEachParameter { i, w, g in
-            var sq = buffers[0][i], ga = centered ? buffers[gradAvg][i] : [], mb = mu > 0 ? buffers[momentumBuffer][i] : []
+            // The state arrays are moved out while they are updated (no copy-on-write), and moved back after.
+            var squareAvg = buffers[0][i], gradientAvg = centered ? buffers[gradAvg][i] : []
+            var momentumValues = momentum > 0 ? buffers[momentumBuffer][i] : []
             buffers[0][i] = []
-            for k in 0..<w.count {
-                let d = g[k] + wd * w[k]
-                sq[k] = a * sq[k] + (1 - a) * d * d
-                var avg = sq[k]
-                if centered {
-                    ga[k] = a * ga[k] + (1 - a) * d
-                    avg -= ga[k] * ga[k]
-                }
-                let denom = avg.squareRoot() + eps
-                if mu > 0 {
-                    mb[k] = mu * mb[k] + d / denom
-                    w[k] -= lr * mb[k]
-                } else {
-                    w[k] -= lr * d / denom
+            if centered { buffers[gradAvg][i] = [] }
+            if momentum > 0 { buffers[momentumBuffer][i] = [] }
+            squareAvg.withUnsafeMutableBufferPointer { sq in
+                gradientAvg.withUnsafeMutableBufferPointer { ga in
+                    momentumValues.withUnsafeMutableBufferPointer { mb in update(w, g, squareAvg: sq, gradientAvg: ga, momentum: mb) }
                 }
             }
-            buffers[0][i] = sq
-            if centered { buffers[gradAvg][i] = ga }
-            if mu > 0 { buffers[momentumBuffer][i] = mb }
+            buffers[0][i] = squareAvg
+            if centered { buffers[gradAvg][i] = gradientAvg }
+            if momentum > 0 { buffers[momentumBuffer][i] = momentumValues }
+        }
+    }
+
+    /// One parameter's update; `gradientAvg` and `momentum` are empty when not centered / without momentum.
+    private func update(_ w: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>,
+                        squareAvg sq: UnsafeMutableBufferPointer<Float>, gradientAvg ga: UnsafeMutableBufferPointer<Float>,
+                        momentum mb: UnsafeMutableBufferPointer<Float>) {
+        let n = w.count, lr = learningRate, a = alpha, eps = eps, mu = momentum, wd = weightDecay
+        guard n > 0 else { return }
+        var k = 0
+        if !centered && mu == 0 {
+            // The common case (A2C), eight lanes at a time: v ← αv + (1−α)d², w −= lr·d / (√v + ε).
+            let wp = UnsafeMutableRawPointer(w.baseAddress!), gp = UnsafeRawPointer(g.baseAddress!)
+            let sp = UnsafeMutableRawPointer(sq.baseAddress!)
+            while k + 8 <= n {
+                let o = k * MemoryLayout<Float>.stride
+                var wk = wp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
+                let d = gp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + wd * wk
+                let v = a * sp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + (1 - a) * d * d
+                wk -= lr * d / (v.squareRoot() + eps)
+                sp.storeBytes(of: v, toByteOffset: o, as: SIMD8<Float>.self)
+                wp.storeBytes(of: wk, toByteOffset: o, as: SIMD8<Float>.self)
+                k += 8
+            }
+        }
+        // The remaining elements (all of them when centered or with momentum), with the same arithmetic.
+        while k < n {
+            let d = g[k] + wd * w[k]
+            sq[k] = a * sq[k] + (1 - a) * d * d
+            var avg = sq[k]
+            if centered {
+                ga[k] = a * ga[k] + (1 - a) * d
+                avg -= ga[k] * ga[k]
+            }
+            let denom = avg.squareRoot() + eps
+            if mu > 0 {
+                mb[k] = mu * mb[k] + d / denom
+                w[k] -= lr * mb[k]
+            } else {
+                w[k] -= lr * d / denom
+            }
+            k += 1
         }
     }
 }
