@@ -6,8 +6,11 @@
 // Only the Viewer imports SDL (through CSDL2).
 import PackageDescription
 
-/// Release builds skip exclusivity checks in the hot numeric modules; everything else keeps Swift's defaults.
-let fastMath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
+/// Release builds skip exclusivity checks in the hot numeric modules, and let square roots compile to vector
+/// instructions (on Linux `squareRoot()` otherwise becomes a `sqrtf` call per lane that may set errno; the values
+/// are the same, IEEE-rounded either way). Everything else keeps Swift's defaults.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked", "-Xcc", "-fno-math-errno"],
+                                             .when(configuration: .release))]
 
 let package = Package(
     name: "rlbench",

@@ -147,18 +147,23 @@ public final class DQNAgent: Agent, ValueEstimating {
     private func gradientStep(_ batch: ReplayBuffer.Batch) throws -> (Float, Float) {
         let n = batch.size
         let nextObs = Tensor(batch.nextObservations, shape: [n, observationSize])
-        let targets: Tensor = Tensor.withoutGrad {
-            let nextQ = targetNetwork(nextObs)
-            let bootstrap: Tensor
-            if doubleQ {
-                bootstrap = nextQ.pick(columns: qNetwork(nextObs).argmax(axis: 1))
-            } else {
-                bootstrap = nextQ.max(axis: 1).values
+        let observations = Tensor(batch.observations, shape: [n, observationSize])
+        // The bootstrap targets (target network, no graph) and Q(s, a) (online network) are independent: two cores.
+        let (targets, q) = ForkJoin.both({
+            Tensor.withoutGrad {
+                let nextQ = targetNetwork(nextObs)
+                let bootstrap: Tensor
+                if doubleQ {
+                    bootstrap = nextQ.pick(columns: qNetwork(nextObs).argmax(axis: 1))
+                } else {
+                    bootstrap = nextQ.max(axis: 1).values
+                }
+                let notDone = Tensor(batch.terminated.map { 1 - $0 }, shape: [n])
+                return Tensor(batch.rewards, shape: [n]) + gamma * notDone * bootstrap
             }
-            let notDone = Tensor(batch.terminated.map { 1 - $0 }, shape: [n])
-            return Tensor(batch.rewards, shape: [n]) + gamma * notDone * bootstrap
-        }
-        let q = qNetwork(Tensor(batch.observations, shape: [n, observationSize])).pick(columns: batch.actions)
+        }, {
+            qNetwork(observations).pick(columns: batch.actions)
+        })
         let loss = huberLoss(q, targets)
         guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "dqn loss") }
         optimizer.zeroGrad()

@@ -25,7 +25,8 @@ public enum OptimizerError: Error, CustomStringConvertible {
     }
 }
 
-/// The shared machinery: parameters, named per-parameter buffers, and the step counter.
+/// The shared machinery: parameters, named per-parameter state buffers, the step counter, and the loop that hands
+/// every parameter's elements to an update rule (on two cores for large models).
 public class OptimizerBase {
     public let parameters: [(name: String, tensor: Tensor)]
     /// The parameter tensors alone, in the same order (for `clipGradNorm` without rebuilding the list each step).
@@ -34,9 +35,13 @@ public class OptimizerBase {
     /// The names of the per-parameter state buffers (torch's state keys, e.g. "exp_avg").
     let bufferNames: [String]
     /// `buffers[b][i]`: state buffer `bufferNames[b]` of parameter `i`.
-    var buffers: [[[Float]]]
+    let buffers: [[StateBuffer]]
     /// Number of `step()` calls so far (torch's `step` state).
     public internal(set) var stepCount = 0
+
+    /// The smallest number of parameter elements whose update is split over two cores (DQN's 67k-parameter
+    /// network, not PPO's 9k one, where the hand-off would cost more than it saves).
+    public static let parallelUpdateElements = 1 << 15
 
     init(_ parameters: [(name: String, tensor: Tensor)], learningRate: Float, buffers names: [String], initial: Float = 0) {
         precondition(learningRate >= 0, "learning rate must be non-negative, got \(learningRate)")
@@ -44,16 +49,38 @@ public class OptimizerBase {
         tensors = parameters.map(\.tensor)
         self.learningRate = learningRate
         bufferNames = names
-        buffers = names.map { _ in parameters.map { [Float](repeating: initial, count: $0.tensor.count) } }
+        buffers = names.map { _ in parameters.map { StateBuffer(count: $0.tensor.count, initial: initial) } }
     }
 
-    /// Calls `update(index, param, grad)` for every parameter that has a gradient.
-    @inline(__always)
-    func forEachParameter(_ update: (Int, UnsafeMutableBufferPointer<Float>, UnsafeBufferPointer<Float>) -> Void) {
-        for (i, p) in parameters.enumerated() {
-            guard let grad = p.tensor.grad else { continue }
-            grad.withUnsafeBufferPointer { g in
-                p.tensor.data.withUnsafeMutableBufferPointer { w in update(i, w, g) }
+    /// Calls `update` with the elements of every parameter that has a gradient: its values, gradient and state
+    /// buffers (`state[b]` for `bufferNames[b]`). Elements are independent, so with at least
+    /// `parallelUpdateElements` of them the work is cut into two halves of equal size that run on two cores;
+    /// every element gets the same arithmetic either way.
+    func forEachParameter(_ update: (ParameterSlice) -> Void) {
+        withSlices(from: 0, into: []) { slices in
+            let total = slices.reduce(0) { $0 + $1.count }
+            guard total >= Self.parallelUpdateElements, ForkJoin.isParallel else { slices.forEach(update); return }
+            var first: [ParameterSlice] = [], second: [ParameterSlice] = [], filled = 0
+            for slice in slices {
+                let take = min(slice.count, max(0, total / 2 - filled))
+                if take > 0 { first.append(slice.prefix(take)) }
+                if take < slice.count { second.append(slice.dropping(take)) }
+                filled += take
+            }
+            _ = ForkJoin.both({ first.forEach(update) }, { second.forEach(update) })
+        }
+    }
+
+    /// Collects the pointers of parameters `index...` (nested, so that every pointer stays valid) and calls `body`.
+    private func withSlices(from index: Int, into slices: [ParameterSlice], _ body: ([ParameterSlice]) -> Void) {
+        guard index < parameters.count else { body(slices); return }
+        let tensor = parameters[index].tensor
+        guard let grad = tensor.grad, tensor.count > 0 else { withSlices(from: index + 1, into: slices, body); return }
+        grad.withUnsafeBufferPointer { g in
+            tensor.data.withUnsafeMutableBufferPointer { w in
+                let slice = ParameterSlice(index: index, weights: w.baseAddress!, gradient: g.baseAddress!,
+                                           state: buffers.map { $0[index].values.baseAddress! }, count: w.count)
+                withSlices(from: index + 1, into: slices + [slice], body)
             }
         }
     }
@@ -64,7 +91,7 @@ public class OptimizerBase {
         var out: [(name: String, tensor: Tensor)] = []
         for (i, p) in parameters.enumerated() {
             for (b, key) in bufferNames.enumerated() {
-                out.append((name: "\(p.name).\(key)", tensor: Tensor(buffers[b][i], shape: p.tensor.shape)))
+                out.append((name: "\(p.name).\(key)", tensor: Tensor(Array(buffers[b][i].values), shape: p.tensor.shape)))
             }
         }
         out.append((name: "step", tensor: Tensor(scalar: Float(stepCount))))
@@ -79,11 +106,38 @@ public class OptimizerBase {
                 guard t.count == p.tensor.count else {
                     throw OptimizerError.badState("'\(p.name).\(key)' has \(t.count) values, the parameter \(p.tensor.count)")
                 }
-                buffers[b][i] = t.data
+                _ = buffers[b][i].values.update(fromContentsOf: t.data)
             }
         }
         guard let step = byName["step"] else { throw OptimizerError.badState("'step' is missing") }
         stepCount = Int(step.item)
+    }
+}
+
+/// One state buffer of one parameter (e.g. Adam's `exp_avg` of `0.weight`) in memory of its own at a fixed address,
+/// so that update loops, and the two halves of a parallel update, work on it through a pointer.
+final class StateBuffer {
+    let values: UnsafeMutableBufferPointer<Float>
+    init(count: Int, initial: Float) {
+        values = .allocate(capacity: count)
+        values.initialize(repeating: initial)
+    }
+    deinit { values.deallocate() }
+}
+
+/// Consecutive elements of one parameter for an update rule: `count` values, their gradient and state buffers.
+struct ParameterSlice: @unchecked Sendable {
+    let index: Int
+    let weights: UnsafeMutablePointer<Float>
+    let gradient: UnsafePointer<Float>
+    let state: [UnsafeMutablePointer<Float>]
+    let count: Int
+
+    func prefix(_ n: Int) -> ParameterSlice {
+        ParameterSlice(index: index, weights: weights, gradient: gradient, state: state, count: n)
+    }
+    func dropping(_ n: Int) -> ParameterSlice {
+        ParameterSlice(index: index, weights: weights + n, gradient: gradient + n, state: state.map { $0 + n }, count: count - n)
     }
 }
 
@@ -103,17 +157,17 @@ public final class SGD: OptimizerBase, Optimizer {
         let first = stepCount == 0
         stepCount += 1
         let lr = learningRate, mu = momentum, damp = dampening, wd = weightDecay, nest = nesterov
-        forEachParameter { i, w, g in
+        forEachParameter { s in
+            let w = s.weights, g = s.gradient
             if mu == 0 {
-                for k in 0..<w.count { w[k] -= lr * (g[k] + wd * w[k]) }
+                for k in 0..<s.count { w[k] -= lr * (g[k] + wd * w[k]) }
                 return
             }
-            buffers[0][i].withUnsafeMutableBufferPointer { b in
-                for k in 0..<w.count {
-                    let d = g[k] + wd * w[k]
-                    b[k] = first ? d : mu * b[k] + (1 - damp) * d
-                    w[k] -= lr * (nest ? d + mu * b[k] : b[k])
-                }
+            let b = s.state[0]
+            for k in 0..<s.count {
+                let d = g[k] + wd * w[k]
+                b[k] = first ? d : mu * b[k] + (1 - damp) * d
+                w[k] -= lr * (nest ? d + mu * b[k] : b[k])
             }
         }
     }
@@ -133,64 +187,43 @@ public final class RMSprop: OptimizerBase, Optimizer {
 
     public func step() {
         stepCount += 1
-        let gradAvg = centered ? 1 : 0, momentumBuffer = 1 + gradAvg
-        forEachParameter { i, w, g in
-            // The state arrays are moved out while they are updated (no copy-on-write), and moved back after.
-            var squareAvg = buffers[0][i], gradientAvg = centered ? buffers[gradAvg][i] : []
-            var momentumValues = momentum > 0 ? buffers[momentumBuffer][i] : []
-            buffers[0][i] = []
-            if centered { buffers[gradAvg][i] = [] }
-            if momentum > 0 { buffers[momentumBuffer][i] = [] }
-            squareAvg.withUnsafeMutableBufferPointer { sq in
-                gradientAvg.withUnsafeMutableBufferPointer { ga in
-                    momentumValues.withUnsafeMutableBufferPointer { mb in update(w, g, squareAvg: sq, gradientAvg: ga, momentum: mb) }
+        let lr = learningRate, a = alpha, eps = eps, mu = momentum, wd = weightDecay, centered = centered
+        forEachParameter { s in
+            let w = s.weights, g = s.gradient, sq = s.state[0]
+            let ga = centered ? s.state[1] : nil, mb = mu > 0 ? s.state[centered ? 2 : 1] : nil
+            var k = 0
+            if !centered && mu == 0 {
+                // The common case (A2C), eight lanes at a time: v ← αv + (1−α)d², w −= lr·d / (√v + ε).
+                let wp = UnsafeMutableRawPointer(w), gp = UnsafeRawPointer(g), sp = UnsafeMutableRawPointer(sq)
+                while k + 8 <= s.count {
+                    let o = k * MemoryLayout<Float>.stride
+                    var wk = wp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
+                    let d = gp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + wd * wk
+                    let v = a * sp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + (1 - a) * d * d
+                    wk -= lr * d / (v.squareRoot() + eps)
+                    sp.storeBytes(of: v, toByteOffset: o, as: SIMD8<Float>.self)
+                    wp.storeBytes(of: wk, toByteOffset: o, as: SIMD8<Float>.self)
+                    k += 8
                 }
             }
-            buffers[0][i] = squareAvg
-            if centered { buffers[gradAvg][i] = gradientAvg }
-            if momentum > 0 { buffers[momentumBuffer][i] = momentumValues }
-        }
-    }
-
-    /// One parameter's update; `gradientAvg` and `momentum` are empty when not centered / without momentum.
-    private func update(_ w: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>,
-                        squareAvg sq: UnsafeMutableBufferPointer<Float>, gradientAvg ga: UnsafeMutableBufferPointer<Float>,
-                        momentum mb: UnsafeMutableBufferPointer<Float>) {
-        let n = w.count, lr = learningRate, a = alpha, eps = eps, mu = momentum, wd = weightDecay
-        guard n > 0 else { return }
-        var k = 0
-        if !centered && mu == 0 {
-            // The common case (A2C), eight lanes at a time: v ← αv + (1−α)d², w −= lr·d / (√v + ε).
-            let wp = UnsafeMutableRawPointer(w.baseAddress!), gp = UnsafeRawPointer(g.baseAddress!)
-            let sp = UnsafeMutableRawPointer(sq.baseAddress!)
-            while k + 8 <= n {
-                let o = k * MemoryLayout<Float>.stride
-                var wk = wp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-                let d = gp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + wd * wk
-                let v = a * sp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + (1 - a) * d * d
-                wk -= lr * d / (v.squareRoot() + eps)
-                sp.storeBytes(of: v, toByteOffset: o, as: SIMD8<Float>.self)
-                wp.storeBytes(of: wk, toByteOffset: o, as: SIMD8<Float>.self)
-                k += 8
+            // The remaining elements (all of them when centered or with momentum), with the same arithmetic.
+            while k < s.count {
+                let d = g[k] + wd * w[k]
+                sq[k] = a * sq[k] + (1 - a) * d * d
+                var avg = sq[k]
+                if let ga {
+                    ga[k] = a * ga[k] + (1 - a) * d
+                    avg -= ga[k] * ga[k]
+                }
+                let denom = avg.squareRoot() + eps
+                if let mb {
+                    mb[k] = mu * mb[k] + d / denom
+                    w[k] -= lr * mb[k]
+                } else {
+                    w[k] -= lr * d / denom
+                }
+                k += 1
             }
-        }
-        // The remaining elements (all of them when centered or with momentum), with the same arithmetic.
-        while k < n {
-            let d = g[k] + wd * w[k]
-            sq[k] = a * sq[k] + (1 - a) * d * d
-            var avg = sq[k]
-            if centered {
-                ga[k] = a * ga[k] + (1 - a) * d
-                avg -= ga[k] * ga[k]
-            }
-            let denom = avg.squareRoot() + eps
-            if mu > 0 {
-                mb[k] = mu * mb[k] + d / denom
-                w[k] -= lr * mb[k]
-            } else {
-                w[k] -= lr * d / denom
-            }
-            k += 1
         }
     }
 }
@@ -208,13 +241,12 @@ public final class Adagrad: OptimizerBase, Optimizer {
     public func step() {
         stepCount += 1
         let clr = learningRate / (1 + Float(stepCount - 1) * lrDecay), eps = eps, wd = weightDecay
-        forEachParameter { i, w, g in
-            buffers[0][i].withUnsafeMutableBufferPointer { s in
-                for k in 0..<w.count {
-                    let d = g[k] + wd * w[k]
-                    s[k] += d * d
-                    w[k] -= clr * d / (s[k].squareRoot() + eps)
-                }
+        forEachParameter { s in
+            let w = s.weights, g = s.gradient, sum = s.state[0]
+            for k in 0..<s.count {
+                let d = g[k] + wd * w[k]
+                sum[k] += d * d
+                w[k] -= clr * d / (sum[k].squareRoot() + eps)
             }
         }
     }
@@ -249,56 +281,47 @@ public final class Adam: OptimizerBase, Optimizer {
         let bc1 = 1 - Foundation.pow(b1, t), bc2Sqrt = (1 - Foundation.pow(b2, t)).squareRoot()
         let stepSize = lr / bc1, inverseBc2Sqrt = 1 / bc2Sqrt
         let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
-        forEachParameter { i, w, g in
-            var m = buffers[0][i], v = buffers[1][i]
-            buffers[0][i] = []; buffers[1][i] = []
-            defer { buffers[0][i] = m; buffers[1][i] = v }
-            guard w.count > 0 else { return }
-            m.withUnsafeMutableBufferPointer { m in
-                v.withUnsafeMutableBufferPointer { v in
-                    if decoupled && wd != 0 {
-                        let decay = 1 - lr * wd
-                        for k in 0..<w.count { w[k] *= decay }
-                    }
-                    let l2: Float = decoupled ? 0 : wd
-                    if ams {
-                        buffers[2][i].withUnsafeMutableBufferPointer { vmax in
-                            for k in 0..<w.count {
-                                let d = g[k] + l2 * w[k]
-                                m[k] = b1 * m[k] + oneMinusB1 * d
-                                v[k] = b2 * v[k] + oneMinusB2 * d * d
-                                vmax[k] = max(vmax[k], v[k])
-                                w[k] -= stepSize * m[k] / (vmax[k].squareRoot() / bc2Sqrt + eps)
-                            }
-                        }
-                    } else {
-                        // The moments and the update in one pass, eight lanes at a time:
-                        // d = g + λw, m ← β₁m + (1−β₁)d, v ← β₂v + (1−β₂)d², w −= stepSize · m / (√v / √(1 − β₂ᵗ) + ε).
-                        let n = w.count
-                        let wp = UnsafeMutableRawPointer(w.baseAddress!), gp = UnsafeRawPointer(g.baseAddress!)
-                        let mp = UnsafeMutableRawPointer(m.baseAddress!), vp = UnsafeMutableRawPointer(v.baseAddress!)
-                        var k = 0
-                        while k + 8 <= n {
-                            let o = k * MemoryLayout<Float>.stride
-                            var wk = wp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-                            let d = gp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + l2 * wk
-                            let mk = b1 * mp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + oneMinusB1 * d
-                            let vk = b2 * vp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + oneMinusB2 * d * d
-                            wk -= stepSize * mk / (vk.squareRoot() * inverseBc2Sqrt + eps)
-                            mp.storeBytes(of: mk, toByteOffset: o, as: SIMD8<Float>.self)
-                            vp.storeBytes(of: vk, toByteOffset: o, as: SIMD8<Float>.self)
-                            wp.storeBytes(of: wk, toByteOffset: o, as: SIMD8<Float>.self)
-                            k += 8
-                        }
-                        while k < n {
-                            let d = g[k] + l2 * w[k]
-                            m[k] = b1 * m[k] + oneMinusB1 * d
-                            v[k] = b2 * v[k] + oneMinusB2 * d * d
-                            w[k] -= stepSize * m[k] / (v[k].squareRoot() * inverseBc2Sqrt + eps)
-                            k += 1
-                        }
-                    }
+        let l2: Float = decoupled ? 0 : wd
+        forEachParameter { s in
+            let n = s.count, w = s.weights, g = s.gradient, m = s.state[0], v = s.state[1]
+            if decoupled && wd != 0 {
+                let decay = 1 - lr * wd
+                for k in 0..<n { w[k] *= decay }
+            }
+            if ams {
+                let vmax = s.state[2]
+                for k in 0..<n {
+                    let d = g[k] + l2 * w[k]
+                    m[k] = b1 * m[k] + oneMinusB1 * d
+                    v[k] = b2 * v[k] + oneMinusB2 * d * d
+                    vmax[k] = max(vmax[k], v[k])
+                    w[k] -= stepSize * m[k] / (vmax[k].squareRoot() / bc2Sqrt + eps)
                 }
+                return
+            }
+            // The moments and the update in one pass, eight lanes at a time:
+            // d = g + λw, m ← β₁m + (1−β₁)d, v ← β₂v + (1−β₂)d², w −= stepSize · m / (√v / √(1 − β₂ᵗ) + ε).
+            let wp = UnsafeMutableRawPointer(w), gp = UnsafeRawPointer(g)
+            let mp = UnsafeMutableRawPointer(m), vp = UnsafeMutableRawPointer(v)
+            var k = 0
+            while k + 8 <= n {
+                let o = k * MemoryLayout<Float>.stride
+                var wk = wp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
+                let d = gp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + l2 * wk
+                let mk = b1 * mp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + oneMinusB1 * d
+                let vk = b2 * vp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + oneMinusB2 * d * d
+                wk -= stepSize * mk / (vk.squareRoot() * inverseBc2Sqrt + eps)
+                mp.storeBytes(of: mk, toByteOffset: o, as: SIMD8<Float>.self)
+                vp.storeBytes(of: vk, toByteOffset: o, as: SIMD8<Float>.self)
+                wp.storeBytes(of: wk, toByteOffset: o, as: SIMD8<Float>.self)
+                k += 8
+            }
+            while k < n {
+                let d = g[k] + l2 * w[k]
+                m[k] = b1 * m[k] + oneMinusB1 * d
+                v[k] = b2 * v[k] + oneMinusB2 * d * d
+                w[k] -= stepSize * m[k] / (v[k].squareRoot() * inverseBc2Sqrt + eps)
+                k += 1
             }
         }
     }
