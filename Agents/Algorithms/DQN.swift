@@ -183,8 +183,17 @@ public final class DQNAgent: Agent, ValueEstimating {
     }
 
     public func act(_ observation: [Float], deterministic: Bool) -> Action {
-        if !deterministic, rng.nextDouble() < epsilonEnd { return .discrete(rng.nextInt(below: numActions)) }
-        return .discrete(greedyAction(observation))
+        act(batch: observation, count: 1, deterministic: deterministic)[0]
+    }
+
+    /// Greedy actions for the batch (one pass of the Q-network), each replaced by a random one with probability
+    /// `exploration_final_eps` unless `deterministic`.
+    public func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action] {
+        let greedy = Tensor.withoutGrad { qNetwork(Tensor(observations, shape: [count, observationSize])).argmax(axis: 1) }
+        return greedy.map { best in
+            if !deterministic, rng.nextDouble() < epsilonEnd { return .discrete(rng.nextInt(below: numActions)) }
+            return .discrete(best)
+        }
     }
 
     public func checkpoint() throws -> AgentCheckpoint {

@@ -165,6 +165,10 @@ public final class PPOAgent: Agent {
         policy.act(observation, normalizer: normalizer, deterministic: deterministic, using: &rng)
     }
 
+    public func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action] {
+        policy.act(batch: observations, count: count, normalizer: normalizer, deterministic: deterministic, using: &rng)
+    }
+
     public func checkpoint() throws -> AgentCheckpoint {
         policy.checkpoint(optimizer: optimizer, normalizer: normalizer, rng: rng)
     }

@@ -121,6 +121,10 @@ public final class REINFORCEAgent: Agent {
         policy.act(observation, normalizer: nil, deterministic: deterministic, using: &rng)
     }
 
+    public func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action] {
+        policy.act(batch: observations, count: count, normalizer: nil, deterministic: deterministic, using: &rng)
+    }
+
     public func checkpoint() throws -> AgentCheckpoint {
         policy.checkpoint(optimizer: optimizer, normalizer: nil, rng: rng)
     }

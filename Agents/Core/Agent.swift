@@ -68,12 +68,23 @@ public protocol Agent: AnyObject {
     /// The action for one observation (`deterministic`: greedy/mode, for evaluation).
     func act(_ observation: [Float], deterministic: Bool) -> Action
 
+    /// The actions for `count` observations laid out row after row, as `act` chooses each (one network pass for
+    /// the batch where the agent has a network). The default calls `act` row by row.
+    func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action]
+
     /// Everything needed to act (and to resume): named tensors plus agent-specific metadata
     /// (the runner adds agent, environment, hyperparameters, step and seed).
     func checkpoint() throws -> AgentCheckpoint
 
     /// Restores a state written by `checkpoint()`.
     func restore(_ checkpoint: AgentCheckpoint) throws
+}
+
+extension Agent {
+    public func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action] {
+        let size = count == 0 ? 0 : observations.count / count
+        return (0..<count).map { act(Array(observations[($0 * size)..<(($0 + 1) * size)]), deterministic: deterministic) }
+    }
 }
 
 /// An agent that can say how good a state is; viewers draw it as a heat map over grid worlds.

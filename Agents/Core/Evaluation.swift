@@ -28,24 +28,31 @@ public struct EvaluationSummary: Codable, Sendable, Equatable {
     }
 }
 
-/// Runs `episodes` episodes of `agent`'s policy on a fresh environment seeded with `seed` (the first reset is
-/// seeded; later resets continue its stream) and summarizes the returns. `deterministic` picks the greedy action.
+/// Runs `episodes` episodes of `agent`'s policy and summarizes the returns. Episode i runs on a fresh environment
+/// reset with seed `seed + i`, so each episode's start depends on nothing but its number. Up to `batchSize` episodes
+/// run side by side, the agent choosing the actions of all unfinished ones at once (one network pass per step);
+/// `deterministic` picks the greedy action.
 public func evaluate(_ agent: Agent, on factory: EnvironmentFactory, episodes: Int, seed: UInt64,
-                     deterministic: Bool = true) throws -> EvaluationSummary {
-    precondition(episodes > 0, "evaluate needs at least one episode")
-    let env = try factory.make()
-    var returns: [Double] = []
-    returns.reserveCapacity(episodes)
-    for episode in 0..<episodes {
-        var observation = env.reset(seed: episode == 0 ? seed : nil)
-        var total = 0.0
-        while true {
-            let result = try env.step(agent.act(observation, deterministic: deterministic))
-            total += result.reward
-            observation = result.observation
-            if result.terminated || result.truncated { break }
+                     deterministic: Bool = true, batchSize: Int = 100) throws -> EvaluationSummary {
+    precondition(episodes > 0 && batchSize > 0, "evaluate needs at least one episode and a positive batch size")
+    var returns = [Double](repeating: 0, count: episodes)
+    for first in stride(from: 0, to: episodes, by: batchSize) {
+        let count = min(batchSize, episodes - first)
+        let envs = try (0..<count).map { _ in try factory.make() }
+        var observations = envs.indices.map { envs[$0].reset(seed: seed &+ UInt64(first + $0)) }
+        var running = Array(envs.indices)
+        while !running.isEmpty {
+            let actions = agent.act(batch: running.flatMap { observations[$0] }, count: running.count, deterministic: deterministic)
+            var stillRunning: [Int] = []
+            stillRunning.reserveCapacity(running.count)
+            for (row, i) in running.enumerated() {
+                let result = try envs[i].step(actions[row])
+                returns[first + i] += result.reward
+                observations[i] = result.observation
+                if !(result.terminated || result.truncated) { stillRunning.append(i) }
+            }
+            running = stillRunning
         }
-        returns.append(total)
     }
     return EvaluationSummary(returns: returns)
 }

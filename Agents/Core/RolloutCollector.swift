@@ -88,16 +88,25 @@ struct RolloutBatch {
 }
 
 extension ActorCriticPolicy {
-    /// The action for one raw observation (normalized with `normalizer`, without updating it): sampled, or the mode
-    /// when `deterministic`.
+    /// The actions for `count` raw observations (row after row, normalized with `normalizer` without updating it):
+    /// sampled, or the mode when `deterministic`. One pass of the network for the whole batch.
+    func act(batch observations: [Float], count: Int, normalizer: ObservationNormalizer?, deterministic: Bool,
+             using rng: inout SeededGenerator) -> [Action] {
+        let observations = normalizer?.normalize(observations, update: false) ?? observations
+        return Tensor.withoutGrad {
+            let x = Tensor(observations, shape: [count, observationSize])
+            let a = deterministic ? distribution(x).actions(deterministic: true, using: &rng) : explore(x, using: &rng).actions
+            let size = actionSize
+            return a.data.withUnsafeBufferPointer { a in
+                (0..<count).map { environmentAction(UnsafeBufferPointer(rebasing: a[($0 * size)..<(($0 + 1) * size)])) }
+            }
+        }
+    }
+
+    /// The action for one raw observation: `act(batch:)` with one row.
     func act(_ observation: [Float], normalizer: ObservationNormalizer?, deterministic: Bool,
              using rng: inout SeededGenerator) -> Action {
-        let observation = normalizer?.normalize(observation, update: false) ?? observation
-        return Tensor.withoutGrad {
-            let x = Tensor(observation, shape: [1, observation.count])
-            let a = deterministic ? distribution(x).actions(deterministic: true, using: &rng) : explore(x, using: &rng).actions
-            return a.data.withUnsafeBufferPointer { environmentAction($0) }
-        }
+        act(batch: observation, count: 1, normalizer: normalizer, deterministic: deterministic, using: &rng)[0]
     }
 
     /// The policy's checkpoint: its parameters, the optimizer state, the normalizer statistics, the generator, and

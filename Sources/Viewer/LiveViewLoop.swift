@@ -76,6 +76,8 @@ public final class LiveViewLoop {
         let clock = ContinuousClock()
         var deadline = clock.now
         var needsFrame = true
+        // A screenshot is taken once a frame is on screen (an `S` typed as the window opens would save a blank one).
+        var screenshotRequested = false
         // Each pass handles the events, asks whether to go on, then either shows the next frame (when due) or
         // sleeps a little, so keys are answered within ~10 ms even at the slowest speed.
         while true {
@@ -91,7 +93,7 @@ public final class LiveViewLoop {
                 case .restart:
                     try source.restart()
                     needsFrame = true
-                case .screenshot: onScreenshot(try window.saveScreenshot(in: screenshotDirectory))
+                case .screenshot: screenshotRequested = true
                 }
                 onEvent(event)
             }
@@ -110,6 +112,10 @@ public final class LiveViewLoop {
                 if deadline <= now { deadline = now + interval }  // fell behind: carry on, don't rush to catch up
             } else {
                 Thread.sleep(forTimeInterval: min(0.01, (deadline - now).seconds))
+            }
+            if screenshotRequested && framesShown > 0 {
+                onScreenshot(try window.saveScreenshot(in: screenshotDirectory))
+                screenshotRequested = false
             }
         }
     }
