@@ -125,6 +125,32 @@ func train(_ agent: String, _ env: String, steps: Int? = nil, seed: UInt64 = 0, 
     }
 }
 
+/// The evaluation protocol: episode i starts from a reset with seed + i, whatever runs beside it.
+@Suite struct EvaluationTests {
+    /// Plays episode `i` alone, one `act` per step, as the protocol describes it.
+    func episodeAlone(_ agent: Agent, _ factory: EnvironmentFactory, seed: UInt64) throws -> Double {
+        let env = try factory.make()
+        var observation = env.reset(seed: seed)
+        var total = 0.0
+        while true {
+            let result = try env.step(agent.act(observation, deterministic: true))
+            total += result.reward
+            observation = result.observation
+            if result.terminated || result.truncated { return total }
+        }
+    }
+
+    @Test(arguments: ["qlearning", "dqn", "ppo"])
+    func batchedEpisodesEqualEpisodesPlayedAlone(agent name: String) throws {
+        let env = name == "qlearning" ? "FrozenLake-v1" : "CartPole-v1"
+        let (result, _) = try train(name, env, steps: name == "qlearning" ? 20_000 : 3000, episodes: 0)
+        let loaded = try SavedAgent.load(result.finalCheckpoint)
+        let summary = try evaluate(loaded.agent, on: loaded.environment, episodes: 12, seed: 500, batchSize: 5)
+        let alone = try (0..<12).map { try episodeAlone(loaded.agent, loaded.environment, seed: 500 + UInt64($0)) }
+        #expect(summary == EvaluationSummary(returns: alone), "batched \(summary) vs one at a time \(alone)")
+    }
+}
+
 @Suite struct BadInputTests {
     func options(_ agent: String, _ env: String) -> RunOptions {
         var o = RunOptions(agent: agent, environment: env, outputDirectory: temporaryDirectory())

@@ -1,0 +1,110 @@
+import Foundation
+import RLCore
+import SeededRandom
+import Testing
+
+/// The work that runs on two cores (optimizer updates of large models, the two backward products of a large
+/// `linear`) computes exactly what the plain one-element-at-a-time formulas give.
+@Suite struct ParallelTests {
+    /// Parameters of DQN's CartPole network shape (67k elements, above `parallelUpdateElements`) with gradients.
+    func largeParameters(seed: UInt64) -> [(name: String, tensor: Tensor)] {
+        var rng = SeededGenerator(seed: seed)
+        return [[256, 4], [256], [256, 256], [256], [2, 256], [2]].enumerated().map { i, shape in
+            let p = Tensor.uniform(shape, low: -1, high: 1, using: &rng)
+            p.requiresGrad = true
+            return (name: "p\(i)", tensor: p)
+        }
+    }
+
+    func setGradients(_ parameters: [(name: String, tensor: Tensor)], seed: UInt64) {
+        var rng = SeededGenerator(seed: seed)
+        for (_, p) in parameters { p.grad = Tensor.uniform(p.shape, low: -1, high: 1, using: &rng).data }
+    }
+
+    @Test func largeModelsAreSplitAcrossCores() {
+        let total = largeParameters(seed: 1).reduce(0) { $0 + $1.tensor.count }
+        #expect(total >= OptimizerBase.parallelUpdateElements)
+    }
+
+    @Test func adamMatchesTheElementwiseFormula() {
+        let parameters = largeParameters(seed: 1)
+        let reference = parameters.map { $0.tensor.data }
+        var m = reference.map { [Float](repeating: 0, count: $0.count) }, v = m, w = reference
+        let adam = Adam(parameters, learningRate: 1e-3)
+        let (b1, b2, eps, lr): (Float, Float, Float, Float) = (0.9, 0.999, 1e-8, 1e-3)
+        for step in 1...3 {
+            setGradients(parameters, seed: UInt64(10 + step))
+            let bc1 = 1 - Foundation.pow(b1, Float(step)), bc2Sqrt = (1 - Foundation.pow(b2, Float(step))).squareRoot()
+            let stepSize = lr / bc1, inverse = 1 / bc2Sqrt
+            for (i, (_, p)) in parameters.enumerated() {
+                for k in 0..<p.count {
+                    let d = p.grad![k] + 0 * w[i][k]
+                    m[i][k] = b1 * m[i][k] + (1 - b1) * d
+                    v[i][k] = b2 * v[i][k] + (1 - b2) * d * d
+                    w[i][k] -= stepSize * m[i][k] / (v[i][k].squareRoot() * inverse + eps)
+                }
+            }
+            adam.step()
+        }
+        for (i, (name, p)) in parameters.enumerated() {
+            #expect(p.data == w[i], "\(name) differs from the element-wise Adam update")
+        }
+    }
+
+    @Test func rmspropMatchesTheElementwiseFormula() {
+        let parameters = largeParameters(seed: 2)
+        var w = parameters.map { $0.tensor.data }
+        var square = w.map { [Float](repeating: 0, count: $0.count) }
+        let rmsprop = RMSprop(parameters, learningRate: 7e-4, alpha: 0.99, eps: 1e-5)
+        for step in 1...3 {
+            setGradients(parameters, seed: UInt64(20 + step))
+            for (i, (_, p)) in parameters.enumerated() {
+                for k in 0..<p.count {
+                    let d = p.grad![k] + 0 * w[i][k]
+                    square[i][k] = 0.99 * square[i][k] + (1 - 0.99) * d * d
+                    w[i][k] -= 7e-4 * d / (square[i][k].squareRoot() + 1e-5)
+                }
+            }
+            rmsprop.step()
+        }
+        for (i, (name, p)) in parameters.enumerated() {
+            #expect(p.data == w[i], "\(name) differs from the element-wise RMSprop update")
+        }
+    }
+
+    /// A 64 × 256 × 256 layer (above `parallelBackwardProduct`): both gradients against the reference product.
+    @Test func largeLinearBackwardMatchesTheReferenceProducts() {
+        var rng = SeededGenerator(seed: 3)
+        let (n, inputs, outputs) = (64, 256, 256)
+        #expect(n * inputs * outputs >= Tensor.parallelBackwardProduct)
+        let x = Tensor.uniform([n, inputs], low: -1, high: 1, using: &rng)
+        let w = Tensor.uniform([outputs, inputs], low: -1, high: 1, using: &rng)
+        x.requiresGrad = true
+        w.requiresGrad = true
+        let upstream = Tensor.uniform([n, outputs], low: -1, high: 1, using: &rng).data
+        Tensor.linear(x, weight: w, bias: nil).backward(gradient: upstream)
+
+        var gx = [Float](repeating: 0, count: n * inputs), gw = [Float](repeating: 0, count: outputs * inputs)
+        upstream.withUnsafeBufferPointer { g in
+            w.data.withUnsafeBufferPointer { wp in
+                gx.withUnsafeMutableBufferPointer { o in
+                    Gemm.reference(transA: false, transB: false, m: n, n: inputs, k: outputs, alpha: 1, a: g.baseAddress!, lda: outputs,
+                                   b: wp.baseAddress!, ldb: inputs, beta: 0, c: o.baseAddress!, ldc: inputs)
+                }
+            }
+            x.data.withUnsafeBufferPointer { xp in
+                gw.withUnsafeMutableBufferPointer { o in
+                    Gemm.reference(transA: true, transB: false, m: outputs, n: inputs, k: n, alpha: 1, a: g.baseAddress!, lda: outputs,
+                                   b: xp.baseAddress!, ldb: inputs, beta: 0, c: o.baseAddress!, ldc: inputs)
+                }
+            }
+        }
+        let worstX = zip(x.grad!, gx).map { abs($0 - $1) }.max()!, worstW = zip(w.grad!, gw).map { abs($0 - $1) }.max()!
+        #expect(worstX < 1e-3 && worstW < 1e-3, "largest deviations: input \(worstX), weight \(worstW)")
+    }
+
+    @Test func forkJoinReturnsBothResults() {
+        let (a, b) = ForkJoin.both({ (0..<1000).reduce(0, +) }, { "second" })
+        #expect(a == 499_500 && b == "second")
+    }
+}
