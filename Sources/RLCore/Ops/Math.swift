@@ -46,21 +46,12 @@ extension Tensor {
 
     // MARK: Activations
 
-    /// ReLU, with a dedicated loop (DQN's hidden layers): the output, and the gradient where the output is positive.
+    /// ReLU, eight lanes at a time (DQN's hidden layers): the output, and the gradient where the output is positive.
     public func relu() -> Tensor {
-        let n = count
-        let y = [Float](unsafeUninitializedCapacity: n) { o, c in
-            data.withUnsafeBufferPointer { x in for i in 0..<n { o[i] = x[i] > 0 ? x[i] : 0 } }
-            c = n
-        }
+        let zero = SIMD8<Float>(repeating: 0)
+        let y = Tensor.lanewise(data) { x in zero.replacing(with: x, where: x .> 0) }
         return Tensor.result(y, shape: shape, inputs: [self]) { out in
-            let gx = [Float](unsafeUninitializedCapacity: n) { o, c in
-                out.grad!.withUnsafeBufferPointer { g in
-                    out.data.withUnsafeBufferPointer { y in for i in 0..<n { o[i] = y[i] > 0 ? g[i] : 0 } }
-                }
-                c = n
-            }
-            self.accumulateGrad(gx)
+            self.accumulateGrad(Tensor.lanewise(out.grad!, out.data) { g, y in zero.replacing(with: g, where: y .> 0) })
         }
     }
 
@@ -79,31 +70,12 @@ extension Tensor {
                      derivative: { _, y in y * (1 - y) })
     }
 
-    /// tanh, the workhorse of RL networks: a dedicated loop with a rational approximation (accurate to a few ulp,
-    /// far faster than libm's `tanhf`), eight lanes at a time, and the backward 1 − y².
+    /// tanh, the workhorse of RL networks: a rational approximation (accurate to a few ulp, far faster than libm's
+    /// `tanhf`) eight lanes at a time, and the backward 1 − y².
     public func tanh() -> Tensor {
-        let n = count
-        let y = [Float](unsafeUninitializedCapacity: n) { o, c in
-            data.withUnsafeBufferPointer { x in
-                let x = x.baseAddress!, o = o.baseAddress!
-                var i = 0
-                while i + 8 <= n {
-                    UnsafeMutableRawPointer(o + i).storeBytes(of: fastTanh(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self)),
-                                                              as: SIMD8<Float>.self)
-                    i += 8
-                }
-                while i < n { o[i] = fastTanh(x[i]); i += 1 }
-            }
-            c = n
-        }
+        let y = Tensor.lanewise(data) { fastTanh($0) }
         return Tensor.result(y, shape: shape, inputs: [self]) { out in
-            let gx = [Float](unsafeUninitializedCapacity: n) { o, c in
-                out.grad!.withUnsafeBufferPointer { g in
-                    out.data.withUnsafeBufferPointer { y in for i in 0..<n { o[i] = g[i] * (1 - y[i] * y[i]) } }
-                }
-                c = n
-            }
-            self.accumulateGrad(gx)
+            self.accumulateGrad(Tensor.lanewise(out.grad!, out.data) { g, y in g * (1 - y * y) })
         }
     }
 
@@ -125,8 +97,7 @@ extension Tensor {
 }
 
 /// tanh(x) as a rational function p(x)/q(x) on [−7.9053, 7.9053] (beyond, ±1 in Float32), the approximation
-/// Eigen uses for float tanh; x itself for |x| < 4e-4. Eight lanes at once; the scalar version below runs the same
-/// lane arithmetic, so every element is computed identically wherever it falls.
+/// Eigen uses for float tanh; x itself for |x| < 4e-4. Eight lanes at once.
 @inline(__always)
 public func fastTanh(_ input: SIMD8<Float>) -> SIMD8<Float> {
     let bound: Float = 7.90531110763549805
@@ -148,6 +119,40 @@ public func fastTanh(_ input: SIMD8<Float>) -> SIMD8<Float> {
     return (p / q).replacing(with: input, where: (input .< 0.0004) .& (input .> -0.0004))
 }
 
-/// The scalar `fastTanh` (lane 0 of the vector version).
-@inline(__always)
-public func fastTanh(_ input: Float) -> Float { fastTanh(SIMD8<Float>(repeating: input))[0] }
+extension Tensor {
+    /// `f` applied to `x` eight elements at a time; the last partial group runs through `f` too (zero-padded), so
+    /// every element gets the same arithmetic.
+    @inline(__always)
+    static func lanewise(_ x: [Float], _ f: (SIMD8<Float>) -> SIMD8<Float>) -> [Float] {
+        lanewise(x, x) { a, _ in f(a) }
+    }
+
+    /// `f` applied to `a` and `b` (of equal count) element by element, eight lanes at a time.
+    @inline(__always)
+    static func lanewise(_ a: [Float], _ b: [Float], _ f: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) -> [Float] {
+        let n = a.count
+        return [Float](unsafeUninitializedCapacity: n) { out, count in
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    let pa = UnsafeRawPointer(a.baseAddress!), pb = UnsafeRawPointer(b.baseAddress!)
+                    let po = UnsafeMutableRawPointer(out.baseAddress!)
+                    var i = 0
+                    while i + 8 <= n {
+                        let o = i * MemoryLayout<Float>.stride
+                        po.storeBytes(of: f(pa.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self),
+                                            pb.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)),
+                                      toByteOffset: o, as: SIMD8<Float>.self)
+                        i += 8
+                    }
+                    if i < n {
+                        var va = SIMD8<Float>(repeating: 0), vb = SIMD8<Float>(repeating: 0)
+                        for k in 0..<(n - i) { va[k] = a[i + k]; vb[k] = b[i + k] }
+                        let r = f(va, vb)
+                        for k in 0..<(n - i) { out[i + k] = r[k] }
+                    }
+                }
+            }
+            count = n
+        }
+    }
+}
