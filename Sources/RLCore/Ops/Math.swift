@@ -48,10 +48,9 @@ extension Tensor {
 
     /// ReLU, eight lanes at a time (DQN's hidden layers): the output, and the gradient where the output is positive.
     public func relu() -> Tensor {
-        let zero = SIMD8<Float>(repeating: 0)
-        let y = Tensor.lanewise(data) { x in zero.replacing(with: x, where: x .> 0) }
+        let y = Tensor.lanewise(ReLULanes.self, data, data)
         return Tensor.result(y, shape: shape, inputs: [self]) { out in
-            self.accumulateGrad(Tensor.lanewise(out.grad!, out.data) { g, y in zero.replacing(with: g, where: y .> 0) })
+            self.accumulateGrad(Tensor.lanewise(ReLUGradientLanes.self, out.grad!, out.data))
         }
     }
 
@@ -73,9 +72,9 @@ extension Tensor {
     /// tanh, the workhorse of RL networks: a rational approximation (accurate to a few ulp, far faster than libm's
     /// `tanhf`) eight lanes at a time, and the backward 1 − y².
     public func tanh() -> Tensor {
-        let y = Tensor.lanewise(data) { fastTanh($0) }
+        let y = Tensor.lanewise(TanhLanes.self, data, data)
         return Tensor.result(y, shape: shape, inputs: [self]) { out in
-            self.accumulateGrad(Tensor.lanewise(out.grad!, out.data) { g, y in g * (1 - y * y) })
+            self.accumulateGrad(Tensor.lanewise(TanhGradientLanes.self, out.grad!, out.data))
         }
     }
 
@@ -119,17 +118,40 @@ public func fastTanh(_ input: SIMD8<Float>) -> SIMD8<Float> {
     return (p / q).replacing(with: input, where: (input .< 0.0004) .& (input .> -0.0004))
 }
 
-extension Tensor {
-    /// `f` applied to `x` eight elements at a time; the last partial group runs through `f` too (zero-padded), so
-    /// every element gets the same arithmetic.
-    @inline(__always)
-    static func lanewise(_ x: [Float], _ f: (SIMD8<Float>) -> SIMD8<Float>) -> [Float] {
-        lanewise(x, x) { a, _ in f(a) }
-    }
+/// An element-wise function of two operands computed eight lanes at a time (a type, so that `Tensor.lanewise` is
+/// specialized for it and the lane arithmetic inlined into the loop).
+protocol LaneFunction {
+    static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float>
+}
 
-    /// `f` applied to `a` and `b` (of equal count) element by element, eight lanes at a time.
-    @inline(__always)
-    static func lanewise(_ a: [Float], _ b: [Float], _ f: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) -> [Float] {
+/// ReLU of the first operand.
+enum ReLULanes: LaneFunction {
+    @inline(__always) static func apply(_ x: SIMD8<Float>, _: SIMD8<Float>) -> SIMD8<Float> {
+        SIMD8(repeating: 0).replacing(with: x, where: x .> 0)
+    }
+}
+
+/// ReLU's backward: the upstream gradient where the output is positive.
+enum ReLUGradientLanes: LaneFunction {
+    @inline(__always) static func apply(_ g: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
+        SIMD8(repeating: 0).replacing(with: g, where: y .> 0)
+    }
+}
+
+/// tanh of the first operand.
+enum TanhLanes: LaneFunction {
+    @inline(__always) static func apply(_ x: SIMD8<Float>, _: SIMD8<Float>) -> SIMD8<Float> { fastTanh(x) }
+}
+
+/// tanh's backward g·(1 − y²).
+enum TanhGradientLanes: LaneFunction {
+    @inline(__always) static func apply(_ g: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> { g * (1 - y * y) }
+}
+
+extension Tensor {
+    /// `F` applied to `a` and `b` (of equal count) element by element, eight lanes at a time; the last partial group
+    /// goes through `F` too (zero-padded), so every element gets the same arithmetic.
+    static func lanewise<F: LaneFunction>(_: F.Type, _ a: [Float], _ b: [Float]) -> [Float] {
         let n = a.count
         return [Float](unsafeUninitializedCapacity: n) { out, count in
             a.withUnsafeBufferPointer { a in
@@ -139,15 +161,15 @@ extension Tensor {
                     var i = 0
                     while i + 8 <= n {
                         let o = i * MemoryLayout<Float>.stride
-                        po.storeBytes(of: f(pa.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self),
-                                            pb.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)),
+                        po.storeBytes(of: F.apply(pa.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self),
+                                                  pb.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)),
                                       toByteOffset: o, as: SIMD8<Float>.self)
                         i += 8
                     }
                     if i < n {
                         var va = SIMD8<Float>(repeating: 0), vb = SIMD8<Float>(repeating: 0)
                         for k in 0..<(n - i) { va[k] = a[i + k]; vb[k] = b[i + k] }
-                        let r = f(va, vb)
+                        let r = F.apply(va, vb)
                         for k in 0..<(n - i) { out[i + k] = r[k] }
                     }
                 }
