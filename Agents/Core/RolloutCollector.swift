@@ -33,10 +33,15 @@ final class RolloutCollector {
             if policy.usesStateDependentExploration && (t == 0 || (sdeSampleFrequency > 0 && t % sdeSampleFrequency == 0)) {
                 policy.resetNoise(count: numEnvs, using: &rng)
             }
-            let (actions, logProbs, values) = Tensor.withoutGrad { () -> (Tensor, Tensor, Tensor) in
-                let (a, dist) = policy.explore(obs, using: &rng)
-                return (a, dist.logProb(a), policy.value(obs))
-            }
+            // The policy's and the value network's passes are independent: two cores.
+            let ((actions, logProbs), values) = ForkJoin.both({
+                Tensor.withoutGrad { () -> (Tensor, Tensor) in
+                    let (a, dist) = policy.explore(obs, using: &rng)
+                    return (a, dist.logProb(a))
+                }
+            }, {
+                Tensor.withoutGrad { policy.value(obs) }
+            })
             let row = t * numEnvs
             buffer.observations.replaceSubrange(row * obsSize ..< (row + numEnvs) * obsSize, with: observation)
             buffer.actions.replaceSubrange(row * actSize ..< (row + numEnvs) * actSize, with: actions.data)
