@@ -29,10 +29,20 @@ public struct FinishedEpisode: Sendable, Equatable {
 /// stepped exactly once per step, so results are bit-identical to a single thread for the same seeds.
 /// Workers stop in `close()` (called by `deinit`).
 ///
+/// Vectors of CartPoles (every sub-environment a distinct `CartPole`, alone or in a `TimeLimit`, as
+/// `VectorEnvironment(id: "CartPole-v1", …)` makes them) take a specialised path (`CartPoleVector`) with the same
+/// results bit for bit; its sub-environments' state lives in the vector and is copied into `envs` when read.
+///
 /// Stepping allocates nothing per step for `step(discrete:)` / `step(_: [Int])`, `step(continuous:)` and
 /// `step(_: [Action])` (beyond what the sub-environments themselves do) once `finishedEpisodes` has grown.
 public final class VectorEnvironment {
-    public let envs: [Environment]
+    /// The sub-environments. (With the CartPole fast path, reading this copies their current state into them;
+    /// stepping or resetting them directly while they belong to the vector is not supported.)
+    public var envs: [Environment] {
+        if stepper.fastPathActive, let fast = stepper.cartPoles { fast.storeBack(terminated: terminated) }
+        return subEnvironments
+    }
+    private let subEnvironments: [Environment]
     public let numEnvs: Int
     public let observationSize: Int
     /// The number of chunks stepped in parallel (1: everything on the calling thread).
@@ -58,7 +68,8 @@ public final class VectorEnvironment {
     public init(count: Int, threads: Int = 1, make: (Int) throws -> Environment) throws {
         guard count > 0 else { throw EnvironmentError.invalidOption("a vector environment needs at least one environment, got \(count)") }
         guard threads > 0 else { throw EnvironmentError.invalidOption("threads must be positive, got \(threads)") }
-        envs = try (0..<count).map(make)
+        let envs = try (0..<count).map(make)
+        subEnvironments = envs
         for (i, env) in envs.enumerated() where env.observationSpace != envs[0].observationSpace || env.actionSpace != envs[0].actionSpace {
             throw EnvironmentError.invalidOption("sub-environment \(i) has spaces \(env.observationSpace)/\(env.actionSpace), "
                 + "sub-environment 0 has \(envs[0].observationSpace)/\(envs[0].actionSpace)")
@@ -102,8 +113,11 @@ public final class VectorEnvironment {
     /// calling thread alone.
     public func close() { pool?.shutdown() }
 
-    public var observationSpace: Space { envs[0].observationSpace }
-    public var actionSpace: Space { envs[0].actionSpace }
+    public var observationSpace: Space { subEnvironments[0].observationSpace }
+    public var actionSpace: Space { subEnvironments[0].actionSpace }
+
+    /// Whether steps take the CartPole fast path (from the first `reset` on, for vectors of CartPoles).
+    public var usesCartPoleFastPath: Bool { stepper.fastPathActive }
 
     /// Calls `body` with the observation buffer `[numEnvs × observationSize]` without copying it.
     /// The pointer is valid only inside `body`.
@@ -114,6 +128,7 @@ public final class VectorEnvironment {
     /// Resets every sub-environment (sub-environment i with seed s + i when a seed is given) and clears
     /// the autoreset state and running episode statistics.
     public func reset(seed: UInt64? = nil) {
+        stepper.activateFastPath()
         stepper.mode = .reset(seed: seed)
         // Reset cannot fail; the error slots stay empty.
         try? execute()
@@ -171,8 +186,9 @@ public final class VectorEnvironment {
                 terminated.withUnsafeMutableBufferPointer { term in
                     truncated.withUnsafeMutableBufferPointer { trunc in
                         autoreset.withUnsafeMutableBufferPointer { auto in
-                            stepper.bind(observations: obs.baseAddress!, rewards: rew.baseAddress!, terminated: term.baseAddress!,
-                                         truncated: trunc.baseAddress!, autoreset: auto.baseAddress!)
+                            stepper.outputs = VectorOutputs(observations: obs.baseAddress!, rewards: rew.baseAddress!,
+                                                            terminated: term.baseAddress!, truncated: trunc.baseAddress!,
+                                                            autoreset: auto.baseAddress!)
                             if let pool { pool.run() } else { stepper.run(chunk: 0) }
                         }
                     }
@@ -180,20 +196,25 @@ public final class VectorEnvironment {
             }
         }
         finishedEpisodes.removeAll(keepingCapacity: true)
-        if stepper.anyFinished {
-            for i in 0..<numEnvs where stepper.finished[i] {
-                finishedEpisodes.append(FinishedEpisode(env: i, episodeReturn: stepper.finishedReturn[i], length: stepper.finishedLength[i]))
-            }
-            completedEpisodes += finishedEpisodes.count
-        }
+        stepper.collectFinished(into: &finishedEpisodes)
+        completedEpisodes += finishedEpisodes.count
         if let error = stepper.takeFirstError() { throw error }
     }
 }
 
+/// Where a vector step writes its per-sub-environment outputs (the vector's own arrays, bound for one step).
+struct VectorOutputs {
+    var observations: UnsafeMutablePointer<Float>
+    var rewards: UnsafeMutablePointer<Double>
+    var terminated: UnsafeMutablePointer<Bool>
+    var truncated: UnsafeMutablePointer<Bool>
+    var autoreset: UnsafeMutablePointer<Bool>
+}
+
 /// The per-sub-environment work of a vector step, shared with the worker threads.
 ///
-/// The calling thread writes `mode` and the output pointers before `WorkerPool.run()` publishes them; chunk c
-/// then reads and writes only the entries of its own sub-environments, so no two threads touch the same memory.
+/// The calling thread writes `mode` and `outputs` before `WorkerPool.run()` publishes them; chunk c then reads and
+/// writes only the entries of its own sub-environments, so no two threads touch the same memory.
 final class VectorStepper: @unchecked Sendable {
     enum Mode {
         case reset(seed: UInt64?)
@@ -208,22 +229,18 @@ final class VectorStepper: @unchecked Sendable {
     /// Chunk c covers sub-environments `bounds[c]..<bounds[c + 1]`.
     let bounds: [Int]
     var mode: Mode = .reset(seed: nil)
+    var outputs: VectorOutputs?
+    /// The CartPole fast path, when every sub-environment is a CartPole; it steps them once `fastPathActive`.
+    let cartPoles: CartPoleVector?
+    private(set) var fastPathActive = false
 
-    private var obs: UnsafeMutablePointer<Float>?
-    private var rewards: UnsafeMutablePointer<Double>?
-    private var terminated: UnsafeMutablePointer<Bool>?
-    private var truncated: UnsafeMutablePointer<Bool>?
-    private var autoreset: UnsafeMutablePointer<Bool>?
-    /// Per sub-environment: the episode ended at the last step, so the next step resets it.
+    /// Generic path, per sub-environment: the episode ended at the last step, so the next step resets it.
     private let needsReset: UnsafeMutablePointer<Bool>
     private let runningReturn: UnsafeMutablePointer<Double>
     private let runningLength: UnsafeMutablePointer<Int>
-    /// Per sub-environment: an episode finished at the last step, with this return and length.
-    let finished: UnsafeMutablePointer<Bool>
-    let finishedReturn: UnsafeMutablePointer<Double>
-    let finishedLength: UnsafeMutablePointer<Int>
-    /// Per chunk: some episode of the chunk finished at the last step.
-    private let chunkFinished: UnsafeMutablePointer<Bool>
+    /// The episodes that finished at the last step: chunk c writes `finishedCount[c]` of them from `bounds[c]` on.
+    private let finished: UnsafeMutablePointer<FinishedEpisode>
+    private let finishedCount: CacheLinePadded<Int>
     /// Per chunk: the first error a sub-environment of the chunk threw.
     private let chunkErrors: UnsafeMutablePointer<Error?>
     /// Per sub-environment scratch arrays for continuous actions (reused: no allocation per step).
@@ -233,6 +250,7 @@ final class VectorStepper: @unchecked Sendable {
         self.envs = ContiguousArray(envs)
         self.observationSize = observationSize
         self.continuousActionSize = continuousActionSize
+        cartPoles = CartPoleVector(envs)
         let n = envs.count
         // Balanced contiguous chunks: the first n % chunks chunks get one extra sub-environment.
         var b = [0]
@@ -241,10 +259,9 @@ final class VectorStepper: @unchecked Sendable {
         needsReset = .allocate(capacity: n); needsReset.initialize(repeating: false, count: n)
         runningReturn = .allocate(capacity: n); runningReturn.initialize(repeating: 0, count: n)
         runningLength = .allocate(capacity: n); runningLength.initialize(repeating: 0, count: n)
-        finished = .allocate(capacity: n); finished.initialize(repeating: false, count: n)
-        finishedReturn = .allocate(capacity: n); finishedReturn.initialize(repeating: 0, count: n)
-        finishedLength = .allocate(capacity: n); finishedLength.initialize(repeating: 0, count: n)
-        chunkFinished = .allocate(capacity: chunks); chunkFinished.initialize(repeating: false, count: chunks)
+        finished = .allocate(capacity: n)
+        finished.initialize(repeating: FinishedEpisode(env: 0, episodeReturn: 0, length: 0), count: n)
+        finishedCount = CacheLinePadded(count: chunks, repeating: 0)
         chunkErrors = .allocate(capacity: chunks); chunkErrors.initialize(repeating: nil, count: chunks)
         continuousScratch = .allocate(capacity: n)
         continuousScratch.initialize(repeating: [], count: n)
@@ -254,21 +271,23 @@ final class VectorStepper: @unchecked Sendable {
     deinit {
         let n = envs.count, chunks = bounds.count - 1
         needsReset.deallocate(); runningReturn.deallocate(); runningLength.deallocate()
-        finished.deallocate(); finishedReturn.deallocate(); finishedLength.deallocate()
-        chunkFinished.deallocate()
+        finished.deallocate(); finishedCount.deallocate()
         chunkErrors.deinitialize(count: chunks); chunkErrors.deallocate()
         continuousScratch.deinitialize(count: n); continuousScratch.deallocate()
     }
 
-    func bind(observations: UnsafeMutablePointer<Float>, rewards: UnsafeMutablePointer<Double>, terminated: UnsafeMutablePointer<Bool>,
-              truncated: UnsafeMutablePointer<Bool>, autoreset: UnsafeMutablePointer<Bool>) {
-        obs = observations; self.rewards = rewards; self.terminated = terminated; self.truncated = truncated; self.autoreset = autoreset
+    /// Switches to the CartPole fast path if there is one (at the vector's first reset; idempotent).
+    func activateFastPath() {
+        guard let cartPoles, !fastPathActive else { return }
+        cartPoles.activate()
+        fastPathActive = true
     }
 
-    /// Whether any episode finished at the last step.
-    var anyFinished: Bool {
-        for c in 0..<(bounds.count - 1) where chunkFinished[c] { return true }
-        return false
+    /// Appends the episodes that finished at the last step, in sub-environment order.
+    func collectFinished(into list: inout [FinishedEpisode]) {
+        for c in 0..<(bounds.count - 1) {
+            for k in 0..<finishedCount[c] { list.append(finished[bounds[c] + k]) }
+        }
     }
 
     /// The first error of the last step (lowest chunk first), clearing every error slot.
@@ -297,49 +316,57 @@ final class VectorStepper: @unchecked Sendable {
     }
 
     private func resetChunk(_ c: Int, seed: UInt64?) {
-        let d = observationSize, obs = obs!
+        let out = outputs!
+        finishedCount[c] = 0
+        if fastPathActive, let cartPoles { return cartPoles.reset(bounds[c]..<bounds[c + 1], seed: seed, into: out) }
+        let d = observationSize
         for i in bounds[c]..<bounds[c + 1] {
-            envs[i].reset(seed: seed.map { $0 &+ UInt64(i) }, into: UnsafeMutableBufferPointer(start: obs + i * d, count: d))
-            rewards![i] = 0; terminated![i] = false; truncated![i] = false; autoreset![i] = false
-            needsReset[i] = false; runningReturn[i] = 0; runningLength[i] = 0; finished[i] = false
+            envs[i].reset(seed: seed.map { $0 &+ UInt64(i) }, into: UnsafeMutableBufferPointer(start: out.observations + i * d, count: d))
+            out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false; out.autoreset[i] = false
+            needsReset[i] = false; runningReturn[i] = 0; runningLength[i] = 0
         }
-        chunkFinished[c] = false
     }
 
     /// Steps (or autoresets) the sub-environments of chunk `c`, taking sub-environment i's action from `action(i)`.
     @inline(__always)
     private func stepChunk(_ c: Int, _ action: (Int) -> Action) {
+        let out = outputs!
+        let range = bounds[c]..<bounds[c + 1]
+        if fastPathActive, let cartPoles {
+            let (count, error) = cartPoles.step(range, into: out, finished: finished + range.lowerBound, action: action)
+            finishedCount[c] = count
+            if let error, chunkErrors[c] == nil { chunkErrors[c] = error }
+            return
+        }
         let d = observationSize
-        let obs = obs!, rewards = rewards!, terminated = terminated!, truncated = truncated!, autoreset = autoreset!
-        var anyFinished = false
+        var count = 0
         envs.withUnsafeBufferPointer { envs in
-            for i in bounds[c]..<bounds[c + 1] {
-                let row = UnsafeMutableBufferPointer(start: obs + i * d, count: d)
-                finished[i] = false
+            for i in range {
+                let row = UnsafeMutableBufferPointer(start: out.observations + i * d, count: d)
                 if needsReset[i] {
                     envs[i].reset(seed: nil, into: row)
-                    rewards[i] = 0; terminated[i] = false; truncated[i] = false; autoreset[i] = true
+                    out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false; out.autoreset[i] = true
                     needsReset[i] = false
                     continue
                 }
-                autoreset[i] = false
+                out.autoreset[i] = false
                 do {
                     let outcome = try envs[i].step(action(i), into: row)
-                    rewards[i] = outcome.reward; terminated[i] = outcome.terminated; truncated[i] = outcome.truncated
+                    out.rewards[i] = outcome.reward; out.terminated[i] = outcome.terminated; out.truncated[i] = outcome.truncated
                     runningReturn[i] += outcome.reward
                     runningLength[i] += 1
                     if outcome.terminated || outcome.truncated {
                         needsReset[i] = true
-                        finished[i] = true; finishedReturn[i] = runningReturn[i]; finishedLength[i] = runningLength[i]
+                        finished[range.lowerBound + count] = FinishedEpisode(env: i, episodeReturn: runningReturn[i], length: runningLength[i])
+                        count += 1
                         runningReturn[i] = 0; runningLength[i] = 0
-                        anyFinished = true
                     }
                 } catch {
-                    rewards[i] = 0; terminated[i] = false; truncated[i] = false
+                    out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false
                     if chunkErrors[c] == nil { chunkErrors[c] = error }
                 }
             }
         }
-        chunkFinished[c] = anyFinished
+        finishedCount[c] = count
     }
 }

@@ -246,3 +246,32 @@ private final class WorkerContext {
     let participant: Int
     init(pool: WorkerPool, participant: Int) { self.pool = pool; self.participant = participant }
 }
+
+/// A fixed-size buffer of `count` values, each at the start of its own 128-byte block (a cache line and its
+/// adjacent-line prefetch partner), so threads writing different elements never share a cache line.
+/// The owner calls `deallocate()`; elements must be trivial (no references), as they are never deinitialized.
+struct CacheLinePadded<Element>: @unchecked Sendable {
+    static var blockSize: Int { (MemoryLayout<Element>.stride + 127) / 128 * 128 }
+    private let base: UnsafeMutableRawPointer
+    let count: Int
+
+    init(count: Int, repeating value: Element) {
+        precondition(_isPOD(Element.self), "CacheLinePadded holds trivial values only")
+        self.count = count
+        base = .allocate(byteCount: max(count, 1) * Self.blockSize, alignment: 128)
+        for i in 0..<count { (base + i * Self.blockSize).initializeMemory(as: Element.self, to: value) }
+    }
+
+    @inline(__always)
+    func pointer(_ i: Int) -> UnsafeMutablePointer<Element> {
+        (base + i * Self.blockSize).assumingMemoryBound(to: Element.self)
+    }
+
+    @inline(__always)
+    subscript(i: Int) -> Element {
+        get { pointer(i).pointee }
+        nonmutating set { pointer(i).pointee = newValue }
+    }
+
+    func deallocate() { base.deallocate() }
+}
