@@ -53,24 +53,30 @@ public final class CartPole: EpisodicEnvironment, Environment {
         o[0] = Float(s.x); o[1] = Float(s.xDot); o[2] = Float(s.theta); o[3] = Float(s.thetaDot)
     }
 
-    /// One explicit-Euler step of the dynamics from `s` with action 0 (push left) or 1 (push right), and whether the
-    /// new state is terminal. `sinTheta` and `cosTheta` must be libm's `sin(s.theta)` and `cos(s.theta)` (a vector
-    /// computes them for many sub-environments first, so the calls and the divisions overlap). Shared by `step` and
-    /// the vector fast path, so both compute bit-identical results.
+    /// The force of action 0 (push left) or 1 (push right).
     @inline(__always)
-    static func advance(_ s: State, action: Int, sinTheta: Double, cosTheta: Double) -> (state: State, terminated: Bool) {
-        let force = action == 1 ? forceMagnitude : -forceMagnitude
-        var (x, xDot, theta, thetaDot) = s
-        let temp = (force + poleMassLength * (thetaDot * thetaDot) * sinTheta) / totalMass
-        let thetaAcc = (gravity * sinTheta - cosTheta * temp)
-            / (length * (4.0 / 3.0 - massPole * (cosTheta * cosTheta) / totalMass))
-        let xAcc = temp - poleMassLength * thetaAcc * cosTheta / totalMass
-        x = x + tau * xDot
-        xDot = xDot + tau * xAcc
-        theta = theta + tau * thetaDot
-        thetaDot = thetaDot + tau * thetaAcc
-        let terminated = x < -xThreshold || x > xThreshold || theta < -thetaThreshold || theta > thetaThreshold
-        return ((x, xDot, theta, thetaDot), terminated)
+    static func force(action: Int) -> Double { action == 1 ? forceMagnitude : -forceMagnitude }
+
+    /// One explicit-Euler step of the dynamics from `s` under `force`. `sinTheta` and `cosTheta` must be libm's
+    /// `sin(s.theta)` and `cos(s.theta)`. Generic so that a vector steps four CartPoles at once in `SIMD4<Double>`
+    /// lanes with exactly the operations, in exactly the order, of `step` (`Double`): lane-wise IEEE arithmetic makes
+    /// every lane bit-identical to the scalar result.
+    @inline(__always)
+    static func advance<V: CartPoleNumber>(_ s: (x: V, xDot: V, theta: V, thetaDot: V), force: V, sinTheta: V, cosTheta: V)
+        -> (x: V, xDot: V, theta: V, thetaDot: V) {
+        let c = { (value: Double) in V(broadcast: value) }
+        let (x, xDot, theta, thetaDot) = s
+        let temp = (force + c(poleMassLength) * (thetaDot * thetaDot) * sinTheta) / c(totalMass)
+        let thetaAcc = (c(gravity) * sinTheta - cosTheta * temp)
+            / (c(length) * (c(4.0 / 3.0) - c(massPole) * (cosTheta * cosTheta) / c(totalMass)))
+        let xAcc = temp - c(poleMassLength) * thetaAcc * cosTheta / c(totalMass)
+        return (x + c(tau) * xDot, xDot + c(tau) * xAcc, theta + c(tau) * thetaDot, thetaDot + c(tau) * thetaAcc)
+    }
+
+    /// Whether `s` is beyond ±2.4 m or ±12°.
+    @inline(__always)
+    static func isTerminal(_ s: State) -> Bool {
+        s.x < -xThreshold || s.x > xThreshold || s.theta < -thetaThreshold || s.theta > thetaThreshold
     }
 
     /// The reward of a step: 1, or with `suttonBartoReward` −1 on termination and 0 otherwise.
@@ -82,11 +88,29 @@ public final class CartPole: EpisodicEnvironment, Environment {
     public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
         try checkRunning()
         let a = try discreteAction(action, count: 2)
-        let (next, terminated) = Self.advance(state, action: a, sinTheta: Foundation.sin(state.theta), cosTheta: Foundation.cos(state.theta))
-        state = next
+        state = Self.advance(state, force: Self.force(action: a), sinTheta: Foundation.sin(state.theta), cosTheta: Foundation.cos(state.theta))
         Self.write(state, to: observation.baseAddress!)
+        let terminated = Self.isTerminal(state)
         endEpisode(if: terminated)
         let reward = Self.reward(terminated: terminated, suttonBartoReward: suttonBartoReward)
         return StepOutcome(reward: reward, terminated: terminated, truncated: false)
     }
+}
+
+/// The arithmetic `CartPole.advance` computes with: `Double` (one CartPole) or `SIMD4<Double>` (four, one per lane).
+protocol CartPoleNumber {
+    /// The constant `value` (in every lane).
+    init(broadcast value: Double)
+    static func + (lhs: Self, rhs: Self) -> Self
+    static func - (lhs: Self, rhs: Self) -> Self
+    static func * (lhs: Self, rhs: Self) -> Self
+    static func / (lhs: Self, rhs: Self) -> Self
+}
+
+extension Double: CartPoleNumber {
+    @inline(__always) init(broadcast value: Double) { self = value }
+}
+
+extension SIMD4: CartPoleNumber where Scalar == Double {
+    @inline(__always) init(broadcast value: Double) { self.init(repeating: value) }
 }

@@ -94,26 +94,34 @@ final class CartPoleVector: @unchecked Sendable {
     /// `finished` (in order); returns how many finished and the first invalid action's error (that sub-environment
     /// is left as it was, with reward 0 and both flags false — as the generic path leaves it).
     ///
-    /// Works in blocks of `block` sub-environments: first every sine and cosine of the block (independent libm
-    /// calls), then the dynamics, whose divisions then overlap from one sub-environment to the next.
+    /// Works in blocks of `block` sub-environments, in three passes over a small scratch area (columns of `block`
+    /// values): (1) autoresets, action checks, and each stepping sub-environment's state, force, sine and cosine
+    /// (independent libm calls); (2) `CartPole.advance` four sub-environments at a time in `SIMD4<Double>` lanes;
+    /// (3) each sub-environment's new state, flags and bookkeeping. Columns of sub-environments that do not step
+    /// hold zeros and their results are ignored.
     @inline(__always)
     func step(_ range: Range<Int>, into out: VectorOutputs, finished: UnsafeMutablePointer<FinishedEpisode>,
               action: (Int) -> Action) -> (finished: Int, error: Error?) {
+        typealias Lanes = SIMD4<Double>
+        let n = Self.block
         var count = 0
         var firstError: Error?
-        withUnsafeTemporaryAllocation(of: (sin: Double, cos: Double).self, capacity: Self.block) { trig in
-            var blockStart = range.lowerBound
-            while blockStart < range.upperBound {
-                let blockEnd = min(blockStart + Self.block, range.upperBound)
-                for i in blockStart..<blockEnd {
-                    let theta = records.pointer(i).pointee.state.theta
-                    trig[i - blockStart] = (Foundation.sin(theta), Foundation.cos(theta))
-                }
-                for i in blockStart..<blockEnd {
-                    let r = records.pointer(i)
-                    let o = out.observations + 4 * i
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 7 * n) { scratch in
+            let x = scratch.baseAddress!, xDot = x + n, theta = x + 2 * n, thetaDot = x + 3 * n
+            let force = x + 4 * n, sinTheta = x + 5 * n, cosTheta = x + 6 * n
+            func lanes(_ column: UnsafeMutablePointer<Double>, _ k: Int) -> Lanes {
+                UnsafeRawPointer(column + k).loadUnaligned(as: Lanes.self)
+            }
+            var first = range.lowerBound
+            while first < range.upperBound {
+                let size = min(n, range.upperBound - first)
+                var stepping: UInt32 = 0
+                for k in 0..<n {
+                    x[k] = 0; xDot[k] = 0; theta[k] = 0; thetaDot[k] = 0; force[k] = 0; sinTheta[k] = 0; cosTheta[k] = 0
+                    guard k < size else { continue }
+                    let i = first + k, r = records.pointer(i)
                     if r.pointee.needsReset {
-                        start(r, observation: o)
+                        start(r, observation: out.observations + 4 * i)
                         r.pointee.needsReset = false
                         out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false; out.autoreset[i] = true
                         continue
@@ -125,10 +133,29 @@ final class CartPoleVector: @unchecked Sendable {
                         if firstError == nil { firstError = invalidActionError(i, given) }
                         continue
                     }
-                    let t = trig[i - blockStart]
-                    let (next, terminated) = CartPole.advance(r.pointee.state, action: a, sinTheta: t.sin, cosTheta: t.cos)
-                    r.pointee.state = next
-                    CartPole.write(next, to: o)
+                    let s = r.pointee.state
+                    x[k] = s.x; xDot[k] = s.xDot; theta[k] = s.theta; thetaDot[k] = s.thetaDot
+                    force[k] = CartPole.force(action: a)
+                    sinTheta[k] = Foundation.sin(s.theta); cosTheta[k] = Foundation.cos(s.theta)
+                    stepping |= 1 << k
+                }
+                guard stepping != 0 else { first += size; continue }
+                var k = 0
+                while k < size {
+                    let next = CartPole.advance((lanes(x, k), lanes(xDot, k), lanes(theta, k), lanes(thetaDot, k)),
+                                                force: lanes(force, k), sinTheta: lanes(sinTheta, k), cosTheta: lanes(cosTheta, k))
+                    UnsafeMutableRawPointer(x + k).storeBytes(of: next.x, as: Lanes.self)
+                    UnsafeMutableRawPointer(xDot + k).storeBytes(of: next.xDot, as: Lanes.self)
+                    UnsafeMutableRawPointer(theta + k).storeBytes(of: next.theta, as: Lanes.self)
+                    UnsafeMutableRawPointer(thetaDot + k).storeBytes(of: next.thetaDot, as: Lanes.self)
+                    k += 4
+                }
+                for k in 0..<size where stepping & (1 << k) != 0 {
+                    let i = first + k, r = records.pointer(i)
+                    let state = (x: x[k], xDot: xDot[k], theta: theta[k], thetaDot: thetaDot[k])
+                    r.pointee.state = state
+                    CartPole.write(state, to: out.observations + 4 * i)
+                    let terminated = CartPole.isTerminal(state)
                     let reward = CartPole.reward(terminated: terminated, suttonBartoReward: r.pointee.suttonBartoReward)
                     r.pointee.elapsed += 1
                     r.pointee.episodeReturn += reward
@@ -140,13 +167,13 @@ final class CartPoleVector: @unchecked Sendable {
                         count += 1
                     }
                 }
-                blockStart = blockEnd
+                first += size
             }
         }
         return (count, firstError)
     }
 
-    /// Sub-environments per block of `step`.
+    /// Sub-environments per block of `step` (a multiple of 4).
     static let block = 16
 
     /// The error sub-environment i's `CartPole` throws for `action` (the same message as the generic path).

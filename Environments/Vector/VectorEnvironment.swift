@@ -23,9 +23,9 @@ public struct FinishedEpisode: Sendable, Equatable {
 /// (`observations`, or `withObservations` for a pointer without copying). `reset(seed: s)` seeds sub-environment i
 /// with s + i (Gymnasium's convention); `reset()` without a seed continues every stream.
 ///
-/// Threads: with `threads > 1` the sub-environments are split into contiguous chunks that the calling thread and
-/// `threads - 1` persistent worker threads claim and step in parallel (workers spin briefly, then park between
-/// steps; a busy worker's share is simply taken by the others). Sub-environments are independent and each is
+/// Threads: with `threads > 1` the sub-environments are split into one contiguous chunk per thread, stepped in
+/// parallel by the calling thread and `threads - 1` persistent worker threads (workers spin briefly, then park
+/// between steps; a late worker's share is simply taken by the others, see `WorkerPool`). Sub-environments are independent and each is
 /// stepped exactly once per step, so results are bit-identical to a single thread for the same seeds.
 /// Workers stop in `close()` (called by `deinit`).
 ///
@@ -61,7 +61,7 @@ public final class VectorEnvironment {
     public private(set) var completedEpisodes = 0
 
     private let stepper: VectorStepper
-    private let pool: WorkerPool?
+    private let pool: WorkerPool<VectorStepper.Job>?
 
     /// Builds `count` environments with `make` (called with the index), stepped by `threads` threads
     /// (clamped to 1...count). Every sub-environment must have the same spaces as the first.
@@ -84,23 +84,17 @@ public final class VectorEnvironment {
         autoreset = [Bool](repeating: false, count: count)
         finishedEpisodes.reserveCapacity(count)
         let continuousSize: Int? = if case .box = envs[0].actionSpace { envs[0].actionSpace.flatCount } else { nil }
-        let chunks = Self.chunkCount(numEnvs: count, threads: self.threads)
+        // One contiguous chunk per thread: the fewer pieces, the fewer cache lines change hands per step.
+        let chunks = self.threads
         stepper = VectorStepper(envs: envs, observationSize: observationSize, chunks: chunks, continuousActionSize: continuousSize)
         if self.threads > 1 {
             let stepper = stepper
-            pool = WorkerPool(parties: self.threads, chunks: chunks) { stepper.run(chunk: $0) }
+            pool = WorkerPool(parties: self.threads, chunks: chunks) { stepper.run($0, chunk: $1) }
         } else {
             pool = nil
         }
     }
 
-    /// How many pieces a step is split into: one per thread, two per thread when each piece still holds at least
-    /// `chunkEnvironments` sub-environments (so a thread that is late or slow leaves less work to wait for).
-    static func chunkCount(numEnvs: Int, threads: Int) -> Int {
-        guard threads > 1 else { return 1 }
-        return numEnvs >= 2 * threads * chunkEnvironments ? 2 * threads : threads
-    }
-    static let chunkEnvironments = 16
 
     /// `count` copies of a registered environment (`Registry.make(id, options:)`).
     public convenience init(id: String, options: [String: String] = [:], count: Int, threads: Int = 1) throws {
@@ -129,9 +123,8 @@ public final class VectorEnvironment {
     /// the autoreset state and running episode statistics.
     public func reset(seed: UInt64? = nil) {
         stepper.activateFastPath()
-        stepper.mode = .reset(seed: seed)
         // Reset cannot fail; the error slots stay empty.
-        try? execute()
+        try? execute(.reset(seed: seed))
     }
 
     /// Steps sub-environment i with `actions[i]` (next-step autoreset as described on the type).
@@ -140,8 +133,7 @@ public final class VectorEnvironment {
     public func step(_ actions: [Action]) throws {
         try checkCount(actions.count)
         try actions.withUnsafeBufferPointer { a in
-            stepper.mode = .actions(a.baseAddress!)
-            try execute()
+            try execute(.actions(a.baseAddress!))
         }
     }
 
@@ -156,8 +148,7 @@ public final class VectorEnvironment {
         guard actionSpace.discreteCount != nil else {
             throw EnvironmentError.invalidAction("discrete actions given to a vector of \(actionSpace) action spaces")
         }
-        stepper.mode = .discrete(actions.baseAddress!)
-        try execute()
+        try execute(.discrete(actions.baseAddress!))
     }
 
     /// Steps with continuous actions laid out row-major `[numEnvs × actionDimension]` (allocation-free).
@@ -169,8 +160,7 @@ public final class VectorEnvironment {
             throw EnvironmentError.invalidAction("\(actions.count) continuous action values for \(numEnvs) environments × \(size)")
         }
         try actions.withUnsafeBufferPointer { a in
-            stepper.mode = .continuous(a.baseAddress!)
-            try execute()
+            try execute(.continuous(a.baseAddress!))
         }
     }
 
@@ -178,25 +168,26 @@ public final class VectorEnvironment {
         guard count == numEnvs else { throw EnvironmentError.invalidAction("\(count) actions for \(numEnvs) environments") }
     }
 
-    /// Runs the stepper's current mode over every chunk with the output buffers bound, then gathers
-    /// finished episodes and the first error.
-    private func execute() throws {
+    /// Runs `mode` over every chunk with the output buffers bound, then gathers finished episodes and the first error.
+    private func execute(_ mode: VectorStepper.Mode) throws {
+        var soloFinished = 0
         observations.withUnsafeMutableBufferPointer { obs in
             rewards.withUnsafeMutableBufferPointer { rew in
                 terminated.withUnsafeMutableBufferPointer { term in
                     truncated.withUnsafeMutableBufferPointer { trunc in
                         autoreset.withUnsafeMutableBufferPointer { auto in
-                            stepper.outputs = VectorOutputs(observations: obs.baseAddress!, rewards: rew.baseAddress!,
-                                                            terminated: term.baseAddress!, truncated: trunc.baseAddress!,
-                                                            autoreset: auto.baseAddress!)
-                            if let pool { pool.run() } else { stepper.run(chunk: 0) }
+                            let job = VectorStepper.Job(mode: mode, callerShare: stepper.callerShare, outputs: VectorOutputs(
+                                observations: obs.baseAddress!, rewards: rew.baseAddress!, terminated: term.baseAddress!,
+                                truncated: trunc.baseAddress!, autoreset: auto.baseAddress!))
+                            if let pool { pool.run(job) } else { soloFinished = stepper.run(job, chunk: 0) }
                         }
                     }
                 }
             }
         }
         finishedEpisodes.removeAll(keepingCapacity: true)
-        stepper.collectFinished(into: &finishedEpisodes)
+        stepper.collectFinished(into: &finishedEpisodes) { c in pool?.result(of: c) ?? soloFinished }
+        if let pool { stepper.rebalance(after: pool.lastOutcome) }
         completedEpisodes += finishedEpisodes.count
         if let error = stepper.takeFirstError() { throw error }
     }
@@ -213,8 +204,8 @@ struct VectorOutputs {
 
 /// The per-sub-environment work of a vector step, shared with the worker threads.
 ///
-/// The calling thread writes `mode` and `outputs` before `WorkerPool.run()` publishes them; chunk c then reads and
-/// writes only the entries of its own sub-environments, so no two threads touch the same memory.
+/// `WorkerPool.run` hands every chunk the step's `Job`; chunk c then reads and writes only the entries of its own
+/// sub-environments, so no two threads touch the same memory.
 final class VectorStepper: @unchecked Sendable {
     enum Mode {
         case reset(seed: UInt64?)
@@ -226,10 +217,52 @@ final class VectorStepper: @unchecked Sendable {
     let envs: ContiguousArray<Environment>
     let observationSize: Int
     let continuousActionSize: Int?
-    /// Chunk c covers sub-environments `bounds[c]..<bounds[c + 1]`.
-    let bounds: [Int]
-    var mode: Mode = .reset(seed: nil)
-    var outputs: VectorOutputs?
+    let numEnvs: Int
+    let chunks: Int
+
+    /// What a step does, how it is split and where it writes.
+    struct Job {
+        var mode: Mode
+        /// The size of chunk 0, the caller's (see `range(of:callerShare:)`).
+        var callerShare: Int
+        var outputs: VectorOutputs
+    }
+
+    /// The caller's share of the next step. It starts at an even split and moves one sub-environment at a time
+    /// towards the side that finishes first (`rebalance`): handing a step to a worker and back costs a couple of
+    /// cache-line transfers, which on some machines take as long as stepping several sub-environments.
+    private(set) var callerShare: Int
+    /// Evidence for moving `callerShare`: + when the caller waited for a worker, − when the workers were done first.
+    private var imbalance = 0
+    /// How much evidence moves `callerShare` by one (so a sub-environment does not hop between cores every step).
+    static let rebalanceThreshold = 8
+
+    /// Chunk c's sub-environments: chunk 0 (the caller's) holds the first `callerShare`, the workers' chunks share
+    /// the rest evenly (the first ones one more when it does not divide).
+    @inline(__always)
+    func range(of c: Int, callerShare: Int) -> Range<Int> {
+        if c == 0 { return 0..<callerShare }
+        let rest = numEnvs - callerShare, workers = chunks - 1, k = c - 1
+        let lower = callerShare + k * (rest / workers) + min(k, rest % workers)
+        return lower..<(lower + rest / workers + (k < rest % workers ? 1 : 0))
+    }
+
+    /// Moves the caller's share after a parallel step: up when the caller waited for a worker, down when the
+    /// workers were done first (each chunk keeps at least one sub-environment).
+    func rebalance(after outcome: WorkerPool<Job>.Outcome) {
+        switch outcome {
+        case .callerWaited: imbalance += 1
+        case .workersFirst: imbalance -= 1
+        case .solo, .callerTook: return
+        }
+        if imbalance >= Self.rebalanceThreshold {
+            callerShare = min(callerShare + 1, numEnvs - (chunks - 1))
+            imbalance = 0
+        } else if imbalance <= -Self.rebalanceThreshold {
+            callerShare = max(callerShare - 1, 1)
+            imbalance = 0
+        }
+    }
     /// The CartPole fast path, when every sub-environment is a CartPole; it steps them once `fastPathActive`.
     let cartPoles: CartPoleVector?
     private(set) var fastPathActive = false
@@ -238,9 +271,8 @@ final class VectorStepper: @unchecked Sendable {
     private let needsReset: UnsafeMutablePointer<Bool>
     private let runningReturn: UnsafeMutablePointer<Double>
     private let runningLength: UnsafeMutablePointer<Int>
-    /// The episodes that finished at the last step: chunk c writes `finishedCount[c]` of them from `bounds[c]` on.
+    /// The episodes that finished at the last step: each chunk writes them from its first index on and returns their count.
     private let finished: UnsafeMutablePointer<FinishedEpisode>
-    private let finishedCount: CacheLinePadded<Int>
     /// Per chunk: the first error a sub-environment of the chunk threw.
     private let chunkErrors: UnsafeMutablePointer<Error?>
     /// Per sub-environment scratch arrays for continuous actions (reused: no allocation per step).
@@ -252,16 +284,14 @@ final class VectorStepper: @unchecked Sendable {
         self.continuousActionSize = continuousActionSize
         cartPoles = CartPoleVector(envs)
         let n = envs.count
-        // Balanced contiguous chunks: the first n % chunks chunks get one extra sub-environment.
-        var b = [0]
-        for c in 0..<chunks { b.append(b[c] + n / chunks + (c < n % chunks ? 1 : 0)) }
-        bounds = b
+        numEnvs = n
+        self.chunks = chunks
+        callerShare = n / chunks + (n % chunks > 0 ? 1 : 0)
         needsReset = .allocate(capacity: n); needsReset.initialize(repeating: false, count: n)
         runningReturn = .allocate(capacity: n); runningReturn.initialize(repeating: 0, count: n)
         runningLength = .allocate(capacity: n); runningLength.initialize(repeating: 0, count: n)
         finished = .allocate(capacity: n)
         finished.initialize(repeating: FinishedEpisode(env: 0, episodeReturn: 0, length: 0), count: n)
-        finishedCount = CacheLinePadded(count: chunks, repeating: 0)
         chunkErrors = .allocate(capacity: chunks); chunkErrors.initialize(repeating: nil, count: chunks)
         continuousScratch = .allocate(capacity: n)
         continuousScratch.initialize(repeating: [], count: n)
@@ -269,9 +299,9 @@ final class VectorStepper: @unchecked Sendable {
     }
 
     deinit {
-        let n = envs.count, chunks = bounds.count - 1
+        let n = envs.count
         needsReset.deallocate(); runningReturn.deallocate(); runningLength.deallocate()
-        finished.deallocate(); finishedCount.deallocate()
+        finished.deallocate()
         chunkErrors.deinitialize(count: chunks); chunkErrors.deallocate()
         continuousScratch.deinitialize(count: n); continuousScratch.deallocate()
     }
@@ -283,60 +313,58 @@ final class VectorStepper: @unchecked Sendable {
         fastPathActive = true
     }
 
-    /// Appends the episodes that finished at the last step, in sub-environment order.
-    func collectFinished(into list: inout [FinishedEpisode]) {
-        for c in 0..<(bounds.count - 1) {
-            for k in 0..<finishedCount[c] { list.append(finished[bounds[c] + k]) }
+    /// Appends the episodes that finished at the last step, in sub-environment order (`count(c)`: chunk c's result).
+    /// Call before `rebalance`.
+    func collectFinished(into list: inout [FinishedEpisode], count: (Int) -> Int) {
+        for c in 0..<chunks {
+            let first = range(of: c, callerShare: callerShare).lowerBound
+            for k in 0..<count(c) { list.append(finished[first + k]) }
         }
     }
 
     /// The first error of the last step (lowest chunk first), clearing every error slot.
     func takeFirstError() -> Error? {
         var first: Error?
-        for c in 0..<(bounds.count - 1) where chunkErrors[c] != nil {
+        for c in 0..<chunks where chunkErrors[c] != nil {
             if first == nil { first = chunkErrors[c] }
             chunkErrors[c] = nil
         }
         return first
     }
 
-    /// Does the current mode for the sub-environments of chunk `c`.
-    func run(chunk c: Int) {
-        switch mode {
-        case let .reset(seed): resetChunk(c, seed: seed)
-        case let .discrete(actions): stepChunk(c) { i in .discrete(actions[i]) }
-        case let .actions(actions): stepChunk(c) { i in actions[i] }
+    /// Does `job` for the sub-environments of chunk `c`; returns how many episodes finished there.
+    func run(_ job: Job, chunk c: Int) -> Int {
+        let out = job.outputs, range = range(of: c, callerShare: job.callerShare)
+        switch job.mode {
+        case let .reset(seed): resetChunk(c, range, seed: seed, into: out); return 0
+        case let .discrete(actions): return stepChunk(c, range, into: out) { i in .discrete(actions[i]) }
+        case let .actions(actions): return stepChunk(c, range, into: out) { i in actions[i] }
         case let .continuous(actions):
             let k = continuousActionSize!
-            stepChunk(c) { i in
+            return stepChunk(c, range, into: out) { i in
                 continuousScratch[i].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: actions + i * k, count: k) }
                 return .continuous(continuousScratch[i])
             }
         }
     }
 
-    private func resetChunk(_ c: Int, seed: UInt64?) {
-        let out = outputs!
-        finishedCount[c] = 0
-        if fastPathActive, let cartPoles { return cartPoles.reset(bounds[c]..<bounds[c + 1], seed: seed, into: out) }
+    private func resetChunk(_ c: Int, _ range: Range<Int>, seed: UInt64?, into out: VectorOutputs) {
+        if fastPathActive, let cartPoles { return cartPoles.reset(range, seed: seed, into: out) }
         let d = observationSize
-        for i in bounds[c]..<bounds[c + 1] {
+        for i in range {
             envs[i].reset(seed: seed.map { $0 &+ UInt64(i) }, into: UnsafeMutableBufferPointer(start: out.observations + i * d, count: d))
             out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false; out.autoreset[i] = false
             needsReset[i] = false; runningReturn[i] = 0; runningLength[i] = 0
         }
     }
 
-    /// Steps (or autoresets) the sub-environments of chunk `c`, taking sub-environment i's action from `action(i)`.
+    /// Steps (or autoresets) `range`, chunk `c`, taking sub-environment i's action from `action(i)`.
     @inline(__always)
-    private func stepChunk(_ c: Int, _ action: (Int) -> Action) {
-        let out = outputs!
-        let range = bounds[c]..<bounds[c + 1]
+    private func stepChunk(_ c: Int, _ range: Range<Int>, into out: VectorOutputs, _ action: (Int) -> Action) -> Int {
         if fastPathActive, let cartPoles {
             let (count, error) = cartPoles.step(range, into: out, finished: finished + range.lowerBound, action: action)
-            finishedCount[c] = count
             if let error, chunkErrors[c] == nil { chunkErrors[c] = error }
-            return
+            return count
         }
         let d = observationSize
         var count = 0
@@ -367,6 +395,6 @@ final class VectorStepper: @unchecked Sendable {
                 }
             }
         }
-        finishedCount[c] = count
+        return count
     }
 }
