@@ -25,8 +25,10 @@ public struct FinishedEpisode: Sendable, Equatable {
 ///
 /// Threads: with `threads > 1` the sub-environments are split into one contiguous chunk per thread, stepped in
 /// parallel by the calling thread and `threads - 1` persistent worker threads (workers spin briefly, then park
-/// between steps; a late worker's share is simply taken by the others, see `WorkerPool`). Sub-environments are independent and each is
-/// stepped exactly once per step, so results are bit-identical to a single thread for the same seeds.
+/// between steps; a late worker's share is simply taken by the others, see `WorkerPool`). The caller's chunk grows
+/// or shrinks by one sub-environment at a time towards the split where both sides finish together (handing work
+/// to another core has a fixed cost). Sub-environments are independent and each is stepped exactly once per step,
+/// whoever steps it, so results are bit-identical to a single thread for the same seeds.
 /// Workers stop in `close()` (called by `deinit`).
 ///
 /// Vectors of CartPoles (every sub-environment a distinct `CartPole`, alone or in a `TimeLimit`, as

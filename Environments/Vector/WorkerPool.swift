@@ -18,11 +18,13 @@ import Synchronization
 ///   normally stays in one core's cache from step to step. The caller runs its own chunks without ceremony (it is
 ///   always running, nobody else takes them). A worker's chunk is *claimed* by compare-and-swap of its slot from
 ///   epoch − 1 to epoch — by its worker, or, once the caller (or another worker) has finished its own chunks, by
-///   whoever finds it still unclaimed — and marked done by storing the epoch in the slot's second word. So the step
-///   never waits for a thread that has not started (a busy machine); it only waits for chunks in progress.
-/// - Few cache lines change hands per step: the epoch and job (the caller writes them, workers read them), and one
-///   slot per worker chunk (its worker writes its claim, result and done mark, the caller reads them). Each sits in its own 128-byte block (a cache line
-///   and its adjacent-line prefetch partner), apart from everything else.
+///   whoever finds it still unclaimed — and marked done by storing the epoch in its done word. So the step never
+///   waits for a thread that has not started (a busy machine); it only waits for chunks in progress. `lastOutcome`
+///   tells the owner which side finished first, to size the chunks.
+/// - Few cache lines change hands per step: the epoch and job (the caller writes them, workers read them), and each
+///   worker chunk's done mark and result (its worker writes them, the caller reads them); its claim word moves only
+///   when the caller finds the chunk unfinished. Each sits in its own 128-byte block (a cache line and its
+///   adjacent-line prefetch partner), apart from everything else.
 /// - Idle workers spin on the epoch for `workerSpinNanoseconds` (100 µs), then park on a condition variable.
 ///   Parking and waking use a Dekker-style handshake (`sleepers` against the epoch, sequentially consistent), so a
 ///   wake-up is never lost and the caller takes the mutex only when someone is actually parked. The caller checks
