@@ -267,6 +267,9 @@ final class VectorStepper: @unchecked Sendable {
     }
     /// The CartPole fast path, when every sub-environment is a CartPole; it steps them once `fastPathActive`.
     let cartPoles: CartPoleVector?
+    /// `cartPoles` for the chunks, which call it without retaining it: every thread retaining one object each step
+    /// would bounce its reference count's cache line between the cores.
+    private let fastPath: Unmanaged<CartPoleVector>?
     private(set) var fastPathActive = false
 
     /// Generic path, per sub-environment: the episode ended at the last step, so the next step resets it.
@@ -285,6 +288,7 @@ final class VectorStepper: @unchecked Sendable {
         self.observationSize = observationSize
         self.continuousActionSize = continuousActionSize
         cartPoles = CartPoleVector(envs)
+        fastPath = cartPoles.map { Unmanaged.passUnretained($0) }
         let n = envs.count
         numEnvs = n
         self.chunks = chunks
@@ -351,7 +355,7 @@ final class VectorStepper: @unchecked Sendable {
     }
 
     private func resetChunk(_ c: Int, _ range: Range<Int>, seed: UInt64?, into out: VectorOutputs) {
-        if fastPathActive, let cartPoles { return cartPoles.reset(range, seed: seed, into: out) }
+        if fastPathActive, let fastPath { return fastPath._withUnsafeGuaranteedRef { $0.reset(range, seed: seed, into: out) } }
         let d = observationSize
         for i in range {
             envs[i].reset(seed: seed.map { $0 &+ UInt64(i) }, into: UnsafeMutableBufferPointer(start: out.observations + i * d, count: d))
@@ -363,8 +367,10 @@ final class VectorStepper: @unchecked Sendable {
     /// Steps (or autoresets) `range`, chunk `c`, taking sub-environment i's action from `action(i)`.
     @inline(__always)
     private func stepChunk(_ c: Int, _ range: Range<Int>, into out: VectorOutputs, _ action: (Int) -> Action) -> Int {
-        if fastPathActive, let cartPoles {
-            let (count, error) = cartPoles.step(range, into: out, finished: finished + range.lowerBound, action: action)
+        if fastPathActive, let fastPath {
+            let (count, error) = fastPath._withUnsafeGuaranteedRef {
+                $0.step(range, into: out, finished: finished + range.lowerBound, action: action)
+            }
             if let error, chunkErrors[c] == nil { chunkErrors[c] = error }
             return count
         }
