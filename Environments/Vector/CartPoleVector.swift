@@ -98,7 +98,7 @@ final class CartPoleVector: @unchecked Sendable {
     /// values): (1) autoresets, action checks, and each stepping sub-environment's state, force, sine and cosine
     /// (independent libm calls); (2) `CartPole.advance` four sub-environments at a time in `SIMD4<Double>` lanes;
     /// (3) each sub-environment's new state, flags and bookkeeping. Columns of sub-environments that do not step
-    /// hold zeros and their results are ignored.
+    /// hold stale finite values (never denormal garbage) and their results are ignored.
     @inline(__always)
     func step(_ range: Range<Int>, into out: VectorOutputs, finished: UnsafeMutablePointer<FinishedEpisode>,
               action: (Int) -> Action) -> (finished: Int, error: Error?) {
@@ -109,6 +109,8 @@ final class CartPoleVector: @unchecked Sendable {
         withUnsafeTemporaryAllocation(of: Double.self, capacity: 7 * n) { scratch in
             let x = scratch.baseAddress!, xDot = x + n, theta = x + 2 * n, thetaDot = x + 3 * n
             let force = x + 4 * n, sinTheta = x + 5 * n, cosTheta = x + 6 * n
+            // Columns of sub-environments that do not step keep earlier, finite values (zeros at first).
+            scratch.initialize(repeating: 0)
             func lanes(_ column: UnsafeMutablePointer<Double>, _ k: Int) -> Lanes {
                 UnsafeRawPointer(column + k).loadUnaligned(as: Lanes.self)
             }
@@ -116,9 +118,7 @@ final class CartPoleVector: @unchecked Sendable {
             while first < range.upperBound {
                 let size = min(n, range.upperBound - first)
                 var stepping: UInt32 = 0
-                for k in 0..<n {
-                    x[k] = 0; xDot[k] = 0; theta[k] = 0; thetaDot[k] = 0; force[k] = 0; sinTheta[k] = 0; cosTheta[k] = 0
-                    guard k < size else { continue }
+                for k in 0..<size {
                     let i = first + k, r = records.pointer(i)
                     if r.pointee.needsReset {
                         start(r, observation: out.observations + 4 * i)
