@@ -8,7 +8,8 @@ open class EpisodicEnvironment {
     /// The environment's generator; `reset(seed:)` with a seed replaces it.
     public var rng = SeededGenerator(seed: 0)
     /// Whether the episode has ended (terminated); `step` then throws until `reset`.
-    public private(set) var needsReset = true
+    /// (Settable inside the module: a vector's CartPole fast path copies its bookkeeping back.)
+    public internal(set) var needsReset = true
     let name: String
 
     init(name: String) { self.name = name }

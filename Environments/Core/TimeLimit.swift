@@ -5,8 +5,10 @@ import Imaging
 public final class TimeLimit: Environment {
     public let inner: Environment
     public let maxEpisodeSteps: Int
-    public private(set) var elapsedSteps = 0
-    private var ended = true
+    /// Steps since the last `reset` (settable inside the module, like `ended`, for the vector CartPole fast path).
+    public internal(set) var elapsedSteps = 0
+    /// Whether the episode has ended (or not yet started): `step` is refused until `reset`.
+    var ended = true
 
     public init(_ inner: Environment, maxEpisodeSteps: Int) {
         precondition(maxEpisodeSteps > 0, "time limit must be positive")

@@ -23,16 +23,28 @@ public struct FinishedEpisode: Sendable, Equatable {
 /// (`observations`, or `withObservations` for a pointer without copying). `reset(seed: s)` seeds sub-environment i
 /// with s + i (Gymnasium's convention); `reset()` without a seed continues every stream.
 ///
-/// Threads: with `threads > 1` the sub-environments are split into contiguous chunks that the calling thread and
-/// `threads - 1` persistent worker threads claim and step in parallel (workers spin briefly, then park between
-/// steps; a busy worker's share is simply taken by the others). Sub-environments are independent and each is
-/// stepped exactly once per step, so results are bit-identical to a single thread for the same seeds.
+/// Threads: with `threads > 1` the sub-environments are split into one contiguous chunk per thread, stepped in
+/// parallel by the calling thread and `threads - 1` persistent worker threads (workers spin briefly, then park
+/// between steps; a late worker's share is simply taken by the others, see `WorkerPool`). The caller's chunk grows
+/// or shrinks by one sub-environment at a time towards the split where both sides finish together (handing work
+/// to another core has a fixed cost). Sub-environments are independent and each is stepped exactly once per step,
+/// whoever steps it, so results are bit-identical to a single thread for the same seeds.
 /// Workers stop in `close()` (called by `deinit`).
+///
+/// Vectors of CartPoles (every sub-environment a distinct `CartPole`, alone or in a `TimeLimit`, as
+/// `VectorEnvironment(id: "CartPole-v1", …)` makes them) take a specialised path (`CartPoleVector`) with the same
+/// results bit for bit; its sub-environments' state lives in the vector and is copied into `envs` when read.
 ///
 /// Stepping allocates nothing per step for `step(discrete:)` / `step(_: [Int])`, `step(continuous:)` and
 /// `step(_: [Action])` (beyond what the sub-environments themselves do) once `finishedEpisodes` has grown.
 public final class VectorEnvironment {
-    public let envs: [Environment]
+    /// The sub-environments. (With the CartPole fast path, reading this copies their current state into them;
+    /// stepping or resetting them directly while they belong to the vector is not supported.)
+    public var envs: [Environment] {
+        if stepper.fastPathActive, let fast = stepper.cartPoles { fast.storeBack(terminated: terminated) }
+        return subEnvironments
+    }
+    private let subEnvironments: [Environment]
     public let numEnvs: Int
     public let observationSize: Int
     /// The number of chunks stepped in parallel (1: everything on the calling thread).
@@ -51,14 +63,15 @@ public final class VectorEnvironment {
     public private(set) var completedEpisodes = 0
 
     private let stepper: VectorStepper
-    private let pool: WorkerPool?
+    private let pool: WorkerPool<VectorStepper.Job>?
 
     /// Builds `count` environments with `make` (called with the index), stepped by `threads` threads
     /// (clamped to 1...count). Every sub-environment must have the same spaces as the first.
     public init(count: Int, threads: Int = 1, make: (Int) throws -> Environment) throws {
         guard count > 0 else { throw EnvironmentError.invalidOption("a vector environment needs at least one environment, got \(count)") }
         guard threads > 0 else { throw EnvironmentError.invalidOption("threads must be positive, got \(threads)") }
-        envs = try (0..<count).map(make)
+        let envs = try (0..<count).map(make)
+        subEnvironments = envs
         for (i, env) in envs.enumerated() where env.observationSpace != envs[0].observationSpace || env.actionSpace != envs[0].actionSpace {
             throw EnvironmentError.invalidOption("sub-environment \(i) has spaces \(env.observationSpace)/\(env.actionSpace), "
                 + "sub-environment 0 has \(envs[0].observationSpace)/\(envs[0].actionSpace)")
@@ -73,23 +86,17 @@ public final class VectorEnvironment {
         autoreset = [Bool](repeating: false, count: count)
         finishedEpisodes.reserveCapacity(count)
         let continuousSize: Int? = if case .box = envs[0].actionSpace { envs[0].actionSpace.flatCount } else { nil }
-        let chunks = Self.chunkCount(numEnvs: count, threads: self.threads)
+        // One contiguous chunk per thread: the fewer pieces, the fewer cache lines change hands per step.
+        let chunks = self.threads
         stepper = VectorStepper(envs: envs, observationSize: observationSize, chunks: chunks, continuousActionSize: continuousSize)
         if self.threads > 1 {
             let stepper = stepper
-            pool = WorkerPool(parties: self.threads, chunks: chunks) { stepper.run(chunk: $0) }
+            pool = WorkerPool(parties: self.threads, chunks: chunks) { stepper.run($0, chunk: $1) }
         } else {
             pool = nil
         }
     }
 
-    /// How many pieces a step is split into: one per thread, two per thread when each piece still holds at least
-    /// `chunkEnvironments` sub-environments (so a thread that is late or slow leaves less work to wait for).
-    static func chunkCount(numEnvs: Int, threads: Int) -> Int {
-        guard threads > 1 else { return 1 }
-        return numEnvs >= 2 * threads * chunkEnvironments ? 2 * threads : threads
-    }
-    static let chunkEnvironments = 16
 
     /// `count` copies of a registered environment (`Registry.make(id, options:)`).
     public convenience init(id: String, options: [String: String] = [:], count: Int, threads: Int = 1) throws {
@@ -102,8 +109,11 @@ public final class VectorEnvironment {
     /// calling thread alone.
     public func close() { pool?.shutdown() }
 
-    public var observationSpace: Space { envs[0].observationSpace }
-    public var actionSpace: Space { envs[0].actionSpace }
+    public var observationSpace: Space { subEnvironments[0].observationSpace }
+    public var actionSpace: Space { subEnvironments[0].actionSpace }
+
+    /// Whether steps take the CartPole fast path (from the first `reset` on, for vectors of CartPoles).
+    public var usesCartPoleFastPath: Bool { stepper.fastPathActive }
 
     /// Calls `body` with the observation buffer `[numEnvs × observationSize]` without copying it.
     /// The pointer is valid only inside `body`.
@@ -114,9 +124,9 @@ public final class VectorEnvironment {
     /// Resets every sub-environment (sub-environment i with seed s + i when a seed is given) and clears
     /// the autoreset state and running episode statistics.
     public func reset(seed: UInt64? = nil) {
-        stepper.mode = .reset(seed: seed)
+        stepper.activateFastPath()
         // Reset cannot fail; the error slots stay empty.
-        try? execute()
+        try? execute(.reset(seed: seed))
     }
 
     /// Steps sub-environment i with `actions[i]` (next-step autoreset as described on the type).
@@ -125,8 +135,7 @@ public final class VectorEnvironment {
     public func step(_ actions: [Action]) throws {
         try checkCount(actions.count)
         try actions.withUnsafeBufferPointer { a in
-            stepper.mode = .actions(a.baseAddress!)
-            try execute()
+            try execute(.actions(a.baseAddress!))
         }
     }
 
@@ -141,8 +150,7 @@ public final class VectorEnvironment {
         guard actionSpace.discreteCount != nil else {
             throw EnvironmentError.invalidAction("discrete actions given to a vector of \(actionSpace) action spaces")
         }
-        stepper.mode = .discrete(actions.baseAddress!)
-        try execute()
+        try execute(.discrete(actions.baseAddress!))
     }
 
     /// Steps with continuous actions laid out row-major `[numEnvs × actionDimension]` (allocation-free).
@@ -154,8 +162,7 @@ public final class VectorEnvironment {
             throw EnvironmentError.invalidAction("\(actions.count) continuous action values for \(numEnvs) environments × \(size)")
         }
         try actions.withUnsafeBufferPointer { a in
-            stepper.mode = .continuous(a.baseAddress!)
-            try execute()
+            try execute(.continuous(a.baseAddress!))
         }
     }
 
@@ -163,37 +170,44 @@ public final class VectorEnvironment {
         guard count == numEnvs else { throw EnvironmentError.invalidAction("\(count) actions for \(numEnvs) environments") }
     }
 
-    /// Runs the stepper's current mode over every chunk with the output buffers bound, then gathers
-    /// finished episodes and the first error.
-    private func execute() throws {
+    /// Runs `mode` over every chunk with the output buffers bound, then gathers finished episodes and the first error.
+    private func execute(_ mode: VectorStepper.Mode) throws {
+        var soloFinished = 0
         observations.withUnsafeMutableBufferPointer { obs in
             rewards.withUnsafeMutableBufferPointer { rew in
                 terminated.withUnsafeMutableBufferPointer { term in
                     truncated.withUnsafeMutableBufferPointer { trunc in
                         autoreset.withUnsafeMutableBufferPointer { auto in
-                            stepper.bind(observations: obs.baseAddress!, rewards: rew.baseAddress!, terminated: term.baseAddress!,
-                                         truncated: trunc.baseAddress!, autoreset: auto.baseAddress!)
-                            if let pool { pool.run() } else { stepper.run(chunk: 0) }
+                            let job = VectorStepper.Job(mode: mode, callerShare: stepper.callerShare, outputs: VectorOutputs(
+                                observations: obs.baseAddress!, rewards: rew.baseAddress!, terminated: term.baseAddress!,
+                                truncated: trunc.baseAddress!, autoreset: auto.baseAddress!))
+                            if let pool { pool.run(job) } else { soloFinished = stepper.run(job, chunk: 0) }
                         }
                     }
                 }
             }
         }
         finishedEpisodes.removeAll(keepingCapacity: true)
-        if stepper.anyFinished {
-            for i in 0..<numEnvs where stepper.finished[i] {
-                finishedEpisodes.append(FinishedEpisode(env: i, episodeReturn: stepper.finishedReturn[i], length: stepper.finishedLength[i]))
-            }
-            completedEpisodes += finishedEpisodes.count
-        }
+        stepper.collectFinished(into: &finishedEpisodes) { c in pool?.result(of: c) ?? soloFinished }
+        if let pool { stepper.rebalance(after: pool.lastOutcome) }
+        completedEpisodes += finishedEpisodes.count
         if let error = stepper.takeFirstError() { throw error }
     }
 }
 
+/// Where a vector step writes its per-sub-environment outputs (the vector's own arrays, bound for one step).
+struct VectorOutputs {
+    var observations: UnsafeMutablePointer<Float>
+    var rewards: UnsafeMutablePointer<Double>
+    var terminated: UnsafeMutablePointer<Bool>
+    var truncated: UnsafeMutablePointer<Bool>
+    var autoreset: UnsafeMutablePointer<Bool>
+}
+
 /// The per-sub-environment work of a vector step, shared with the worker threads.
 ///
-/// The calling thread writes `mode` and the output pointers before `WorkerPool.run()` publishes them; chunk c
-/// then reads and writes only the entries of its own sub-environments, so no two threads touch the same memory.
+/// `WorkerPool.run` hands every chunk the step's `Job`; chunk c then reads and writes only the entries of its own
+/// sub-environments, so no two threads touch the same memory.
 final class VectorStepper: @unchecked Sendable {
     enum Mode {
         case reset(seed: UInt64?)
@@ -205,25 +219,65 @@ final class VectorStepper: @unchecked Sendable {
     let envs: ContiguousArray<Environment>
     let observationSize: Int
     let continuousActionSize: Int?
-    /// Chunk c covers sub-environments `bounds[c]..<bounds[c + 1]`.
-    let bounds: [Int]
-    var mode: Mode = .reset(seed: nil)
+    let numEnvs: Int
+    let chunks: Int
 
-    private var obs: UnsafeMutablePointer<Float>?
-    private var rewards: UnsafeMutablePointer<Double>?
-    private var terminated: UnsafeMutablePointer<Bool>?
-    private var truncated: UnsafeMutablePointer<Bool>?
-    private var autoreset: UnsafeMutablePointer<Bool>?
-    /// Per sub-environment: the episode ended at the last step, so the next step resets it.
+    /// What a step does, how it is split and where it writes.
+    struct Job {
+        var mode: Mode
+        /// The size of chunk 0, the caller's (see `range(of:callerShare:)`).
+        var callerShare: Int
+        var outputs: VectorOutputs
+    }
+
+    /// The caller's share of the next step. It starts at an even split and moves one sub-environment at a time
+    /// towards the side that finishes first (`rebalance`): handing a step to a worker and back costs a couple of
+    /// cache-line transfers, which on some machines take as long as stepping several sub-environments.
+    private(set) var callerShare: Int
+    /// Evidence for moving `callerShare`: + when the caller waited for a worker, − when the workers were done first.
+    private var imbalance = 0
+    /// How much evidence moves `callerShare` by one (so a sub-environment does not hop between cores every step).
+    static let rebalanceThreshold = 8
+
+    /// Chunk c's sub-environments: chunk 0 (the caller's) holds the first `callerShare`, the workers' chunks share
+    /// the rest evenly (the first ones one more when it does not divide).
+    @inline(__always)
+    func range(of c: Int, callerShare: Int) -> Range<Int> {
+        if c == 0 { return 0..<callerShare }
+        let rest = numEnvs - callerShare, workers = chunks - 1, k = c - 1
+        let lower = callerShare + k * (rest / workers) + min(k, rest % workers)
+        return lower..<(lower + rest / workers + (k < rest % workers ? 1 : 0))
+    }
+
+    /// Moves the caller's share after a parallel step: up when the caller waited for a worker, down when the
+    /// workers were done first (each chunk keeps at least one sub-environment).
+    func rebalance(after outcome: WorkerPool<Job>.Outcome) {
+        switch outcome {
+        case .callerWaited: imbalance += 1
+        case .workersFirst: imbalance -= 1
+        case .solo, .callerTook: return
+        }
+        if imbalance >= Self.rebalanceThreshold {
+            callerShare = min(callerShare + 1, numEnvs - (chunks - 1))
+            imbalance = 0
+        } else if imbalance <= -Self.rebalanceThreshold {
+            callerShare = max(callerShare - 1, 1)
+            imbalance = 0
+        }
+    }
+    /// The CartPole fast path, when every sub-environment is a CartPole; it steps them once `fastPathActive`.
+    let cartPoles: CartPoleVector?
+    /// `cartPoles` for the chunks, which call it without retaining it: every thread retaining one object each step
+    /// would bounce its reference count's cache line between the cores.
+    private let fastPath: Unmanaged<CartPoleVector>?
+    private(set) var fastPathActive = false
+
+    /// Generic path, per sub-environment: the episode ended at the last step, so the next step resets it.
     private let needsReset: UnsafeMutablePointer<Bool>
     private let runningReturn: UnsafeMutablePointer<Double>
     private let runningLength: UnsafeMutablePointer<Int>
-    /// Per sub-environment: an episode finished at the last step, with this return and length.
-    let finished: UnsafeMutablePointer<Bool>
-    let finishedReturn: UnsafeMutablePointer<Double>
-    let finishedLength: UnsafeMutablePointer<Int>
-    /// Per chunk: some episode of the chunk finished at the last step.
-    private let chunkFinished: UnsafeMutablePointer<Bool>
+    /// The episodes that finished at the last step: each chunk writes them from its first index on and returns their count.
+    private let finished: UnsafeMutablePointer<FinishedEpisode>
     /// Per chunk: the first error a sub-environment of the chunk threw.
     private let chunkErrors: UnsafeMutablePointer<Error?>
     /// Per sub-environment scratch arrays for continuous actions (reused: no allocation per step).
@@ -233,18 +287,17 @@ final class VectorStepper: @unchecked Sendable {
         self.envs = ContiguousArray(envs)
         self.observationSize = observationSize
         self.continuousActionSize = continuousActionSize
+        cartPoles = CartPoleVector(envs)
+        fastPath = cartPoles.map { Unmanaged.passUnretained($0) }
         let n = envs.count
-        // Balanced contiguous chunks: the first n % chunks chunks get one extra sub-environment.
-        var b = [0]
-        for c in 0..<chunks { b.append(b[c] + n / chunks + (c < n % chunks ? 1 : 0)) }
-        bounds = b
+        numEnvs = n
+        self.chunks = chunks
+        callerShare = n / chunks + (n % chunks > 0 ? 1 : 0)
         needsReset = .allocate(capacity: n); needsReset.initialize(repeating: false, count: n)
         runningReturn = .allocate(capacity: n); runningReturn.initialize(repeating: 0, count: n)
         runningLength = .allocate(capacity: n); runningLength.initialize(repeating: 0, count: n)
-        finished = .allocate(capacity: n); finished.initialize(repeating: false, count: n)
-        finishedReturn = .allocate(capacity: n); finishedReturn.initialize(repeating: 0, count: n)
-        finishedLength = .allocate(capacity: n); finishedLength.initialize(repeating: 0, count: n)
-        chunkFinished = .allocate(capacity: chunks); chunkFinished.initialize(repeating: false, count: chunks)
+        finished = .allocate(capacity: n)
+        finished.initialize(repeating: FinishedEpisode(env: 0, episodeReturn: 0, length: 0), count: n)
         chunkErrors = .allocate(capacity: chunks); chunkErrors.initialize(repeating: nil, count: chunks)
         continuousScratch = .allocate(capacity: n)
         continuousScratch.initialize(repeating: [], count: n)
@@ -252,94 +305,104 @@ final class VectorStepper: @unchecked Sendable {
     }
 
     deinit {
-        let n = envs.count, chunks = bounds.count - 1
+        let n = envs.count
         needsReset.deallocate(); runningReturn.deallocate(); runningLength.deallocate()
-        finished.deallocate(); finishedReturn.deallocate(); finishedLength.deallocate()
-        chunkFinished.deallocate()
+        finished.deallocate()
         chunkErrors.deinitialize(count: chunks); chunkErrors.deallocate()
         continuousScratch.deinitialize(count: n); continuousScratch.deallocate()
     }
 
-    func bind(observations: UnsafeMutablePointer<Float>, rewards: UnsafeMutablePointer<Double>, terminated: UnsafeMutablePointer<Bool>,
-              truncated: UnsafeMutablePointer<Bool>, autoreset: UnsafeMutablePointer<Bool>) {
-        obs = observations; self.rewards = rewards; self.terminated = terminated; self.truncated = truncated; self.autoreset = autoreset
+    /// Switches to the CartPole fast path if there is one (at the vector's first reset; idempotent).
+    func activateFastPath() {
+        guard let cartPoles, !fastPathActive else { return }
+        cartPoles.activate()
+        fastPathActive = true
     }
 
-    /// Whether any episode finished at the last step.
-    var anyFinished: Bool {
-        for c in 0..<(bounds.count - 1) where chunkFinished[c] { return true }
-        return false
+    /// Appends the episodes that finished at the last step, in sub-environment order (`count(c)`: chunk c's result).
+    /// Call before `rebalance`.
+    func collectFinished(into list: inout [FinishedEpisode], count: (Int) -> Int) {
+        for c in 0..<chunks {
+            let first = range(of: c, callerShare: callerShare).lowerBound
+            for k in 0..<count(c) { list.append(finished[first + k]) }
+        }
     }
 
     /// The first error of the last step (lowest chunk first), clearing every error slot.
     func takeFirstError() -> Error? {
         var first: Error?
-        for c in 0..<(bounds.count - 1) where chunkErrors[c] != nil {
+        for c in 0..<chunks where chunkErrors[c] != nil {
             if first == nil { first = chunkErrors[c] }
             chunkErrors[c] = nil
         }
         return first
     }
 
-    /// Does the current mode for the sub-environments of chunk `c`.
-    func run(chunk c: Int) {
-        switch mode {
-        case let .reset(seed): resetChunk(c, seed: seed)
-        case let .discrete(actions): stepChunk(c) { i in .discrete(actions[i]) }
-        case let .actions(actions): stepChunk(c) { i in actions[i] }
+    /// Does `job` for the sub-environments of chunk `c`; returns how many episodes finished there.
+    func run(_ job: Job, chunk c: Int) -> Int {
+        let out = job.outputs, range = range(of: c, callerShare: job.callerShare)
+        switch job.mode {
+        case let .reset(seed): resetChunk(c, range, seed: seed, into: out); return 0
+        case let .discrete(actions): return stepChunk(c, range, into: out) { i in .discrete(actions[i]) }
+        case let .actions(actions): return stepChunk(c, range, into: out) { i in actions[i] }
         case let .continuous(actions):
             let k = continuousActionSize!
-            stepChunk(c) { i in
+            return stepChunk(c, range, into: out) { i in
                 continuousScratch[i].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: actions + i * k, count: k) }
                 return .continuous(continuousScratch[i])
             }
         }
     }
 
-    private func resetChunk(_ c: Int, seed: UInt64?) {
-        let d = observationSize, obs = obs!
-        for i in bounds[c]..<bounds[c + 1] {
-            envs[i].reset(seed: seed.map { $0 &+ UInt64(i) }, into: UnsafeMutableBufferPointer(start: obs + i * d, count: d))
-            rewards![i] = 0; terminated![i] = false; truncated![i] = false; autoreset![i] = false
-            needsReset[i] = false; runningReturn[i] = 0; runningLength[i] = 0; finished[i] = false
+    private func resetChunk(_ c: Int, _ range: Range<Int>, seed: UInt64?, into out: VectorOutputs) {
+        if fastPathActive, let fastPath { return fastPath._withUnsafeGuaranteedRef { $0.reset(range, seed: seed, into: out) } }
+        let d = observationSize
+        for i in range {
+            envs[i].reset(seed: seed.map { $0 &+ UInt64(i) }, into: UnsafeMutableBufferPointer(start: out.observations + i * d, count: d))
+            out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false; out.autoreset[i] = false
+            needsReset[i] = false; runningReturn[i] = 0; runningLength[i] = 0
         }
-        chunkFinished[c] = false
     }
 
-    /// Steps (or autoresets) the sub-environments of chunk `c`, taking sub-environment i's action from `action(i)`.
+    /// Steps (or autoresets) `range`, chunk `c`, taking sub-environment i's action from `action(i)`.
     @inline(__always)
-    private func stepChunk(_ c: Int, _ action: (Int) -> Action) {
+    private func stepChunk(_ c: Int, _ range: Range<Int>, into out: VectorOutputs, _ action: (Int) -> Action) -> Int {
+        if fastPathActive, let fastPath {
+            let (count, error) = fastPath._withUnsafeGuaranteedRef {
+                $0.step(range, into: out, finished: finished + range.lowerBound, action: action)
+            }
+            if let error, chunkErrors[c] == nil { chunkErrors[c] = error }
+            return count
+        }
         let d = observationSize
-        let obs = obs!, rewards = rewards!, terminated = terminated!, truncated = truncated!, autoreset = autoreset!
-        var anyFinished = false
+        var count = 0
         envs.withUnsafeBufferPointer { envs in
-            for i in bounds[c]..<bounds[c + 1] {
-                let row = UnsafeMutableBufferPointer(start: obs + i * d, count: d)
-                finished[i] = false
+            for i in range {
+                let row = UnsafeMutableBufferPointer(start: out.observations + i * d, count: d)
                 if needsReset[i] {
                     envs[i].reset(seed: nil, into: row)
-                    rewards[i] = 0; terminated[i] = false; truncated[i] = false; autoreset[i] = true
+                    out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false; out.autoreset[i] = true
                     needsReset[i] = false
                     continue
                 }
-                autoreset[i] = false
+                out.autoreset[i] = false
                 do {
                     let outcome = try envs[i].step(action(i), into: row)
-                    rewards[i] = outcome.reward; terminated[i] = outcome.terminated; truncated[i] = outcome.truncated
+                    out.rewards[i] = outcome.reward; out.terminated[i] = outcome.terminated; out.truncated[i] = outcome.truncated
                     runningReturn[i] += outcome.reward
                     runningLength[i] += 1
                     if outcome.terminated || outcome.truncated {
                         needsReset[i] = true
-                        finished[i] = true; finishedReturn[i] = runningReturn[i]; finishedLength[i] = runningLength[i]
+                        finished[range.lowerBound + count] = FinishedEpisode(env: i, episodeReturn: runningReturn[i], length: runningLength[i])
+                        count += 1
                         runningReturn[i] = 0; runningLength[i] = 0
-                        anyFinished = true
                     }
                 } catch {
-                    rewards[i] = 0; terminated[i] = false; truncated[i] = false
+                    out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false
                     if chunkErrors[c] == nil { chunkErrors[c] = error }
                 }
             }
         }
-        chunkFinished[c] = anyFinished
+        return count
     }
 }
