@@ -107,4 +107,21 @@ import Testing
         let (a, b) = ForkJoin.both({ (0..<1000).reduce(0, +) }, { "second" })
         #expect(a == 499_500 && b == "second")
     }
+
+    /// Forks inside forks, and forks from several threads at once, run (serially where the helper is taken) and
+    /// give every result; none waits forever.
+    @Test func nestedAndConcurrentForksAllComplete() async {
+        func sum(_ range: Range<Int>) -> Int {
+            guard range.count > 1000 else { return range.reduce(0, +) }
+            let middle = range.lowerBound + range.count / 2
+            let (a, b) = ForkJoin.both({ sum(range.lowerBound..<middle) }, { sum(middle..<range.upperBound) })
+            return a + b
+        }
+        let expected = (0..<200_000).reduce(0, +)
+        let results = await withTaskGroup(of: Int.self) { group in
+            for _ in 0..<4 { group.addTask { (0..<50).reduce(0) { total, _ in total + (sum(0..<200_000) == expected ? 1 : 0) } } }
+            return await group.reduce(0, +)
+        }
+        #expect(results == 200)
+    }
 }
