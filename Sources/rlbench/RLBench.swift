@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import RLCore
 
 /// The `rlbench` command: train agents and generative models, inspect checkpoints, benchmark.
 @main
@@ -20,6 +22,8 @@ struct RLBench: ParsableCommand {
 
     static func main() {
         Allocator.keepFreedMemory()
+        // RLBENCH_CORES=1 keeps training on one core (for several runs side by side); results are the same.
+        if ProcessInfo.processInfo.environment["RLBENCH_CORES"] == "1" { ForkJoin.isParallel = false }
         main(nil)
     }
 }

@@ -44,6 +44,16 @@ public enum Activation: String, Sendable, CaseIterable {
         }
     }
 
+    /// The activation of `x`'s values without a graph (the same values `apply` computes).
+    func values(_ x: [Float]) -> [Float] {
+        switch self {
+        case .identity: x
+        case .relu: Tensor.lanewise(ReLULanes.self, x, x)
+        case .tanh: Tensor.lanewise(TanhLanes.self, x, x)
+        default: Tensor.withoutGrad { apply(Tensor(x, shape: [x.count])).data }
+        }
+    }
+
     public func apply(_ x: Tensor) -> Tensor {
         switch self {
         case .identity: x
@@ -70,7 +80,28 @@ public final class Sequential: Layer {
     public let layers: [any Layer]
     public init(_ layers: [any Layer]) { self.layers = layers }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { layers.reduce(x) { $1($0) } }
+    /// The layers in order. Outside a graph (`Tensor.withoutGrad`: acting, rollouts, evaluation, DQN targets) a batch
+    /// `[n, features]` goes through Linear and activation layers as plain arrays — the same products and activation
+    /// functions, so the same values, without a tensor and a recorded op per layer.
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard !Tensor.isGradEnabled, x.rank == 2 else { return layers.reduce(x) { $1($0) } }
+        let rows = x.shape[0]
+        var values = x.data, width = x.shape[1]
+        for layer in layers {
+            if let linear = layer as? Linear, linear.inputSize == width {
+                values = Tensor.affine(values, rows: rows, weight: linear.weight, bias: linear.bias)
+                width = linear.outputSize
+            } else if let activation = layer as? ActivationLayer {
+                values = activation.activation.values(values)
+            } else {
+                let y = layer(Tensor(values, shape: [rows, width]))
+                precondition(y.rank == 2 && y.shape[0] == rows, "layer \(type(of: layer)) returned \(y.shape) for \(rows) rows")
+                values = y.data
+                width = y.shape[1]
+            }
+        }
+        return Tensor(values, shape: [rows, width])
+    }
 
     public func namedParameters() -> [(name: String, tensor: Tensor)] {
         layers.enumerated().flatMap { prefixed(String($0.offset), $0.element.namedParameters()) }

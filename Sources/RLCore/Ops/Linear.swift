@@ -6,19 +6,7 @@ extension Tensor {
                      "linear: input \(x.shape) does not fit weight \(weight.shape) ([out, in])")
         let n = x.shape[0], inputs = x.shape[1], outputs = weight.shape[0]
         if let bias { precondition(bias.shape == [outputs], "linear: bias \(bias.shape) for \(outputs) outputs") }
-        // Every row starts as the bias (GEMM then adds x Wᵀ with beta 1), or as zeros.
-        var y = [Float](unsafeUninitializedCapacity: n * outputs) { y, c in
-            let y = y.baseAddress!
-            if let bias {
-                bias.data.withUnsafeBufferPointer { b in
-                    for i in 0..<n { (y + i * outputs).initialize(from: b.baseAddress!, count: outputs) }
-                }
-            } else {
-                y.initialize(repeating: 0, count: n * outputs)
-            }
-            c = n * outputs
-        }
-        gemm(false, true, n, outputs, inputs, x.data, 0, inputs, weight.data, 0, inputs, &y, 0, outputs, beta: bias == nil ? 0 : 1)
+        let y = affine(x.data, rows: n, weight: weight, bias: bias)
         let parents = bias.map { [x, weight, $0] } ?? [x, weight]
         return result(y, shape: [n, outputs], inputs: parents) { out in
             let g = out.grad!
@@ -62,4 +50,25 @@ extension Tensor {
     /// The smallest `n · in · out` of a `linear` whose two backward products run on two cores at once: about a
     /// million multiply-adds (a 64 × 256 × 256 DQN layer), where the hand-off costs far less than it saves.
     public static let parallelBackwardProduct = 1 << 20
+}
+
+extension Tensor {
+    /// The values of `linear` for `rows` inputs laid out row after row (`[rows, in]`), without a graph: every row
+    /// starts as the bias, then one GEMM adds x Wᵀ (beta 1), or writes it (no bias).
+    static func affine(_ x: [Float], rows n: Int, weight: Tensor, bias: Tensor?) -> [Float] {
+        let inputs = weight.shape[1], outputs = weight.shape[0]
+        var y = [Float](unsafeUninitializedCapacity: n * outputs) { y, c in
+            let y = y.baseAddress!
+            if let bias {
+                bias.data.withUnsafeBufferPointer { b in
+                    for i in 0..<n { (y + i * outputs).initialize(from: b.baseAddress!, count: outputs) }
+                }
+            } else {
+                y.initialize(repeating: 0, count: n * outputs)
+            }
+            c = n * outputs
+        }
+        gemm(false, true, n, outputs, inputs, x, 0, inputs, weight.data, 0, inputs, &y, 0, outputs, beta: bias == nil ? 0 : 1)
+        return y
+    }
 }
