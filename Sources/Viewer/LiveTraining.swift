@@ -2,6 +2,7 @@ import Agents
 import Environments
 import Foundation
 import Imaging
+import RLCore
 import Synchronization
 
 /// `rlbench run --view`: trains on a background thread while a window on the calling thread (the main thread)
@@ -60,6 +61,11 @@ public enum LiveTraining {
         let trainingDone = DispatchSemaphore(value: 0)
         // The training thread is the only user of `training` from here on; this thread only waits for the result.
         let handOver = UncheckedSendable(training)
+        // The window's thread needs a core of its own: training keeps to the other while the window is up (its
+        // results are the same either way) and takes both again once the window is closed.
+        let trainedInParallel = ForkJoin.isParallel
+        ForkJoin.isParallel = false
+        defer { ForkJoin.isParallel = trainedInParallel }
         let trainer = Thread {
             let result = Result(catching: { try handOver.value.run() })
             outcome.withLock { $0 = result }
@@ -93,6 +99,7 @@ public enum LiveTraining {
             window.close()
             log("viewer: \(error); training continues headless")
         }
+        ForkJoin.isParallel = trainedInParallel
         switch end {
         case .windowClosed?: log("viewer: window closed; training continues headless")
         case .finished?: window.close()

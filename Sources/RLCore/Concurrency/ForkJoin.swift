@@ -20,8 +20,12 @@ import Synchronization
 /// made while the helper is taken (nested calls, or two threads at once) simply runs both halves on its own thread.
 public enum ForkJoin {
     /// Whether `both` may use the helper thread (default true). With false it runs `first`, then `second`, on the
-    /// calling thread: the same results, one core.
-    nonisolated(unsafe) public static var isParallel = true
+    /// calling thread: the same results, one core. Safe to change from any thread at any time.
+    public static var isParallel: Bool {
+        get { parallel.load(ordering: .relaxed) }
+        set { parallel.store(newValue, ordering: .relaxed) }
+    }
+    private static let parallel = Atomic<Bool>(true)
 
     /// Runs `first` and `second` concurrently and returns both results. The two closures must not write to memory
     /// the other reads or writes; the tensors they create are their own, and shared inputs are only read.
