@@ -29,6 +29,8 @@ public enum ForkJoin {
 
     /// Runs `first` and `second` concurrently and returns both results. The two closures must not write to memory
     /// the other reads or writes; the tensors they create are their own, and shared inputs are only read.
+    /// Task-local state such as `Tensor.withoutGrad` does not carry over to the helper thread: set it inside each
+    /// closure that needs it.
     public static func both<A, B>(_ first: () -> A, _ second: () -> B) -> (A, B) {
         guard isParallel, let helper = Helper.shared.acquire() else { return (first(), second()) }
         var b: B?
