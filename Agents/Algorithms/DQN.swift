@@ -102,7 +102,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         while stepsDone < totalSteps {
             // 1. Act ε-greedily and store the transition.
             let eps = epsilon(step: stepsDone, total: totalSteps)
-            let action = rng.nextDouble() < eps ? rng.nextInt(below: numActions) : greedyAction(observation)
+            let action = rng.nextDouble() < eps ? rng.nextInt(below: numActions) : greedyActions(observation)[0]
             let outcome = try next.withUnsafeMutableBufferPointer { try env.step(.discrete(action), into: $0) }
             observation.withUnsafeBufferPointer { o in
                 next.withUnsafeBufferPointer { n in
@@ -173,8 +173,9 @@ public final class DQNAgent: Agent, ValueEstimating {
         return (loss.item, q.data.reduce(0, +) / Float(n))
     }
 
-    func greedyAction(_ observation: [Float]) -> Int {
-        Tensor.withoutGrad { qNetwork(Tensor(observation, shape: [1, observationSize])).argmax(axis: 1)[0] }
+    /// argmax_a Q(s, a) for each of `count` observations laid out row after row (one pass of the Q-network).
+    func greedyActions(_ observations: [Float], count: Int = 1) -> [Int] {
+        Tensor.withoutGrad { qNetwork(Tensor(observations, shape: [count, observationSize])).argmax(axis: 1) }
     }
 
     /// max_a Q(s, a) for one observation.
@@ -189,8 +190,7 @@ public final class DQNAgent: Agent, ValueEstimating {
     /// Greedy actions for the batch (one pass of the Q-network), each replaced by a random one with probability
     /// `exploration_final_eps` unless `deterministic`.
     public func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action] {
-        let greedy = Tensor.withoutGrad { qNetwork(Tensor(observations, shape: [count, observationSize])).argmax(axis: 1) }
-        return greedy.map { best in
+        greedyActions(observations, count: count).map { best in
             if !deterministic, rng.nextDouble() < epsilonEnd { return .discrete(rng.nextInt(below: numActions)) }
             return .discrete(best)
         }
