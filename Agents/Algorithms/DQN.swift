@@ -14,7 +14,9 @@ import SeededRandom
 ///    as environment steps since the last update) on minibatches of `batch_size`:
 ///      y = r + γ (1 − terminated) · Q_target(s', argmax_a' Q(s', a'))   (Double DQN)
 ///      y = r + γ (1 − terminated) · max_a' Q_target(s', a')            (DQN)
-///      loss = Huber(Q(s, a), y), gradient norm clipped to `max_grad_norm`, Adam;
+///      loss = Huber(Q(s, a), y), gradient norm clipped to `max_grad_norm`, Adam
+///    (the target network does not move during one update's gradient steps, so their minibatches are drawn
+///    together and Q_target(s', ·) is computed once per distinct transition drawn, in one large pass);
 /// 3. every `target_update_interval` steps, move the target network: θ' ← τθ + (1 − τ)θ' (τ = 1: a hard copy).
 public final class DQNAgent: Agent, ValueEstimating {
     public static let descriptor = AgentDescriptor(
@@ -38,6 +40,8 @@ public final class DQNAgent: Agent, ValueEstimating {
     let explorationFraction, epsilonStart, epsilonEnd: Double
     let doubleQ: Bool
     let observationSize, numActions: Int
+    /// The widest hidden layer.
+    let networkWidth: Int
     let qNetwork: QNetwork
     let targetNetwork: QNetwork
     let optimizer: Adam
@@ -67,6 +71,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         epsilonEnd = try hp.double("exploration_final_eps", in: 0...1)
         doubleQ = try hp.bool("double_q")
         let arch = try hp.netArch().policy
+        networkWidth = arch.max() ?? 1
         let options = try hp.policyOptions()
 
         let probe = try environment.make()
@@ -94,10 +99,10 @@ public final class DQNAgent: Agent, ValueEstimating {
     public func train(totalSteps: Int, context: TrainingContext) throws {
         let env = try factory.make()
         var buffer = ReplayBuffer(capacity: min(bufferSize, max(totalSteps, 1)), observationSize: observationSize)
-        var batch = ReplayBuffer.Batch(size: batchSize, observationSize: observationSize)
         var observation = env.reset(seed: seed &+ UInt64(stepsDone))
         var next = [Float](repeating: 0, count: observationSize)
         var episodeReturn = 0.0, episodeLength = 0, stepsSinceUpdate = 0
+        var distinctPositions = [Int32](repeating: -1, count: buffer.capacity)
 
         while stepsDone < totalSteps {
             // 1. Act ε-greedily and store the transition.
@@ -126,10 +131,16 @@ public final class DQNAgent: Agent, ValueEstimating {
                 let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
                 optimizer.learningRate = Float(learningRate.value(progressRemaining: progressRemaining))
                 let steps = gradientSteps == -1 ? stepsSinceUpdate : gradientSteps
+                // The target network stays put during these steps, so all their minibatches are drawn first, and
+                // Q_target(s', ·) is computed once for each distinct transition drawn, in one large pass.
+                let indices = buffer.sampleIndices(steps * batchSize, using: &rng)
+                var batches = ReplayBuffer.Batch(size: indices.count, observationSize: observationSize)
+                buffer.gather(indices, into: &batches)
+                let nextTargetQ = targetQValues(of: indices, in: buffer, positions: &distinctPositions)
                 var lossSum = 0.0, qSum = 0.0
-                for _ in 0..<steps {
-                    buffer.sample(into: &batch, using: &rng)
-                    let (loss, qMean) = try gradientStep(batch)
+                for j in 0..<steps {
+                    let (loss, qMean) = try gradientStep(batches, rows: j * batchSize ..< (j + 1) * batchSize,
+                                                         nextTargetQ: nextTargetQ)
                     lossSum += Double(loss); qSum += Double(qMean)
                 }
                 stepsSinceUpdate = 0
@@ -143,28 +154,71 @@ public final class DQNAgent: Agent, ValueEstimating {
         try context.tick(step: stepsDone)
     }
 
-    /// One Huber-loss step on a replayed batch; returns the loss and the mean Q(s, a).
-    private func gradientStep(_ batch: ReplayBuffer.Batch) throws -> (Float, Float) {
-        let n = batch.size
-        let nextObs = Tensor(batch.nextObservations, shape: [n, observationSize])
-        let observations = Tensor(batch.observations, shape: [n, observationSize])
-        // The bootstrap targets (target network, no graph) and Q(s, a) (online network) are independent: two cores.
-        let (targets, q) = ForkJoin.both({
+    /// A large pass goes through the target network in chunks of rows whose widest layer holds at most this many
+    /// values (2 MB): large products, and buffers that the allocator keeps and reuses (larger ones are mapped
+    /// afresh, page by page).
+    static let targetChunkValues = 1 << 19
+
+    /// Q_target(s', ·) of the transitions at `indices` (`[indices.count, numActions]`, row by row), each distinct
+    /// transition through the target network once. `positions` (one entry per buffer slot, all −1) is scratch
+    /// space, left all −1 again.
+    private func targetQValues(of indices: [Int], in buffer: ReplayBuffer, positions: inout [Int32]) -> [Float] {
+        var distinct: [Int] = []
+        for i in indices where positions[i] < 0 {
+            positions[i] = Int32(distinct.count)
+            distinct.append(i)
+        }
+        let distinctQ = targetQValues(buffer.nextObservations(at: distinct), rows: distinct.count)
+        var values = [Float](repeating: 0, count: indices.count * numActions)
+        for (row, i) in indices.enumerated() {
+            let from = Int(positions[i]) * numActions
+            for a in 0..<numActions { values[row * numActions + a] = distinctQ[from + a] }
+        }
+        for i in distinct { positions[i] = -1 }
+        return values
+    }
+
+    /// Q_target(s', ·) for `rows` next observations laid out row after row: `[rows, numActions]`, row by row. The
+    /// chunks of rows are shared out between two cores (the first half on this thread).
+    private func targetQValues(_ nextObservations: [Float], rows: Int) -> [Float] {
+        let chunkRows = max(1, Self.targetChunkValues / max(networkWidth, observationSize))
+        let chunks = stride(from: 0, to: rows, by: chunkRows).map { $0 ..< min(rows, $0 + chunkRows) }
+        func pass(_ chunks: ArraySlice<Range<Int>>) -> [Float] {
             Tensor.withoutGrad {
-                let nextQ = targetNetwork(nextObs)
-                let bootstrap: Tensor
-                if doubleQ {
-                    bootstrap = nextQ.pick(columns: qNetwork(nextObs).argmax(axis: 1))
-                } else {
-                    bootstrap = nextQ.max(axis: 1).values
+                chunks.flatMap { chunk in
+                    let x = Array(nextObservations[chunk.lowerBound * observationSize ..< chunk.upperBound * observationSize])
+                    return targetNetwork(Tensor(x, shape: [chunk.count, observationSize])).data
                 }
-                let notDone = Tensor(batch.terminated.map { 1 - $0 }, shape: [n])
-                return Tensor(batch.rewards, shape: [n]) + gamma * notDone * bootstrap
             }
-        }, {
-            qNetwork(observations).pick(columns: batch.actions)
-        })
-        let loss = huberLoss(q, targets)
+        }
+        let half = (chunks.count + 1) / 2
+        let (first, second) = ForkJoin.both({ pass(chunks[..<half]) }, { pass(chunks[half...]) })
+        return first + second
+    }
+
+    /// One Huber-loss step on the minibatch `rows` of `batches`, with Q_target(s', ·) of every row in `nextTargetQ`;
+    /// returns the loss and the mean Q(s, a).
+    private func gradientStep(_ batches: ReplayBuffer.Batch, rows: Range<Int>, nextTargetQ: [Float]) throws -> (Float, Float) {
+        let n = rows.count, d = observationSize
+        let observations = Tensor(Array(batches.observations[rows.lowerBound * d ..< rows.upperBound * d]), shape: [n, d])
+        // y = r + γ(1 − terminated)·Q_target(s', a'), a' the greedy action of the target network (DQN) or of the
+        // online network (Double DQN).
+        let greedy: [Int]
+        if doubleQ {
+            greedy = greedyActions(Array(batches.nextObservations[rows.lowerBound * d ..< rows.upperBound * d]), count: n)
+        } else {
+            greedy = rows.map { i in
+                var best = 0
+                for a in 1..<numActions where nextTargetQ[i * numActions + a] > nextTargetQ[i * numActions + best] { best = a }
+                return best
+            }
+        }
+        let y = (0..<n).map { k in
+            let i = rows.lowerBound + k
+            return batches.rewards[i] + gamma * (1 - batches.terminated[i]) * nextTargetQ[i * numActions + greedy[k]]
+        }
+        let q = qNetwork(observations).pick(columns: Array(batches.actions[rows]))
+        let loss = huberLoss(q, Tensor(y, shape: [n]))
         guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "dqn loss") }
         optimizer.zeroGrad()
         loss.backward()

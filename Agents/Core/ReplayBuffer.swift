@@ -46,14 +46,25 @@ public struct ReplayBuffer {
 
     /// A batch of transitions sampled uniformly with replacement, written into `batch`'s preallocated arrays.
     public func sample(into batch: inout Batch, using rng: inout SeededGenerator) {
-        precondition(count > 0, "cannot sample an empty replay buffer")
-        let n = batch.size, d = observationSize
+        gather(sampleIndices(batch.size, using: &rng), into: &batch)
+    }
+
+    /// `count` positions of stored transitions drawn uniformly with replacement (one draw of `rng` each, in order).
+    public func sampleIndices(_ count: Int, using rng: inout SeededGenerator) -> [Int] {
+        precondition(self.count > 0, "cannot sample an empty replay buffer")
+        return (0..<count).map { _ in rng.nextInt(below: self.count) }
+    }
+
+    /// Copies the transitions at `indices` into `batch` (whose size must equal their number), row after row.
+    public func gather(_ indices: [Int], into batch: inout Batch) {
+        precondition(indices.count == batch.size, "\(indices.count) indices for a batch of \(batch.size)")
+        let d = observationSize
         observations.withUnsafeBufferPointer { o in
             nextObservations.withUnsafeBufferPointer { no in
                 batch.observations.withUnsafeMutableBufferPointer { bo in
                     batch.nextObservations.withUnsafeMutableBufferPointer { bno in
-                        for j in 0..<n {
-                            let i = rng.nextInt(below: count)
+                        for (j, i) in indices.enumerated() {
+                            precondition(i >= 0 && i < count, "transition \(i) is not stored")
                             for k in 0..<d {
                                 bo[j * d + k] = o[i * d + k]
                                 bno[j * d + k] = no[i * d + k]
@@ -66,6 +77,17 @@ public struct ReplayBuffer {
                 }
             }
         }
+    }
+
+    /// The next observations of the transitions at `indices`, row after row.
+    public func nextObservations(at indices: [Int]) -> [Float] {
+        let d = observationSize
+        var rows = [Float](repeating: 0, count: indices.count * d)
+        for (j, i) in indices.enumerated() {
+            precondition(i >= 0 && i < count, "transition \(i) is not stored")
+            for k in 0..<d { rows[j * d + k] = nextObservations[i * d + k] }
+        }
+        return rows
     }
 
     /// A sampled batch, reused across gradient steps to avoid allocation.

@@ -199,7 +199,8 @@ func gradientCheck(_ name: String, _ shapes: [[Int]], positive: Bool = false, h:
 
     @Test func gemmMatchesReference() {
         var rng = SeededGenerator(seed: 8)
-        for (m, n, k) in [(1, 1, 1), (7, 5, 3), (64, 64, 64), (33, 129, 17)] {
+        // One row or one column goes through sgemv, the rest through sgemm.
+        for (m, n, k) in [(1, 1, 1), (7, 5, 3), (64, 64, 64), (33, 129, 17), (1, 37, 19), (23, 1, 11), (1, 1, 9)] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let a = Tensor.uniform([m * k], using: &rng).data, b = Tensor.uniform([k * n], using: &rng).data
                 var c1 = [Float](repeating: 0.5, count: m * n), c2 = c1
@@ -210,6 +211,31 @@ func gradientCheck(_ name: String, _ shapes: [[Int]], positive: Bool = false, h:
                                    b: bp.baseAddress!, ldb: tb ? k : n, beta: 0.5, c: &c2, ldc: n)
                 } }
                 for i in 0..<(m * n) { #expect(abs(c1[i] - c2[i]) < 1e-3 * (1 + abs(c2[i]))) }
+            }
+        }
+    }
+
+    /// Padded row strides (a block of a larger matrix) and beta 0 over a C full of NaN, which must be overwritten.
+    @Test func gemmHonoursStridesAndBetaZero() {
+        var rng = SeededGenerator(seed: 9)
+        for (m, n, k) in [(1, 6, 5), (6, 1, 5), (4, 6, 5)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 4
+                let a = Tensor.uniform([(ta ? k : m) * lda], using: &rng).data
+                let b = Tensor.uniform([(tb ? n : k) * ldb], using: &rng).data
+                var c1 = [Float](repeating: .nan, count: m * ldc), c2 = c1
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+                    Gemm.multiply(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: ap.baseAddress!, lda: lda,
+                                  b: bp.baseAddress!, ldb: ldb, beta: 0, c: &c1, ldc: ldc)
+                    for i in 0..<m { for j in 0..<n { c2[i * ldc + j] = 0 } }
+                    Gemm.reference(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 1, a: ap.baseAddress!, lda: lda,
+                                   b: bp.baseAddress!, ldb: ldb, beta: 0, c: &c2, ldc: ldc)
+                } }
+                for i in 0..<m {
+                    for j in 0..<n { #expect(abs(c1[i * ldc + j] - c2[i * ldc + j]) < 1e-4, "\(m)x\(n)x\(k) \(ta) \(tb) at \(i),\(j)") }
+                    // The padding beyond each row of C is left alone.
+                    for j in n..<ldc { #expect(c1[i * ldc + j].isNaN) }
+                }
             }
         }
     }

@@ -38,7 +38,12 @@ public enum SafeTensors {
         data.append(json)
         for (_, t) in sorted {
             t.data.withUnsafeBufferPointer { buffer in
+                #if _endian(little)
+                data.append(UnsafeBufferPointer(start: UnsafeRawPointer(buffer.baseAddress)?.assumingMemoryBound(to: UInt8.self),
+                                                count: buffer.count * 4))
+                #else
                 for v in buffer { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+                #endif
             }
         }
         return data

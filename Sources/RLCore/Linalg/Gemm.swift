@@ -20,8 +20,42 @@ public enum Gemm {
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
             return
         }
+        guard m > 1 && n > 1 else {
+            vectorProduct(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                          beta: beta, c: c, ldc: ldc)
+            return
+        }
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// A product with one row (acting on one observation) or one column (a value head) as a matrix-vector product:
+    /// OpenBLAS's `sgemm` would pack the whole matrix first, several times the work of `sgemv` at these sizes.
+    @usableFromInline
+    static func vectorProduct(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let length = m == 1 ? n : m, stride = m == 1 ? 1 : ldc
+        // With beta 0, C may hold anything (even NaN bit patterns); BLAS only promises not to read it.
+        if beta == 0 { for i in 0..<length { c[i * stride] = 0 } }
+        let order = CblasRowMajor
+        if m == 1 {
+            // c = op(B)ᵀ x, x the one row of op(A) (a column of A when transposed).
+            let x = a, incx = Int32(transA ? lda : 1)
+            if transB {
+                cblas_sgemv(order, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), x, incx, beta, c, 1)
+            } else {
+                cblas_sgemv(order, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), x, incx, beta, c, 1)
+            }
+        } else {
+            // c (a column, stride ldc) = op(A) x, x the one column of op(B) (a row of B when transposed).
+            let x = b, incx = Int32(transB ? 1 : ldb)
+            if transA {
+                cblas_sgemv(order, CblasTrans, Int32(k), Int32(m), alpha, a, Int32(lda), x, incx, beta, c, Int32(ldc))
+            } else {
+                cblas_sgemv(order, CblasNoTrans, Int32(m), Int32(k), alpha, a, Int32(lda), x, incx, beta, c, Int32(ldc))
+            }
+        }
     }
 
     /// The reference triple loop with the same contract as `multiply` (accumulates in Double).

@@ -53,8 +53,15 @@ extension Tensor {
 }
 
 extension Tensor {
+    /// The smallest `n · in · out` of a `linear` whose forward product is cut into two halves of output columns
+    /// (each a GEMM of its own, on two cores when the helper is free): four million multiply-adds, so a
+    /// 64 × 256 × 256 DQN layer is split and PPO's 256 × 64 × 64 layers, already run beside each other, are not.
+    /// The cut depends only on the sizes, so the values are the same on one core or two.
+    public static let splitForwardProduct = 1 << 22
+
     /// The values of `linear` for `rows` inputs laid out row after row (`[rows, in]`), without a graph: every row
-    /// starts as the bias, then one GEMM adds x Wᵀ (beta 1), or writes it (no bias).
+    /// starts as the bias, then one GEMM adds x Wᵀ (beta 1), or writes it (no bias); large products are computed as
+    /// two halves of columns (see `splitForwardProduct`).
     static func affine(_ x: [Float], rows n: Int, weight: Tensor, bias: Tensor?) -> [Float] {
         let inputs = weight.shape[1], outputs = weight.shape[0]
         var y = [Float](unsafeUninitializedCapacity: n * outputs) { y, c in
@@ -68,7 +75,27 @@ extension Tensor {
             }
             c = n * outputs
         }
-        gemm(false, true, n, outputs, inputs, x, 0, inputs, weight.data, 0, inputs, &y, 0, outputs, beta: bias == nil ? 0 : 1)
+        guard n > 0 else { return y }
+        let beta: Float = bias == nil ? 0 : 1
+        x.withUnsafeBufferPointer { xp in
+            weight.data.withUnsafeBufferPointer { wp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    let x = xp.baseAddress!, w = wp.baseAddress!, y = yp.baseAddress!
+                    /// y[:, columns] += x W[columns]ᵀ
+                    func product(_ columns: Range<Int>) {
+                        Gemm.multiply(transA: false, transB: true, m: n, n: columns.count, k: inputs, alpha: 1,
+                                      a: x, lda: inputs, b: w + columns.lowerBound * inputs, ldb: inputs,
+                                      beta: beta, c: y + columns.lowerBound, ldc: outputs)
+                    }
+                    if n * inputs * outputs >= splitForwardProduct && outputs >= 32 {
+                        let half = (outputs / 2 + 7) / 8 * 8
+                        _ = ForkJoin.both({ product(0..<half) }, { product(half..<outputs) })
+                    } else {
+                        product(0..<outputs)
+                    }
+                }
+            }
+        }
         return y
     }
 }
