@@ -85,7 +85,8 @@ struct BenchLearn: ParsableCommand {
             let wall = walls.reduce(0, +) / Double(walls.count)
             if json {
                 print("{\"name\": \"learn\", \"agent\": \"\(row.agent)\", \"env\": \"\(row.env)\", \"seeds\": \(seeds), \"median\": \(median), "
-                      + "\"worst\": \(sorted.first!), \"target\": \(row.target), \"wall_s\": \(wall)}")
+                      + "\"worst\": \(sorted.first!), \"target\": \(row.target), \"wall_s\": \(wall), "
+                      + "\"returns\": [\(means.map { "\($0)" }.joined(separator: ", "))]}")
             } else {
                 print(row.agent.padding(toLength: 11, withPad: " ", startingAt: 0) + row.env.padding(toLength: 26, withPad: " ", startingAt: 0)
                       + String(format: "%7.2f  %7.2f  %7.2f  %8.1f %@", row.target, median, sorted.first!, wall, median >= row.target ? "" : "  (below target)")
