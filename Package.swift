@@ -2,7 +2,7 @@
 // rlbench: a reinforcement-learning and generative-model workbench.
 //
 // Dependency direction (never the other way):
-//   SeededRandom, Support, Imaging  <-  RLCore, Environments  <-  Agents  <-  Viewer, rlbench (CLI)
+//   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Agents  <-  Viewer, rlbench (CLI)
 // Only the Viewer imports SDL (through CSDL2).
 import PackageDescription
 
@@ -40,8 +40,11 @@ let package = Package(
         .target(name: "Support", path: "Sources/Support"),
         .target(name: "Imaging", dependencies: ["CZlib", "Support"], path: "Sources/Imaging", swiftSettings: fastMath),
 
+        // Element-wise kernels in C, with AVX2 versions chosen at run time (bit-identical to the portable ones).
+        .target(name: "CKernels", path: "Sources/CKernels"),
+
         // The tensor core: tensors, autodiff, layers, losses, optimizers, checkpoints.
-        .target(name: "RLCore", dependencies: ["CBLAS", "CZlib", "SeededRandom", "Support"],
+        .target(name: "RLCore", dependencies: ["CBLAS", "CKernels", "CZlib", "SeededRandom", "Support"],
                 path: "Sources/RLCore", swiftSettings: fastMath),
 
         // Gymnasium-compatible environments (no dependency on the core).
@@ -62,7 +65,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/rlbench", resources: [.copy("Resources")]),
 
-        .testTarget(name: "RLCoreTests", dependencies: ["RLCore", "SeededRandom"]),
+        .testTarget(name: "RLCoreTests", dependencies: ["RLCore", "CKernels", "SeededRandom"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging"]),
         .testTarget(name: "AgentsTests", dependencies: ["Agents", "RLCore", "Environments"]),

@@ -49,7 +49,7 @@ public enum Activation: String, Sendable, CaseIterable {
         switch self {
         case .identity: x
         case .relu: Tensor.lanewise(ReLULanes.self, x, x)
-        case .tanh: Tensor.lanewise(TanhLanes.self, x, x)
+        case .tanh: Tensor.tanhValues(x)
         default: Tensor.withoutGrad { apply(Tensor(x, shape: [x.count])).data }
         }
     }

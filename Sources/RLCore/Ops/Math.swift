@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Element-wise math and activations. Each op's gradient is its `derivative(x, y)` beside the forward.
@@ -70,11 +71,24 @@ extension Tensor {
     }
 
     /// tanh, the workhorse of RL networks: a rational approximation (accurate to a few ulp, far faster than libm's
-    /// `tanhf`) eight lanes at a time, and the backward 1 − y².
+    /// `tanhf`; see `tanhValues`), and the backward 1 − y².
     public func tanh() -> Tensor {
-        let y = Tensor.lanewise(TanhLanes.self, data, data)
+        let y = Tensor.tanhValues(data)
         return Tensor.result(y, shape: shape, inputs: [self]) { out in
-            self.accumulateGrad(Tensor.lanewise(TanhGradientLanes.self, out.grad!, out.data))
+            let g = out.grad!, y = out.data
+            self.accumulateGrad([Float](unsafeUninitializedCapacity: g.count) { result, count in
+                rl_tanh_backward(g, y, result.baseAddress!, g.count)
+                count = g.count
+            })
+        }
+    }
+
+    /// tanh of every value: Eigen's rational approximation p(x)/q(x) on [−7.9053, 7.9053] (±1 beyond, in Float32),
+    /// x itself for |x| < 4e-4; in C, with AVX2 where the CPU has it (the same bits either way).
+    static func tanhValues(_ x: [Float]) -> [Float] {
+        [Float](unsafeUninitializedCapacity: x.count) { y, count in
+            rl_tanh(x, y.baseAddress!, x.count)
+            count = x.count
         }
     }
 
@@ -95,29 +109,6 @@ extension Tensor {
     }
 }
 
-/// tanh(x) as a rational function p(x)/q(x) on [−7.9053, 7.9053] (beyond, ±1 in Float32), the approximation
-/// Eigen uses for float tanh; x itself for |x| < 4e-4. Eight lanes at once.
-@inline(__always)
-public func fastTanh(_ input: SIMD8<Float>) -> SIMD8<Float> {
-    let bound: Float = 7.90531110763549805
-    var x = input.replacing(with: bound, where: input .> bound)
-    x.replace(with: -bound, where: x .< -bound)
-    let x2 = x * x
-    var p = SIMD8<Float>(repeating: -2.76076847742355e-16)
-    p = p * x2 + 2.00018790482477e-13
-    p = p * x2 - 8.60467152213735e-11
-    p = p * x2 + 5.12229709037114e-08
-    p = p * x2 + 1.48572235717979e-05
-    p = p * x2 + 6.37261928875436e-04
-    p = p * x2 + 4.89352455891786e-03
-    p *= x
-    var q = SIMD8<Float>(repeating: 1.19825839466702e-06)
-    q = q * x2 + 1.18534705686654e-04
-    q = q * x2 + 2.26843463243900e-03
-    q = q * x2 + 4.89352518554385e-03
-    return (p / q).replacing(with: input, where: (input .< 0.0004) .& (input .> -0.0004))
-}
-
 /// An element-wise function of two operands computed eight lanes at a time (a type, so that `Tensor.lanewise` is
 /// specialized for it and the lane arithmetic inlined into the loop).
 protocol LaneFunction {
@@ -136,16 +127,6 @@ enum ReLUGradientLanes: LaneFunction {
     @inline(__always) static func apply(_ g: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
         SIMD8(repeating: 0).replacing(with: g, where: y .> 0)
     }
-}
-
-/// tanh of the first operand.
-enum TanhLanes: LaneFunction {
-    @inline(__always) static func apply(_ x: SIMD8<Float>, _: SIMD8<Float>) -> SIMD8<Float> { fastTanh(x) }
-}
-
-/// tanh's backward g·(1 − y²).
-enum TanhGradientLanes: LaneFunction {
-    @inline(__always) static func apply(_ g: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> { g * (1 - y * y) }
 }
 
 extension Tensor {

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// An optimizer over named parameters, with PyTorch's update formulas and defaults.
@@ -299,30 +300,9 @@ public final class Adam: OptimizerBase, Optimizer {
                 }
                 return
             }
-            // The moments and the update in one pass, eight lanes at a time:
+            // The moments and the update in one pass (in C, with AVX2 where the CPU has it):
             // d = g + λw, m ← β₁m + (1−β₁)d, v ← β₂v + (1−β₂)d², w −= stepSize · m / (√v / √(1 − β₂ᵗ) + ε).
-            let wp = UnsafeMutableRawPointer(w), gp = UnsafeRawPointer(g)
-            let mp = UnsafeMutableRawPointer(m), vp = UnsafeMutableRawPointer(v)
-            var k = 0
-            while k + 8 <= n {
-                let o = k * MemoryLayout<Float>.stride
-                var wk = wp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-                let d = gp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + l2 * wk
-                let mk = b1 * mp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + oneMinusB1 * d
-                let vk = b2 * vp.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self) + oneMinusB2 * d * d
-                wk -= stepSize * mk / (vk.squareRoot() * inverseBc2Sqrt + eps)
-                mp.storeBytes(of: mk, toByteOffset: o, as: SIMD8<Float>.self)
-                vp.storeBytes(of: vk, toByteOffset: o, as: SIMD8<Float>.self)
-                wp.storeBytes(of: wk, toByteOffset: o, as: SIMD8<Float>.self)
-                k += 8
-            }
-            while k < n {
-                let d = g[k] + l2 * w[k]
-                m[k] = b1 * m[k] + oneMinusB1 * d
-                v[k] = b2 * v[k] + oneMinusB2 * d * d
-                w[k] -= stepSize * m[k] / (v[k].squareRoot() * inverseBc2Sqrt + eps)
-                k += 1
-            }
+            rl_adam(w, g, m, v, n, l2, b1, oneMinusB1, b2, oneMinusB2, stepSize, inverseBc2Sqrt, eps)
         }
     }
 }

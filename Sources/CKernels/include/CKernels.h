@@ -1,0 +1,27 @@
+#ifndef RLBENCH_CKERNELS_H
+#define RLBENCH_CKERNELS_H
+
+/// Element-wise kernels of the tensor core, in C so that they can use AVX2 where the CPU has it (chosen at run
+/// time; the build itself targets plain x86-64). Both paths perform the same IEEE operations in the same order,
+/// without fused multiply-adds, so their results are bit-identical: only the speed depends on the CPU.
+
+/// Whether the AVX2 versions are in use: the CPU has AVX2, `RLBENCH_NO_AVX2` is unset, and no call to
+/// `rl_kernels_allow_avx2(0)` turned them off.
+int rl_kernels_use_avx2(void);
+
+/// Allows (1) or forbids (0) the AVX2 versions; allowing has no effect on a CPU without AVX2.
+void rl_kernels_allow_avx2(int allow);
+
+/// y[i] = tanh(x[i]): Eigen's rational approximation p(x)/q(x) on [-7.9053, 7.9053] (±1 beyond, in float), and x
+/// itself for |x| < 4e-4.
+void rl_tanh(const float *x, float *y, long n);
+
+/// out[i] = g[i] · (1 − y[i]²), the backward of tanh from its output y.
+void rl_tanh_backward(const float *g, const float *y, float *out, long n);
+
+/// One Adam update of n parameters w with gradient g and moments m, v (PyTorch's formulas):
+/// d = g + l2·w, m ← β₁m + (1−β₁)d, v ← β₂v + (1−β₂)d², w −= stepSize·m / (√v · inverseBc2Sqrt + ε).
+void rl_adam(float *w, const float *g, float *m, float *v, long n, float l2, float beta1, float oneMinusBeta1,
+             float beta2, float oneMinusBeta2, float stepSize, float inverseBc2Sqrt, float eps);
+
+#endif

@@ -1,0 +1,78 @@
+import CKernels
+import Foundation
+import SeededRandom
+import Testing
+
+/// The C element-wise kernels: accurate, and the AVX2 and portable versions give the same bits.
+@Suite struct KernelTests {
+    /// Random values over tanh's whole interesting range, then the edges: the clamp at ±7.9053, the |x| < 4e-4
+    /// pass-through, signed zeros, subnormals, infinities and NaN.
+    func inputs(count: Int, seed: UInt64) -> [Float] {
+        var rng = SeededGenerator(seed: seed)
+        var x = (0..<count).map { _ in Float.random(in: -12...12, using: &rng) }
+        x += (0..<count / 4).map { _ in Float.random(in: -0.001...0.001, using: &rng) }
+        x += [0, -0, 0.0004, -0.0004, (0.0004 as Float).nextUp, (-0.0004 as Float).nextDown, 7.90531110763549805, -7.90531110763549805,
+              8, -8, 1e30, -1e30, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .infinity, -.infinity, .nan]
+        return x
+    }
+
+    /// Runs `body` with the AVX2 kernels forbidden, then allowed, and returns both results.
+    func bothPaths<T>(_ body: () -> T) -> (portable: T, avx2: T) {
+        rl_kernels_allow_avx2(0)
+        let portable = body()
+        rl_kernels_allow_avx2(1)
+        return (portable, body())
+    }
+
+    func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
+
+    @Test func tanhIsWithinTwoMillionthsOfLibm() {
+        let x = inputs(count: 20_000, seed: 1).filter { !$0.isNaN }
+        var y = [Float](repeating: 0, count: x.count)
+        rl_tanh(x, &y, x.count)
+        var worst: Double = 0
+        for (a, b) in zip(x, y) { worst = max(worst, abs(Double(b) - Foundation.tanh(Double(a)))) }
+        #expect(worst < 2e-6, "largest error \(worst)")
+        var nan = [Float](repeating: 0, count: 1)
+        rl_tanh([Float.nan], &nan, 1)
+        #expect(nan[0].isNaN)
+    }
+
+    @Test(.enabled(if: KernelTests.cpuHasAVX2, "the CPU has no AVX2: there is one path only"))
+    func avx2AndPortablePathsAgreeBitForBit() {
+        // Every length up to 20 exercises the partial last group of eight; the long input the vector loop.
+        for count in Array(1...20) + [4099] {
+            let x = Array(inputs(count: 4096, seed: UInt64(count)).prefix(count))
+            let g = x.reversed().map { $0 * 0.5 }
+            let forward = bothPaths { () -> [Float] in
+                var y = [Float](repeating: 0, count: count)
+                rl_tanh(x, &y, count)
+                return y
+            }
+            #expect(bits(forward.portable) == bits(forward.avx2), "tanh, \(count) values")
+            let backward = bothPaths { () -> [Float] in
+                var out = [Float](repeating: 0, count: count)
+                rl_tanh_backward(g, forward.portable, &out, count)
+                return out
+            }
+            #expect(bits(backward.portable) == bits(backward.avx2), "tanh backward, \(count) values")
+            let adam = bothPaths { () -> [Float] in
+                var w = x.map { $0.isFinite ? $0 : 1 }, m = g.map { $0.isFinite ? $0 * 0.1 : 0 }
+                var v = m.map { $0 * $0 }
+                let grad = g.map { $0.isFinite ? $0 : 0 }
+                for _ in 0..<3 {
+                    rl_adam(&w, grad, &m, &v, count, 0.01, 0.9, 0.1, 0.999, 0.001, 1e-3, 1.02, 1e-8)
+                }
+                return w + m + v
+            }
+            #expect(bits(adam.portable) == bits(adam.avx2), "adam, \(count) parameters")
+        }
+    }
+
+    static var cpuHasAVX2: Bool {
+        let previous = rl_kernels_use_avx2()
+        rl_kernels_allow_avx2(1)
+        defer { rl_kernels_allow_avx2(previous) }
+        return rl_kernels_use_avx2() != 0
+    }
+}
