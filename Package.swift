@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CZlib", "Support"], path: "Sources/Imaging", swiftSettings: fastMath),
 
         // Element-wise kernels in C, with AVX2 versions chosen at run time (bit-identical to the portable ones).
-        .target(name: "CKernels", path: "Sources/CKernels"),
+        .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("m")]),
 
         // The tensor core: tensors, autodiff, layers, losses, optimizers, checkpoints.
         .target(name: "RLCore", dependencies: ["CBLAS", "CKernels", "CZlib", "SeededRandom", "Support"],
@@ -61,7 +61,7 @@ let package = Package(
 
         // The command-line tool.
         .executableTarget(name: "rlbench",
-                          dependencies: ["RLCore", "Environments", "Agents", "Viewer", "Imaging", "SeededRandom",
+                          dependencies: ["RLCore", "CKernels", "Environments", "Agents", "Viewer", "Imaging", "SeededRandom",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/rlbench", resources: [.copy("Resources")]),
 

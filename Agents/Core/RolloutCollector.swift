@@ -76,19 +76,27 @@ struct RolloutBatch {
     var advantages: [Float]
 
     init(_ buffer: RolloutBuffer, rows: [Int]) {
-        let n = rows.count, d = buffer.observationSize, a = buffer.actionSize
-        var obs = [Float](), act = [Float]()
-        obs.reserveCapacity(n * d); act.reserveCapacity(n * a)
-        for r in rows {
-            obs.append(contentsOf: buffer.observations[(r * d)..<((r + 1) * d)])
-            act.append(contentsOf: buffer.actions[(r * a)..<((r + 1) * a)])
+        let n = rows.count
+        observations = Tensor(Self.gather(rows, width: buffer.observationSize, from: buffer.observations),
+                              shape: [n, buffer.observationSize])
+        actions = Tensor(Self.gather(rows, width: buffer.actionSize, from: buffer.actions), shape: [n, buffer.actionSize])
+        oldLogProbs = Tensor(Self.gather(rows, from: buffer.logProbs), shape: [n])
+        oldValues = Tensor(Self.gather(rows, from: buffer.values), shape: [n])
+        returns = Tensor(Self.gather(rows, from: buffer.returns), shape: [n])
+        advantages = Self.gather(rows, from: buffer.advantages)
+    }
+
+    /// Rows `rows` of `source`, a table of rows of `width` values, one after another.
+    static func gather(_ rows: [Int], width: Int = 1, from source: [Float]) -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows.count * width) { out, count in
+            source.withUnsafeBufferPointer { source in
+                for (k, r) in rows.enumerated() {
+                    precondition(r >= 0 && (r + 1) * width <= source.count, "rollout row \(r) out of range")
+                    (out.baseAddress! + k * width).initialize(from: source.baseAddress! + r * width, count: width)
+                }
+            }
+            count = rows.count * width
         }
-        observations = Tensor(obs, shape: [n, d])
-        actions = Tensor(act, shape: [n, a])
-        oldLogProbs = Tensor(rows.map { buffer.logProbs[$0] }, shape: [n])
-        oldValues = Tensor(rows.map { buffer.values[$0] }, shape: [n])
-        returns = Tensor(rows.map { buffer.returns[$0] }, shape: [n])
-        advantages = rows.map { buffer.advantages[$0] }
     }
 }
 

@@ -106,6 +106,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Hashable {
 
     /// In-place Fisher–Yates shuffle driven by this generator (the standard library's
     /// `shuffle(using:)` algorithm is not guaranteed stable across Swift versions).
+    @inlinable
     public mutating func shuffle<C: MutableCollection & RandomAccessCollection>(_ c: inout C) where C.Index == Int {
         var i = c.endIndex - 1
         while i > c.startIndex {

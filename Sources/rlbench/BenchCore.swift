@@ -1,5 +1,6 @@
 import ArgumentParser
 import CBLAS
+import CKernels
 import Foundation
 import RLCore
 import SeededRandom
@@ -99,6 +100,25 @@ struct BenchCore: ParsableCommand {
             report(json: json, name: "mlp_step_ratio", value: t / torch.us, unit: "x", ["net": net, "batch": 64],
                    label: "core time / PyTorch time, \(net)")
         }
+        // The element-wise kernels, on both paths (the same bits; only the speed differs).
+        let values = Tensor.uniform([1 << 16], low: -4, high: 4, using: &rng).data
+        var out = [Float](repeating: 0, count: values.count)
+        let hasAVX2 = rl_kernels_use_avx2() != 0
+        defer { rl_kernels_allow_avx2(hasAVX2 ? 1 : 0) }
+        for avx2 in hasAVX2 ? [true, false] : [false] {
+            rl_kernels_allow_avx2(avx2 ? 1 : 0)
+            let path = avx2 ? "avx2" : "portable"
+            let t = bestTimePerCall(seconds: seconds / 2) { rl_tanh(values, &out, values.count) }
+            report(json: json, name: "tanh_ns", value: t / Double(values.count) * 1e9, unit: "ns", ["path": path, "n": values.count],
+                   label: "tanh per value (\(path))")
+            let parameters = MLP(sizes: [4, 256, 256, 2], activation: .relu, using: &rng).namedParameters()
+            for (_, p) in parameters { p.grad = [Float](repeating: 1e-3, count: p.count) }
+            let adam = Adam(parameters, learningRate: 1e-3)
+            let u = bestTimePerCall(seconds: seconds / 2) { adam.step() }
+            report(json: json, name: "adam_step_us", value: u * 1e6, unit: "us", ["path": path, "parameters": 67_330],
+                   label: "Adam step, 67k parameters, two cores (\(path))")
+        }
+
         // Memory must stay flat: the peak after warm-up equals the peak at the end.
         let step = MLPStep(width: 64, batch: 64, seed: 2)
         for _ in 0..<1000 { step.run() }
