@@ -41,9 +41,15 @@ extension Tensor {
                     g.withUnsafeBufferPointer { g in
                         ga.withUnsafeMutableBufferPointer { ga in
                             gb.withUnsafeMutableBufferPointer { gb in
-                                Broadcast.forEach(outShape, sa, sb) { i, ia, ib in
-                                    if !ga.isEmpty { ga[ia] += dA(x[ia], y[ib], g[i]) }
-                                    if !gb.isEmpty { gb[ib] += dB(x[ia], y[ib], g[i]) }
+                                if a.shape == b.shape {
+                                    // Element i of the output is element i of both inputs: no index arithmetic.
+                                    if !ga.isEmpty { for i in 0..<total { ga[i] += dA(x[i], y[i], g[i]) } }
+                                    if !gb.isEmpty { for i in 0..<total { gb[i] += dB(x[i], y[i], g[i]) } }
+                                } else {
+                                    Broadcast.forEach(outShape, sa, sb) { i, ia, ib in
+                                        if !ga.isEmpty { ga[ia] += dA(x[ia], y[ib], g[i]) }
+                                        if !gb.isEmpty { gb[ib] += dB(x[ia], y[ib], g[i]) }
+                                    }
                                 }
                             }
                         }

@@ -33,9 +33,20 @@ extension Tensor {
                     let sum = gb.baseAddress!
                     sum.initialize(repeating: 0, count: outputs)
                     g.withUnsafeBufferPointer { g in
+                        // Eight columns at a time; each column still sums its rows in order.
+                        let columns8 = outputs / 8 * 8
+                        let sums = UnsafeMutableRawPointer(sum), rows = UnsafeRawPointer(g.baseAddress!)
                         for i in 0..<n {
+                            var j = 0
+                            while j < columns8 {
+                                let o = j * MemoryLayout<Float>.stride, r = (i * outputs + j) * MemoryLayout<Float>.stride
+                                let total = sums.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
+                                    + rows.loadUnaligned(fromByteOffset: r, as: SIMD8<Float>.self)
+                                sums.storeBytes(of: total, toByteOffset: o, as: SIMD8<Float>.self)
+                                j += 8
+                            }
                             let row = g.baseAddress! + i * outputs
-                            for j in 0..<outputs { sum[j] += row[j] }
+                            for j in columns8..<outputs { sum[j] += row[j] }
                         }
                     }
                     c = outputs
