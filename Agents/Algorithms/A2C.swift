@@ -9,7 +9,7 @@ import SeededRandom
 /// (GAE with `gae_lambda`; λ = 1 gives plain n-step returns) and takes ONE gradient step on
 ///     L = −mean(Â · log π(a|s)) − c_ent · mean(H[π]) + c_V · mean((R − V(s))²)
 /// with RMSprop (α = 0.99, ε = 1e-5; `use_rms_prop: false` for Adam) after clipping the global gradient norm.
-public final class A2CAgent: Agent {
+public final class A2CAgent: ActorCriticAgent {
     public static let descriptor = AgentDescriptor(
         name: "a2c", summary: "Advantage Actor-Critic (n-step returns or GAE, entropy bonus, RMSprop) on a vector of envs",
         actionKinds: [.discrete, .continuous],
@@ -23,7 +23,7 @@ public final class A2CAgent: Agent {
         ],
         diagnostics: ["learning_rate", "policy_loss", "value_loss", "entropy", "explained_variance"])
 
-    public private(set) var stepsDone = 0
+    public internal(set) var stepsDone = 0
     let factory: EnvironmentFactory
     let numEnvs, numSteps: Int
     let gamma, gaeLambda, entCoef, vfCoef, maxGradNorm: Float
@@ -103,29 +103,5 @@ public final class A2CAgent: Agent {
             try context.recordDiagnostics(step: stepsDone, summary)
             try context.tick(step: stepsDone)
         }
-    }
-
-    public func act(_ observation: [Float], deterministic: Bool) -> Action {
-        policy.act(observation, normalizer: normalizer, deterministic: deterministic, using: &rng)
-    }
-
-    public func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action] {
-        policy.act(batch: observations, count: count, normalizer: normalizer, deterministic: deterministic, using: &rng)
-    }
-
-    public func checkpoint() throws -> AgentCheckpoint {
-        policy.checkpoint(optimizer: optimizer, normalizer: normalizer, rng: rng)
-    }
-
-    public func restore(_ checkpoint: AgentCheckpoint) throws {
-        try policy.restore(from: checkpoint, optimizer: optimizer, normalizer: normalizer)
-        if let restored = checkpoint.generator { rng = restored }
-        stepsDone = checkpoint.step
-    }
-}
-
-extension A2CAgent: ValueEstimating {
-    public func stateValue(_ observation: [Float]) -> Double {
-        policy.stateValue(observation, normalizer: normalizer)
     }
 }

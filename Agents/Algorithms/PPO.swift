@@ -17,7 +17,7 @@ import SeededRandom
 ///    one Adam step after clipping the global gradient norm to `max_grad_norm`.
 /// The learning rate and ε may decay linearly (`lin_<x>`); observations (and rewards) are normalized when
 /// `normalize` is set, as SB3's VecNormalize does.
-public final class PPOAgent: Agent {
+public final class PPOAgent: ActorCriticAgent {
     public static let descriptor = AgentDescriptor(
         name: "ppo", summary: "Proximal Policy Optimization (clipped surrogate, GAE, minibatch epochs)",
         actionKinds: [.discrete, .continuous],
@@ -33,7 +33,7 @@ public final class PPOAgent: Agent {
         diagnostics: ["learning_rate", "clip_range", "policy_loss", "value_loss", "entropy", "approx_kl",
                       "clip_fraction", "explained_variance"])
 
-    public private(set) var stepsDone = 0
+    public internal(set) var stepsDone = 0
     let factory: EnvironmentFactory
     let numEnvs, numSteps, batchSize, epochs: Int
     let gamma, gaeLambda, entCoef, vfCoef, maxGradNorm, clipRangeVF, targetKL: Float
@@ -41,7 +41,7 @@ public final class PPOAgent: Agent {
     let normalizeAdvantage: Bool
     let sdeSampleFrequency: Int
     let policy: ActorCriticPolicy
-    let optimizer: Adam
+    let optimizer: Optimizer
     let normalizer: ObservationNormalizer?
     var rng: SeededGenerator
     let seed: UInt64
@@ -159,29 +159,5 @@ public final class PPOAgent: Agent {
         stats.add(policyLoss: policyLoss.item, valueLoss: valueLoss.item, entropy: entropy.item,
                   approxKL: kl, clipFraction: clipped / Float(n))
         return kl
-    }
-
-    public func act(_ observation: [Float], deterministic: Bool) -> Action {
-        policy.act(observation, normalizer: normalizer, deterministic: deterministic, using: &rng)
-    }
-
-    public func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action] {
-        policy.act(batch: observations, count: count, normalizer: normalizer, deterministic: deterministic, using: &rng)
-    }
-
-    public func checkpoint() throws -> AgentCheckpoint {
-        policy.checkpoint(optimizer: optimizer, normalizer: normalizer, rng: rng)
-    }
-
-    public func restore(_ checkpoint: AgentCheckpoint) throws {
-        try policy.restore(from: checkpoint, optimizer: optimizer, normalizer: normalizer)
-        if let restored = checkpoint.generator { rng = restored }
-        stepsDone = checkpoint.step
-    }
-}
-
-extension PPOAgent: ValueEstimating {
-    public func stateValue(_ observation: [Float]) -> Double {
-        policy.stateValue(observation, normalizer: normalizer)
     }
 }

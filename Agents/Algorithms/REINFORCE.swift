@@ -10,7 +10,7 @@ import SeededRandom
 /// truncated by the time limit) and takes one gradient step on
 ///     L = −mean((G_t − V(s_t)) · log π(a_t|s_t)) + c_V · mean((G_t − V(s_t))²) − c_ent · mean(H[π])
 /// where the advantage G_t − V(s_t) is treated as a constant (and normalized when `normalize_advantage`).
-public final class REINFORCEAgent: Agent {
+public final class REINFORCEAgent: ActorCriticAgent {
     public static let descriptor = AgentDescriptor(
         name: "reinforce", summary: "REINFORCE policy gradient with reward-to-go and a learned value baseline",
         actionKinds: [.discrete, .continuous],
@@ -22,14 +22,16 @@ public final class REINFORCEAgent: Agent {
         ],
         diagnostics: ["learning_rate", "policy_loss", "value_loss", "entropy"])
 
-    public private(set) var stepsDone = 0
+    public internal(set) var stepsDone = 0
     let factory: EnvironmentFactory
     let batchSteps: Int
     let gamma, entCoef, vfCoef, maxGradNorm: Float
     let learningRate: ZooSchedule
     let normalizeAdvantage: Bool
     let policy: ActorCriticPolicy
-    let optimizer: Adam
+    let optimizer: Optimizer
+    /// REINFORCE acts on raw observations (the zoo's configs do not normalize them).
+    let normalizer: ObservationNormalizer? = nil
     var rng: SeededGenerator
     let seed: UInt64
 
@@ -115,29 +117,5 @@ public final class REINFORCEAgent: Agent {
                                                             "value_loss": Double(valueLoss.item), "entropy": Double(entropy.item)])
             try context.tick(step: stepsDone)
         }
-    }
-
-    public func act(_ observation: [Float], deterministic: Bool) -> Action {
-        policy.act(observation, normalizer: nil, deterministic: deterministic, using: &rng)
-    }
-
-    public func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action] {
-        policy.act(batch: observations, count: count, normalizer: nil, deterministic: deterministic, using: &rng)
-    }
-
-    public func checkpoint() throws -> AgentCheckpoint {
-        policy.checkpoint(optimizer: optimizer, normalizer: nil, rng: rng)
-    }
-
-    public func restore(_ checkpoint: AgentCheckpoint) throws {
-        try policy.restore(from: checkpoint, optimizer: optimizer, normalizer: nil)
-        if let restored = checkpoint.generator { rng = restored }
-        stepsDone = checkpoint.step
-    }
-}
-
-extension REINFORCEAgent: ValueEstimating {
-    public func stateValue(_ observation: [Float]) -> Double {
-        policy.stateValue(observation)  // the learned baseline
     }
 }

@@ -206,3 +206,39 @@ public enum PolicyDistribution {
         }
     }
 }
+
+/// What PPO, A2C and REINFORCE share around their actor-critic policy: acting, checkpoints and V(s). Each keeps its
+/// training loop, the algorithm itself, in a file of its own.
+protocol ActorCriticAgent: ValueEstimating {
+    var policy: ActorCriticPolicy { get }
+    var optimizer: Optimizer { get }
+    /// Observation normalization (the running statistics), where the config asks for it.
+    var normalizer: ObservationNormalizer? { get }
+    var rng: SeededGenerator { get set }
+    var stepsDone: Int { get set }
+}
+
+extension ActorCriticAgent {
+    public func act(_ observation: [Float], deterministic: Bool) -> Action {
+        policy.act(observation, normalizer: normalizer, deterministic: deterministic, using: &rng)
+    }
+
+    public func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action] {
+        policy.act(batch: observations, count: count, normalizer: normalizer, deterministic: deterministic, using: &rng)
+    }
+
+    public func checkpoint() throws -> AgentCheckpoint {
+        policy.checkpoint(optimizer: optimizer, normalizer: normalizer, rng: rng)
+    }
+
+    public func restore(_ checkpoint: AgentCheckpoint) throws {
+        try policy.restore(from: checkpoint, optimizer: optimizer, normalizer: normalizer)
+        if let restored = checkpoint.generator { rng = restored }
+        stepsDone = checkpoint.step
+    }
+
+    /// V(s), the critic's value (REINFORCE's learned baseline).
+    public func stateValue(_ observation: [Float]) -> Double {
+        policy.stateValue(observation, normalizer: normalizer)
+    }
+}
