@@ -94,7 +94,11 @@ ALWAYS_INLINE void adam_body(float *w, const float *g, float *m, float *v, long 
     }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
 #define AVX2 __attribute__((target("avx2")))
+#else
+#define AVX2  // no AVX2 elsewhere: these copies are never chosen (see cpu_has_avx2)
+#endif
 
 static void tanh_portable(const float *x, float *y, long n) { tanh_body(x, y, n); }
 AVX2 static void tanh_avx2(const float *x, float *y, long n) { tanh_body(x, y, n); }
