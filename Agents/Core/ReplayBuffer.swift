@@ -81,13 +81,8 @@ public struct ReplayBuffer {
 
     /// The next observations of the transitions at `indices`, row after row.
     public func nextObservations(at indices: [Int]) -> [Float] {
-        let d = observationSize
-        var rows = [Float](repeating: 0, count: indices.count * d)
-        for (j, i) in indices.enumerated() {
-            precondition(i >= 0 && i < count, "transition \(i) is not stored")
-            for k in 0..<d { rows[j * d + k] = nextObservations[i * d + k] }
-        }
-        return rows
+        for i in indices { precondition(i >= 0 && i < count, "transition \(i) is not stored") }
+        return nextObservations.rows(indices, width: observationSize)
     }
 
     /// A sampled batch, reused across gradient steps to avoid allocation.

@@ -77,26 +77,13 @@ struct RolloutBatch {
 
     init(_ buffer: RolloutBuffer, rows: [Int]) {
         let n = rows.count
-        observations = Tensor(Self.gather(rows, width: buffer.observationSize, from: buffer.observations),
+        observations = Tensor(buffer.observations.rows(rows, width: buffer.observationSize),
                               shape: [n, buffer.observationSize])
-        actions = Tensor(Self.gather(rows, width: buffer.actionSize, from: buffer.actions), shape: [n, buffer.actionSize])
-        oldLogProbs = Tensor(Self.gather(rows, from: buffer.logProbs), shape: [n])
-        oldValues = Tensor(Self.gather(rows, from: buffer.values), shape: [n])
-        returns = Tensor(Self.gather(rows, from: buffer.returns), shape: [n])
-        advantages = Self.gather(rows, from: buffer.advantages)
-    }
-
-    /// Rows `rows` of `source`, a table of rows of `width` values, one after another.
-    static func gather(_ rows: [Int], width: Int = 1, from source: [Float]) -> [Float] {
-        [Float](unsafeUninitializedCapacity: rows.count * width) { out, count in
-            source.withUnsafeBufferPointer { source in
-                for (k, r) in rows.enumerated() {
-                    precondition(r >= 0 && (r + 1) * width <= source.count, "rollout row \(r) out of range")
-                    (out.baseAddress! + k * width).initialize(from: source.baseAddress! + r * width, count: width)
-                }
-            }
-            count = rows.count * width
-        }
+        actions = Tensor(buffer.actions.rows(rows, width: buffer.actionSize), shape: [n, buffer.actionSize])
+        oldLogProbs = Tensor(buffer.logProbs.rows(rows), shape: [n])
+        oldValues = Tensor(buffer.values.rows(rows), shape: [n])
+        returns = Tensor(buffer.returns.rows(rows), shape: [n])
+        advantages = buffer.advantages.rows(rows)
     }
 }
 
