@@ -82,7 +82,7 @@ public final class A2CAgent: ActorCriticAgent {
             let ((policyLoss, entropy), valueLoss) = ForkJoin.both({
                 let dist = policy.distribution(batch.observations)
                 let policyLoss = -(Tensor(batch.advantages, shape: [rows.count]) * dist.logProb(batch.actions)).mean()
-                let entropy = dist.entropy().mean()
+                let entropy = dist.meanEntropy(weightedBy: entCoef)
                 (policyLoss - entCoef * entropy).backward()
                 return (policyLoss, entropy)
             }, {

@@ -128,7 +128,7 @@ public final class PPOAgent: ActorCriticAgent {
         let ((policyLoss, entropy, logProb), valueLoss) = ForkJoin.both({
             let dist = policy.distribution(obs)
             let logProb = dist.logProb(actions)
-            let entropy = dist.entropy().mean()
+            let entropy = dist.meanEntropy(weightedBy: entCoef)
             let ratio = (logProb - oldLogProb).exp()
             let policyLoss = -Tensor.minimum(advantages * ratio, advantages * ratio.clamped(min: 1 - clip, max: 1 + clip)).mean()
             (policyLoss - entCoef * entropy).backward()

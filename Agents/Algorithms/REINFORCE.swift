@@ -104,7 +104,7 @@ public final class REINFORCEAgent: ActorCriticAgent {
             let dist = policy.distribution(obs)
             let policyLoss = -(Tensor(advantages, shape: [n]) * dist.logProb(Tensor(actions, shape: [n, actSize]))).mean()
             let valueLoss = mseLoss(values, target)
-            let entropy = dist.entropy().mean()
+            let entropy = dist.meanEntropy(weightedBy: entCoef)
             let loss = policyLoss + vfCoef * valueLoss - entCoef * entropy
             guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "reinforce loss") }
             let lr = Float(learningRate.value(progressRemaining: 1 - Double(stepsDone) / Double(totalSteps)))

@@ -195,6 +195,13 @@ public enum PolicyDistribution {
         }
     }
 
+    /// The mean entropy, for a loss that weights it by `coefficient`. With coefficient 0 (the zoo's CartPole
+    /// settings) it is only reported: it is computed outside the graph, so the backward pass skips a branch whose
+    /// gradient would be exactly zero.
+    public func meanEntropy(weightedBy coefficient: Float) -> Tensor {
+        coefficient == 0 ? Tensor.withoutGrad { entropy().mean() } : entropy().mean()
+    }
+
     /// Sampled (or, `deterministic`, greedy/mean) actions as floats `[n, actionSize]`.
     public func actions(deterministic: Bool, using rng: inout SeededGenerator) -> Tensor {
         switch self {
