@@ -129,8 +129,7 @@ public final class PPOAgent: ActorCriticAgent {
             let dist = policy.distribution(obs)
             let logProb = dist.logProb(actions)
             let entropy = dist.meanEntropy(weightedBy: entCoef)
-            let ratio = (logProb - oldLogProb).exp()
-            let policyLoss = -Tensor.minimum(advantages * ratio, advantages * ratio.clamped(min: 1 - clip, max: 1 + clip)).mean()
+            let policyLoss = clippedSurrogateLoss(logProb: logProb, oldLogProb: oldLogProb, advantages: advantages, clipRange: clip)
             (policyLoss - entCoef * entropy).backward()
             return (policyLoss, entropy, logProb)
         }, {

@@ -105,6 +105,33 @@ func gradientCheck(_ name: String, _ shapes: [[Int]], positive: Bool = false, h:
         gradientCheck("focal", [[4, 3]]) { sigmoidFocalLoss($0[0], Tensor((0..<12).map { Float($0 % 2) }, shape: [4, 3])) }
         gradientCheck("gaussian kl", [[4, 3], [4, 3]]) { gaussianKLLoss(mean: $0[0], logVariance: $0[1]) }
         gradientCheck("l1 + l2 penalties", [[3, 3]]) { l1Penalty([$0[0]], lambda: 0.1) + l2Penalty([$0[0]], lambda: 0.2) }
+        let oldLogProb = Tensor([0.3, -0.2, 0.1, 0.0, -1.0, 0.5]), advantages = Tensor([1.5, -0.7, 0.4, -2.0, 0.9, -0.3])
+        gradientCheck("clipped surrogate", [[6]], h: 1e-3) {
+            clippedSurrogateLoss(logProb: $0[0], oldLogProb: oldLogProb, advantages: advantages, clipRange: 0.2)
+        }
+    }
+
+    /// PPO's fused loss gives the value and gradient of the composed ops exactly (up to the sign of a zero gradient),
+    /// on both sides of the clip range, inside it (where `minimum` ties), on its bounds, and for positive, negative and
+    /// zero advantages.
+    @Test func clippedSurrogateMatchesComposedOps() {
+        let clip: Float = 0.2
+        let deltas: [Float] = [0, 0.05, -0.05, 0.3, -0.3, Foundation.log(1.2), Foundation.log(0.8), 1.5, -1.5, 0.1, -0.25, 0.7]
+        let oldLogProb = Tensor(deltas.indices.map { Float($0) * -0.37 })
+        let advantages = Tensor(deltas.indices.map { [1.3, -0.8, 0, 2.1][$0 % 4] })
+        func logProbs() -> Tensor {
+            let t = Tensor(zip(deltas, oldLogProb.data).map { $0 + $1 }, shape: [deltas.count])
+            t.requiresGrad = true
+            return t
+        }
+        let fusedInput = logProbs(), composedInput = logProbs()
+        let fused = clippedSurrogateLoss(logProb: fusedInput, oldLogProb: oldLogProb, advantages: advantages, clipRange: clip)
+        let ratio = (composedInput - oldLogProb).exp()
+        let composed = -Tensor.minimum(advantages * ratio, advantages * ratio.clamped(min: 1 - clip, max: 1 + clip)).mean()
+        fused.backward()
+        composed.backward()
+        #expect(fused.item.bitPattern == composed.item.bitPattern, "loss \(fused.item) vs \(composed.item)")
+        #expect(fusedInput.grad! == composedInput.grad!, "gradient \(fusedInput.grad!) vs \(composedInput.grad!)")
     }
 
     @Test func distributions() {

@@ -137,3 +137,32 @@ public func gaussianKLLoss(mean mu: Tensor, logVariance logvar: Tensor) -> Tenso
     let perSample = (1 + logvar - mu * mu - logvar.exp()).sum(axis: 1) * -0.5
     return perSample.mean()
 }
+
+/// PPO's clipped surrogate objective as a loss (Schulman et al., 2017):
+///   L = −mean_i min(r_i·Â_i, clip(r_i, 1 − ε, 1 + ε)·Â_i),  r_i = exp(log π(a_i|s_i) − log π_old(a_i|s_i)).
+/// Differentiable in `logProb` only. One graph node with exactly the values and gradients of the composition
+/// `-minimum(A * r, A * r.clamped(…)).mean()` (a zero gradient may differ in sign): `minimum` splits the gradient on
+/// ties (r inside the clip range) and `clamp` passes it strictly inside its bounds, as PyTorch's ops do.
+public func clippedSurrogateLoss(logProb: Tensor, oldLogProb: Tensor, advantages: Tensor, clipRange: Float) -> Tensor {
+    precondition(logProb.rank == 1 && oldLogProb.shape == logProb.shape && advantages.shape == logProb.shape,
+                 "clippedSurrogateLoss: logProb \(logProb.shape), oldLogProb \(oldLogProb.shape) and advantages "
+                 + "\(advantages.shape) must be the same [n]")
+    let n = logProb.count
+    let low = 1 - clipRange, high = 1 + clipRange
+    let ratio = zip(logProb.data, oldLogProb.data).map { Foundation.exp($0 - $1) }
+    let a = advantages.data
+    var total: Float = 0
+    for i in 0..<n { total += min(a[i] * ratio[i], a[i] * min(max(ratio[i], low), high)) }
+    let scale = 1 / Float(max(n, 1))
+    return Tensor.result([total * scale * -1], shape: [], inputs: [logProb]) { out in
+        // d/dm_i of −mean(m), then through min (split on ties), the products with Â, clamp, and exp.
+        let g = out.grad![0] * -1 * scale
+        logProb.accumulateGrad((0..<n).map { i in
+            let r = ratio[i], unclipped = a[i] * r, clipped = a[i] * min(max(r, low), high)
+            let gUnclipped: Float = unclipped < clipped ? g : (unclipped == clipped ? g / 2 : 0)
+            let gClipped: Float = clipped < unclipped ? g : (unclipped == clipped ? g / 2 : 0)
+            let gRatio = gUnclipped * a[i] + gClipped * a[i] * (r > low && r < high ? 1 : 0)
+            return gRatio * r
+        })
+    }
+}
