@@ -7,9 +7,10 @@ import SeededRandom
 /// improvements as options: Double DQN (van Hasselt et al., 2016) and a dueling head (Wang et al., 2016).
 ///
 /// Each environment step:
-/// 1. act ε-greedily (ε decays linearly from `exploration_initial_eps` to `exploration_final_eps` over
-///    `exploration_fraction` of training) and store (s, a, r, s', terminated) in the replay ring buffer —
-///    s' is the true next observation, also when the episode was truncated;
+/// 1. act uniformly at random for the first `learning_starts` steps (SB3's warm-up), ε-greedily after (ε decays
+///    linearly from `exploration_initial_eps` to `exploration_final_eps` over `exploration_fraction` of training),
+///    and store (s, a, r, s', terminated) in the replay ring buffer — s' is the true next observation, also when the
+///    episode was truncated;
 /// 2. after `learning_starts` steps, every `train_freq` steps, take `gradient_steps` gradient steps (−1: as many
 ///    as environment steps since the last update) on minibatches of `batch_size`:
 ///      y = r + γ (1 − terminated) · Q_target(s', argmax_a' Q(s', a'))   (Double DQN)
@@ -105,9 +106,10 @@ public final class DQNAgent: Agent, ValueEstimating {
         var distinctPositions = [Int32](repeating: -1, count: buffer.capacity)
 
         while stepsDone < totalSteps {
-            // 1. Act ε-greedily and store the transition.
+            // 1. Act (at random during the warm-up, ε-greedily after) and store the transition.
             let eps = epsilon(step: stepsDone, total: totalSteps)
-            let action = rng.nextDouble() < eps ? rng.nextInt(below: numActions) : greedyActions(observation)[0]
+            let explore = stepsDone < learningStarts || rng.nextDouble() < eps
+            let action = explore ? rng.nextInt(below: numActions) : greedyActions(observation)[0]
             let outcome = try next.withUnsafeMutableBufferPointer { try env.step(.discrete(action), into: $0) }
             observation.withUnsafeBufferPointer { o in
                 next.withUnsafeBufferPointer { n in
