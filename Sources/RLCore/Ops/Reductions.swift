@@ -101,31 +101,56 @@ extension Tensor {
     /// The index of the maximum along `axis` (first on ties), as integers.
     public func argmax(axis: Int) -> [Int] { Tensor.withoutGrad { max(axis: axis).indices } }
 
+    /// The 1-D lanes along `axis`, in row-major order of the other dimensions, each as (first index, stride): the
+    /// walk that the softmax family shares. Lane `i·inner + j` starts at `i·length·inner + j`.
+    @inlinable
+    func lanes(along axis: Int) -> (count: Int, length: Int, stride: Int) {
+        let (outer, length, inner) = split(at: axis)
+        return (outer * inner, length, inner)
+    }
+
+    /// The first index of lane `lane` of `lanes(along:)`.
+    @inlinable
+    static func laneStart(_ lane: Int, length: Int, stride: Int) -> Int { (lane / stride) * length * stride + lane % stride }
+
+    /// The maximum of the `length` values `stride` apart from `x[start]` (−∞ for none).
+    @inline(__always)
+    static func laneMax(_ x: UnsafeBufferPointer<Float>, _ start: Int, _ length: Int, _ stride: Int) -> Float {
+        var m = -Float.infinity
+        for k in 0..<length { m = Swift.max(m, x[start + k * stride]) }
+        return m
+    }
+
     /// log Σ exp along `axis`, computed as max + log Σ exp(x − max) so large inputs do not overflow.
     public func logSumExp(axis: Int, keepDims: Bool = false) -> Tensor {
         let ax = axisIndex(axis)
-        let (outer, length, inner) = split(at: ax)
-        var out = [Float](repeating: 0, count: outer * inner)
+        let (lanes, length, stride) = lanes(along: ax)
+        var out = [Float](repeating: 0, count: lanes)
         data.withUnsafeBufferPointer { x in
-            for i in 0..<outer {
-                for j in 0..<inner {
-                    var m = -Float.infinity
-                    for k in 0..<length { m = Swift.max(m, x[(i * length + k) * inner + j]) }
-                    if !m.isFinite { out[i * inner + j] = m; continue }
+            out.withUnsafeMutableBufferPointer { out in
+                for lane in 0..<lanes {
+                    let start = Tensor.laneStart(lane, length: length, stride: stride)
+                    let m = Tensor.laneMax(x, start, length, stride)
+                    if !m.isFinite { out[lane] = m; continue }
                     var s: Float = 0
-                    for k in 0..<length { s += Foundation.exp(x[(i * length + k) * inner + j] - m) }
-                    out[i * inner + j] = m + Foundation.log(s)
+                    for k in 0..<length { s += Foundation.exp(x[start + k * stride] - m) }
+                    out[lane] = m + Foundation.log(s)
                 }
             }
         }
         return Tensor.result(out, shape: reducedShape(ax, keepDims: keepDims), inputs: [self]) { result in
             let g = result.grad!
-            var gx = [Float](repeating: 0, count: outer * length * inner)
+            var gx = [Float](repeating: 0, count: lanes * length)
             self.data.withUnsafeBufferPointer { x in
-                for i in 0..<outer { for k in 0..<length { for j in 0..<inner {
-                    let idx = (i * length + k) * inner + j
-                    gx[idx] = g[i * inner + j] * Foundation.exp(x[idx] - out[i * inner + j])
-                } } }
+                gx.withUnsafeMutableBufferPointer { gx in
+                    for lane in 0..<lanes {
+                        let start = Tensor.laneStart(lane, length: length, stride: stride)
+                        for k in 0..<length {
+                            let idx = start + k * stride
+                            gx[idx] = g[lane] * Foundation.exp(x[idx] - out[lane])
+                        }
+                    }
+                }
             }
             self.accumulateGrad(gx)
         }
@@ -133,56 +158,68 @@ extension Tensor {
 
     /// softmax along `axis` (max-subtracted).
     public func softmax(axis: Int = -1) -> Tensor {
-        let ax = axisIndex(axis)
-        let (outer, length, inner) = split(at: ax)
+        let (lanes, length, stride) = lanes(along: axisIndex(axis))
         var y = [Float](repeating: 0, count: count)
         data.withUnsafeBufferPointer { x in
-            for i in 0..<outer { for j in 0..<inner {
-                var m = -Float.infinity
-                for k in 0..<length { m = Swift.max(m, x[(i * length + k) * inner + j]) }
-                var s: Float = 0
-                for k in 0..<length { let e = Foundation.exp(x[(i * length + k) * inner + j] - m); y[(i * length + k) * inner + j] = e; s += e }
-                for k in 0..<length { y[(i * length + k) * inner + j] /= s }
-            } }
+            y.withUnsafeMutableBufferPointer { y in
+                for lane in 0..<lanes {
+                    let start = Tensor.laneStart(lane, length: length, stride: stride)
+                    let m = Tensor.laneMax(x, start, length, stride)
+                    var s: Float = 0
+                    for k in 0..<length { let e = Foundation.exp(x[start + k * stride] - m); y[start + k * stride] = e; s += e }
+                    for k in 0..<length { y[start + k * stride] /= s }
+                }
+            }
         }
         return Tensor.result(y, shape: shape, inputs: [self]) { out in
             let g = out.grad!
             var gx = [Float](repeating: 0, count: y.count)
-            for i in 0..<outer { for j in 0..<inner {
-                var dot: Float = 0
-                for k in 0..<length { let idx = (i * length + k) * inner + j; dot += g[idx] * y[idx] }
-                for k in 0..<length { let idx = (i * length + k) * inner + j; gx[idx] = y[idx] * (g[idx] - dot) }
-            } }
+            gx.withUnsafeMutableBufferPointer { gx in
+                for lane in 0..<lanes {
+                    let start = Tensor.laneStart(lane, length: length, stride: stride)
+                    var dot: Float = 0
+                    for k in 0..<length { let idx = start + k * stride; dot += g[idx] * y[idx] }
+                    for k in 0..<length { let idx = start + k * stride; gx[idx] = y[idx] * (g[idx] - dot) }
+                }
+            }
             self.accumulateGrad(gx)
         }
     }
 
     /// log-softmax along `axis`, computed as PyTorch does: (x − max) − log Σ exp(x − max).
     public func logSoftmax(axis: Int = -1) -> Tensor {
-        let ax = axisIndex(axis)
-        let (outer, length, inner) = split(at: ax)
+        let (lanes, length, stride) = lanes(along: axisIndex(axis))
         var y = [Float](repeating: 0, count: count)
         data.withUnsafeBufferPointer { x in
-            for i in 0..<outer { for j in 0..<inner {
-                var m = -Float.infinity
-                for k in 0..<length { m = Swift.max(m, x[(i * length + k) * inner + j]) }
-                var s: Float = 0
-                for k in 0..<length { s += Foundation.exp(x[(i * length + k) * inner + j] - m) }
-                let ls = Foundation.log(s)
-                for k in 0..<length { let idx = (i * length + k) * inner + j; y[idx] = (x[idx] - m) - ls }
-            } }
+            y.withUnsafeMutableBufferPointer { y in
+                for lane in 0..<lanes {
+                    let start = Tensor.laneStart(lane, length: length, stride: stride)
+                    let m = Tensor.laneMax(x, start, length, stride)
+                    var s: Float = 0
+                    for k in 0..<length { s += Foundation.exp(x[start + k * stride] - m) }
+                    let ls = Foundation.log(s)
+                    for k in 0..<length { let idx = start + k * stride; y[idx] = (x[idx] - m) - ls }
+                }
+            }
         }
         return Tensor.result(y, shape: shape, inputs: [self]) { out in
             let g = out.grad!
             var gx = [Float](repeating: 0, count: y.count)
-            for i in 0..<outer { for j in 0..<inner {
-                var total: Float = 0
-                for k in 0..<length { total += g[(i * length + k) * inner + j] }
-                for k in 0..<length {
-                    let idx = (i * length + k) * inner + j
-                    gx[idx] = g[idx] - Foundation.exp(y[idx]) * total
+            gx.withUnsafeMutableBufferPointer { gx in
+                g.withUnsafeBufferPointer { g in
+                    y.withUnsafeBufferPointer { y in
+                        for lane in 0..<lanes {
+                            let start = Tensor.laneStart(lane, length: length, stride: stride)
+                            var total: Float = 0
+                            for k in 0..<length { total += g[start + k * stride] }
+                            for k in 0..<length {
+                                let idx = start + k * stride
+                                gx[idx] = g[idx] - Foundation.exp(y[idx]) * total
+                            }
+                        }
+                    }
                 }
-            } }
+            }
             self.accumulateGrad(gx)
         }
     }
