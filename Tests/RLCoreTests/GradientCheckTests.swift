@@ -142,6 +142,38 @@ func gradientCheck(_ name: String, _ shapes: [[Int]], positive: Bool = false, h:
         gradientCheck("gaussian entropy", [[3, 2], [2]]) { DiagonalGaussian(mean: $0[0], logStd: $0[1]).entropy() }
     }
 
+    /// In a graph an MLP is one chain node (`Sequential` folds its Linear and ReLU/tanh layers): the same output and
+    /// the same gradients, bit for bit, as its layers applied one by one — with and without the input's gradient, and
+    /// with a frozen first layer.
+    @Test func mlpChainMatchesLayerByLayer() {
+        for activation in [Activation.tanh, .relu] {
+            for (inputGradient, frozenFirstLayer) in [(true, false), (true, true), (false, false), (false, true)] {
+                var rng = SeededGenerator(seed: 7)
+                let net = MLP(sizes: [5, 16, 9, 3], activation: activation, using: &rng)
+                #expect(net.isChained)
+                if frozenFirstLayer { for (_, p) in net.layers[0].namedParameters() { p.requiresGrad = false } }
+                let input = Tensor.uniform([11, 5], low: -2, high: 2, using: &rng)
+                let weights = Tensor.uniform([11, 3], low: -1, high: 1, using: &rng)
+                func outputAndGradients(_ forward: (Tensor) -> Tensor) -> [[Float]] {
+                    let x = input.detached()
+                    x.requiresGrad = inputGradient
+                    for (_, p) in net.namedParameters() { p.zeroGrad() }
+                    let y = forward(x)
+                    (y * weights).sum().backward()
+                    return [y.data, x.grad ?? []] + net.namedParameters().map { $0.tensor.grad ?? [] }
+                }
+                let chained = outputAndGradients { net($0) }
+                let layered = outputAndGradients { x in net.layers.reduce(x) { $1($0) } }
+                let context = "\(activation), input gradient: \(inputGradient), first layer frozen: \(frozenFirstLayer)"
+                #expect(chained == layered, "\(context)")
+                #expect(chained[1].isEmpty == !inputGradient && chained[2].isEmpty == frozenFirstLayer && !chained[4].isEmpty,
+                        "\(context)")
+            }
+        }
+        var rng = SeededGenerator(seed: 1)
+        #expect(!MLP(sizes: [3, 4, 2], activation: .sigmoid, using: &rng).isChained, "sigmoid needs its input: layer by layer")
+    }
+
     @Test func valueUsedTwiceAccumulates() {
         let x = Tensor([1, 2, 3], shape: [3], requiresGrad: true)
         (x * x + x).sum().backward()

@@ -1,3 +1,4 @@
+import CKernels
 import SeededRandom
 
 /// A fully connected layer `y = x Wᵀ + b`, weight `[out, in]`, PyTorch's default initialization
@@ -54,6 +55,25 @@ public enum Activation: String, Sendable, CaseIterable {
         }
     }
 
+    /// Whether `gradient(_:output:)` can send a gradient back from the output alone (ReLU, tanh, identity): the
+    /// activations that `Sequential` folds into one graph node with its Linear layers.
+    var hasOutputGradient: Bool { self == .identity || self == .relu || self == .tanh }
+
+    /// The gradient w.r.t. the input from the upstream gradient `g` and the output `y` (ReLU: g where y > 0; tanh:
+    /// g·(1 − y²); identity: g) — the backward of `apply` for the activations with `hasOutputGradient`.
+    func gradient(_ g: [Float], output y: [Float]) -> [Float] {
+        switch self {
+        case .identity: return g
+        case .relu: return Tensor.lanewise(ReLUGradientLanes.self, g, y)
+        case .tanh:
+            return [Float](unsafeUninitializedCapacity: g.count) { result, count in
+                rl_tanh_backward(g, y, result.baseAddress!, g.count)
+                count = g.count
+            }
+        default: preconditionFailure("\(self) has no gradient from its output alone")
+        }
+    }
+
     public func apply(_ x: Tensor) -> Tensor {
         switch self {
         case .identity: x
@@ -78,12 +98,35 @@ public final class ActivationLayer: Layer {
 /// Layers applied in order; children are named "0", "1", … as in `torch.nn.Sequential`.
 public final class Sequential: Layer {
     public let layers: [any Layer]
-    public init(_ layers: [any Layer]) { self.layers = layers }
+    /// The layers as one chain node's steps, when they are all Linear layers and ReLU/tanh/identity activations, each
+    /// activation followed by a Linear layer or last (every `MLP`); nil otherwise.
+    let chain: [Tensor.ChainStep]?
 
-    /// The layers in order. Outside a graph (`Tensor.withoutGrad`: acting, rollouts, evaluation, DQN targets) a batch
-    /// `[n, features]` goes through Linear and activation layers as plain arrays — the same products and activation
-    /// functions, so the same values, without a tensor and a recorded op per layer.
+    public init(_ layers: [any Layer]) {
+        self.layers = layers
+        var steps: [Tensor.ChainStep] = []
+        for (i, layer) in layers.enumerated() {
+            if let linear = layer as? Linear {
+                steps.append(.linear(linear))
+            } else if let a = layer as? ActivationLayer, a.activation.hasOutputGradient,
+                      i + 1 == layers.count || layers[i + 1] is Linear {
+                steps.append(.activation(a.activation))
+            } else {
+                break
+            }
+        }
+        chain = steps.count == layers.count && !steps.isEmpty ? steps : nil
+    }
+
+    /// Whether, in a graph, the layers run as one node (`Tensor.chain`) rather than one op per layer.
+    public var isChained: Bool { chain != nil }
+
+    /// The layers in order. In a graph, an MLP of Linear and ReLU/tanh layers applied to a batch `[n, features]` is
+    /// one node (`Tensor.chain`): the same products and activation functions, so the same values and gradients,
+    /// without a tensor, a closure and a gradient buffer per layer. Outside a graph (`Tensor.withoutGrad`: acting,
+    /// rollouts, evaluation, DQN targets) the batch goes through the layers as plain arrays.
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        if Tensor.isGradEnabled, x.rank == 2, let chain { return Tensor.chain(x, chain) }
         guard !Tensor.isGradEnabled, x.rank == 2 else { return layers.reduce(x) { $1($0) } }
         let rows = x.shape[0]
         var values = x.data, width = x.shape[1]

@@ -9,51 +9,64 @@ extension Tensor {
         let y = affine(x.data, rows: n, weight: weight, bias: bias)
         let parents = bias.map { [x, weight, $0] } ?? [x, weight]
         return result(y, shape: [n, outputs], inputs: parents) { out in
-            let g = out.grad!
-            func inputGradient() {
-                var gx = [Float](unsafeUninitializedCapacity: n * inputs) { $1 = n * inputs }  // beta 0 overwrites it
-                gemm(false, false, n, inputs, outputs, g, 0, outputs, weight.data, 0, inputs, &gx, 0, inputs, beta: 0)
+            if let gx = linearBackward(out.grad!, input: x.data, rows: n, weight: weight, bias: bias,
+                                       inputGradient: x.requiresGrad) {
                 x.accumulateGrad(gx)
             }
-            func weightGradient() {
-                var gw = [Float](unsafeUninitializedCapacity: outputs * inputs) { $1 = outputs * inputs }
-                gemm(true, false, outputs, inputs, n, g, 0, outputs, x.data, 0, inputs, &gw, 0, inputs, beta: 0)
-                weight.accumulateGrad(gw)
-            }
-            // The two products are independent: large ones run on two cores at once (the same values either way).
-            if x.requiresGrad && weight.requiresGrad && n * inputs * outputs >= Tensor.parallelBackwardProduct {
-                _ = ForkJoin.both(inputGradient, weightGradient)
-            } else {
-                if x.requiresGrad { inputGradient() }
-                if weight.requiresGrad { weightGradient() }
-            }
-            if let bias, bias.requiresGrad {
-                // Column sums of the upstream gradient, one row at a time (a vectorized add per row).
-                let gb = [Float](unsafeUninitializedCapacity: outputs) { gb, c in
-                    let sum = gb.baseAddress!
-                    sum.initialize(repeating: 0, count: outputs)
-                    g.withUnsafeBufferPointer { g in
-                        // Eight columns at a time; each column still sums its rows in order.
-                        let columns8 = outputs / 8 * 8
-                        let sums = UnsafeMutableRawPointer(sum), rows = UnsafeRawPointer(g.baseAddress!)
-                        for i in 0..<n {
-                            var j = 0
-                            while j < columns8 {
-                                let o = j * MemoryLayout<Float>.stride, r = (i * outputs + j) * MemoryLayout<Float>.stride
-                                let total = sums.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-                                    + rows.loadUnaligned(fromByteOffset: r, as: SIMD8<Float>.self)
-                                sums.storeBytes(of: total, toByteOffset: o, as: SIMD8<Float>.self)
-                                j += 8
-                            }
-                            let row = g.baseAddress! + i * outputs
-                            for j in columns8..<outputs { sum[j] += row[j] }
-                        }
-                    }
-                    c = outputs
-                }
-                bias.accumulateGrad(gb)
-            }
         }
+    }
+
+    /// The backward of `linear` from the upstream gradient `g [n, out]` and the input values `x [n, in]`: accumulates
+    /// dL/dW = gᵀx and dL/db = Σ_rows g into `weight` and `bias` (those that require grad) and returns dL/dx = gW when
+    /// `inputGradient` is set (nil otherwise).
+    static func linearBackward(_ g: [Float], input x: [Float], rows n: Int, weight: Tensor, bias: Tensor?,
+                               inputGradient: Bool) -> [Float]? {
+        let inputs = weight.shape[1], outputs = weight.shape[0]
+        var gx: [Float]?
+        func inputGradientProduct() {
+            var values = [Float](unsafeUninitializedCapacity: n * inputs) { $1 = n * inputs }  // beta 0 overwrites it
+            gemm(false, false, n, inputs, outputs, g, 0, outputs, weight.data, 0, inputs, &values, 0, inputs, beta: 0)
+            gx = values
+        }
+        func weightGradient() {
+            var gw = [Float](unsafeUninitializedCapacity: outputs * inputs) { $1 = outputs * inputs }
+            gemm(true, false, outputs, inputs, n, g, 0, outputs, x, 0, inputs, &gw, 0, inputs, beta: 0)
+            weight.accumulateGrad(gw)
+        }
+        // The two products are independent: large ones run on two cores at once (the same values either way).
+        if inputGradient && weight.requiresGrad && n * inputs * outputs >= Tensor.parallelBackwardProduct {
+            _ = ForkJoin.both(inputGradientProduct, weightGradient)
+        } else {
+            if inputGradient { inputGradientProduct() }
+            if weight.requiresGrad { weightGradient() }
+        }
+        if let bias, bias.requiresGrad {
+            // Column sums of the upstream gradient, one row at a time (a vectorized add per row).
+            let gb = [Float](unsafeUninitializedCapacity: outputs) { gb, c in
+                let sum = gb.baseAddress!
+                sum.initialize(repeating: 0, count: outputs)
+                g.withUnsafeBufferPointer { g in
+                    // Eight columns at a time; each column still sums its rows in order.
+                    let columns8 = outputs / 8 * 8
+                    let sums = UnsafeMutableRawPointer(sum), rows = UnsafeRawPointer(g.baseAddress!)
+                    for i in 0..<n {
+                        var j = 0
+                        while j < columns8 {
+                            let o = j * MemoryLayout<Float>.stride, r = (i * outputs + j) * MemoryLayout<Float>.stride
+                            let total = sums.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
+                                + rows.loadUnaligned(fromByteOffset: r, as: SIMD8<Float>.self)
+                            sums.storeBytes(of: total, toByteOffset: o, as: SIMD8<Float>.self)
+                            j += 8
+                        }
+                        let row = g.baseAddress! + i * outputs
+                        for j in columns8..<outputs { sum[j] += row[j] }
+                    }
+                }
+                c = outputs
+            }
+            bias.accumulateGrad(gb)
+        }
+        return gx
     }
 }
 

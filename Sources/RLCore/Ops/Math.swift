@@ -51,7 +51,7 @@ extension Tensor {
     public func relu() -> Tensor {
         let y = Tensor.lanewise(ReLULanes.self, data, data)
         return Tensor.result(y, shape: shape, inputs: [self]) { out in
-            self.accumulateGrad(Tensor.lanewise(ReLUGradientLanes.self, out.grad!, out.data))
+            self.accumulateGrad(Activation.relu.gradient(out.grad!, output: out.data))
         }
     }
 
@@ -75,11 +75,7 @@ extension Tensor {
     public func tanh() -> Tensor {
         let y = Tensor.tanhValues(data)
         return Tensor.result(y, shape: shape, inputs: [self]) { out in
-            let g = out.grad!, y = out.data
-            self.accumulateGrad([Float](unsafeUninitializedCapacity: g.count) { result, count in
-                rl_tanh_backward(g, y, result.baseAddress!, g.count)
-                count = g.count
-            })
+            self.accumulateGrad(Activation.tanh.gradient(out.grad!, output: out.data))
         }
     }
 
