@@ -18,6 +18,18 @@ struct BenchAgents: ParsableCommand {
     var seed: UInt64 = 1
 
     func run() throws {
+        // Several agents: each in a process of its own, so that its wall time and peak memory are its alone.
+        if agent.count > 1 {
+            for name in agent {
+                let child = Process()
+                child.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+                child.arguments = ["bench", "agents", "--agent", name, "--seed", String(seed)] + (json ? ["--json"] : [])
+                try child.run()
+                child.waitUntilExit()
+                guard child.terminationStatus == 0 else { throw ExitCode(child.terminationStatus) }
+            }
+            return
+        }
         for name in agent {
             let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-bench-\(name)-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: dir) }
