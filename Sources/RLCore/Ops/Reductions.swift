@@ -121,6 +121,35 @@ extension Tensor {
         return m
     }
 
+    /// Values of this tensor's shape, lane by lane along `axis`: `body(x, y, start, length, stride)` reads the lane
+    /// starting at `x[start]` and writes the same positions of `y` (zeros until written).
+    @inline(__always)
+    func mapLanes(along axis: Int,
+                  _ body: (UnsafeBufferPointer<Float>, UnsafeMutableBufferPointer<Float>, Int, Int, Int) -> Void) -> [Float] {
+        let (lanes, length, stride) = lanes(along: axis)
+        var y = [Float](repeating: 0, count: count)
+        data.withUnsafeBufferPointer { x in
+            y.withUnsafeMutableBufferPointer { y in
+                for lane in 0..<lanes { body(x, y, Tensor.laneStart(lane, length: length, stride: stride), length, stride) }
+            }
+        }
+        return y
+    }
+
+    /// Σ exp(x − m) over the lane, summed in order; `each(index, exp(x[index] − m))` sees every term (softmax keeps
+    /// them).
+    @inline(__always)
+    static func laneExpSum(_ x: UnsafeBufferPointer<Float>, _ start: Int, _ length: Int, _ stride: Int, minus m: Float,
+                           _ each: (Int, Float) -> Void = { _, _ in }) -> Float {
+        var s: Float = 0
+        for k in 0..<length {
+            let e = Foundation.exp(x[start + k * stride] - m)
+            each(start + k * stride, e)
+            s += e
+        }
+        return s
+    }
+
     /// log Σ exp along `axis`, computed as max + log Σ exp(x − max) so large inputs do not overflow.
     public func logSumExp(axis: Int, keepDims: Bool = false) -> Tensor {
         let ax = axisIndex(axis)
@@ -132,9 +161,7 @@ extension Tensor {
                     let start = Tensor.laneStart(lane, length: length, stride: stride)
                     let m = Tensor.laneMax(x, start, length, stride)
                     if !m.isFinite { out[lane] = m; continue }
-                    var s: Float = 0
-                    for k in 0..<length { s += Foundation.exp(x[start + k * stride] - m) }
-                    out[lane] = m + Foundation.log(s)
+                    out[lane] = m + Foundation.log(Tensor.laneExpSum(x, start, length, stride, minus: m))
                 }
             }
         }
@@ -159,17 +186,9 @@ extension Tensor {
     /// softmax along `axis` (max-subtracted).
     public func softmax(axis: Int = -1) -> Tensor {
         let (lanes, length, stride) = lanes(along: axisIndex(axis))
-        var y = [Float](repeating: 0, count: count)
-        data.withUnsafeBufferPointer { x in
-            y.withUnsafeMutableBufferPointer { y in
-                for lane in 0..<lanes {
-                    let start = Tensor.laneStart(lane, length: length, stride: stride)
-                    let m = Tensor.laneMax(x, start, length, stride)
-                    var s: Float = 0
-                    for k in 0..<length { let e = Foundation.exp(x[start + k * stride] - m); y[start + k * stride] = e; s += e }
-                    for k in 0..<length { y[start + k * stride] /= s }
-                }
-            }
+        let y = mapLanes(along: axisIndex(axis)) { x, y, start, length, stride in
+            let s = Tensor.laneExpSum(x, start, length, stride, minus: Tensor.laneMax(x, start, length, stride)) { y[$0] = $1 }
+            for k in 0..<length { y[start + k * stride] /= s }
         }
         return Tensor.result(y, shape: shape, inputs: [self]) { out in
             let g = out.grad!
@@ -189,18 +208,10 @@ extension Tensor {
     /// log-softmax along `axis`, computed as PyTorch does: (x − max) − log Σ exp(x − max).
     public func logSoftmax(axis: Int = -1) -> Tensor {
         let (lanes, length, stride) = lanes(along: axisIndex(axis))
-        var y = [Float](repeating: 0, count: count)
-        data.withUnsafeBufferPointer { x in
-            y.withUnsafeMutableBufferPointer { y in
-                for lane in 0..<lanes {
-                    let start = Tensor.laneStart(lane, length: length, stride: stride)
-                    let m = Tensor.laneMax(x, start, length, stride)
-                    var s: Float = 0
-                    for k in 0..<length { s += Foundation.exp(x[start + k * stride] - m) }
-                    let ls = Foundation.log(s)
-                    for k in 0..<length { let idx = start + k * stride; y[idx] = (x[idx] - m) - ls }
-                }
-            }
+        let y = mapLanes(along: axisIndex(axis)) { x, y, start, length, stride in
+            let m = Tensor.laneMax(x, start, length, stride)
+            let ls = Foundation.log(Tensor.laneExpSum(x, start, length, stride, minus: m))
+            for k in 0..<length { let idx = start + k * stride; y[idx] = (x[idx] - m) - ls }
         }
         return Tensor.result(y, shape: shape, inputs: [self]) { out in
             let g = out.grad!
