@@ -64,18 +64,11 @@ public final class PPOAgent: ActorCriticAgent {
         clipRange = try hp.schedule("clip_range")
         normalizeAdvantage = try hp.bool("normalize_advantage")
         sdeSampleFrequency = try hp.int("sde_sample_freq", min: -1)
-        let arch = try hp.netArch()
-        let kwargs = try hp.policyOptions()
-
-        let probe = try environment.make()
-        let obsSize = probe.observationSpace.flatCount
         rng = SeededGenerator(seed: seed)
-        policy = ActorCriticPolicy(observationSize: obsSize, actionSpace: probe.actionSpace,
-                                   policyLayers: arch.policy, valueLayers: arch.value, activation: kwargs.activation,
-                                   orthogonalInit: kwargs.orthoInit, logStdInit: kwargs.logStdInit,
-                                   stateDependentExploration: try hp.bool("use_sde"), using: &rng)
+        policy = try ActorCriticPolicy.make(for: environment, hyperParameters: hp,
+                                            stateDependentExploration: try hp.bool("use_sde"), using: &rng)
         optimizer = Adam(policy.namedParameters(), learningRate: Float(learningRate.initial), eps: 1e-5)
-        normalizer = try hp.bool("normalize") ? ObservationNormalizer(size: obsSize, gamma: Double(gamma)) : nil
+        normalizer = try hp.bool("normalize") ? ObservationNormalizer(size: policy.observationSize, gamma: Double(gamma)) : nil
     }
 
     public func train(totalSteps: Int, context: TrainingContext) throws {

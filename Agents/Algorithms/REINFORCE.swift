@@ -45,12 +45,8 @@ public final class REINFORCEAgent: ActorCriticAgent {
         maxGradNorm = Float(try hp.double("max_grad_norm"))
         learningRate = try hp.schedule("learning_rate")
         normalizeAdvantage = try hp.bool("normalize_advantage")
-        let arch = try hp.netArch(), options = try hp.policyOptions()
-        let probe = try environment.make()
         rng = SeededGenerator(seed: seed)
-        policy = ActorCriticPolicy(observationSize: probe.observationSpace.flatCount, actionSpace: probe.actionSpace,
-                                   policyLayers: arch.policy, valueLayers: arch.value, activation: options.activation,
-                                   orthogonalInit: options.orthoInit, logStdInit: options.logStdInit, using: &rng)
+        policy = try ActorCriticPolicy.make(for: environment, hyperParameters: hp, using: &rng)
         optimizer = Adam(policy.namedParameters(), learningRate: Float(learningRate.initial))
     }
 

@@ -30,6 +30,18 @@ public final class ActorCriticPolicy: Module {
     /// gSDE's exploration matrices W, one `[features × d]` per environment (see `resetNoise`).
     private var explorationMatrices: [[Float]] = []
 
+    /// The policy the run's `policy_kwargs` describe (`net_arch`, `activation_fn`, `ortho_init`, `log_std_init`) for
+    /// `environment`'s observation and action spaces.
+    public static func make(for environment: EnvironmentFactory, hyperParameters hp: HyperParameters,
+                            stateDependentExploration: Bool = false, using rng: inout SeededGenerator) throws -> ActorCriticPolicy {
+        let arch = try hp.netArch(), options = try hp.policyOptions()
+        let probe = try environment.make()
+        return ActorCriticPolicy(observationSize: probe.observationSpace.flatCount, actionSpace: probe.actionSpace,
+                                 policyLayers: arch.policy, valueLayers: arch.value, activation: options.activation,
+                                 orthogonalInit: options.orthoInit, logStdInit: options.logStdInit,
+                                 stateDependentExploration: stateDependentExploration, using: &rng)
+    }
+
     /// Builds the policy for `observationSize` inputs and `actionSpace`.
     public init(observationSize: Int, actionSpace: Space, policyLayers: [Int], valueLayers: [Int],
                 activation: Activation = .tanh, orthogonalInit: Bool = true, logStdInit: Float = 0,
