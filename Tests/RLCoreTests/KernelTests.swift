@@ -3,7 +3,8 @@ import Foundation
 import SeededRandom
 import Testing
 
-/// The C element-wise kernels: accurate, and the AVX2 and portable versions give the same bits.
+/// The C kernels: the element-wise ones accurate, their AVX2 and portable versions giving the same bits; the thin
+/// products summing exactly as specified.
 @Suite struct KernelTests {
     /// Random values over tanh's whole interesting range, then the edges: the clamp at ±7.9053, the |x| < 4e-4
     /// pass-through, signed zeros, subnormals, infinities and NaN.
@@ -66,6 +67,47 @@ import Testing
                 return w + m + v
             }
             #expect(bits(adam.portable) == bits(adam.avx2), "adam, \(count) parameters")
+        }
+    }
+
+    /// The thin products: each element is the sum over k in order, in fused multiply-adds from +0, then added to C
+    /// (or to +0) — bit for bit, for every class of thin shape, both transposes, padded strides and odd sizes (the
+    /// vector tails); a product that is not thin is declined and C left untouched.
+    @Test func thinProductsSumInOrderWithFusedMultiplyAdds() throws {
+        try #require(Self.cpuHasAVX2, "the thin kernels need AVX2 and FMA")
+        var rng = SeededGenerator(seed: 21)
+        let thin = [(256, 64, 4), (37, 75, 1), (9, 130, 7), (2, 64, 256), (3, 19, 320), (1, 9, 50), (256, 2, 64),
+                    (45, 7, 13), (8, 3, 320), (17, 1, 9)]
+        for (m, n, k) in thin + [(16, 16, 16), (4, 64, 64), (2, 64, 321)] {
+            let isThin = k <= 7 || ((m <= 3 || n <= 7) && k <= 320)
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for accumulate in [false, true] {
+                    let lda = (ta ? m : k) + 1, ldb = (tb ? k : n) + 3, ldc = n + 2
+                    let a = (0..<((ta ? k : m) * lda)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let b = (0..<((tb ? n : k) * ldb)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let start = (0..<(m * ldc)).map { _ in accumulate ? Float.random(in: -1...1, using: &rng) : .nan }
+                    var c = start
+                    let done = rl_thin_gemm(ta ? 1 : 0, tb ? 1 : 0, m, n, k, a, lda, b, ldb, accumulate ? 1 : 0, &c, ldc)
+                    let shape = "\(m)x\(n)x\(k) transA \(ta) transB \(tb) accumulate \(accumulate)"
+                    #expect((done != 0) == isThin, "\(shape)")
+                    guard done != 0 else {
+                        #expect(bits(c) == bits(start), "\(shape): declined, yet C changed")
+                        continue
+                    }
+                    var expected = start
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum: Float = 0
+                            for p in 0..<k {
+                                sum.addProduct(ta ? a[p * lda + i] : a[i * lda + p], tb ? b[j * ldb + p] : b[p * ldb + j])
+                            }
+                            expected[i * ldc + j] = (accumulate ? start[i * ldc + j] : 0) + sum
+                        }
+                    }
+                    // Equal bits everywhere, the padding beyond each row of C included (left as it was).
+                    #expect(bits(c) == bits(expected), "\(shape)")
+                }
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 #ifndef RLBENCH_CKERNELS_H
 #define RLBENCH_CKERNELS_H
 
-/// Element-wise kernels of the tensor core, in C so that they can use AVX2 where the CPU has it (chosen at run
+/// Element-wise kernels and thin matrix products of the tensor core, in C so that they can use AVX2 where the CPU has it (chosen at run
 /// time; the build itself targets plain x86-64). Both paths perform the same IEEE operations in the same order,
 /// without fused multiply-adds, so their results are bit-identical: only the speed depends on the CPU.
 
@@ -23,5 +23,14 @@ void rl_tanh_backward(const float *g, const float *y, float *out, long n);
 /// d = g + l2·w, m ← β₁m + (1−β₁)d, v ← β₂v + (1−β₂)d², w −= stepSize·m / (√v · inverseBc2Sqrt + ε).
 void rl_adam(float *w, const float *g, float *m, float *v, long n, float l2, float beta1, float oneMinusBeta1,
              float beta2, float oneMinusBeta2, float stepSize, float inverseBc2Sqrt, float eps);
+
+/// C = op(A)·op(B) + (accumulate ? C : 0) (row-major, op an optional transpose: the CBLAS `sgemm` contract with
+/// alpha 1 and beta 1 or 0; with 0, C is only written) for
+/// products with one very small dimension, the shapes where OpenBLAS's packing costs several times the arithmetic:
+/// k ≤ 7; or m ≤ 3 or n ≤ 7, with k ≤ 320 with k ≤ 320. Each element is the sum over k in
+/// order, in fused multiply-adds from +0, then added to C (or to +0) — the values of OpenBLAS's Haswell and Zen kernels.
+/// Returns 1 when it computed the product, 0 (C untouched) for another shape or on a CPU without AVX2 and FMA.
+int rl_thin_gemm(int transA, int transB, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                 int accumulate, float *c, long ldc);
 
 #endif

@@ -1,10 +1,12 @@
 import CBLAS
+import CKernels
 import Foundation
 
 /// The one seam through which every matrix product in rlbench goes.
 ///
 /// `C = alpha * op(A) * op(B) + beta * C`, row-major, with `op` an optional transpose — the
-/// CBLAS `sgemm` contract. `Gemm.multiply` sends the product to OpenBLAS; `Gemm.reference` is
+/// CBLAS `sgemm` contract. `Gemm.multiply` sends the product to OpenBLAS (or, for a product with one tiny
+/// dimension, to the thin kernel `rl_thin_gemm`, which gives the same values); `Gemm.reference` is
 /// the plain triple loop kept beside it for tests.
 public enum Gemm {
     /// Row-major `C[m×n] = alpha * op(A)[m×k] * op(B)[k×n] + beta * C`.
@@ -23,6 +25,11 @@ public enum Gemm {
         guard m > 1 && n > 1 else {
             vectorProduct(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                           beta: beta, c: c, ldc: ldc)
+            return
+        }
+        // A tiny dimension (four observation values, a two-action head): a plain loop, the same values as OpenBLAS.
+        if alpha == 1 && (beta == 0 || beta == 1)
+            && rl_thin_gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta == 1 ? 1 : 0, c, ldc) != 0 {
             return
         }
         // OpenBLAS 0.3.21 meets beta 0 with a pass that stores zeros one float at a time (`sgemm_beta`: about 6% of

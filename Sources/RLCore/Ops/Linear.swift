@@ -4,7 +4,7 @@ extension Tensor {
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
                      "linear: input \(x.shape) does not fit weight \(weight.shape) ([out, in])")
-        let n = x.shape[0], inputs = x.shape[1], outputs = weight.shape[0]
+        let n = x.shape[0], outputs = weight.shape[0]
         if let bias { precondition(bias.shape == [outputs], "linear: bias \(bias.shape) for \(outputs) outputs") }
         let y = affine(x.data, rows: n, weight: weight, bias: bias)
         let parents = bias.map { [x, weight, $0] } ?? [x, weight]
