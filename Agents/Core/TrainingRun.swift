@@ -26,7 +26,8 @@ public struct RunOptions: Sendable {
     /// `key=value` overrides, applied last.
     public var overrides: [String] = []
     public var outputDirectory: URL
-    /// Continue the run in `outputDirectory` from its last checkpoint.
+    /// Continue the run in `outputDirectory` from its last checkpoint, with the run's own seed, environment options and
+    /// `config.yml` (`seed`, `environmentOptions`, `configFile` and `overrides` are not used).
     public var resume = false
     /// Steps between periodic checkpoints; nil: a fifth of the run.
     public var checkpointEvery: Int?
@@ -35,6 +36,39 @@ public struct RunOptions: Sendable {
 
     public init(agent: String, environment: String, outputDirectory: URL) {
         self.agent = agent; self.environment = environment; self.outputDirectory = outputDirectory
+    }
+}
+
+/// What a run folder's newest checkpoint (`last.safetensors`) says about the run: what `--resume` continues.
+public struct ResumableRun: Sendable, Equatable {
+    public var agent: String
+    public var environment: String
+    public var environmentOptions: [String: String]
+    public var seed: UInt64
+    /// Environment steps done.
+    public var step: Int
+
+    /// Reads the metadata of `directory/last.safetensors`; a folder without one, or a file that is not an rlbench agent
+    /// checkpoint, is an error naming it.
+    public init(directory: URL) throws {
+        let file = directory.appendingPathComponent("last.safetensors")
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw AgentError.badCheckpoint("nothing to resume in \(directory.path): it has no last.safetensors")
+        }
+        let meta = try SafeTensors.read(from: file).metadata
+        guard meta["format"] == "rlbench-agent-1", let agent = meta["agent"], let environment = meta["env"],
+              let seed = meta["seed"].flatMap({ UInt64($0) }), let step = meta["step"].flatMap({ Int($0) }) else {
+            throw AgentError.badCheckpoint("\(file.path) is not an rlbench agent checkpoint (no agent, env, seed or step metadata)")
+        }
+        var options: [String: String] = [:]
+        if let json = meta["env_options"] {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] else {
+                throw AgentError.badCheckpoint("\(file.path): env_options metadata is not a JSON object of strings")
+            }
+            options = object
+        }
+        self.agent = agent; self.environment = environment; self.environmentOptions = options
+        self.seed = seed; self.step = step
     }
 }
 
@@ -119,6 +153,16 @@ public final class TrainingRun: TrainingContext {
     /// Resolves everything and builds the agent; throws clear errors for unknown agents or environments,
     /// unsupported spaces, bad configs, and (with `resume`) missing or mismatched checkpoints.
     public init(_ options: RunOptions) throws {
+        var options = options
+        if options.resume {
+            let run = try ResumableRun(directory: options.outputDirectory)
+            guard run.agent == options.agent, run.environment == options.environment else {
+                throw AgentError.checkpointMismatch("the run in \(options.outputDirectory.path) trains \(run.agent) on "
+                                                    + "\(run.environment), not \(options.agent) on \(options.environment)")
+            }
+            options.seed = run.seed
+            options.environmentOptions = run.environmentOptions
+        }
         self.options = options
         let agentType = try AgentCatalog.agent(named: options.agent)
         descriptor = agentType.descriptor

@@ -16,8 +16,8 @@ struct Run: ParsableCommand {
         metrics.csv, checkpoints/, last.safetensors, final.safetensors, learning_curve.png and eval.json.
         """)
 
-    @Argument(help: "The agent: \(AgentCatalog.names.joined(separator: ", ")).")
-    var agent: String = "ppo"
+    @Argument(help: "The agent: \(AgentCatalog.names.joined(separator: ", ")) (default: ppo; with --resume, the run's).")
+    var agent: String?
 
     @Option(name: .long, help: "Environment id (see `rlbench env list`).")
     var env: String?
@@ -25,8 +25,8 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Total environment steps (default: the config's n_timesteps).")
     var steps: Int?
 
-    @Option(name: .long, help: "Random seed; the same seed and config give the same run.")
-    var seed: UInt64 = 0
+    @Option(name: .long, help: "Random seed; the same seed and config give the same run (default: 0; with --resume, the run's).")
+    var seed: UInt64?
 
     @Option(name: .long, help: "A YAML file of hyperparameters (rl-zoo key names) applied over the tuned defaults.")
     var config: String?
@@ -40,7 +40,7 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Output folder (default runs/<agent>-<env>-seed<S>).")
     var out: String?
 
-    @Option(name: .long, help: "Continue the run in this folder from its last checkpoint.")
+    @Option(name: .long, help: "Continue the run in this folder from its last checkpoint, with its own agent, environment, seed and config.yml (--steps may raise its total).")
     var resume: String?
 
     @Option(name: .long, help: "Episodes of the final deterministic evaluation (0 to skip).")
@@ -64,27 +64,42 @@ struct Run: ParsableCommand {
     }
 
     mutating func run() throws {
-        let descriptor = try fail { try AgentCatalog.agent(named: agent).descriptor }
-        var environment = env ?? descriptor.defaultEnvironment
         var envOptions: [String: String] = [:]
         for item in envOption {
             guard let eq = item.firstIndex(of: "=") else { throw ValidationError("--env-option expects key=value, got '\(item)'") }
             envOptions[String(item[..<eq])] = String(item[item.index(after: eq)...])
         }
-        let directory: URL
+        let descriptor: AgentDescriptor, environment: String, runSeed: UInt64, directory: URL
         if let resume {
+            // A resumed run continues as it was started: the same agent, environment, seed and hyperparameters.
             directory = URL(fileURLWithPath: resume)
-            // A resumed run continues with its own environment.
-            if let meta = try? SafeTensors.read(from: directory.appendingPathComponent("last.safetensors")).metadata, let id = meta["env"] {
-                environment = id
+            let run = try fail { try ResumableRun(directory: directory) }
+            func conflict(_ what: String, _ given: String, _ own: String) -> ValidationError {
+                ValidationError("--resume continues the run in \(resume) with its own \(what) (\(own)); drop \(given)")
             }
+            if let agent, agent != run.agent { throw conflict("agent", "'\(agent)'", run.agent) }
+            if let env, env != run.environment { throw conflict("environment", "--env \(env)", run.environment) }
+            if let seed, seed != run.seed { throw conflict("seed", "--seed \(seed)", String(run.seed)) }
+            if !envOption.isEmpty {
+                let own = run.environmentOptions.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                throw conflict("environment options", "--env-option", own.isEmpty ? "none" : own.joined(separator: ", "))
+            }
+            if config != nil || !overrides.isEmpty {
+                throw conflict("hyperparameters", config != nil ? "--config" : "--set", "\(resume)/config.yml")
+            }
+            if out != nil { throw ValidationError("--resume writes into the run's own folder; drop --out") }
+            descriptor = try fail { try AgentCatalog.agent(named: run.agent).descriptor }
+            environment = run.environment; runSeed = run.seed
         } else {
-            directory = out.map { URL(fileURLWithPath: $0) } ?? Run.freshDirectory("runs/\(descriptor.name)-\(environment)-seed\(seed)")
+            descriptor = try fail { try AgentCatalog.agent(named: agent ?? "ppo").descriptor }
+            environment = env ?? descriptor.defaultEnvironment
+            runSeed = seed ?? 0
+            directory = out.map { URL(fileURLWithPath: $0) } ?? Run.freshDirectory("runs/\(descriptor.name)-\(environment)-seed\(runSeed)")
         }
         var options = RunOptions(agent: descriptor.name, environment: environment, outputDirectory: directory)
         options.environmentOptions = envOptions
         options.steps = steps
-        options.seed = seed
+        options.seed = runSeed
         options.configFile = config.map { URL(fileURLWithPath: $0) }
         options.overrides = overrides
         options.resume = resume != nil

@@ -126,6 +126,48 @@ func train(_ agent: String, _ env: String, steps: Int? = nil, seed: UInt64 = 0, 
         #expect(try SafeTensors.read(from: result.finalCheckpoint).metadata["step"] == String(result.steps))
     }
 
+    /// A resumed run keeps the run's own seed and environment options, whatever the options passed (their defaults
+    /// here), and resuming the same folder twice gives the same result.
+    @Test func resumeKeepsTheRunsSeedAndEnvironmentOptions() throws {
+        let dir = temporaryDirectory()
+        var first = RunOptions(agent: "qlearning", environment: "FrozenLake-v1", outputDirectory: dir)
+        first.steps = 3000
+        first.seed = 5
+        first.environmentOptions = ["is_slippery": "false"]
+        first.evaluationEpisodes = 0
+        first.progress = .quiet
+        _ = try TrainingRun(first).run()
+        let copy = temporaryDirectory()
+        try FileManager.default.removeItem(at: copy)
+        try FileManager.default.copyItem(at: dir, to: copy)
+
+        func resume(_ directory: URL) throws -> RunResult {
+            var options = RunOptions(agent: "qlearning", environment: "FrozenLake-v1", outputDirectory: directory)
+            options.steps = 6000
+            options.resume = true
+            options.evaluationEpisodes = 0
+            options.progress = .quiet
+            let run = try TrainingRun(options)
+            #expect(run.options.seed == 5)
+            #expect(run.options.environmentOptions == ["is_slippery": "false"])
+            return try run.run()
+        }
+        let a = try resume(dir), b = try resume(copy)
+        let meta = try SafeTensors.read(from: a.finalCheckpoint).metadata
+        #expect(meta["seed"] == "5")
+        #expect(meta["env_options"] == #"{"is_slippery":"false"}"#)
+        #expect(a.steps == 6000)
+        #expect(try Data(contentsOf: a.finalCheckpoint) == Data(contentsOf: b.finalCheckpoint))
+
+        // Another agent or environment than the run's is refused; so is a folder with nothing to resume.
+        var wrong = RunOptions(agent: "sarsa", environment: "FrozenLake-v1", outputDirectory: dir)
+        wrong.resume = true
+        #expect(throws: AgentError.self) { try TrainingRun(wrong) }
+        var empty = RunOptions(agent: "qlearning", environment: "FrozenLake-v1", outputDirectory: temporaryDirectory())
+        empty.resume = true
+        #expect(throws: AgentError.self) { try TrainingRun(empty) }
+    }
+
     @Test func savedAgentsEvaluateLikeTheRun() throws {
         let (result, _) = try train("a2c", "CartPole-v1", steps: 20000, episodes: 10)
         let loaded = try SavedAgent.load(result.finalCheckpoint)

@@ -111,4 +111,27 @@ import TestSupport
         let resumed = try CLI.run(["run", "--resume", "r", "--steps", "3000", "--plain", "--eval-episodes", "0"], in: dir)
         #expect(resumed.status == 0, "\(resumed.err)")
     }
+
+    /// `--resume DIR` continues the run as it was started (its agent need not be named); a flag that would change
+    /// its agent, environment, seed or hyperparameters is an error naming the run's own, and so is a folder with
+    /// nothing to resume.
+    @Test func resumeContinuesTheRunAsStarted() throws {
+        let dir = CLI.temporaryDirectory()
+        let started = try CLI.run(["run", "qlearning", "--env", "FrozenLake-v1", "--seed", "5", "--steps", "2000", "--plain",
+                                   "--eval-episodes", "0", "--out", "r"], in: dir)
+        #expect(started.status == 0, "\(started.err)")
+        let resumed = try CLI.run(["run", "--resume", "r", "--steps", "4000", "--plain", "--eval-episodes", "0"], in: dir)
+        #expect(resumed.status == 0, "\(resumed.err)")
+        #expect(resumed.out.contains("done: 4000 steps"), "\(resumed.out)")
+        for (flags, named) in [(["dqn"], "own agent (qlearning)"), (["--seed", "6"], "own seed (5)"),
+                               (["--env", "CliffWalking-v1"], "own environment (FrozenLake-v1)"),
+                               (["--set", "gamma=0.9"], "own hyperparameters"), (["--out", "elsewhere"], "drop --out")] {
+            let refused = try CLI.run(["run"] + flags + ["--resume", "r", "--plain"], in: dir)
+            #expect(refused.status != 0, "\(flags)")
+            #expect(refused.err.contains(named), "\(flags): \(refused.err)")
+        }
+        let nothing = try CLI.run(["run", "--resume", "missing", "--plain"], in: dir)
+        #expect(nothing.status != 0)
+        #expect(nothing.err.contains("nothing to resume"), "\(nothing.err)")
+    }
 }
