@@ -72,27 +72,28 @@ extension RGBImage {
 
     /// Fills a disc.
     public mutating func fillCircle(cx: Double, cy: Double, radius r: Double, color: RGB) {
-        let y0 = max(0, Int((cy - r).rounded(.down))), y1 = min(height - 1, Int((cy + r).rounded(.up)))
-        let x0 = max(0, Int((cx - r).rounded(.down))), x1 = min(width - 1, Int((cx + r).rounded(.up)))
-        guard y0 <= y1, x0 <= x1 else { return }
-        for yy in y0...y1 {
-            for xx in x0...x1 {
+        guard let (rows, columns) = pixelsCovering(cx: cx, cy: cy, radius: r) else { return }
+        for yy in rows {
+            for xx in columns {
                 let dx = Double(xx) + 0.5 - cx, dy = Double(yy) + 0.5 - cy
-                if dx * dx + dy * dy <= r * r {
-                    let i = (yy * width + xx) * 3
-                    pixels[i] = color.r; pixels[i + 1] = color.g; pixels[i + 2] = color.b
-                }
+                if dx * dx + dy * dy <= r * r { self[xx, yy] = color }
             }
         }
     }
 
-    /// Draws a circle's outline `thickness` pixels wide.
-    public mutating func strokeCircle(cx: Double, cy: Double, radius r: Double, color: RGB, thickness: Double = 1) {
+    /// The rows and columns of the image's pixels that the circle's bounding box touches; nil when it is off the image.
+    private func pixelsCovering(cx: Double, cy: Double, radius r: Double) -> (ClosedRange<Int>, ClosedRange<Int>)? {
         let y0 = max(0, Int((cy - r).rounded(.down))), y1 = min(height - 1, Int((cy + r).rounded(.up)))
         let x0 = max(0, Int((cx - r).rounded(.down))), x1 = min(width - 1, Int((cx + r).rounded(.up)))
-        guard y0 <= y1, x0 <= x1 else { return }
-        for yy in y0...y1 {
-            for xx in x0...x1 {
+        guard y0 <= y1, x0 <= x1 else { return nil }
+        return (y0...y1, x0...x1)
+    }
+
+    /// Draws a circle's outline `thickness` pixels wide.
+    public mutating func strokeCircle(cx: Double, cy: Double, radius r: Double, color: RGB, thickness: Double = 1) {
+        guard let (rows, columns) = pixelsCovering(cx: cx, cy: cy, radius: r) else { return }
+        for yy in rows {
+            for xx in columns {
                 let dx = Double(xx) + 0.5 - cx, dy = Double(yy) + 0.5 - cy
                 let d = (dx * dx + dy * dy).squareRoot()
                 if d <= r && d >= r - thickness { self[xx, yy] = color }

@@ -22,6 +22,16 @@ func train(_ agent: String, _ env: String, steps: Int? = nil, seed: UInt64 = 0, 
     return (try TrainingRun(options).run(), directory)
 }
 
+/// Options that resume the run in `directory` up to `steps`, quietly and without an evaluation.
+func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? = nil) -> RunOptions {
+    var options = RunOptions(agent: agent, environment: env, outputDirectory: directory)
+    options.steps = steps
+    options.resume = true
+    options.evaluationEpisodes = 0
+    options.progress = .quiet
+    return options
+}
+
 /// Learning, asserted: the cheapest entries of the README's table, with fixed seeds.
 @Suite struct LearningTests {
     @Test func ppoSolvesCartPole() throws {
@@ -114,12 +124,7 @@ func train(_ agent: String, _ env: String, steps: Int? = nil, seed: UInt64 = 0, 
     @Test func resumeContinuesFromTheLastCheckpoint() throws {
         let dir = temporaryDirectory()
         _ = try train("ppo", "CartPole-v1", steps: 2000, episodes: 0, directory: dir)
-        var options = RunOptions(agent: "ppo", environment: "CartPole-v1", outputDirectory: dir)
-        options.steps = 4000
-        options.resume = true
-        options.evaluationEpisodes = 0
-        options.progress = .quiet
-        let run = try TrainingRun(options)
+        let run = try TrainingRun(resumeOptions("ppo", "CartPole-v1", directory: dir, steps: 4000))
         #expect(run.agent.stepsDone >= 2000)
         let result = try run.run()
         #expect(result.steps >= 4000)
@@ -142,12 +147,7 @@ func train(_ agent: String, _ env: String, steps: Int? = nil, seed: UInt64 = 0, 
         try FileManager.default.copyItem(at: dir, to: copy)
 
         func resume(_ directory: URL) throws -> RunResult {
-            var options = RunOptions(agent: "qlearning", environment: "FrozenLake-v1", outputDirectory: directory)
-            options.steps = 6000
-            options.resume = true
-            options.evaluationEpisodes = 0
-            options.progress = .quiet
-            let run = try TrainingRun(options)
+            let run = try TrainingRun(resumeOptions("qlearning", "FrozenLake-v1", directory: directory, steps: 6000))
             #expect(run.options.seed == 5)
             #expect(run.options.environmentOptions == ["is_slippery": "false"])
             return try run.run()
@@ -160,12 +160,10 @@ func train(_ agent: String, _ env: String, steps: Int? = nil, seed: UInt64 = 0, 
         #expect(try Data(contentsOf: a.finalCheckpoint) == Data(contentsOf: b.finalCheckpoint))
 
         // Another agent or environment than the run's is refused; so is a folder with nothing to resume.
-        var wrong = RunOptions(agent: "sarsa", environment: "FrozenLake-v1", outputDirectory: dir)
-        wrong.resume = true
-        #expect(throws: AgentError.self) { try TrainingRun(wrong) }
-        var empty = RunOptions(agent: "qlearning", environment: "FrozenLake-v1", outputDirectory: temporaryDirectory())
-        empty.resume = true
-        #expect(throws: AgentError.self) { try TrainingRun(empty) }
+        #expect(throws: AgentError.self) { try TrainingRun(resumeOptions("sarsa", "FrozenLake-v1", directory: dir)) }
+        #expect(throws: AgentError.self) {
+            try TrainingRun(resumeOptions("qlearning", "FrozenLake-v1", directory: temporaryDirectory()))
+        }
     }
 
     @Test func savedAgentsEvaluateLikeTheRun() throws {
