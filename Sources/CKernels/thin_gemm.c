@@ -1,6 +1,7 @@
 #include "CKernels.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -204,9 +205,13 @@ static int cpu_has_fma(void) {
 
 int rl_thin_gemm(int transA, int transB, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
                  int accumulate, float *c, long ldc) {
-    static int usable = -1;
-    if (usable < 0) usable = cpu_has_fma();  // a benign race: every thread computes the same answer
-    if (!usable || m <= 0 || n <= 0 || k <= 0) return 0;
+    static atomic_int usable = -1;  // -1 until first use; every thread that races here computes the same answer
+    int state = atomic_load_explicit(&usable, memory_order_relaxed);
+    if (state < 0) {
+        state = cpu_has_fma();
+        atomic_store_explicit(&usable, state, memory_order_relaxed);
+    }
+    if (!state || m <= 0 || n <= 0 || k <= 0) return 0;
 
     // A'[i, k] and B'[k, j] as strides into the stored matrices.
     long aRow = transA ? 1 : lda, aK = transA ? lda : 1;
