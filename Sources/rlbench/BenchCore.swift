@@ -100,6 +100,33 @@ struct BenchCore: ParsableCommand {
             report(json: json, name: "mlp_step_ratio", value: t / torch.us, unit: "x", ["net": net, "batch": 64],
                    label: "core time / PyTorch time, \(net)")
         }
+        // Products with one tiny dimension (PPO's CartPole shapes): the core's thin kernel against OpenBLAS.
+        for (label, transA, transB, m, n, k) in [("first layer forward 256x4 . (64x4)T", false, true, 256, 64, 4),
+                                                 ("head forward 256x64 . (2x64)T", false, true, 256, 2, 64),
+                                                 ("head weight gradient (256x2)T . 256x64", true, false, 2, 64, 256)] {
+            let a = Tensor.uniform([m * k], low: -1, high: 1, using: &rng).data
+            let b = Tensor.uniform([k * n], low: -1, high: 1, using: &rng).data
+            var c = [Float](repeating: 0, count: m * n)
+            let lda = transA ? m : k, ldb = transB ? k : n
+            let shape = "\(m)x\(n)x\(k)"
+            for backend in ["core", "cblas"] {
+                let t = bestTimePerCall(seconds: seconds / 2) {
+                    a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                        if backend == "core" {
+                            Gemm.multiply(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, a: ap.baseAddress!,
+                                          lda: lda, b: bp.baseAddress!, ldb: ldb, beta: 0, c: cp.baseAddress!, ldc: n)
+                        } else {
+                            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                                        Int32(m), Int32(n), Int32(k), 1, ap.baseAddress, Int32(lda), bp.baseAddress, Int32(ldb),
+                                        0, cp.baseAddress, Int32(n))
+                        }
+                    } } }
+                }
+                report(json: json, name: "thin_gemm_us", value: t * 1e6, unit: "us", ["backend": backend, "shape": shape],
+                       label: "\(label) (\(backend == "core" ? "core" : "raw cblas_sgemm"))")
+            }
+        }
+
         // The element-wise kernels, on both paths (the same bits; only the speed differs).
         let values = Tensor.uniform([1 << 16], low: -4, high: 4, using: &rng).data
         var out = [Float](repeating: 0, count: values.count)
