@@ -6,9 +6,9 @@
 #include <string.h>
 
 // Matrix products with one very small dimension: a first layer fed four observation values, a head with two
-// outputs, that head's weight gradient. OpenBLAS packs both operands and runs its register-tile kernel at a
-// fraction of a percent of its efficiency on these shapes; a plain loop over the small dimension is several times
-// faster.
+// outputs, that head's weight gradient. OpenBLAS packs both operands and runs its register tiles nearly empty on
+// these shapes (5–16 GFLOP/s, against about 60 on a 64-wide layer); a plain loop over the small dimension is two
+// to three times faster.
 //
 // Every element is accumulated exactly as OpenBLAS's Haswell/Zen `sgemm` kernels do for these shapes (fused
 // multiply-adds over k in order, into an accumulator that starts at +0, then added to C), so switching between
