@@ -2,11 +2,17 @@ import Agents
 import ArgumentParser
 import Foundation
 
-/// `rlbench bench agents`: full training runs with the zoo's CartPole hyperparameters, timed.
+/// `rlbench bench agents`: full training runs with the zoo's CartPole hyperparameters, timed; with `--sb3`, the same
+/// runs in Stable-Baselines3, alternating with rlbench's, so that both see the same machine at the same time.
 struct BenchAgents: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agents",
-        abstract: "Time full training runs (PPO 1e5, DQN 5e4, A2C 5e5 steps on CartPole-v1, zoo hyperparameters).")
+        abstract: "Time full training runs (PPO 1e5, DQN 5e4, A2C 5e5 steps on CartPole-v1, zoo hyperparameters).",
+        discussion: """
+        rlbench's wall time includes the 100-episode evaluation. With --sb3, python3 must import stable_baselines3 \
+        (pip install stable-baselines3==2.9.2); it trains with the same tuned hyperparameters and 2 torch threads, \
+        and its wall time is model.learn() alone.
+        """)
 
     @Flag(help: "One JSON object per line.")
     var json = false
@@ -17,40 +23,245 @@ struct BenchAgents: ParsableCommand {
     @Option(help: "Seed.")
     var seed: UInt64 = 1
 
-    func run() throws {
-        // Several agents: each in a process of its own, so that its wall time and peak memory are its alone.
-        if agent.count > 1 {
-            for name in agent {
-                let child = Process()
-                child.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-                child.arguments = ["bench", "agents", "--agent", name, "--seed", String(seed)] + (json ? ["--json"] : [])
-                try child.run()
-                child.waitUntilExit()
-                guard child.terminationStatus == 0 else { throw ExitCode(child.terminationStatus) }
-            }
-            return
-        }
-        for name in agent {
-            let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-bench-\(name)-\(UUID().uuidString)")
-            defer { try? FileManager.default.removeItem(at: dir) }
-            var options = RunOptions(agent: name, environment: "CartPole-v1", outputDirectory: dir)
-            options.seed = seed
-            options.progress = .quiet
-            Memory.resetPeak()
-            let result = try fail { try TrainingRun(options).run() }
-            let wall = result.wallSeconds
-            let e = result.evaluation!
-            if json {
-                print("{\"name\": \"train\", \"agent\": \"\(name)\", \"env\": \"CartPole-v1\", \"seed\": \(seed), \"steps\": \(result.steps), "
-                      + "\"wall_s\": \(wall), \"steps_per_s\": \(Double(result.steps) / wall), \"eval_mean\": \(e.mean), "
-                      + "\"eval_std\": \(e.std), \"peak_rss_mb\": \(Memory.peakMB)}")
-            } else {
-                print(String(format: "%@ on CartPole-v1: %d steps in %.1f s (%.0f steps/s, includes the 100-episode evaluation), eval %.1f ± %.1f, peak RSS %.0f MB",
-                             name, result.steps, wall, Double(result.steps) / wall, e.mean, e.std, Memory.peakMB))
-            }
-            fflush(nil)
+    @Option(help: "Runs per agent, alternating between agents (and with Stable-Baselines3); then a median per agent.")
+    var runs = 1
+
+    @Flag(help: "Also time Stable-Baselines3 on the same runs (python3 with stable_baselines3) and print the speed-up.")
+    var sb3 = false
+
+    static let environment = "CartPole-v1"
+
+    func validate() throws {
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1, got \(runs)") }
+        if sb3, let other = agent.first(where: { !StableBaselines3.agents.contains($0) }) {
+            throw ValidationError("--sb3 times \(StableBaselines3.agents.joined(separator: ", ")), not '\(other)'")
         }
     }
+
+    func run() throws {
+        if agent.count == 1 && runs == 1 && !sb3 {
+            emit(try timeHere(agent[0]))
+            return
+        }
+        if sb3 { try fail { try StableBaselines3.checkInstalled() } }
+        // Each run in a process of its own, so that its wall time and peak memory are its alone.
+        var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
+        for _ in 0..<runs {
+            for name in agent {
+                let timing = try timeInChild(name)
+                emit(timing)
+                ours[name, default: []].append(timing.wallSeconds)
+                if sb3 {
+                    let baseline = try fail { try StableBaselines3.time(agent: name, environment: Self.environment, seed: seed) }
+                    emit(baseline)
+                    theirs[name, default: []].append(baseline.wallSeconds)
+                }
+            }
+        }
+        guard runs > 1 || sb3 else { return }
+        for name in agent { emitSummary(name, ours[name]!, theirs[name]) }
+    }
+
+    /// Trains `name` in this process and times it.
+    private func timeHere(_ name: String) throws -> TrainTiming {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-bench-\(name)-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var options = RunOptions(agent: name, environment: Self.environment, outputDirectory: dir)
+        options.seed = seed
+        options.progress = .quiet
+        Memory.resetPeak()
+        let result = try fail { try TrainingRun(options).run() }
+        let e = result.evaluation!
+        return TrainTiming(name: "train", agent: name, seed: seed, steps: result.steps, wallSeconds: result.wallSeconds,
+                           evalMean: e.mean, evalStd: e.std, peakMB: Memory.peakMB)
+    }
+
+    /// Runs `rlbench bench agents --agent name --json` as a child process and reads its one line.
+    private func timeInChild(_ name: String) throws -> TrainTiming {
+        let child = Process()
+        child.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        child.arguments = ["bench", "agents", "--agent", name, "--seed", String(seed), "--json"]
+        let out = Pipe()
+        child.standardOutput = out
+        try child.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        child.waitUntilExit()
+        guard child.terminationStatus == 0 else { throw ExitCode(child.terminationStatus) }
+        guard let timing = TrainTiming(jsonLine: data) else {
+            throw ValidationError("bench agents: could not read the timing of '\(name)' from its run")
+        }
+        return timing
+    }
+
+    private func emit(_ t: TrainTiming) {
+        if json {
+            print(t.jsonLine)
+        } else {
+            let who = t.name == "train" ? t.agent : "\(t.agent) (Stable-Baselines3 \(t.versions ?? ""))"
+            let what = t.name == "train" ? "includes the 100-episode evaluation" : "model.learn() alone"
+            print(String(format: "%@ on %@: %d steps in %.2f s (%.0f steps/s, %@), eval %.1f ± %.1f, peak RSS %.0f MB",
+                         who, Self.environment, t.steps, t.wallSeconds, Double(t.steps) / t.wallSeconds, what,
+                         t.evalMean, t.evalStd, t.peakMB))
+        }
+        fflush(nil)
+    }
+
+    private func emitSummary(_ name: String, _ ours: [Double], _ theirs: [Double]?) {
+        let mine = median(ours)
+        if json {
+            var line = "{\"name\": \"summary\", \"agent\": \"\(name)\", \"env\": \"\(Self.environment)\", \"runs\": \(ours.count), "
+                + "\"wall_s_median\": \(mine), \"wall_s_min\": \(ours.min()!), \"wall_s_max\": \(ours.max()!)"
+            if let theirs {
+                line += ", \"sb3_wall_s_median\": \(median(theirs)), \"sb3_wall_s_min\": \(theirs.min()!), "
+                    + "\"sb3_wall_s_max\": \(theirs.max()!), \"speedup\": \(median(theirs) / mine)"
+            }
+            print(line + "}")
+        } else {
+            var line = String(format: "%@: median %.2f s over %d runs (%.2f–%.2f)", name, mine, ours.count, ours.min()!, ours.max()!)
+            if let theirs {
+                line += String(format: "; Stable-Baselines3 median %.1f s (%.1f–%.1f); %.1f× faster", median(theirs),
+                               theirs.min()!, theirs.max()!, median(theirs) / mine)
+            }
+            print(line)
+        }
+        fflush(nil)
+    }
+
+    private func median(_ values: [Double]) -> Double {
+        let s = values.sorted(), n = s.count
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
+    }
+}
+
+/// One timed training run: rlbench's (`"name": "train"`) or Stable-Baselines3's (`"sb3_train"`).
+struct TrainTiming {
+    let name, agent: String
+    let seed: UInt64
+    let steps: Int
+    let wallSeconds, evalMean, evalStd, peakMB: Double
+    /// Stable-Baselines3's and torch's versions, for a baseline run.
+    var versions: String? = nil
+
+    var jsonLine: String {
+        "{\"name\": \"\(name)\", \"agent\": \"\(agent)\", \"env\": \"\(BenchAgents.environment)\", \"seed\": \(seed), "
+            + "\"steps\": \(steps), \"wall_s\": \(wallSeconds), \"steps_per_s\": \(Double(steps) / wallSeconds), "
+            + "\"eval_mean\": \(evalMean), \"eval_std\": \(evalStd), \"peak_rss_mb\": \(peakMB)"
+            + (versions.map { ", \"versions\": \"\($0)\"" } ?? "") + "}"
+    }
+
+    init(name: String, agent: String, seed: UInt64, steps: Int, wallSeconds: Double, evalMean: Double, evalStd: Double,
+         peakMB: Double, versions: String? = nil) {
+        self.name = name; self.agent = agent; self.seed = seed; self.steps = steps; self.wallSeconds = wallSeconds
+        self.evalMean = evalMean; self.evalStd = evalStd; self.peakMB = peakMB; self.versions = versions
+    }
+
+    /// Reads the first JSON line of `data` (what `jsonLine` writes).
+    init?(jsonLine data: Data) {
+        guard let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first,
+              let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let name = object["name"] as? String, let agent = object["agent"] as? String,
+              let seed = (object["seed"] as? NSNumber)?.uint64Value, let steps = (object["steps"] as? NSNumber)?.intValue,
+              let wall = (object["wall_s"] as? NSNumber)?.doubleValue, let mean = (object["eval_mean"] as? NSNumber)?.doubleValue,
+              let std = (object["eval_std"] as? NSNumber)?.doubleValue, let peak = (object["peak_rss_mb"] as? NSNumber)?.doubleValue
+        else { return nil }
+        self.init(name: name, agent: agent, seed: seed, steps: steps, wallSeconds: wall, evalMean: mean, evalStd: std,
+                  peakMB: peak, versions: object["versions"] as? String)
+    }
+}
+
+/// The same training run in Stable-Baselines3, through `python3`: the tuned file's keys are SB3's keyword arguments
+/// (the zoo's format), `lin_<x>` becomes a linear schedule, and the policy is evaluated as rlbench evaluates its own
+/// (deterministic, 100 episodes).
+enum StableBaselines3 {
+    static let agents = ["ppo", "dqn", "a2c"]
+
+    enum Failure: Error, CustomStringConvertible {
+        case notInstalled
+        case failed(String)
+        var description: String {
+            switch self {
+            case .notInstalled: "--sb3: python3 cannot import stable_baselines3 (pip install stable-baselines3==2.9.2)"
+            case let .failed(reason): "--sb3: the Stable-Baselines3 run failed: \(reason)"
+            }
+        }
+    }
+
+    /// Fails with `notInstalled` unless python3 imports Stable-Baselines3, torch and Gymnasium.
+    static func checkInstalled() throws {
+        _ = try python(["--probe"])
+    }
+
+    /// Trains `agent` on `environment` in Stable-Baselines3 with rlbench's tuned hyperparameters.
+    static func time(agent: String, environment: String, seed: UInt64) throws -> TrainTiming {
+        guard let config = try TunedDefaults.json(agent: agent, environment: environment) else {
+            throw Failure.failed("rlbench has no tuned config for \(agent) on \(environment)")
+        }
+        guard let timing = TrainTiming(jsonLine: try python([agent, environment, String(seed), config])) else {
+            throw Failure.failed("python3 printed no timing")
+        }
+        return timing
+    }
+
+    /// Runs `script` with `arguments` and returns its standard output.
+    private static func python(_ arguments: [String]) throws -> Data {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script] + arguments
+        // stderr goes to a file, so that a chatty run cannot fill a pipe and stall; its tail explains a failure.
+        let errorLog = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-sb3-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: errorLog.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: errorLog) }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = try FileHandle(forWritingTo: errorLog)
+        do { try process.run() } catch { throw Failure.failed("cannot start python3: \(error)") }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let errors = (try? Data(contentsOf: errorLog)) ?? Data()
+        if process.terminationStatus == 3 { throw Failure.notInstalled }
+        guard process.terminationStatus == 0 else {
+            let tail = String(decoding: errors, as: UTF8.self).split(separator: "\n").suffix(3).joined(separator: " / ")
+            throw Failure.failed(tail.isEmpty ? "exit status \(process.terminationStatus)" : tail)
+        }
+        return data
+    }
+
+    /// argv: agent, environment id, seed, the tuned keys as JSON; or `--probe` (exit 0 when the imports work).
+    static let script = """
+    import json, resource, sys, time
+    try:
+        import gymnasium as gym
+        import stable_baselines3 as sb3
+        import torch
+        from stable_baselines3.common.env_util import make_vec_env
+        from stable_baselines3.common.evaluation import evaluate_policy
+        from stable_baselines3.common.monitor import Monitor
+    except ImportError:
+        sys.exit(3)
+    if sys.argv[1] == "--probe":
+        sys.exit(0)
+    agent, env_id, seed, config = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+    torch.set_num_threads(2)
+    steps = int(float(config.pop("n_timesteps")))
+    n_envs = int(config.pop("n_envs", 1))
+    if config.pop("normalize", False):
+        sys.exit("normalize is not supported by this comparison")
+    def linear(start):
+        return lambda progress_remaining: progress_remaining * start
+    for key, value in list(config.items()):
+        if isinstance(value, str) and value.startswith("lin_"):
+            config[key] = linear(float(value[4:]))
+    algorithm = {"ppo": sb3.PPO, "dqn": sb3.DQN, "a2c": sb3.A2C}[agent]
+    model = algorithm("MlpPolicy", make_vec_env(env_id, n_envs=n_envs, seed=seed), seed=seed, device="cpu", **config)
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    wall = time.perf_counter() - start
+    mean, std = evaluate_policy(model, Monitor(gym.make(env_id)), n_eval_episodes=100, deterministic=True)
+    print(json.dumps({"name": "sb3_train", "agent": agent, "env": env_id, "seed": seed, "steps": model.num_timesteps,
+                      "wall_s": wall, "steps_per_s": model.num_timesteps / wall, "eval_mean": float(mean),
+                      "eval_std": float(std), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "versions": "%s, torch %s" % (sb3.__version__, torch.__version__)}))
+    """
 }
 
 /// `rlbench bench learn`: the learning table — median and worst evaluation over several seeds.

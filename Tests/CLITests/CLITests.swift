@@ -134,4 +134,41 @@ import TestSupport
         #expect(nothing.status != 0)
         #expect(nothing.err.contains("nothing to resume"), "\(nothing.err)")
     }
+
+    /// `bench agents --sb3` against a stand-in `python3` that reports a 120-second Stable-Baselines3 run: the tuned
+    /// hyperparameters reach it, its record is printed beside rlbench's, and the summary divides the two medians.
+    @Test func benchAgentsComparesWithStableBaselines3() throws {
+        let dir = CLI.temporaryDirectory()
+        let python = dir.appendingPathComponent("python3")
+        // Arguments: -c SCRIPT, then --probe, or agent, environment, seed, the tuned keys as JSON.
+        try """
+        #!/bin/sh
+        [ "$3" = "--probe" ] && exit 0
+        printf '%s' "$6" > "\(dir.path)/config.json"
+        echo '{"name": "sb3_train", "agent": "'$3'", "env": "'$4'", "seed": '$5', "steps": 500000, "wall_s": 120.0, \
+        "steps_per_s": 4166.7, "eval_mean": 500.0, "eval_std": 0.0, "peak_rss_mb": 400.0, "versions": "2.9.2, torch 2.13.0"}'
+        """.write(to: python, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: python.path)
+        let path = dir.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let r = try CLI.run(["bench", "agents", "--agent", "a2c", "--sb3", "--json"], environment: ["PATH": path])
+        #expect(r.status == 0, "\(r.err)")
+        let records = r.out.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(records.map { $0["name"] as? String } == ["train", "sb3_train", "summary"], "\(r.out)")
+        guard records.count == 3, let wall = records[0]["wall_s"] as? Double, let speedup = records[2]["speedup"] as? Double
+        else { return }
+        #expect(records[0]["eval_mean"] as? Double == 500)
+        #expect(abs(speedup - 120 / wall) < 1e-9 * speedup)
+        #expect(records[2]["sb3_wall_s_median"] as? Double == 120)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as? [String: Any]
+        #expect(config?["n_envs"] as? Int == 8 && config?["ent_coef"] as? Double == 0, "\(String(describing: config))")
+
+        try "#!/bin/sh\nexit 3\n".write(to: python, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: python.path)
+        let missing = try CLI.run(["bench", "agents", "--agent", "ppo", "--sb3"], environment: ["PATH": path])
+        #expect(missing.status != 0)
+        #expect(missing.err.contains("cannot import stable_baselines3"), "\(missing.err)")
+        #expect(!missing.out.contains("ppo on CartPole-v1"), "checks SB3 before timing rlbench: \(missing.out)")
+    }
 }
