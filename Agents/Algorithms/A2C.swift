@@ -53,6 +53,7 @@ public final class A2CAgent: ActorCriticAgent {
         optimizer = try hp.bool("use_rms_prop")
             ? RMSprop(policy.namedParameters(), learningRate: lr, alpha: 0.99, eps: Float(try hp.double("rms_prop_eps")))
             : Adam(policy.namedParameters(), learningRate: lr)
+        optimizer.helperPartition = policy.valueParameterIndex
         normalizer = try hp.bool("normalize") ? ObservationNormalizer(size: policy.observationSize, gamma: Double(gamma)) : nil
     }
 
@@ -88,8 +89,7 @@ public final class A2CAgent: ActorCriticAgent {
             })
             let loss = policyLoss.item - entCoef * entropy.item + vfCoef * valueLoss.item
             guard loss.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "a2c loss") }
-            clipGradNorm(optimizer.tensors, maxNorm: maxGradNorm)
-            optimizer.step()
+            optimizer.clipGradNormAndStep(maxNorm: maxGradNorm)
 
             var stats = UpdateStatistics()
             stats.add(policyLoss: policyLoss.item, valueLoss: valueLoss.item, entropy: entropy.item)

@@ -224,8 +224,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "dqn loss") }
         optimizer.zeroGrad()
         loss.backward()
-        clipGradNorm(optimizer.tensors, maxNorm: maxGradNorm)
-        optimizer.step()
+        optimizer.clipGradNormAndStep(maxNorm: maxGradNorm)
         return (loss.item, q.data.reduce(0, +) / Float(n))
     }
 

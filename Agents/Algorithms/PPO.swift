@@ -68,6 +68,7 @@ public final class PPOAgent: ActorCriticAgent {
         policy = try ActorCriticPolicy.make(for: environment, hyperParameters: hp,
                                             stateDependentExploration: try hp.bool("use_sde"), using: &rng)
         optimizer = Adam(policy.namedParameters(), learningRate: Float(learningRate.initial), eps: 1e-5)
+        optimizer.helperPartition = policy.valueParameterIndex
         normalizer = try hp.bool("normalize") ? ObservationNormalizer(size: policy.observationSize, gamma: Double(gamma)) : nil
     }
 
@@ -136,8 +137,7 @@ public final class PPOAgent: ActorCriticAgent {
         })
         let loss = policyLoss.item - entCoef * entropy.item + vfCoef * valueLoss.item
         guard loss.isFinite else { throw AgentError.nonFinite(step: step, quantity: "ppo loss") }
-        clipGradNorm(optimizer.tensors, maxNorm: maxGradNorm)
-        optimizer.step()
+        optimizer.clipGradNormAndStep(maxNorm: maxGradNorm)
 
         // Diagnostics, from the values before the step (as SB3 reports them).
         var kl: Float = 0, clipped: Float = 0

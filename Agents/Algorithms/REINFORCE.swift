@@ -107,8 +107,7 @@ public final class REINFORCEAgent: ActorCriticAgent {
             optimizer.learningRate = lr
             optimizer.zeroGrad()
             loss.backward()
-            clipGradNorm(optimizer.tensors, maxNorm: maxGradNorm)
-            optimizer.step()
+            optimizer.clipGradNormAndStep(maxNorm: maxGradNorm)
             try context.recordDiagnostics(step: stepsDone, ["learning_rate": Double(lr), "policy_loss": Double(policyLoss.item),
                                                             "value_loss": Double(valueLoss.item), "entropy": Double(entropy.item)])
             try context.tick(step: stepsDone)

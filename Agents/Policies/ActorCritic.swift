@@ -84,6 +84,10 @@ public final class ActorCriticPolicy: Module {
         return all
     }
 
+    /// Where the value network's parameters start in `namedParameters()`: the split an optimizer's update takes when
+    /// the value half of the loss was differentiated on the helper core (`Optimizer.helperPartition`).
+    public var valueParameterIndex: Int { policyNet.namedParameters().count }
+
     /// The action distribution for a batch of observations `[n, observationSize]`.
     public func distribution(_ observations: Tensor) -> PolicyDistribution {
         switch head {

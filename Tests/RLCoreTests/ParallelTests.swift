@@ -72,6 +72,29 @@ import Testing
         }
     }
 
+    /// `clipGradNormAndStep` gives what `clipGradNorm` then `step()` give, bit for bit: split by size (a large model) or
+    /// at `helperPartition` (a small one, as an actor-critic splits it), with a norm above `maxNorm` and one below.
+    @Test func clipAndStepOnTwoCoresMatchesClipThenStep() {
+        for (partition, seed) in [(nil, UInt64(3)), (3, 4)] as [(Int?, UInt64)] {
+            for maxNorm: Float in [0.5, 1e6] {
+                let (split, serial) = (largeParameters(seed: seed), largeParameters(seed: seed))
+                let adam = Adam(split, learningRate: 1e-3), reference = Adam(serial, learningRate: 1e-3)
+                adam.helperPartition = partition
+                for step in 1...3 {
+                    setGradients(split, seed: UInt64(30 + step))
+                    setGradients(serial, seed: UInt64(30 + step))
+                    let norm = adam.clipGradNormAndStep(maxNorm: maxNorm)
+                    #expect(norm == clipGradNorm(reference.tensors, maxNorm: maxNorm))
+                    reference.step()
+                    #expect(norm > 1, "the gradients are large enough for 0.5 to clip them")
+                }
+                for ((name, p), (_, q)) in zip(split, serial) {
+                    #expect(p.data == q.data && p.grad == q.grad, "\(name), partition \(String(describing: partition)), max norm \(maxNorm)")
+                }
+            }
+        }
+    }
+
     /// A 64 × 256 × 256 layer (above `parallelBackwardProduct`): both gradients against the reference product.
     @Test func largeLinearBackwardMatchesTheReferenceProducts() {
         var rng = SeededGenerator(seed: 3)

@@ -9,10 +9,16 @@ public protocol Optimizer: AnyObject {
     var learningRate: Float { get set }
     /// The parameter tensors it updates, in order.
     var tensors: [Tensor] { get }
+    /// Parameters from this index on are clipped and updated on `ForkJoin`'s helper thread (see `OptimizerBase`).
+    var helperPartition: Int? { get set }
     /// Clears the gradient of every parameter it updates.
     func zeroGrad()
     /// Applies one update from the parameters' current gradients.
     func step()
+    /// `clipGradNorm(tensors, maxNorm:)` followed by `step()`, with the same values; the clipping runs on the cores
+    /// that then update each parameter (see `OptimizerBase.helperPartition`). Returns the norm before clipping.
+    @discardableResult
+    func clipGradNormAndStep(maxNorm: Float) -> Float
     /// Optimizer state as named tensors: `<param>.<state>` plus `step`.
     func stateTensors() -> [(name: String, tensor: Tensor)]
     /// Restores what `stateTensors` returned; errors name a missing or mis-shaped entry.
@@ -39,6 +45,14 @@ public class OptimizerBase {
     let buffers: [[StateBuffer]]
     /// Number of `step()` calls so far (torch's `step` state).
     public internal(set) var stepCount = 0
+    /// Splits the update between the cores by parameter instead of by size: parameters from this index on are clipped
+    /// and updated on `ForkJoin`'s helper thread, the others on the caller's. An actor-critic sets it at its value
+    /// network's first parameter, because the helper computed those gradients and reads those weights: each core then
+    /// touches only memory it already holds. Nil: the elements are split in halves (see `forEachParameter`).
+    public var helperPartition: Int?
+    /// Set by `clipGradNormAndStep` for the `step()` it calls: each gradient is multiplied by it just before its
+    /// update, on the core that updates it.
+    var gradientScale: Float?
 
     /// The smallest number of parameter elements whose update is split over two cores (DQN's 67k-parameter
     /// network, not PPO's 9k one, where the hand-off would cost more than it saves).
@@ -54,13 +68,25 @@ public class OptimizerBase {
     }
 
     /// Calls `update` with the elements of every parameter that has a gradient: its values, gradient and state
-    /// buffers (`state[b]` for `bufferNames[b]`). Elements are independent, so with at least
-    /// `parallelUpdateElements` of them the work is cut into two halves of equal size that run on two cores;
-    /// every element gets the same arithmetic either way.
+    /// buffers (`state[b]` for `bufferNames[b]`), its gradient first multiplied by `gradientScale` when that is set.
+    /// Elements are independent, so the work runs on two cores: split at `helperPartition` when that is set, else,
+    /// with at least `parallelUpdateElements` elements, cut into two halves of equal size. Every element gets the same
+    /// arithmetic either way.
     func forEachParameter(_ update: (ParameterSlice) -> Void) {
+        let scale = gradientScale
+        func run(_ part: [ParameterSlice]) {
+            for slice in part {
+                if let scale { for k in 0..<slice.count { slice.gradient[k] *= scale } }
+                update(slice)
+            }
+        }
         withSlices(from: 0, into: []) { slices in
+            if let start = helperPartition, ForkJoin.isParallel {
+                _ = ForkJoin.both({ run(slices.filter { $0.index < start }) }, { run(slices.filter { $0.index >= start }) })
+                return
+            }
             let total = slices.reduce(0) { $0 + $1.count }
-            guard total >= Self.parallelUpdateElements, ForkJoin.isParallel else { slices.forEach(update); return }
+            guard total >= Self.parallelUpdateElements, ForkJoin.isParallel else { run(slices); return }
             var first: [ParameterSlice] = [], second: [ParameterSlice] = [], filled = 0
             for slice in slices {
                 let take = min(slice.count, max(0, total / 2 - filled))
@@ -68,7 +94,7 @@ public class OptimizerBase {
                 if take < slice.count { second.append(slice.dropping(take)) }
                 filled += take
             }
-            _ = ForkJoin.both({ first.forEach(update) }, { second.forEach(update) })
+            _ = ForkJoin.both({ run(first) }, { run(second) })
         }
     }
 
@@ -76,8 +102,8 @@ public class OptimizerBase {
     private func withSlices(from index: Int, into slices: [ParameterSlice], _ body: ([ParameterSlice]) -> Void) {
         guard index < parameters.count else { body(slices); return }
         let tensor = parameters[index].tensor
-        guard let grad = tensor.grad, tensor.count > 0 else { withSlices(from: index + 1, into: slices, body); return }
-        grad.withUnsafeBufferPointer { g in
+        guard tensor.grad != nil, tensor.count > 0 else { withSlices(from: index + 1, into: slices, body); return }
+        tensor.grad!.withUnsafeMutableBufferPointer { g in
             tensor.data.withUnsafeMutableBufferPointer { w in
                 let slice = ParameterSlice(index: index, weights: w.baseAddress!, gradient: g.baseAddress!,
                                            state: buffers.map { $0[index].values.baseAddress! }, count: w.count)
@@ -130,7 +156,7 @@ final class StateBuffer {
 struct ParameterSlice: @unchecked Sendable {
     let index: Int
     let weights: UnsafeMutablePointer<Float>
-    let gradient: UnsafePointer<Float>
+    let gradient: UnsafeMutablePointer<Float>
     let state: [UnsafeMutablePointer<Float>]
     let count: Int
 
@@ -313,16 +339,46 @@ public final class Adam: OptimizerBase, Optimizer {
 /// coefficient max_norm / (norm + 1e-6), clamped to 1). Returns the norm before clipping.
 @discardableResult
 public func clipGradNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
-    var total: Double = 0
-    for p in parameters { if let g = p.grad { total += g.withUnsafeBufferPointer(sumOfSquares) } }
-    let norm = Float(total.squareRoot())
-    let coefficient = maxNorm / (norm + 1e-6)
-    if coefficient < 1 {
+    let (norm, coefficient) = clipCoefficient(squaredNorms(parameters[...]), maxNorm: maxNorm)
+    if let coefficient {
         for p in parameters where p.grad != nil {
             p.grad!.withUnsafeMutableBufferPointer { g in for k in 0..<g.count { g[k] *= coefficient } }
         }
     }
     return norm
+}
+
+extension Optimizer where Self: OptimizerBase {
+    @discardableResult
+    public func clipGradNormAndStep(maxNorm: Float) -> Float {
+        let squares: [Double]
+        if let start = helperPartition, ForkJoin.isParallel {
+            let (first, second) = ForkJoin.both({ squaredNorms(tensors[..<start]) }, { squaredNorms(tensors[start...]) })
+            squares = first + second
+        } else {
+            squares = squaredNorms(tensors[...])
+        }
+        let (norm, coefficient) = clipCoefficient(squares, maxNorm: maxNorm)
+        gradientScale = coefficient
+        defer { gradientScale = nil }
+        step()
+        return norm
+    }
+}
+
+/// Each parameter's Σ g² (0 without a gradient), in order.
+func squaredNorms(_ parameters: ArraySlice<Tensor>) -> [Double] {
+    parameters.map { $0.grad?.withUnsafeBufferPointer(sumOfSquares) ?? 0 }
+}
+
+/// The global norm from each parameter's Σ g² (summed in order), and the factor that brings it to `maxNorm`, nil
+/// when it is already within.
+func clipCoefficient(_ squares: [Double], maxNorm: Float) -> (norm: Float, coefficient: Float?) {
+    var total: Double = 0
+    for s in squares { total += s }
+    let norm = Float(total.squareRoot())
+    let coefficient = maxNorm / (norm + 1e-6)
+    return (norm, coefficient < 1 ? coefficient : nil)
 }
 
 /// Σ v² in Double, accumulated in eight independent lanes so the loop runs at SIMD speed instead of waiting on
