@@ -157,8 +157,8 @@ public final class DQNAgent: Agent, ValueEstimating {
     }
 
     /// A large pass goes through the target network in chunks of rows whose widest layer holds at most this many
-    /// values (2 MB): large products, and buffers that the allocator keeps and reuses (larger ones are mapped
-    /// afresh, page by page).
+    /// values (2 MB): large products, and buffers well within what the allocator keeps and reuses (see `Allocator`)
+    /// instead of mapping them afresh, page by page.
     static let targetChunkValues = 1 << 19
 
     /// Q_target(s', ·) of the transitions at `indices` (`[indices.count, numActions]`, row by row), each distinct

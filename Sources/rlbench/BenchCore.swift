@@ -147,6 +147,7 @@ struct BenchCore: ParsableCommand {
         }
 
         // Memory must stay flat: the peak after warm-up equals the peak at the end.
+        Allocator.releaseFreedMemory()
         let step = MLPStep(width: 64, batch: 64, seed: 2)
         for _ in 0..<1000 { step.run() }
         Memory.resetPeak()
