@@ -127,10 +127,12 @@ struct BenchAgents: ParsableCommand {
         fflush(nil)
     }
 
-    private func median(_ values: [Double]) -> Double {
-        let s = values.sorted(), n = s.count
-        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
-    }
+}
+
+/// The middle value of `values` (the mean of the two middle ones for an even count).
+func median(_ values: [Double]) -> Double {
+    let s = values.sorted(), n = s.count
+    return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2
 }
 
 /// One timed training run: rlbench's (`"name": "train"`) or Stable-Baselines3's (`"sb3_train"`).
@@ -304,7 +306,7 @@ struct BenchLearn: ParsableCommand {
                 walls.append(result.wallSeconds)
             }
             let sorted = means.sorted()
-            let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+            let median = median(means)
             let wall = walls.reduce(0, +) / Double(walls.count)
             if json {
                 print("{\"name\": \"learn\", \"agent\": \"\(row.agent)\", \"env\": \"\(row.env)\", \"seeds\": \(seeds), \"median\": \(median), "
