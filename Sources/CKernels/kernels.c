@@ -126,6 +126,19 @@ static int cpu_has_avx2(void) {
 #endif
 }
 
+int rl_cpu_vector_level(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_cpu_init();
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))) return 0;
+    int avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+                 __builtin_cpu_supports("avx512vl");
+    return avx512 ? 2 : 1;
+#else
+    return 0;
+#endif
+}
+
 int rl_kernels_use_avx2(void) {
     int state = atomic_load_explicit(&avx2_state, memory_order_relaxed);
     if (state < 0) {

@@ -44,6 +44,7 @@ struct BenchAgents: ParsableCommand {
             return
         }
         if sb3 { try fail { try StableBaselines3.checkInstalled() } }
+        MachineLine.emit(json: json)
         // Each run in a process of its own, so that its wall time and peak memory are its alone.
         var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
         for _ in 0..<runs {

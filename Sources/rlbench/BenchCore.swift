@@ -65,6 +65,7 @@ struct BenchCore: ParsableCommand {
     var memorySteps = 100_000
 
     func run() throws {
+        MachineLine.emit(json: json)
         var rng = SeededGenerator(seed: 0)
         for n in [64, 256, 1024, 2048] {
             let a = Tensor.uniform([n, n], low: -1, high: 1, using: &rng), b = Tensor.uniform([n, n], low: -1, high: 1, using: &rng)

@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import RLCore
 import SeededRandom
 import Testing
 
@@ -116,5 +117,17 @@ import Testing
         rl_kernels_allow_avx2(1)
         defer { rl_kernels_allow_avx2(previous) }
         return rl_kernels_use_avx2() != 0
+    }
+}
+
+/// When rlbench asks OpenBLAS for other kernels than it chose.
+@Suite struct BLASKernelChoiceTests {
+    @Test func vectorKernelsReplaceAFallbackOnly() {
+        #expect(BLASKernels.suggestedCoreType(detected: "Prescott", vectorLevel: 2) == "SkylakeX")
+        #expect(BLASKernels.suggestedCoreType(detected: "Prescott", vectorLevel: 1) == "Haswell")
+        #expect(BLASKernels.suggestedCoreType(detected: "Nehalem", vectorLevel: 0) == nil)
+        #expect(BLASKernels.suggestedCoreType(detected: "Haswell", vectorLevel: 2) == nil)
+        #expect(BLASKernels.suggestedCoreType(detected: "Zen", vectorLevel: 1) == nil)
+        #expect(BLASKernels.suggestedCoreType(detected: "Cooperlake", vectorLevel: 2) == nil)
     }
 }

@@ -12,6 +12,10 @@ int rl_kernels_use_avx2(void);
 /// Allows (1) or forbids (0) the AVX2 versions; allowing has no effect on a CPU without AVX2.
 void rl_kernels_allow_avx2(int allow);
 
+/// The widest vector instructions this CPU and its operating system support: 0 (older than AVX2 with FMA), 1 (AVX2
+/// and FMA), 2 (also AVX-512 F, CD, BW, DQ and VL: the set OpenBLAS's SkylakeX kernels use).
+int rl_cpu_vector_level(void);
+
 /// y[i] = tanh(x[i]): Eigen's rational approximation p(x)/q(x) on [-7.9053, 7.9053] (±1 beyond, in float), and x
 /// itself for |x| < 4e-4.
 void rl_tanh(const float *x, float *y, long n);
@@ -27,7 +31,7 @@ void rl_adam(float *w, const float *g, float *m, float *v, long n, float l2, flo
 /// C = op(A)·op(B) + (accumulate ? C : 0) (row-major, op an optional transpose: the CBLAS `sgemm` contract with
 /// alpha 1 and beta 1 or 0; with 0, C is only written) for
 /// products with one very small dimension, the shapes where OpenBLAS's packing costs several times the arithmetic:
-/// k ≤ 7; or m ≤ 3 or n ≤ 7, with k ≤ 320 with k ≤ 320. Each element is the sum over k in
+/// k ≤ 7; or m ≤ 3 or n ≤ 7, with k ≤ 320. Each element is the sum over k in
 /// order, in fused multiply-adds from +0, then added to C (or to +0) — the values of OpenBLAS's Haswell and Zen kernels.
 /// Returns 1 when it computed the product, 0 (C untouched) for another shape or on a CPU without AVX2 and FMA.
 int rl_thin_gemm(int transA, int transB, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
