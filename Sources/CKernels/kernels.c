@@ -4,6 +4,9 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#endif
 
 // No fused multiply-adds anywhere (they round differently), and no warnings about 8-lane vectors passed between the
 // always-inlined helpers of the portable build.
@@ -162,5 +165,17 @@ void rl_tanh_backward(const float *g, const float *y, float *out, long n) {
 }
 
 void rl_adam(ADAM_PARAMETERS) {
+#if defined(__x86_64__) || defined(__i386__)
+    // Flush subnormals to zero, in and out, for this update only. The moments of a weight whose gradient stays zero
+    // (a dead ReLU unit) decay by β₁ and β₂ a step into the subnormal range, where Intel CPUs take a microcode assist
+    // for every operation: a DQN run spent 60% of its time here. A moment below 2⁻¹²⁶ moves its weight by less than
+    // 10⁻³⁰ (learning rates up to 10⁻², ε at least 10⁻⁸), far below a weight's last bit, so the weights come out the
+    // same; only such moments read 0 instead.
+    unsigned int saved = _mm_getcsr();
+    _mm_setcsr(saved | 0x8040);  // FTZ (bit 15) and DAZ (bit 6)
+#endif
     if (rl_kernels_use_avx2()) adam_avx2(ADAM_ARGUMENTS); else adam_portable(ADAM_ARGUMENTS);
+#if defined(__x86_64__) || defined(__i386__)
+    _mm_setcsr(saved);
+#endif
 }

@@ -71,6 +71,24 @@ import Testing
         }
     }
 
+    /// Adam flushes subnormal moments to zero during its update (the weights move as they would without), on both
+    /// paths, and leaves the caller's floating-point mode as it was: subnormal arithmetic still works after it.
+    @Test func adamFlushesSubnormalMomentsOnly() {
+        let tiny = Float.leastNormalMagnitude
+        let result = bothPaths { () -> [Float] in
+            var w: [Float] = [0.5, -0.25, 0.125], m: [Float] = [tiny / 4, 0.01, -tiny / 16], v: [Float] = [1e-6, 1e-4, 0]
+            rl_adam(&w, [0, 0.1, 0], &m, &v, 3, 0, 0.9, 0.1, 0.999, 0.001, 1e-3, 1.0, 1e-8)
+            return w + m + v
+        }
+        #expect(bits(result.portable) == bits(result.avx2))
+        let (w, m) = (Array(result.portable[0..<3]), Array(result.portable[3..<6]))
+        #expect(w[0] == 0.5 && w[2] == 0.125, "a subnormal moment does not move its weight: \(w)")
+        #expect(m[0] == 0 && m[2] == 0, "β₁ times a subnormal moment flushes to zero: \(m)")
+        #expect(m[1] == (0.9 as Float) * 0.01 + (0.1 as Float) * 0.1, "normal moments as IEEE arithmetic gives them: \(m)")
+        let half = [tiny].map { $0 / 2 }[0]
+        #expect(half > 0 && half.isSubnormal, "the caller's mode is restored")
+    }
+
     /// The thin products: each element is the sum over k in order, in fused multiply-adds from +0, then added to C
     /// (or to +0) — bit for bit, for every class of thin shape, both transposes, padded strides and odd sizes (the
     /// vector tails); a product that is not thin is declined and C left untouched.
