@@ -194,21 +194,12 @@ FMA static void columns_kernel(int transA, long m, long n, long k, const float *
     }
 }
 
-static int cpu_has_fma(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
-
 int rl_thin_gemm(int transA, int transB, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
                  int accumulate, float *c, long ldc) {
     static atomic_int usable = -1;  // -1 until first use; every thread that races here computes the same answer
     int state = atomic_load_explicit(&usable, memory_order_relaxed);
     if (state < 0) {
-        state = cpu_has_fma();
+        state = rl_cpu_vector_level() >= 1;  // AVX2 and FMA
         atomic_store_explicit(&usable, state, memory_order_relaxed);
     }
     if (!state || m <= 0 || n <= 0 || k <= 0) return 0;
