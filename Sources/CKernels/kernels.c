@@ -76,6 +76,21 @@ ALWAYS_INLINE void tanh_backward_body(const float *g, const float *y, float *out
     for (; i < n; i++) out[i] = g[i] * (1.0f - y[i] * y[i]);
 }
 
+ALWAYS_INLINE void relu_body(const float *x, float *y, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        f8 v = load(x + i);
+        store(y + i, blend(v > splat(0), v, splat(0)));
+    }
+    for (; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0;
+}
+
+ALWAYS_INLINE void relu_backward_body(const float *g, const float *y, float *out, long n) {
+    long i = 0;
+    for (; i + 8 <= n; i += 8) store(out + i, blend(load(y + i) > splat(0), load(g + i), splat(0)));
+    for (; i < n; i++) out[i] = y[i] > 0 ? g[i] : 0;
+}
+
 ALWAYS_INLINE void adam_body(float *w, const float *g, float *m, float *v, long n, float l2, float b1, float c1,
                              float b2, float c2, float stepSize, float inverseBc2Sqrt, float eps) {
     long k = 0;
@@ -108,6 +123,12 @@ AVX2 static void tanh_avx2(const float *x, float *y, long n) { tanh_body(x, y, n
 
 static void tanh_backward_portable(const float *g, const float *y, float *out, long n) { tanh_backward_body(g, y, out, n); }
 AVX2 static void tanh_backward_avx2(const float *g, const float *y, float *out, long n) { tanh_backward_body(g, y, out, n); }
+
+static void relu_portable(const float *x, float *y, long n) { relu_body(x, y, n); }
+AVX2 static void relu_avx2(const float *x, float *y, long n) { relu_body(x, y, n); }
+
+static void relu_backward_portable(const float *g, const float *y, float *out, long n) { relu_backward_body(g, y, out, n); }
+AVX2 static void relu_backward_avx2(const float *g, const float *y, float *out, long n) { relu_backward_body(g, y, out, n); }
 
 #define ADAM_PARAMETERS float *w, const float *g, float *m, float *v, long n, float l2, float b1, float c1, \
     float b2, float c2, float stepSize, float inverseBc2Sqrt, float eps
@@ -162,6 +183,14 @@ void rl_tanh(const float *x, float *y, long n) {
 
 void rl_tanh_backward(const float *g, const float *y, float *out, long n) {
     if (rl_kernels_use_avx2()) tanh_backward_avx2(g, y, out, n); else tanh_backward_portable(g, y, out, n);
+}
+
+void rl_relu(const float *x, float *y, long n) {
+    if (rl_kernels_use_avx2()) relu_avx2(x, y, n); else relu_portable(x, y, n);
+}
+
+void rl_relu_backward(const float *g, const float *y, float *out, long n) {
+    if (rl_kernels_use_avx2()) relu_backward_avx2(g, y, out, n); else relu_backward_portable(g, y, out, n);
 }
 
 void rl_adam(ADAM_PARAMETERS) {

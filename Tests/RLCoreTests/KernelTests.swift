@@ -58,6 +58,13 @@ import Testing
                 return out
             }
             #expect(bits(backward.portable) == bits(backward.avx2), "tanh backward, \(count) values")
+            let relu = bothPaths { () -> [Float] in
+                var y = [Float](repeating: 0, count: count), out = [Float](repeating: 0, count: count)
+                rl_relu(x, &y, count)
+                rl_relu_backward(g, x, &out, count)
+                return y + out
+            }
+            #expect(bits(relu.portable) == bits(relu.avx2), "relu and its backward, \(count) values")
             let adam = bothPaths { () -> [Float] in
                 var w = x.map { $0.isFinite ? $0 : 1 }, m = g.map { $0.isFinite ? $0 * 0.1 : 0 }
                 var v = m.map { $0 * $0 }
@@ -68,6 +75,24 @@ import Testing
                 return w + m + v
             }
             #expect(bits(adam.portable) == bits(adam.avx2), "adam, \(count) parameters")
+        }
+    }
+
+    /// ReLU passes positive values (subnormals and +∞ too) and gives +0 for everything else, −0 and NaN included;
+    /// its backward passes the upstream gradient exactly where the output is positive.
+    @Test func reluKeepsPositiveValuesAndZeroesTheRest() {
+        let x: [Float] = [1.5, -2, 0, -0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .infinity, -.infinity, .nan,
+                          3e38, -3e38, 0.25]
+        let expected: [Float] = [1.5, 0, 0, 0, .leastNonzeroMagnitude, 0, .infinity, 0, 0, 3e38, 0, 0.25]
+        let g: [Float] = (0..<x.count).map { Float($0) - 5.5 }
+        for avx2 in [false, true] {
+            rl_kernels_allow_avx2(avx2 ? 1 : 0)
+            defer { rl_kernels_allow_avx2(1) }
+            var y = [Float](repeating: 7, count: x.count), back = [Float](repeating: 7, count: x.count)
+            rl_relu(x, &y, x.count)
+            rl_relu_backward(g, y, &back, x.count)
+            #expect(bits(y) == bits(expected), "avx2 \(avx2): \(y)")
+            #expect(bits(back) == bits(zip(g, expected).map { $1 > 0 ? $0 : 0 }), "avx2 \(avx2): \(back)")
         }
     }
 

@@ -23,6 +23,12 @@ void rl_tanh(const float *x, float *y, long n);
 /// out[i] = g[i] · (1 − y[i]²), the backward of tanh from its output y.
 void rl_tanh_backward(const float *g, const float *y, float *out, long n);
 
+/// y[i] = x[i] where x[i] > 0, else +0 (also for NaN).
+void rl_relu(const float *x, float *y, long n);
+
+/// out[i] = g[i] where y[i] > 0, else +0: the backward of ReLU from its output y.
+void rl_relu_backward(const float *g, const float *y, float *out, long n);
+
 /// One Adam update of n parameters w with gradient g and moments m, v (PyTorch's formulas):
 /// d = g + l2·w, m ← β₁m + (1−β₁)d, v ← β₂v + (1−β₂)d², w −= stepSize·m / (√v · inverseBc2Sqrt + ε).
 /// On x86 subnormal inputs and results count as zero during the update (FTZ and DAZ; the caller's setting is

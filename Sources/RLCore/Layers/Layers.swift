@@ -49,8 +49,8 @@ public enum Activation: String, Sendable, CaseIterable {
     func values(_ x: [Float]) -> [Float] {
         switch self {
         case .identity: x
-        case .relu: Tensor.lanewise(ReLULanes.self, x, x)
-        case .tanh: Tensor.tanhValues(x)
+        case .relu: Tensor.kernel(rl_relu, x)
+        case .tanh: Tensor.kernel(rl_tanh, x)
         default: Tensor.withoutGrad { apply(Tensor(x, shape: [x.count])).data }
         }
     }
@@ -63,13 +63,9 @@ public enum Activation: String, Sendable, CaseIterable {
     /// g·(1 − y²); identity: g) — the backward of `apply` for the activations with `hasOutputGradient`.
     func gradient(_ g: [Float], output y: [Float]) -> [Float] {
         switch self {
-        case .identity: return g
-        case .relu: return Tensor.lanewise(ReLUGradientLanes.self, g, y)
-        case .tanh:
-            return [Float](unsafeUninitializedCapacity: g.count) { result, count in
-                rl_tanh_backward(g, y, result.baseAddress!, g.count)
-                count = g.count
-            }
+        case .identity: g
+        case .relu: Tensor.kernel(rl_relu_backward, g, y)
+        case .tanh: Tensor.kernel(rl_tanh_backward, g, y)
         default: preconditionFailure("\(self) has no gradient from its output alone")
         }
     }

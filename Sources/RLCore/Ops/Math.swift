@@ -47,10 +47,9 @@ extension Tensor {
 
     // MARK: Activations
 
-    /// ReLU, eight lanes at a time (DQN's hidden layers): the output, and the gradient where the output is positive.
+    /// ReLU (DQN's hidden layers): the output, and the gradient where the output is positive (`rl_relu`).
     public func relu() -> Tensor {
-        let y = Tensor.lanewise(ReLULanes.self, data, data)
-        return Tensor.result(y, shape: shape, inputs: [self]) { out in
+        Tensor.result(Activation.relu.values(data), shape: shape, inputs: [self]) { out in
             self.accumulateGrad(Activation.relu.gradient(out.grad!, output: out.data))
         }
     }
@@ -71,20 +70,10 @@ extension Tensor {
     }
 
     /// tanh, the workhorse of RL networks: a rational approximation (accurate to a few ulp, far faster than libm's
-    /// `tanhf`; see `tanhValues`), and the backward 1 − y².
+    /// `tanhf`; see `rl_tanh`), and the backward 1 − y².
     public func tanh() -> Tensor {
-        let y = Tensor.tanhValues(data)
-        return Tensor.result(y, shape: shape, inputs: [self]) { out in
+        Tensor.result(Activation.tanh.values(data), shape: shape, inputs: [self]) { out in
             self.accumulateGrad(Activation.tanh.gradient(out.grad!, output: out.data))
-        }
-    }
-
-    /// tanh of every value: Eigen's rational approximation p(x)/q(x) on [−7.9053, 7.9053] (±1 beyond, in Float32),
-    /// x itself for |x| < 4e-4; in C, with AVX2 where the CPU has it (the same bits either way).
-    static func tanhValues(_ x: [Float]) -> [Float] {
-        [Float](unsafeUninitializedCapacity: x.count) { y, count in
-            rl_tanh(x, y.baseAddress!, x.count)
-            count = x.count
         }
     }
 
@@ -105,53 +94,24 @@ extension Tensor {
     }
 }
 
-/// An element-wise function of two operands computed eight lanes at a time (a type, so that `Tensor.lanewise` is
-/// specialized for it and the lane arithmetic inlined into the loop).
-protocol LaneFunction {
-    static func apply(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float>
-}
-
-/// ReLU of the first operand.
-enum ReLULanes: LaneFunction {
-    @inline(__always) static func apply(_ x: SIMD8<Float>, _: SIMD8<Float>) -> SIMD8<Float> {
-        SIMD8(repeating: 0).replacing(with: x, where: x .> 0)
-    }
-}
-
-/// ReLU's backward: the upstream gradient where the output is positive.
-enum ReLUGradientLanes: LaneFunction {
-    @inline(__always) static func apply(_ g: SIMD8<Float>, _ y: SIMD8<Float>) -> SIMD8<Float> {
-        SIMD8(repeating: 0).replacing(with: g, where: y .> 0)
-    }
-}
-
 extension Tensor {
-    /// `F` applied to `a` and `b` (of equal count) element by element, eight lanes at a time; the last partial group
-    /// goes through `F` too (zero-padded), so every element gets the same arithmetic.
-    static func lanewise<F: LaneFunction>(_: F.Type, _ a: [Float], _ b: [Float]) -> [Float] {
-        let n = a.count
-        return [Float](unsafeUninitializedCapacity: n) { out, count in
+    /// A new array of `x.count` values written by an element-wise C kernel (`rl_relu`, `rl_tanh`).
+    static func kernel(_ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void, _ x: [Float]) -> [Float] {
+        [Float](unsafeUninitializedCapacity: x.count) { out, count in
+            x.withUnsafeBufferPointer { body($0.baseAddress!, out.baseAddress!, x.count) }
+            count = x.count
+        }
+    }
+
+    /// A new array of `a.count` values written by an element-wise C kernel of two operands (`rl_relu_backward`).
+    static func kernel(_ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
+                       _ a: [Float], _ b: [Float]) -> [Float] {
+        precondition(a.count == b.count, "element-wise kernel: \(a.count) and \(b.count) values")
+        return [Float](unsafeUninitializedCapacity: a.count) { out, count in
             a.withUnsafeBufferPointer { a in
-                b.withUnsafeBufferPointer { b in
-                    let pa = UnsafeRawPointer(a.baseAddress!), pb = UnsafeRawPointer(b.baseAddress!)
-                    let po = UnsafeMutableRawPointer(out.baseAddress!)
-                    var i = 0
-                    while i + 8 <= n {
-                        let o = i * MemoryLayout<Float>.stride
-                        po.storeBytes(of: F.apply(pa.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self),
-                                                  pb.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)),
-                                      toByteOffset: o, as: SIMD8<Float>.self)
-                        i += 8
-                    }
-                    if i < n {
-                        var va = SIMD8<Float>(repeating: 0), vb = SIMD8<Float>(repeating: 0)
-                        for k in 0..<(n - i) { va[k] = a[i + k]; vb[k] = b[i + k] }
-                        let r = F.apply(va, vb)
-                        for k in 0..<(n - i) { out[i + k] = r[k] }
-                    }
-                }
+                b.withUnsafeBufferPointer { b in body(a.baseAddress!, b.baseAddress!, out.baseAddress!, a.count) }
             }
-            count = n
+            count = a.count
         }
     }
 }
