@@ -96,6 +96,17 @@ import Testing
         }
     }
 
+    /// The activations of a batch of no rows: no values, and a backward that runs.
+    @Test func activationsOfAnEmptyBatch() {
+        for activation in [Activation.relu, .tanh] {
+            let x = Tensor([], shape: [0, 3], requiresGrad: true)
+            let y = activation.apply(x)
+            #expect(y.shape == [0, 3] && y.data.isEmpty, "\(activation)")
+            y.sum().backward()
+            #expect(x.grad?.isEmpty ?? true, "\(activation)")
+        }
+    }
+
     /// Adam flushes subnormal moments to zero during its update (the weights move as they would without), on both
     /// paths, and leaves the caller's floating-point mode as it was: subnormal arithmetic still works after it.
     @Test func adamFlushesSubnormalMomentsOnly() {

@@ -97,7 +97,8 @@ extension Tensor {
 extension Tensor {
     /// A new array of `x.count` values written by an element-wise C kernel (`rl_relu`, `rl_tanh`).
     static func kernel(_ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void, _ x: [Float]) -> [Float] {
-        [Float](unsafeUninitializedCapacity: x.count) { out, count in
+        guard !x.isEmpty else { return [] }
+        return [Float](unsafeUninitializedCapacity: x.count) { out, count in
             x.withUnsafeBufferPointer { body($0.baseAddress!, out.baseAddress!, x.count) }
             count = x.count
         }
@@ -107,6 +108,7 @@ extension Tensor {
     static func kernel(_ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
                        _ a: [Float], _ b: [Float]) -> [Float] {
         precondition(a.count == b.count, "element-wise kernel: \(a.count) and \(b.count) values")
+        guard !a.isEmpty else { return [] }
         return [Float](unsafeUninitializedCapacity: a.count) { out, count in
             a.withUnsafeBufferPointer { a in
                 b.withUnsafeBufferPointer { b in body(a.baseAddress!, b.baseAddress!, out.baseAddress!, a.count) }
