@@ -128,14 +128,14 @@ struct BenchCore: ParsableCommand {
             }
         }
 
-        // The element-wise kernels, on both paths (the same bits; only the speed differs).
+        // The element-wise kernels, on every path this CPU has (the same bits; only the speed differs).
         let values = Tensor.uniform([1 << 16], low: -4, high: 4, using: &rng).data
         var out = [Float](repeating: 0, count: values.count)
-        let hasAVX2 = rl_kernels_use_avx2() != 0
-        defer { rl_kernels_allow_avx2(hasAVX2 ? 1 : 0) }
-        for avx2 in hasAVX2 ? [true, false] : [false] {
-            rl_kernels_allow_avx2(avx2 ? 1 : 0)
-            let path = avx2 ? "avx2" : "portable"
+        let level = rl_kernels_level()
+        defer { rl_kernels_limit(level) }
+        for path in (0...level).reversed() {
+            rl_kernels_limit(path)
+            let path = ["portable", "avx2", "avx512"][Int(path)]
             let t = bestTimePerCall(seconds: seconds / 2) { rl_tanh(values, &out, values.count) }
             report(json: json, name: "tanh_ns", value: t / Double(values.count) * 1e9, unit: "ns", ["path": path, "n": values.count],
                    label: "tanh per value (\(path))")

@@ -4,8 +4,8 @@ import RLCore
 import SeededRandom
 import Testing
 
-/// The C kernels: the element-wise ones accurate, their AVX2 and portable versions giving the same bits; the thin
-/// products summing exactly as specified.
+/// The C kernels: the element-wise ones accurate, their AVX-512, AVX2 and portable versions giving the same bits; the
+/// thin products summing exactly as specified.
 @Suite struct KernelTests {
     /// Random values over tanh's whole interesting range, then the edges: the clamp at ±7.9053, the |x| < 4e-4
     /// pass-through, signed zeros, subnormals, infinities and NaN.
@@ -18,13 +18,18 @@ import Testing
         return x
     }
 
-    /// Runs `body` with the AVX2 kernels forbidden, then allowed, and returns both results.
-    func bothPaths<T>(_ body: () -> T) -> (portable: T, avx2: T) {
-        rl_kernels_allow_avx2(0)
-        let portable = body()
-        rl_kernels_allow_avx2(1)
-        return (portable, body())
+    /// Runs `body` with each instruction set of the element-wise kernels this CPU has (portable first, then AVX2,
+    /// then AVX-512) and returns the results in that order.
+    func everyPath<T>(_ body: () -> T) -> [T] {
+        defer { rl_kernels_limit(2) }
+        return (0...Int32(rl_cpu_vector_level())).map { level in
+            rl_kernels_limit(level)
+            return body()
+        }
     }
+
+    /// Whether every path's result has the bits of the portable one.
+    func sameBits(_ results: [[Float]]) -> Bool { results.allSatisfy { bits($0) == bits(results[0]) } }
 
     func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
 
@@ -41,31 +46,33 @@ import Testing
     }
 
     @Test(.enabled(if: KernelTests.cpuHasAVX2, "the CPU has no AVX2: there is one path only"))
-    func avx2AndPortablePathsAgreeBitForBit() {
-        // Every length up to 20 exercises the partial last group of eight; the long input the vector loop.
-        for count in Array(1...20) + [4099] {
-            let x = Array(inputs(count: 4096, seed: UInt64(count)).prefix(count))
+    func everyPathAgreesBitForBit() {
+        // Every length up to 36 exercises the partial last group of eight or sixteen; the long inputs the vector loops,
+        // the last of them with the edge cases at its end (in vector lanes and in the tail).
+        let lengths = Array(1...36) + [4099, 4111]
+        for x in lengths.map({ Array(inputs(count: 4096, seed: UInt64($0)).prefix($0)) }) + [inputs(count: 4096, seed: 99)] {
+            let count = x.count
             let g = x.reversed().map { $0 * 0.5 }
-            let forward = bothPaths { () -> [Float] in
+            let forward = everyPath { () -> [Float] in
                 var y = [Float](repeating: 0, count: count)
                 rl_tanh(x, &y, count)
                 return y
             }
-            #expect(bits(forward.portable) == bits(forward.avx2), "tanh, \(count) values")
-            let backward = bothPaths { () -> [Float] in
+            #expect(sameBits(forward), "tanh, \(count) values")
+            let backward = everyPath { () -> [Float] in
                 var out = [Float](repeating: 0, count: count)
-                rl_tanh_backward(g, forward.portable, &out, count)
+                rl_tanh_backward(g, forward[0], &out, count)
                 return out
             }
-            #expect(bits(backward.portable) == bits(backward.avx2), "tanh backward, \(count) values")
-            let relu = bothPaths { () -> [Float] in
+            #expect(sameBits(backward), "tanh backward, \(count) values")
+            let relu = everyPath { () -> [Float] in
                 var y = [Float](repeating: 0, count: count), out = [Float](repeating: 0, count: count)
                 rl_relu(x, &y, count)
                 rl_relu_backward(g, x, &out, count)
                 return y + out
             }
-            #expect(bits(relu.portable) == bits(relu.avx2), "relu and its backward, \(count) values")
-            let adam = bothPaths { () -> [Float] in
+            #expect(sameBits(relu), "relu and its backward, \(count) values")
+            let adam = everyPath { () -> [Float] in
                 var w = x.map { $0.isFinite ? $0 : 1 }, m = g.map { $0.isFinite ? $0 * 0.1 : 0 }
                 var v = m.map { $0 * $0 }
                 let grad = g.map { $0.isFinite ? $0 : 0 }
@@ -74,7 +81,7 @@ import Testing
                 }
                 return w + m + v
             }
-            #expect(bits(adam.portable) == bits(adam.avx2), "adam, \(count) parameters")
+            #expect(sameBits(adam), "adam, \(count) parameters")
         }
     }
 
@@ -85,14 +92,14 @@ import Testing
                           3e38, -3e38, 0.25]
         let expected: [Float] = [1.5, 0, 0, 0, .leastNonzeroMagnitude, 0, .infinity, 0, 0, 3e38, 0, 0.25]
         let g: [Float] = (0..<x.count).map { Float($0) - 5.5 }
-        for avx2 in [false, true] {
-            rl_kernels_allow_avx2(avx2 ? 1 : 0)
-            defer { rl_kernels_allow_avx2(1) }
+        for level in 0...rl_cpu_vector_level() {
+            rl_kernels_limit(level)
+            defer { rl_kernels_limit(2) }
             var y = [Float](repeating: 7, count: x.count), back = [Float](repeating: 7, count: x.count)
             rl_relu(x, &y, x.count)
             rl_relu_backward(g, y, &back, x.count)
-            #expect(bits(y) == bits(expected), "avx2 \(avx2): \(y)")
-            #expect(bits(back) == bits(zip(g, expected).map { $1 > 0 ? $0 : 0 }), "avx2 \(avx2): \(back)")
+            #expect(bits(y) == bits(expected), "level \(level): \(y)")
+            #expect(bits(back) == bits(zip(g, expected).map { $1 > 0 ? $0 : 0 }), "level \(level): \(back)")
         }
     }
 
@@ -111,13 +118,13 @@ import Testing
     /// paths, and leaves the caller's floating-point mode as it was: subnormal arithmetic still works after it.
     @Test func adamFlushesSubnormalMomentsOnly() {
         let tiny = Float.leastNormalMagnitude
-        let result = bothPaths { () -> [Float] in
+        let results = everyPath { () -> [Float] in
             var w: [Float] = [0.5, -0.25, 0.125], m: [Float] = [tiny / 4, 0.01, -tiny / 16], v: [Float] = [1e-6, 1e-4, 0]
             rl_adam(&w, [0, 0.1, 0], &m, &v, 3, 0, 0.9, 0.1, 0.999, 0.001, 1e-3, 1.0, 1e-8)
             return w + m + v
         }
-        #expect(bits(result.portable) == bits(result.avx2))
-        let (w, m) = (Array(result.portable[0..<3]), Array(result.portable[3..<6]))
+        #expect(sameBits(results))
+        let (w, m) = (Array(results[0][0..<3]), Array(results[0][3..<6]))
         #expect(w[0] == 0.5 && w[2] == 0.125, "a subnormal moment does not move its weight: \(w)")
         #expect(m[0] == 0 && m[2] == 0, "β₁ times a subnormal moment flushes to zero: \(m)")
         #expect(m[1] == (0.9 as Float) * 0.01 + (0.1 as Float) * 0.1, "normal moments as IEEE arithmetic gives them: \(m)")
@@ -166,12 +173,7 @@ import Testing
         }
     }
 
-    static var cpuHasAVX2: Bool {
-        let previous = rl_kernels_use_avx2()
-        rl_kernels_allow_avx2(1)
-        defer { rl_kernels_allow_avx2(previous) }
-        return rl_kernels_use_avx2() != 0
-    }
+    static var cpuHasAVX2: Bool { rl_cpu_vector_level() >= 1 }
 }
 
 /// When rlbench asks OpenBLAS for other kernels than it chose.

@@ -1,16 +1,19 @@
 #ifndef RLBENCH_CKERNELS_H
 #define RLBENCH_CKERNELS_H
 
-/// Element-wise kernels and thin matrix products of the tensor core, in C so that they can use AVX2 where the CPU has it (chosen at run
-/// time; the build itself targets plain x86-64). Both paths perform the same IEEE operations in the same order,
-/// without fused multiply-adds, so their results are bit-identical: only the speed depends on the CPU.
+/// Element-wise kernels and thin matrix products of the tensor core, in C so that they can use AVX2 or AVX-512
+/// where the CPU has them (chosen at run time; the build itself targets plain x86-64). Every version of an element-wise
+/// kernel performs the same IEEE operations in the same order, without fused multiply-adds, so their results are
+/// bit-identical: only the speed depends on the CPU.
 
-/// Whether the AVX2 versions are in use: the CPU has AVX2, `RLBENCH_NO_AVX2` is unset, and no call to
-/// `rl_kernels_allow_avx2(0)` turned them off.
-int rl_kernels_use_avx2(void);
+/// The element-wise kernels' instruction set in use: 2 (AVX-512), 1 (AVX2) or 0 (portable) — the widest the CPU has
+/// (`rl_cpu_vector_level`), lowered by `RLBENCH_NO_AVX512` (to AVX2), `RLBENCH_NO_AVX2` (to portable) or
+/// `rl_kernels_limit`.
+int rl_kernels_level(void);
 
-/// Allows (1) or forbids (0) the AVX2 versions; allowing has no effect on a CPU without AVX2.
-void rl_kernels_allow_avx2(int allow);
+/// Uses at most `level` (2, 1 or 0 as in `rl_kernels_level`, capped by what the CPU has) from now on; returns the
+/// level now in use.
+int rl_kernels_limit(int level);
 
 /// The widest vector instructions this CPU and its operating system support: 0 (older than AVX2 with FMA), 1 (AVX2
 /// and FMA), 2 (also AVX-512 F, CD, BW, DQ and VL: the set OpenBLAS's SkylakeX kernels use).
