@@ -8,7 +8,7 @@
 #include <xmmintrin.h>
 #endif
 
-// No fused multiply-adds anywhere (they round differently), and no warnings about 8-lane vectors passed between the
+// No fused multiply-adds anywhere (they round differently), and no warnings about the vectors passed between the
 // always-inlined helpers of the portable build.
 #pragma clang fp contract(off)
 #pragma clang diagnostic ignored "-Wpsabi"

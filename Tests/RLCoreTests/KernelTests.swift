@@ -21,7 +21,8 @@ import Testing
     /// Runs `body` with each instruction set of the element-wise kernels this CPU has (portable first, then AVX2,
     /// then AVX-512) and returns the results in that order.
     func everyPath<T>(_ body: () -> T) -> [T] {
-        defer { rl_kernels_limit(2) }
+        let previous = rl_kernels_level()
+        defer { rl_kernels_limit(previous) }
         return (0...Int32(rl_cpu_vector_level())).map { level in
             rl_kernels_limit(level)
             return body()
@@ -92,9 +93,10 @@ import Testing
                           3e38, -3e38, 0.25]
         let expected: [Float] = [1.5, 0, 0, 0, .leastNonzeroMagnitude, 0, .infinity, 0, 0, 3e38, 0, 0.25]
         let g: [Float] = (0..<x.count).map { Float($0) - 5.5 }
+        let previous = rl_kernels_level()
+        defer { rl_kernels_limit(previous) }
         for level in 0...rl_cpu_vector_level() {
             rl_kernels_limit(level)
-            defer { rl_kernels_limit(2) }
             var y = [Float](repeating: 7, count: x.count), back = [Float](repeating: 7, count: x.count)
             rl_relu(x, &y, x.count)
             rl_relu_backward(g, y, &back, x.count)
