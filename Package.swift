@@ -66,14 +66,14 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/rlbench", resources: [.copy("Resources")]),
 
-        .testTarget(name: "RLCoreTests", dependencies: ["RLCore", "CKernels", "SeededRandom"]),
+        .testTarget(name: "RLCoreTests", dependencies: ["RLCore", "CKernels", "SeededRandom", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging"]),
-        .testTarget(name: "AgentsTests", dependencies: ["Agents", "RLCore", "Environments"]),
+        .testTarget(name: "AgentsTests", dependencies: ["Agents", "RLCore", "Environments", "TestSupport"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Imaging", "Environments", "Agents", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging"]),
-        // Helpers shared by test targets: a private Xvfb display, running the built `rlbench`.
+        // Helpers shared by test targets: a private Xvfb display, running the built `rlbench`, scratch folders.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "SupportTests", dependencies: ["Support", "SeededRandom"]),
+        .testTarget(name: "SupportTests", dependencies: ["Support", "SeededRandom", "TestSupport"]),
     ]
 )

@@ -2,13 +2,10 @@ import Agents
 import Environments
 import Foundation
 import RLCore
+import TestSupport
 import Testing
 
-func temporaryDirectory() -> URL {
-    let d = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-agents-\(UUID().uuidString)")
-    try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-    return d
-}
+func temporaryDirectory() -> URL { Scratch.directory("agents") }
 
 /// Trains `agent` on `env` with the tuned defaults and returns the run's evaluation.
 func train(_ agent: String, _ env: String, steps: Int? = nil, seed: UInt64 = 0, overrides: [String] = [],

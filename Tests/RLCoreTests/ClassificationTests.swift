@@ -1,5 +1,6 @@
 import Foundation
 import RLCore
+import TestSupport
 import Testing
 
 @Suite struct ClassificationTests {
@@ -25,8 +26,7 @@ import Testing
     }
 
     @Test func corruptDataIsAClearError() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-digits-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let dir = Scratch.directory("digits")
         let file = dir.appendingPathComponent("bad.csv")
         try "1,2,3\n".write(to: file, atomically: true, encoding: .utf8) // gzread reads plain files too
         #expect { try LabelledDataset.digits(contentsOf: file) } throws: { "\($0)".contains("line 1 does not hold 65 integers") }

@@ -1,6 +1,7 @@
 import Foundation
 import RLCore
 import SeededRandom
+import TestSupport
 import Testing
 
 /// Runs python3 with `script`; fails the test with a clear message if safetensors/numpy are missing.
@@ -25,11 +26,7 @@ func runPython(_ script: String, sourceLocation: SourceLocation = #_sourceLocati
 }
 
 @Suite struct SafetensorsTests {
-    let dir: URL = {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-st-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-        return d
-    }()
+    let dir = Scratch.directory("safetensors")
 
     func sample() -> [(name: String, tensor: Tensor)] {
         var rng = SeededGenerator(seed: 1)

@@ -1,14 +1,11 @@
 import Foundation
 import SeededRandom
 import Support
+import TestSupport
 import Testing
 
 @Suite struct AtomicFileTests {
-    let dir: URL = {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-atomic-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-        return d
-    }()
+    let dir = Scratch.directory("atomic")
 
     @Test func writesAndReplacesWithoutLeavingTemporaries() throws {
         let file = dir.appendingPathComponent("a.txt")

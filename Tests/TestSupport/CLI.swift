@@ -26,7 +26,7 @@ public enum CLI {
                 for (key, value) in environment { merged[key] = value.isEmpty ? nil : value }
                 process.environment = merged
             }
-            let stem = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-test-\(UUID().uuidString)")
+            let stem = Scratch.root.appendingPathComponent("process-\(UUID().uuidString)")
             out = stem.appendingPathExtension("out")
             err = stem.appendingPathExtension("err")
             FileManager.default.createFile(atPath: out.path, contents: nil)
@@ -78,11 +78,7 @@ public enum CLI {
         return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    public static func temporaryDirectory() -> URL {
-        let d = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-cli-\(UUID().uuidString)")
-        try! FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
-        return d
-    }
+    public static func temporaryDirectory() -> URL { Scratch.directory("cli") }
 }
 
 public struct CLIError: Error, CustomStringConvertible {

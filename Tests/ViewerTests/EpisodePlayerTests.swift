@@ -3,6 +3,7 @@ import Environments
 import Foundation
 import Imaging
 import Testing
+import TestSupport
 import Viewer
 
 /// The display side of `run --view` and `play`, without a window: frames, episodes, snapshots, grid overlays.
@@ -50,7 +51,7 @@ struct EpisodePlayerTests {
 
     @Test func followsPolicySnapshotsAndDrawsValuesAndArrowsOnGrids() throws {
         // Train Q-learning on CliffWalking, keeping the snapshots it publishes.
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-player-\(UUID().uuidString)")
+        let directory = Scratch.directory("player")
         var options = RunOptions(agent: "qlearning", environment: "CliffWalking-v1", outputDirectory: directory)
         options.progress = .quiet
         options.evaluationEpisodes = 0

@@ -109,9 +109,7 @@ struct WindowTests {
     }
 
     @Test func screenshotIsAValidPNGOfTheWindow() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("viewer-shots-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
+        let directory = Scratch.directory("screenshots")
         let pattern = TestPattern.image(width: 80, height: 60, frame: 1)
         let window = try ViewerWindow(title: "screenshot", width: 80, height: 60, scale: 1.5)
         defer { window.close() }
