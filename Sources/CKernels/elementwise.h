@@ -88,6 +88,35 @@ static TARGET void KERNEL(relu_backward)(const float *g, const float *y, float *
     for (; i < n; i++) out[i] = y[i] > 0 ? g[i] : 0;
 }
 
+static TARGET void KERNEL(column_sums)(const float *g, long rows, long columns, float *sums) {
+    long j = 0;
+    // Four vectors of columns at a time, their sums kept in registers over all the rows.
+    for (; j + 4 * LANES <= columns; j += 4 * LANES) {
+        VEC a = splat(0), b = splat(0), c = splat(0), d = splat(0);
+        for (long i = 0; i < rows; i++) {
+            const float *row = g + i * columns + j;
+            a = a + load(row);
+            b = b + load(row + LANES);
+            c = c + load(row + 2 * LANES);
+            d = d + load(row + 3 * LANES);
+        }
+        store(sums + j, a);
+        store(sums + j + LANES, b);
+        store(sums + j + 2 * LANES, c);
+        store(sums + j + 3 * LANES, d);
+    }
+    for (; j + LANES <= columns; j += LANES) {
+        VEC a = splat(0);
+        for (long i = 0; i < rows; i++) a = a + load(g + i * columns + j);
+        store(sums + j, a);
+    }
+    for (; j < columns; j++) {
+        float s = 0;
+        for (long i = 0; i < rows; i++) s += g[i * columns + j];
+        sums[j] = s;
+    }
+}
+
 static TARGET void KERNEL(adam)(ADAM_PARAMETERS) {
     long k = 0;
     for (; k + LANES <= n; k += LANES) {

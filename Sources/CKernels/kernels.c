@@ -118,6 +118,10 @@ void rl_relu(const float *x, float *y, long n) { DISPATCH(relu, x, y, n); }
 
 void rl_relu_backward(const float *g, const float *y, float *out, long n) { DISPATCH(relu_backward, g, y, out, n); }
 
+void rl_column_sums(const float *g, long rows, long columns, float *sums) {
+    DISPATCH(column_sums, g, rows, columns, sums);
+}
+
 void rl_adam(ADAM_PARAMETERS) {
 #if defined(__x86_64__) || defined(__i386__)
     // Flush subnormals to zero, in and out, for this update only. The moments of a weight whose gradient stays zero

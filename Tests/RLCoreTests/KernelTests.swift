@@ -86,6 +86,25 @@ import Testing
         }
     }
 
+    /// A linear layer's bias gradient: each column's rows added from +0 in row order, on every path, whatever the
+    /// column count (blocks of four vectors, single vectors, scalar tail) and for a single row.
+    @Test func columnSumsAddEachColumnInRowOrder() {
+        for (rows, columns) in [(1, 1), (1, 70), (3, 7), (256, 64), (64, 256), (5, 16 * 4 + 8 + 3), (17, 135), (2, 33)] {
+            let g = inputs(count: rows * columns, seed: UInt64(rows * 1000 + columns)).filter(\.isFinite)
+                .prefix(rows * columns).map { $0 }
+            var expected = [Float](repeating: 0, count: columns)
+            for i in 0..<rows { for j in 0..<columns { expected[j] += g[i * columns + j] } }
+            let sums = everyPath { () -> [Float] in
+                var out = [Float](repeating: .nan, count: columns)
+                rl_column_sums(g, rows, columns, &out)
+                return out
+            }
+            for (level, result) in sums.enumerated() {
+                #expect(bits(result) == bits(expected), "level \(level), \(rows) x \(columns)")
+            }
+        }
+    }
+
     /// ReLU passes positive values (subnormals and +∞ too) and gives +0 for everything else, −0 and NaN included;
     /// its backward passes the upstream gradient exactly where the output is positive.
     @Test func reluKeepsPositiveValuesAndZeroesTheRest() {

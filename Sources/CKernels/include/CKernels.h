@@ -32,6 +32,10 @@ void rl_relu(const float *x, float *y, long n);
 /// out[i] = g[i] where y[i] > 0, else +0: the backward of ReLU from its output y.
 void rl_relu_backward(const float *g, const float *y, float *out, long n);
 
+/// sums[j] = Σ_i g[i·columns + j] over the `rows` rows of a row-major matrix, each column added up from +0 in row
+/// order (the bias gradient of a linear layer).
+void rl_column_sums(const float *g, long rows, long columns, float *sums);
+
 /// One Adam update of n parameters w with gradient g and moments m, v (PyTorch's formulas):
 /// d = g + l2·w, m ← β₁m + (1−β₁)d, v ← β₂v + (1−β₂)d², w −= stepSize·m / (√v · inverseBc2Sqrt + ε).
 /// On x86 subnormal inputs and results count as zero during the update (FTZ and DAZ; the caller's setting is

@@ -1,3 +1,5 @@
+import CKernels
+
 /// The fused affine map of a Linear layer: `y = x Wᵀ + b` (PyTorch's `F.linear`).
 extension Tensor {
     /// `x [n, in]`, `weight [out, in]`, optional `bias [out]` → `[n, out]`. One GEMM forward, two backward.
@@ -44,26 +46,12 @@ extension Tensor {
             if weight.requiresGrad { weightGradient() }
         }
         if let bias, bias.requiresGrad {
-            // Column sums of the upstream gradient, one row at a time (a vectorized add per row).
+            // dL/db: the column sums of the upstream gradient, each column's rows added in order.
             let gb = [Float](unsafeUninitializedCapacity: outputs) { gb, c in
-                let sum = gb.baseAddress!
-                sum.initialize(repeating: 0, count: outputs)
-                g.withUnsafeBufferPointer { g in
-                    // Eight columns at a time; each column still sums its rows in order.
-                    let columns8 = outputs / 8 * 8
-                    let sums = UnsafeMutableRawPointer(sum), rows = UnsafeRawPointer(g.baseAddress!)
-                    for i in 0..<n {
-                        var j = 0
-                        while j < columns8 {
-                            let o = j * MemoryLayout<Float>.stride, r = (i * outputs + j) * MemoryLayout<Float>.stride
-                            let total = sums.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
-                                + rows.loadUnaligned(fromByteOffset: r, as: SIMD8<Float>.self)
-                            sums.storeBytes(of: total, toByteOffset: o, as: SIMD8<Float>.self)
-                            j += 8
-                        }
-                        let row = g.baseAddress! + i * outputs
-                        for j in columns8..<outputs { sum[j] += row[j] }
-                    }
+                if n == 0 {
+                    gb.initialize(repeating: 0)
+                } else {
+                    g.withUnsafeBufferPointer { rl_column_sums($0.baseAddress!, n, outputs, gb.baseAddress!) }
                 }
                 c = outputs
             }
