@@ -42,7 +42,7 @@ public struct LinePlot {
     /// Draws the chart into a new image.
     public func render(width: Int = 800, height: Int = 500) -> RGBImage {
         var img = RGBImage(width: width, height: height, fill: .white)
-        let left = 70, right = 20, top = 40, bottom = 50
+        let left = 70, right = 20, top = 56, bottom = 50
         let plotW = width - left - right, plotH = height - top - bottom
         let xs = series.flatMap(\.x), ys = series.flatMap(\.y).filter(\.isFinite)
         var (x0, x1) = (xs.min() ?? 0, xs.max() ?? 1), (y0, y1) = (ys.min() ?? 0, ys.max() ?? 1)
@@ -75,14 +75,15 @@ public struct LinePlot {
             }
         }
         img.drawText(title, x: left, y: 12, color: .black, scale: 2)
+        // The axis label and the legend share the row between the title and the plot, clear of both and of the data.
         img.drawText(xLabel, x: left + plotW / 2 - RGBImage.textSize(xLabel).width / 2, y: height - 20, color: dark)
-        img.drawText(yLabel, x: 8, y: top - 14, color: dark)
+        img.drawText(yLabel, x: 8, y: top - 16, color: dark)
         var legendX = left + plotW - 10
         for s in series.reversed() {
             let w = RGBImage.textSize(s.label).width
             legendX -= w + 24
-            img.fillRect(x: legendX, y: top + 10, width: 14, height: 4, color: s.color)
-            img.drawText(s.label, x: legendX + 18, y: top + 9, color: dark)
+            img.fillRect(x: legendX, y: top - 15, width: 14, height: 4, color: s.color)
+            img.drawText(s.label, x: legendX + 18, y: top - 16, color: dark)
         }
         return img
     }
