@@ -75,8 +75,8 @@ public struct LinePlot {
             }
         }
         img.drawText(title, x: left, y: 12, color: .black, scale: 2)
-        // The axis label and the legend share the row between the title and the plot, clear of both and of the data.
         img.drawText(xLabel, x: left + plotW / 2 - RGBImage.textSize(xLabel).width / 2, y: height - 20, color: dark)
+        // The axis label and the legend share the row between the title and the plot, clear of both and of the data.
         img.drawText(yLabel, x: 8, y: top - 16, color: dark)
         var legendX = left + plotW - 10
         for s in series.reversed() {
