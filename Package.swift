@@ -49,7 +49,7 @@ let package = Package(
                 path: "Sources/RLCore", swiftSettings: fastMath),
 
         // Gymnasium-compatible environments (no dependency on the core).
-        .target(name: "Environments", dependencies: ["SeededRandom", "Imaging"],
+        .target(name: "Environments", dependencies: ["SeededRandom", "Imaging", "Support"],
                 path: "Environments", resources: [.copy("Maps")], swiftSettings: fastMath),
 
         // Learning agents on the core and the environments.

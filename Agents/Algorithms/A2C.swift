@@ -43,15 +43,15 @@ public final class A2CAgent: ActorCriticAgent {
         gamma = Float(try hp.double("gamma", in: 0...1))
         gaeLambda = Float(try hp.double("gae_lambda", in: 0...1))
         entCoef = Float(try hp.double("ent_coef"))
-        vfCoef = Float(try hp.double("vf_coef"))
-        maxGradNorm = Float(try hp.double("max_grad_norm"))
+        vfCoef = Float(try hp.double("vf_coef", atLeast: 0))
+        maxGradNorm = Float(try hp.double("max_grad_norm", above: 0))
         learningRate = try hp.schedule("learning_rate")
         normalizeAdvantage = try hp.bool("normalize_advantage")
         rng = SeededGenerator(seed: seed)
         policy = try ActorCriticPolicy.make(for: environment, hyperParameters: hp, using: &rng)
         let lr = Float(learningRate.initial)
         optimizer = try hp.bool("use_rms_prop")
-            ? RMSprop(policy.namedParameters(), learningRate: lr, alpha: 0.99, eps: Float(try hp.double("rms_prop_eps")))
+            ? RMSprop(policy.namedParameters(), learningRate: lr, alpha: 0.99, eps: Float(try hp.double("rms_prop_eps", above: 0)))
             : Adam(policy.namedParameters(), learningRate: lr)
         optimizer.helperPartition = policy.valueParameterIndex
         normalizer = try hp.bool("normalize") ? ObservationNormalizer(size: policy.observationSize, gamma: Double(gamma)) : nil

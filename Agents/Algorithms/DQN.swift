@@ -66,21 +66,20 @@ public final class DQNAgent: Agent, ValueEstimating {
         targetUpdateInterval = try hp.int("target_update_interval", min: 1)
         tau = Float(try hp.double("tau", in: 0...1))
         gamma = Float(try hp.double("gamma", in: 0...1))
-        maxGradNorm = Float(try hp.double("max_grad_norm"))
+        maxGradNorm = Float(try hp.double("max_grad_norm", above: 0))
         explorationFraction = try hp.double("exploration_fraction", in: 0...1)
         epsilonStart = try hp.double("exploration_initial_eps", in: 0...1)
         epsilonEnd = try hp.double("exploration_final_eps", in: 0...1)
         doubleQ = try hp.bool("double_q")
-        let arch = try hp.netArch().policy
-        networkWidth = arch.max() ?? 1
-        let options = try hp.policyOptions()
-
         let probe = try environment.make()
         guard let n = probe.actionSpace.discreteCount else {
             throw AgentError.unsupportedActionSpace(agent: "dqn", env: environment.id, space: "\(probe.actionSpace)", supported: ["discrete"])
         }
         numActions = n
         observationSize = probe.observationSpace.flatCount
+        let arch = try hp.netArch(inputs: observationSize, outputs: n).policy
+        networkWidth = arch.max() ?? 1
+        let options = try hp.policyOptions()
         rng = SeededGenerator(seed: seed)
         let dueling = try hp.bool("dueling")
         qNetwork = QNetwork(observationSize: observationSize, actions: n, hidden: arch, activation: options.activation,
@@ -121,6 +120,8 @@ public final class DQNAgent: Agent, ValueEstimating {
             episodeReturn += outcome.reward
             episodeLength += 1
             if outcome.done {
+                // The exploration rate the episode ended with (1 during the warm-up, whose actions are all random).
+                try context.recordDiagnostics(step: stepsDone, ["epsilon": stepsDone <= learningStarts ? 1 : eps])
                 context.episodeFinished(step: stepsDone, episodeReturn: episodeReturn, length: episodeLength)
                 episodeReturn = 0; episodeLength = 0
                 observation = env.reset()

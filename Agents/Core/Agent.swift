@@ -140,6 +140,8 @@ public enum AgentError: Error, CustomStringConvertible {
     case checkpointMismatch(String)
     case nonFinite(step: Int, quantity: String)
     case interrupted(step: Int)
+    /// A run folder that cannot be used as asked (nothing to resume in it, or a run already in it).
+    case runFolder(String)
 
     public var description: String {
         switch self {
@@ -151,6 +153,7 @@ public enum AgentError: Error, CustomStringConvertible {
         case let .checkpointMismatch(m): "checkpoint mismatch: \(m)"
         case let .nonFinite(step, quantity): "training diverged: \(quantity) became NaN or infinite at step \(step)"
         case let .interrupted(step): "interrupted at step \(step)"
+        case let .runFolder(m): m
         }
     }
 }

@@ -8,6 +8,11 @@ public struct EvaluationSummary: Codable, Sendable, Equatable {
     public var std: Double
     public var min: Double
     public var max: Double
+    /// How many episodes were stopped at the evaluation's step limit (environments without a time limit); not part of
+    /// `eval.json`.
+    public var episodesAtStepLimit = 0
+
+    private enum CodingKeys: String, CodingKey { case episodes, mean, std, min, max }
 
     /// Summarizes episode returns (population standard deviation, as NumPy's `std`).
     public init(returns: [Double]) {
@@ -28,20 +33,34 @@ public struct EvaluationSummary: Codable, Sendable, Equatable {
     }
 }
 
+/// The longest evaluation episode on an environment without a time limit (CliffWalking-v1): a greedy policy that
+/// walks in a circle would otherwise never finish. Such an episode stops there, with the return it has collected.
+public let evaluationStepLimit = 1_000
+
 /// Runs `episodes` episodes of `agent`'s policy and summarizes the returns. Episode i runs on a fresh environment
 /// reset with seed `seed + i`, so each episode's start depends on nothing but its number. Up to `batchSize` episodes
 /// run side by side, the agent choosing the actions of all unfinished ones at once (one network pass per step);
-/// `deterministic` picks the greedy action.
+/// `deterministic` picks the greedy action. On an environment without a time limit an episode stops after
+/// `evaluationStepLimit` steps (counted in `episodesAtStepLimit`). Ctrl-C (`StopRequest`) stops it with
+/// `AgentError.interrupted`.
 public func evaluate(_ agent: Agent, on factory: EnvironmentFactory, episodes: Int, seed: UInt64,
                      deterministic: Bool = true, batchSize: Int = 100) throws -> EvaluationSummary {
     precondition(episodes > 0 && batchSize > 0, "evaluate needs at least one episode and a positive batch size")
     var returns = [Double](repeating: 0, count: episodes)
+    var atStepLimit = 0
     for first in stride(from: 0, to: episodes, by: batchSize) {
         let count = min(batchSize, episodes - first)
         let envs = try (0..<count).map { _ in try factory.make() }
+        let stepLimit = envs[0].spec?.maxEpisodeSteps == nil ? evaluationStepLimit : Int.max
         var observations = envs.indices.map { envs[$0].reset(seed: seed &+ UInt64(first + $0)) }
         var running = Array(envs.indices)
+        var steps = 0
         while !running.isEmpty {
+            if StopRequest.isRequested { throw AgentError.interrupted(step: steps) }
+            if steps == stepLimit {
+                atStepLimit += running.count
+                break
+            }
             let actions = agent.act(batch: running.flatMap { observations[$0] }, count: running.count, deterministic: deterministic)
             var stillRunning: [Int] = []
             stillRunning.reserveCapacity(running.count)
@@ -52,7 +71,10 @@ public func evaluate(_ agent: Agent, on factory: EnvironmentFactory, episodes: I
                 if !(result.terminated || result.truncated) { stillRunning.append(i) }
             }
             running = stillRunning
+            steps += 1
         }
     }
-    return EvaluationSummary(returns: returns)
+    var summary = EvaluationSummary(returns: returns)
+    summary.episodesAtStepLimit = atStepLimit
+    return summary
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import RLCore
 import Yams
 
@@ -131,7 +132,7 @@ public struct HyperParameters: Sendable, Equatable {
     /// Reads and applies a YAML file.
     public mutating func apply(file url: URL) throws {
         let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+        do { text = try Files.text(url) } catch {
             throw ConfigError.unreadable(source: url.path, reason: error.localizedDescription)
         }
         try apply(yaml: text, source: url.path)
@@ -161,6 +162,13 @@ public struct HyperParameters: Sendable, Equatable {
             try set(String(key[..<dot]), .map(merged), source: source)
             return
         }
+        if key == "policy" && values[key] == nil {
+            // The zoo's files name SB3's policy class; rlbench's networks are SB3's MlpPolicy.
+            guard case .string("MlpPolicy") = value else {
+                throw ConfigError.badValue(key: key, source: source, reason: "rlbench's networks are MlpPolicy, not \(value)")
+            }
+            return
+        }
         guard let current = values[key] else {
             throw ConfigError.unknownKey(key: key, source: source, known: Array(values.keys))
         }
@@ -182,7 +190,8 @@ public struct HyperParameters: Sendable, Equatable {
 
     // MARK: Typed access (errors name the key and its source)
 
-    private func fail(_ key: String, _ reason: String) -> ConfigError {
+    /// The error for a bad value of `key`, naming the key and where it was set.
+    func fail(_ key: String, _ reason: String) -> ConfigError {
         .badValue(key: key, source: sources[key] ?? "defaults", reason: reason)
     }
 
@@ -195,6 +204,20 @@ public struct HyperParameters: Sendable, Equatable {
     public func double(_ key: String, in range: ClosedRange<Double>) throws -> Double {
         let x = try double(key)
         guard range.contains(x) else { throw fail(key, "\(x) is outside \(range.lowerBound)...\(range.upperBound)") }
+        return x
+    }
+
+    /// A number above `lower` (a learning rate, a clip range, an epsilon).
+    public func double(_ key: String, above lower: Double) throws -> Double {
+        let x = try double(key)
+        guard x > lower else { throw fail(key, "must be > \(lower.formatted()), got \(x)") }
+        return x
+    }
+
+    /// A number at least `lower` (a loss coefficient; 0 turns an option off).
+    public func double(_ key: String, atLeast lower: Double) throws -> Double {
+        let x = try double(key)
+        guard x >= lower else { throw fail(key, "must be ≥ \(lower.formatted()), got \(x)") }
         return x
     }
 
@@ -215,19 +238,29 @@ public struct HyperParameters: Sendable, Equatable {
         return s
     }
 
-    /// A constant or rl-zoo `lin_<x>` value: returns the value at `progressRemaining` (1 at the start, 0 at the end).
+    /// A positive constant or rl-zoo `lin_<x>` value (x > 0): a learning rate or a clip range, whose value at
+    /// `progressRemaining` (1 at the start, 0 at the end) the schedule gives.
     public func schedule(_ key: String) throws -> ZooSchedule {
         switch values[key] {
-        case let .number(x)?: return .constant(x)
+        case let .number(x)? where x.isFinite:
+            guard x > 0 else { throw fail(key, "must be > 0, got \(x)") }
+            return .constant(x)
         case let .string(s)? where s.hasPrefix("lin_"):
             guard let x = Double(s.dropFirst(4)), x.isFinite else { throw fail(key, "'\(s)' is not lin_<number>") }
+            guard x > 0 else { throw fail(key, "must start above 0, got \(s)") }
             return .linear(x)
         default: throw fail(key, "expected a number or lin_<number>")
         }
     }
 
-    /// `policy_kwargs: {net_arch: [64, 64]}` (also accepts the zoo's `dict(pi=[..], vf=[..])` as `{pi: [...], vf: [...]}`).
-    public func netArch() throws -> (policy: [Int], value: [Int]) {
+    /// The most weights a network may hold: 2²⁷ (512 MiB of Float32 a copy; an optimizer keeps several copies). A
+    /// larger `net_arch` is an error before anything is allocated.
+    public static let maxNetworkWeights = 1 << 27
+
+    /// `policy_kwargs: {net_arch: [64, 64]}` (also accepts the zoo's `dict(pi=[..], vf=[..])` as `{pi: [...], vf: [...]}`):
+    /// the hidden layer sizes of networks with `inputs` inputs and `outputs` outputs, at most `maxNetworkWeights`
+    /// weights each.
+    public func netArch(inputs: Int, outputs: Int) throws -> (policy: [Int], value: [Int]) {
         guard case let .map(kwargs)? = values["policy_kwargs"] else { throw fail("policy_kwargs", "expected a mapping") }
         func sizes(_ v: ConfigValue?, _ what: String) throws -> [Int] {
             guard case let .list(items)? = v else { throw fail("policy_kwargs", "\(what) must be a list of layer sizes") }
@@ -236,11 +269,27 @@ public struct HyperParameters: Sendable, Equatable {
                 return Int(x)
             }
         }
+        func checkSize(_ hidden: [Int], _ what: String) throws {
+            let sizes = [inputs] + hidden + [outputs]
+            var weights = 0
+            for (a, b) in zip(sizes, sizes.dropFirst()) where weights <= Self.maxNetworkWeights {
+                let (product, overflow) = a.multipliedReportingOverflow(by: b)
+                weights = overflow ? Int.max : weights.addingReportingOverflow(product).partialValue
+            }
+            guard weights <= Self.maxNetworkWeights else {
+                throw fail("policy_kwargs", "\(what) \(hidden) is too large: a \(sizes.map(String.init).joined(separator: "-")) "
+                           + "network holds more than \(Self.maxNetworkWeights) weights (512 MiB a copy)")
+            }
+        }
+        let arch: (policy: [Int], value: [Int])
         switch kwargs["net_arch"] {
-        case .list?: let s = try sizes(kwargs["net_arch"], "net_arch"); return (s, s)
-        case let .map(m)?: return (try sizes(m["pi"], "net_arch.pi"), try sizes(m["vf"] ?? m["qf"], "net_arch.vf"))
+        case .list?: let s = try sizes(kwargs["net_arch"], "net_arch"); arch = (s, s)
+        case let .map(m)?: arch = (try sizes(m["pi"], "net_arch.pi"), try sizes(m["vf"] ?? m["qf"], "net_arch.vf"))
         default: throw fail("policy_kwargs", "needs net_arch: [sizes]")
         }
+        try checkSize(arch.policy, "net_arch")
+        try checkSize(arch.value, "net_arch")
+        return arch
     }
 
     /// The network options of `policy_kwargs`: activation (`activation_fn`), orthogonal init (`ortho_init`) and the

@@ -52,8 +52,12 @@ public struct ResumableRun: Sendable, Equatable {
     /// checkpoint, is an error naming it.
     public init(directory: URL) throws {
         let file = directory.appendingPathComponent("last.safetensors")
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw AgentError.runFolder("nothing to resume: \(directory.path) is not a folder")
+        }
         guard FileManager.default.fileExists(atPath: file.path) else {
-            throw AgentError.badCheckpoint("nothing to resume in \(directory.path): it has no last.safetensors")
+            throw AgentError.runFolder("nothing to resume in \(directory.path): it has no last.safetensors")
         }
         let meta = try SafeTensors.read(from: file).metadata
         guard meta["format"] == "rlbench-agent-1", let agent = meta["agent"], let environment = meta["env"],
@@ -142,13 +146,18 @@ public final class TrainingRun: TrainingContext {
     private var csv: FileHandle?
     private var csvBuffer = ""
     private let startTime = Date()
+    /// Wall time of the run before this process (a resumed run's metrics.csv continues from it).
+    private var earlierWallSeconds = 0.0
+    /// metrics.csv's rows up to the resumed checkpoint's step (rows after it are dropped: the run repeats those steps).
+    private var resumedMetricRows: [String] = []
     private var startStep = 0
     private var nextCheckpoint: Int
     private let checkpointInterval: Int
     private var lastDraw = Date.distantPast
     private var lastLiveUpdate = Date.distantPast
     private let style: ProgressStyle
-    private var lastGoodCheckpoint: URL?
+    /// The newest checkpoint written (or resumed from) and its step: what a diverged run keeps.
+    private var lastGoodCheckpoint: (file: URL, step: Int)?
 
     /// Resolves everything and builds the agent; throws clear errors for unknown agents or environments,
     /// unsupported spaces, bad configs, and (with `resume`) missing or mismatched checkpoints.
@@ -162,6 +171,12 @@ public final class TrainingRun: TrainingContext {
             }
             options.seed = run.seed
             options.environmentOptions = run.environmentOptions
+        }
+        if !options.resume, ["config.yml", "metrics.csv", "last.safetensors"].contains(where: {
+            FileManager.default.fileExists(atPath: options.outputDirectory.appendingPathComponent($0).path)
+        }) {
+            throw AgentError.runFolder("\(options.outputDirectory.path) already holds a run; continue it with --resume "
+                                           + "\(options.outputDirectory.path), or choose another --out")
         }
         self.options = options
         let agentType = try AgentCatalog.agent(named: options.agent)
@@ -180,8 +195,13 @@ public final class TrainingRun: TrainingContext {
             if let file = options.configFile { try hp.apply(file: file) }
             for o in options.overrides { try hp.apply(override: o) }
         }
+        if let steps = options.steps {
+            // config.yml records the run's real length, so that --resume and --config repeat it.
+            guard steps >= 1 else { throw ConfigError.badValue(key: "n_timesteps", source: "--steps", reason: "must be ≥ 1, got \(steps)") }
+            try hp.set("n_timesteps", .number(Double(steps)), source: "--steps")
+        }
         hyperParameters = hp
-        totalSteps = try options.steps ?? hp.int("n_timesteps", min: 1)
+        totalSteps = try hp.int("n_timesteps", min: 1)
         agent = try agentType.init(environment: factory, hyperParameters: hp, seed: options.seed)
         checkpointInterval = max(1, options.checkpointEvery ?? max(totalSteps / 5, 1))
         nextCheckpoint = checkpointInterval
@@ -193,8 +213,35 @@ public final class TrainingRun: TrainingContext {
             let last = options.outputDirectory.appendingPathComponent("last.safetensors")
             try TrainingRun.restore(agent, from: last, descriptor: descriptor, environment: options.environment)
             startStep = agent.stepsDone
+            guard startStep < totalSteps else {
+                throw AgentError.runFolder("the run in \(options.outputDirectory.path) has done \(startStep) of its "
+                                           + "\(totalSteps) steps; give --steps above \(startStep) to train it further")
+            }
             nextCheckpoint = (startStep / checkpointInterval + 1) * checkpointInterval
-            lastGoodCheckpoint = last
+            lastGoodCheckpoint = (last, startStep)
+            try readEarlierMetrics()
+        }
+    }
+
+    /// A resumed run's metrics.csv rows up to its checkpoint's step: the episodes, returns and wall time it continues.
+    private func readEarlierMetrics() throws {
+        let url = options.outputDirectory.appendingPathComponent("metrics.csv")
+        guard FileManager.default.fileExists(atPath: url.path) else { return }
+        let text: String
+        do { text = try Files.text(url) } catch {
+            throw AgentError.badCheckpoint("cannot read \(url.path) to continue it: \(error.localizedDescription)")
+        }
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard fields.count >= 5, let step = Int(fields[0]), let episodeReturn = Double(fields[2]),
+                  let wall = Double(fields[4]) else {
+                throw AgentError.badCheckpoint("\(url.path) has a malformed row: \(line.prefix(80))")
+            }
+            guard step <= startStep else { break }
+            resumedMetricRows.append(String(line))
+            episodeReturns.append(episodeReturn)
+            episodeSteps.append(step)
+            earlierWallSeconds = wall
         }
     }
 
@@ -216,9 +263,8 @@ public final class TrainingRun: TrainingContext {
     @discardableResult
     public func run() throws -> RunResult {
         let dir = options.outputDirectory
-        let fm = FileManager.default
-        try fm.createDirectory(at: dir.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
-        if !options.resume {
+        try Files.makeDirectory(dir.appendingPathComponent("checkpoints"))
+        if !options.resume || options.steps != nil {
             try AtomicFile.write(Data(hyperParameters.yaml.utf8), to: dir.appendingPathComponent("config.yml"))
         }
         try openCSV()
@@ -226,7 +272,20 @@ public final class TrainingRun: TrainingContext {
 
         log("training \(descriptor.name) on \(options.environment) for \(totalSteps) steps (seed \(options.seed)) → \(dir.path)")
         if onPolicySnapshot != nil { try publishLiveState(step: agent.stepsDone) }
-        try agent.train(totalSteps: totalSteps, context: self)
+        do {
+            try agent.train(totalSteps: totalSteps, context: self)
+        } catch let error as AgentError {
+            if case .nonFinite = error {
+                flushCSV()
+                finishProgressLine()
+                if let (file, step) = lastGoodCheckpoint {
+                    log("the last good checkpoint is \(file.path) (step \(step)); nothing after it was saved")
+                } else {
+                    log("no checkpoint was saved: the run diverged before its first one (due at step \(nextCheckpoint))")
+                }
+            }
+            throw error
+        }
         try publishLiveState(step: agent.stepsDone)
         flushCSV()
         let final = try saveCheckpoint(named: "final.safetensors")
@@ -235,15 +294,26 @@ public final class TrainingRun: TrainingContext {
         try writeLearningCurve()
         var evaluation: EvaluationSummary?
         if options.evaluationEpisodes > 0 {
-            let summary = try evaluate(agent, on: factory, episodes: options.evaluationEpisodes,
+            let summary: EvaluationSummary
+            do {
+                summary = try evaluate(agent, on: factory, episodes: options.evaluationEpisodes,
                                        seed: options.seed &+ 1_000_000)
+            } catch AgentError.interrupted {
+                log("evaluation interrupted: no eval.json; the trained agent is in \(final.path)")
+                throw AgentError.interrupted(step: agent.stepsDone)
+            }
             try AtomicFile.write(Data((summary.json + "\n").utf8), to: dir.appendingPathComponent("eval.json"))
             log(String(format: "evaluation over %d episodes: mean %.2f ± %.2f (min %.2f, max %.2f)",
                        summary.episodes, summary.mean, summary.std, summary.min, summary.max))
+            if summary.episodesAtStepLimit > 0 {
+                log("\(summary.episodesAtStepLimit) of \(summary.episodes) evaluation episodes were stopped at "
+                    + "\(evaluationStepLimit) steps (\(options.environment) has no time limit)")
+            }
             evaluation = summary
         }
         return RunResult(steps: agent.stepsDone, episodes: episodeReturns.count,
-                         wallSeconds: Date().timeIntervalSince(startTime), evaluation: evaluation, finalCheckpoint: final)
+                         wallSeconds: earlierWallSeconds + Date().timeIntervalSince(startTime), evaluation: evaluation,
+                         finalCheckpoint: final)
     }
 
     // MARK: TrainingContext
@@ -252,7 +322,7 @@ public final class TrainingRun: TrainingContext {
         episodeReturns.append(episodeReturn)
         episodeSteps.append(step)
         var row = "\(step),\(episodeReturns.count),\(episodeReturn),\(length),"
-        row += String(format: "%.3f", Date().timeIntervalSince(startTime))
+        row += String(format: "%.3f", earlierWallSeconds + Date().timeIntervalSince(startTime))
         for key in descriptor.diagnostics {
             row += ","
             if let v = latestDiagnostics[key] { row += "\(v)" }
@@ -317,7 +387,7 @@ public final class TrainingRun: TrainingContext {
         try SafeTensors.write(cp.tensors, metadata: cp.metadata, to: file)
         let last = dir.appendingPathComponent("last.safetensors")
         try SafeTensors.write(cp.tensors, metadata: cp.metadata, to: last)
-        lastGoodCheckpoint = last
+        lastGoodCheckpoint = (last, agent.stepsDone)
         return file
     }
 
@@ -355,14 +425,11 @@ public final class TrainingRun: TrainingContext {
     private func openCSV() throws {
         let url = options.outputDirectory.appendingPathComponent("metrics.csv")
         let header = (["step", "episode", "return", "length", "wall_time_s"] + descriptor.diagnostics).joined(separator: ",")
-        if options.resume, FileManager.default.fileExists(atPath: url.path) {
-            csv = try FileHandle(forWritingTo: url)
-            try csv?.seekToEnd()
-        } else {
-            try AtomicFile.write(Data((header + "\n").utf8), to: url)
-            csv = try FileHandle(forWritingTo: url)
-            try csv?.seekToEnd()
-        }
+        // A resumed run keeps the rows up to its checkpoint; a new one starts with the header.
+        let rows = options.resume ? resumedMetricRows.map { $0 + "\n" }.joined() : ""
+        try AtomicFile.write(Data((header + "\n" + rows).utf8), to: url)
+        csv = try FileHandle(forWritingTo: url)
+        try csv?.seekToEnd()
     }
 
     private func flushCSV() {

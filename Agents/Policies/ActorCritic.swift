@@ -34,8 +34,19 @@ public final class ActorCriticPolicy: Module {
     /// `environment`'s observation and action spaces.
     public static func make(for environment: EnvironmentFactory, hyperParameters hp: HyperParameters,
                             stateDependentExploration: Bool = false, using rng: inout SeededGenerator) throws -> ActorCriticPolicy {
-        let arch = try hp.netArch(), options = try hp.policyOptions()
         let probe = try environment.make()
+        let outputs: Int
+        switch probe.actionSpace {
+        case let .discrete(n):
+            if stateDependentExploration {
+                throw hp.fail("use_sde", "state-dependent exploration needs continuous (Box) actions; "
+                              + "\(environment.id) has \(probe.actionSpace)")
+            }
+            outputs = n
+        case let .box(low, _, _): outputs = low.count
+        }
+        let arch = try hp.netArch(inputs: probe.observationSpace.flatCount, outputs: outputs)
+        let options = try hp.policyOptions()
         return ActorCriticPolicy(observationSize: probe.observationSpace.flatCount, actionSpace: probe.actionSpace,
                                  policyLayers: arch.policy, valueLayers: arch.value, activation: options.activation,
                                  orthogonalInit: options.orthoInit, logStdInit: options.logStdInit,

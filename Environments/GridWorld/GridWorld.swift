@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import Imaging
 
 /// A grid world read from a plain-text map, so a new world takes a minute to write.
@@ -95,7 +96,7 @@ public final class GridWorld: EpisodicEnvironment, Environment {
     /// Reads a map file.
     public convenience init(contentsOf url: URL) throws {
         let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+        do { text = try Files.text(url) } catch {
             throw EnvironmentError.invalidMap("cannot read \(url.path): \(error.localizedDescription)")
         }
         try self.init(text: text, name: "GridWorld(\(url.lastPathComponent))")

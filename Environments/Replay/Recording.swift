@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// A trajectory recorded from Gymnasium (the JSON Lines format of rlbench's parity fixtures): a header with the
 /// environment id, make options, reset seed and initial state, then one line per `step` with the action and what
@@ -25,7 +26,7 @@ public struct Recording: Sendable {
         let file = url.lastPathComponent
         self.file = file
         let text: String
-        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+        do { text = try Files.text(url) } catch {
             throw ReplayError.unreadable(url.path, error.localizedDescription)
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true)

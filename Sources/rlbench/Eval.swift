@@ -33,6 +33,10 @@ struct Eval: ParsableCommand {
             print(String(format: "%@ on %@: mean return %.2f ± %.2f over %d episodes (min %.2f, max %.2f)", descriptor.name,
                          factory.id, summary.mean, summary.std, summary.episodes, summary.min, summary.max))
         }
+        if summary.episodesAtStepLimit > 0 {
+            FileHandle.standardError.write(Data(("note: \(summary.episodesAtStepLimit) of \(summary.episodes) episodes "
+                + "were stopped at \(evaluationStepLimit) steps (\(factory.id) has no time limit)\n").utf8))
+        }
         print(summary.json)
     }
 }

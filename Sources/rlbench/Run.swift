@@ -59,6 +59,13 @@ struct Run: ParsableCommand {
     var fps: Double?
 
     func validate() throws {
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        if evalEpisodes < 0 { throw ValidationError("--eval-episodes must be 0 (no evaluation) or more, got \(evalEpisodes)") }
+        if let checkpointEvery, checkpointEvery < 1 {
+            throw ValidationError("--checkpoint-every must be at least 1 step, got \(checkpointEvery)")
+        }
+        if let out, out.isEmpty { throw ValidationError("--out needs a folder name") }
+        if let resume, resume.isEmpty { throw ValidationError("--resume needs the folder of a run") }
         if let fps, !(fps > 0 && fps.isFinite) { throw ValidationError("--fps must be a positive number, got \(fps)") }
         if fps != nil && !view { throw ValidationError("--fps sets the speed of the --view window; add --view") }
     }
@@ -66,8 +73,12 @@ struct Run: ParsableCommand {
     mutating func run() throws {
         var envOptions: [String: String] = [:]
         for item in envOption {
-            guard let eq = item.firstIndex(of: "=") else { throw ValidationError("--env-option expects key=value, got '\(item)'") }
-            envOptions[String(item[..<eq])] = String(item[item.index(after: eq)...])
+            guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
+                throw ValidationError("--env-option expects key=value, got '\(item)'")
+            }
+            let key = String(item[..<eq])
+            guard envOptions[key] == nil else { throw ValidationError("--env-option \(key) is given twice") }
+            envOptions[key] = String(item[item.index(after: eq)...])
         }
         let descriptor: AgentDescriptor, environment: String, runSeed: UInt64, directory: URL
         if let resume {

@@ -232,6 +232,13 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
         var s = options("ppo", "CartPole-v1")
         s.overrides = ["n_steps=-5"]
         #expect { try TrainingRun(s) } throws: { "\($0)".contains("n_steps") }
+        // The zoo's files name SB3's policy class: MlpPolicy is what rlbench builds, anything else is refused.
+        try "policy: 'MlpPolicy'\nlearning_rate: 0.001\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect(try TrainingRun(o).hyperParameters.values["learning_rate"] == .number(0.001))
+        try "policy: 'CnnPolicy'\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect { try TrainingRun(o) } throws: { "\($0)".contains("'policy' in") && "\($0)".contains("not CnnPolicy") }
+        try "learning_rate: -0.001\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect { try TrainingRun(o) } throws: { "\($0)".contains("'learning_rate' in \(file.path): must be > 0") }
     }
 
     @Test func checkpointOfAnotherAgentIsRefused() throws {

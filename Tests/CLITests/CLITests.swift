@@ -13,6 +13,17 @@ import TestSupport
             (["eval", "/nonexistent.safetensors"], "cannot read /nonexistent.safetensors"),
             (["inspect", "/nonexistent.safetensors"], "cannot read"),
             (["env", "record", "Nope-v0"], "unknown environment id"),
+            (["run", "ppo", "--set", "learning_rate=-1"], "'learning_rate' in --set: must be > 0"),
+            (["run", "ppo", "--set", "clip_range=lin_-0.2"], "'clip_range' in --set: must start above 0"),
+            (["run", "a2c", "--set", "max_grad_norm=0"], "'max_grad_norm' in --set: must be > 0"),
+            (["run", "dqn", "--set", "policy_kwargs={net_arch: [100000, 100000]}"], "is too large"),
+            (["run", "ppo", "--set", "use_sde=true"], "needs continuous (Box) actions"),
+            (["run", "ppo", "--steps=-5"], "--steps must be at least 1"),
+            (["run", "ppo", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
+            (["run", "ppo", "--eval-episodes=-1"], "--eval-episodes must be 0"),
+            (["run", "ppo", "--env-option", "g=1", "--env-option", "g=2"], "--env-option g is given twice"),
+            (["eval", "/tmp"], "cannot read /tmp: it is a directory, not a file"),
+            (["run", "ppo", "--out", "/etc/hostname/run"], "/etc/hostname is a file, not a folder"),
         ]
         for (arguments, message) in cases {
             let r = try CLI.run(arguments, in: CLI.temporaryDirectory())
@@ -92,6 +103,54 @@ import TestSupport
     }
 }
 
+@Suite struct RunFolderTests {
+    /// A greedy policy that walks in circles on CliffWalking-v1 (no time limit) cannot hang the final evaluation: its
+    /// episodes stop at the evaluation's step limit, and the run says so.
+    @Test func evaluationWithoutATimeLimitEnds() throws {
+        let dir = CLI.temporaryDirectory()
+        let r = try CLI.run(["run", "qlearning", "--env", "CliffWalking-v1", "--steps", "50", "--eval-episodes", "3",
+                             "--plain", "--out", "r"], in: dir)
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.err.contains("3 of 3 evaluation episodes were stopped at 1000 steps"), "\(r.err)")
+        let eval = try CLI.run(["eval", dir.appendingPathComponent("r/final.safetensors").path, "--episodes", "2"])
+        #expect(eval.status == 0 && eval.err.contains("2 of 2 episodes were stopped at 1000 steps"), "\(eval.err)")
+    }
+
+    /// Resuming from an older checkpoint drops the metrics rows after it and numbers the episodes on; config.yml
+    /// records the run's --steps, so a resume without --steps trains to the run's own length.
+    @Test func resumeFromAnOlderCheckpointKeepsMetricsInOrder() throws {
+        let dir = CLI.temporaryDirectory()
+        let first = try CLI.run(["run", "dqn", "--steps", "3000", "--checkpoint-every", "1000", "--eval-episodes", "0",
+                                 "--plain", "--out", "r"], in: dir)
+        #expect(first.status == 0, "\(first.err)")
+        let run = dir.appendingPathComponent("r")
+        let config = try String(contentsOf: run.appendingPathComponent("config.yml"), encoding: .utf8)
+        #expect(config.contains("n_timesteps: 3000"), "\(config)")
+        let last = run.appendingPathComponent("last.safetensors")
+        try FileManager.default.removeItem(at: last)
+        try FileManager.default.copyItem(at: run.appendingPathComponent("checkpoints/step_000001000.safetensors"), to: last)
+        let resumed = try CLI.run(["run", "--resume", "r", "--eval-episodes", "0", "--plain"], in: dir)
+        #expect(resumed.status == 0, "\(resumed.err)")
+        #expect(resumed.out.contains("done: 3000 steps"), "\(resumed.out)")
+        let rows = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let steps = rows.map { Int($0[0])! }, episodes = rows.map { Int($0[1])! }, wall = rows.map { Double($0[4])! }
+        #expect(steps == steps.sorted(), "metrics.csv steps go back: \(steps)")
+        #expect(episodes == Array(1...rows.count), "episodes are not numbered 1...\(rows.count): \(episodes)")
+        #expect(wall == wall.sorted(), "wall times go back: \(wall)")
+    }
+
+    /// A diverging run says which checkpoint it keeps, or that it has none yet; a folder holding a run is not reused.
+    @Test func divergenceNamesTheKeptCheckpointAndRunsAreNotOverwritten() throws {
+        let dir = CLI.temporaryDirectory()
+        let r = try CLI.run(["run", "dqn", "--steps", "8000", "--set", "learning_rate=1e30", "--plain", "--out", "r"], in: dir)
+        #expect(r.status == 1)
+        #expect(r.err.contains("NaN or infinite at step") && r.err.contains("no checkpoint was saved"), "\(r.err)")
+        let again = try CLI.run(["run", "ppo", "--steps", "500", "--plain", "--out", "r"], in: dir)
+        #expect(again.status != 0 && again.err.contains("already holds a run"), "\(again.err)")
+    }
+}
+
 @Suite struct InterruptTests {
     /// Ctrl-C (SIGINT) saves a checkpoint, says how to resume, and exits with code 130; --resume continues.
     @Test func ctrlCSavesACheckpointAndResumes() throws {
@@ -108,8 +167,15 @@ import TestSupport
         #expect(status == 130, "\(stderr)")
         #expect(stderr.contains("continue with --resume"))
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("r/last.safetensors").path))
-        let resumed = try CLI.run(["run", "--resume", "r", "--steps", "3000", "--plain", "--eval-episodes", "0"], in: dir)
+        // The run stopped at some step N: --steps N + 3000 continues it for 3000 more, --steps N is too few.
+        let stopped = try #require(stderr.firstMatch(of: /stopping at step (\d+)/).flatMap { Int($0.1) }, "\(stderr)")
+        let tooFew = try CLI.run(["run", "--resume", "r", "--steps", "\(stopped)", "--plain"], in: dir)
+        #expect(tooFew.status != 0 && tooFew.err.contains("give --steps above \(stopped)"), "\(tooFew.err)")
+        let resumed = try CLI.run(["run", "--resume", "r", "--steps", "\(stopped + 3000)", "--plain", "--eval-episodes", "0"],
+                                  in: dir)
         #expect(resumed.status == 0, "\(resumed.err)")
+        let done = try #require(resumed.out.firstMatch(of: /done: (\d+) steps/).flatMap { Int($0.1) }, "\(resumed.out)")
+        #expect(done >= stopped + 3000 && done < stopped + 3000 + 256, "PPO's rollouts are 256 steps: \(resumed.out)")
     }
 
     /// `--resume DIR` continues the run as it was started (its agent need not be named); a flag that would change

@@ -52,7 +52,7 @@ public enum SafeTensors {
     /// Reads a file: tensors in file order (by offset) and the metadata.
     public static func read(from url: URL) throws -> (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
+        do { data = try Files.data(url) } catch {
             throw SafeTensorsError.unreadable(url.path, error.localizedDescription)
         }
         return try decode(data)
@@ -68,7 +68,7 @@ public enum SafeTensors {
     /// The tensors' names, dtypes and shapes (in file order) and the metadata, from a validated file.
     public static func header(of url: URL) throws -> (entries: [Entry], metadata: [String: String]) {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw SafeTensorsError.unreadable(url.path, error.localizedDescription) }
+        do { data = try Files.data(url) } catch { throw SafeTensorsError.unreadable(url.path, error.localizedDescription) }
         let parsed = try parse(data)
         return (parsed.entries.map { Entry(name: $0.name, dtype: $0.dtype, shape: $0.shape) }, parsed.metadata)
     }
