@@ -438,8 +438,8 @@ public final class TrainingRun: TrainingContext {
         csvBuffer = ""
     }
 
+    /// The chart of the episodes so far (empty axes when no episode has finished yet: every run writes one).
     private func writeLearningCurve() throws {
-        guard !episodeReturns.isEmpty else { return }
         let image = LearningCurve.draw(steps: episodeSteps.map(Double.init), returns: episodeReturns,
                                        title: "\(descriptor.name) on \(options.environment) (seed \(options.seed))")
         try image.writePNG(to: options.outputDirectory.appendingPathComponent("learning_curve.png"))

@@ -112,6 +112,10 @@ import TestSupport
                              "--plain", "--out", "r"], in: dir)
         #expect(r.status == 0, "\(r.err)")
         #expect(r.err.contains("3 of 3 evaluation episodes were stopped at 1000 steps"), "\(r.err)")
+        // Fifty random steps finish no episode on CliffWalking (the cliff sends the walker back to the start): the
+        // run still writes its (empty) learning curve.
+        #expect(r.out.contains("done: 50 steps, 0 episodes"), "\(r.out)")
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("r/learning_curve.png").path))
         let eval = try CLI.run(["eval", dir.appendingPathComponent("r/final.safetensors").path, "--episodes", "2"])
         #expect(eval.status == 0 && eval.err.contains("2 of 2 episodes were stopped at 1000 steps"), "\(eval.err)")
     }
