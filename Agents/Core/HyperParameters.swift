@@ -112,8 +112,9 @@ public struct HyperParameters: Sendable, Equatable {
         sources = defaults.mapValues { _ in "defaults" }
     }
 
-    /// Applies the keys of a YAML mapping (a tuned file or a user's `--config`).
-    public mutating func apply(yaml text: String, source: String) throws {
+    /// Applies the keys of a YAML mapping (a tuned file or a user's `--config`). A file in the zoo's own layout, keyed
+    /// by environment id, contributes its section for `environment` (see `ZooFormats`).
+    public mutating func apply(yaml text: String, source: String, environment: String? = nil) throws {
         let parsed: Any?
         do {
             parsed = try Yams.load(yaml: text)
@@ -121,21 +122,22 @@ public struct HyperParameters: Sendable, Equatable {
             throw ConfigError.malformed(source: source, reason: "\(error)")
         }
         guard let parsed else { return }
-        guard let mapping = parsed as? [String: Any] else {
+        guard let file = parsed as? [String: Any] else {
             throw ConfigError.malformed(source: source, reason: "expected a mapping of key: value lines")
         }
+        let mapping = try ZooFormats.section(of: file, for: environment, source: source)
         for key in mapping.keys.sorted() {
             try set(key, try ConfigValue(any: mapping[key]!, key: key, source: source), source: source)
         }
     }
 
-    /// Reads and applies a YAML file.
-    public mutating func apply(file url: URL) throws {
+    /// Reads and applies a YAML file (its section for `environment`, if it has sections).
+    public mutating func apply(file url: URL, environment: String? = nil) throws {
         let text: String
         do { text = try Files.text(url) } catch {
             throw ConfigError.unreadable(source: url.path, reason: error.localizedDescription)
         }
-        try apply(yaml: text, source: url.path)
+        try apply(yaml: text, source: url.path, environment: environment)
     }
 
     /// Applies one `key=value` override (the value is read as YAML, so `[64, 64]` and `lin_3e-4` work).
@@ -155,6 +157,7 @@ public struct HyperParameters: Sendable, Equatable {
 
     /// Sets a declared key. Nested `policy_kwargs` merge into the default mapping.
     public mutating func set(_ key: String, _ value: ConfigValue, source: String) throws {
+        let value = try ZooFormats.normalized(value, key: key, source: source)
         // `policy_kwargs.net_arch=[...]` style overrides address one entry of a mapping.
         if let dot = key.firstIndex(of: "."), case let .map(inner)? = values[String(key[..<dot])] {
             var merged = inner
@@ -282,8 +285,10 @@ public struct HyperParameters: Sendable, Equatable {
             }
         }
         let arch: (policy: [Int], value: [Int])
-        switch kwargs["net_arch"] {
-        case .list?: let s = try sizes(kwargs["net_arch"], "net_arch"); arch = (s, s)
+        var netArch = kwargs["net_arch"]
+        if case let .list(items)? = netArch, items.count == 1, case .map = items[0] { netArch = items[0] }  // [dict(pi=.., vf=..)]
+        switch netArch {
+        case .list?: let s = try sizes(netArch, "net_arch"); arch = (s, s)
         case let .map(m)?: arch = (try sizes(m["pi"], "net_arch.pi"), try sizes(m["vf"] ?? m["qf"], "net_arch.vf"))
         default: throw fail("policy_kwargs", "needs net_arch: [sizes]")
         }

@@ -192,7 +192,7 @@ public final class TrainingRun: TrainingContext {
             if let tuned = TunedDefaults.text(agent: descriptor.name, environment: options.environment) {
                 try hp.apply(yaml: tuned, source: "tuned defaults for \(descriptor.name) on \(options.environment)")
             }
-            if let file = options.configFile { try hp.apply(file: file) }
+            if let file = options.configFile { try hp.apply(file: file, environment: options.environment) }
             for o in options.overrides { try hp.apply(override: o) }
         }
         if let steps = options.steps {

@@ -34,9 +34,9 @@ public final class Linear: Layer {
 public enum Activation: String, Sendable, CaseIterable {
     case identity, relu, leakyRelu = "leaky_relu", elu, sigmoid, tanh, softplus
 
-    /// Reads a name as written in configs (`tanh`, `relu`, `ReLU`, `nn.Tanh`, ...).
+    /// Reads a name as written in configs (`tanh`, `relu`, `ReLU`, `nn.Tanh`, `th.nn.ReLU`, ...).
     public init?(name: String) {
-        let key = name.lowercased().replacingOccurrences(of: "nn.", with: "")
+        let key = String(name.lowercased().split(separator: ".").last ?? "")
         if let a = Activation(rawValue: key) { self = a; return }
         switch key {
         case "leakyrelu": self = .leakyRelu
