@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "RLCoreTests", dependencies: ["RLCore", "CKernels", "SeededRandom", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging"]),
-        .testTarget(name: "AgentsTests", dependencies: ["Agents", "RLCore", "Environments", "TestSupport"]),
+        .testTarget(name: "AgentsTests", dependencies: ["Agents", "RLCore", "Environments", "SeededRandom", "TestSupport"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Imaging", "Environments", "Agents", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging"]),
         // Helpers shared by test targets: a private Xvfb display, running the built `rlbench`, scratch folders.

@@ -79,7 +79,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         observationSize = probe.observationSpace.flatCount
         let arch = try hp.netArch(inputs: observationSize, outputs: n).policy
         networkWidth = arch.max() ?? 1
-        let options = try hp.policyOptions()
+        let options = try hp.policyOptions(allowed: ["net_arch", "activation_fn"])  // dueling is a top-level key
         rng = SeededGenerator(seed: seed)
         let dueling = try hp.bool("dueling")
         qNetwork = QNetwork(observationSize: observationSize, actions: n, hidden: arch, activation: options.activation,

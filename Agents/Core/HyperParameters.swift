@@ -119,7 +119,9 @@ public struct HyperParameters: Sendable, Equatable {
         do {
             parsed = try Yams.load(yaml: text)
         } catch {
-            throw ConfigError.malformed(source: source, reason: "\(error)")
+            // Yams' message: the position and the problem, then the offending line and a caret; one line here.
+            let lines = "\(error)".split(separator: "\n").prefix(2).map { $0.trimmingCharacters(in: .whitespaces) }
+            throw ConfigError.malformed(source: source, reason: lines.joined(separator: " "))
         }
         guard let parsed else { return }
         guard let file = parsed as? [String: Any] else {
@@ -298,8 +300,10 @@ public struct HyperParameters: Sendable, Equatable {
     }
 
     /// The network options of `policy_kwargs`: activation (`activation_fn`), orthogonal init (`ortho_init`) and the
-    /// initial log standard deviation (`log_std_init`), with SB3's defaults when absent.
-    public func policyOptions() throws -> (activation: Activation, orthoInit: Bool, logStdInit: Float) {
+    /// initial log standard deviation (`log_std_init`), with SB3's defaults when absent. Entries other than `allowed`
+    /// (the ones the agent's networks use) are errors.
+    public func policyOptions(allowed: [String] = ["net_arch", "activation_fn", "ortho_init", "log_std_init"]) throws
+        -> (activation: Activation, orthoInit: Bool, logStdInit: Float) {
         guard case let .map(kwargs)? = values["policy_kwargs"] else { throw fail("policy_kwargs", "expected a mapping") }
         var activation = Activation.tanh
         if case let .string(name)? = kwargs["activation_fn"] {
@@ -316,8 +320,8 @@ public struct HyperParameters: Sendable, Equatable {
             guard case let .number(x) = v else { throw fail("policy_kwargs", "log_std_init must be a number") }
             logStd = Float(x)
         }
-        for key in kwargs.keys where !["net_arch", "activation_fn", "ortho_init", "log_std_init", "dueling"].contains(key) {
-            throw fail("policy_kwargs", "unknown entry '\(key)' (known: net_arch, activation_fn, ortho_init, log_std_init, dueling)")
+        for key in kwargs.keys.sorted() where !allowed.contains(key) {
+            throw fail("policy_kwargs", "'\(key)' is not an entry this agent's networks use (they use: \(allowed.joined(separator: ", ")))")
         }
         return (activation, ortho, logStd)
     }

@@ -187,7 +187,13 @@ public final class TrainingRun: TrainingContext {
 
         var hp = HyperParameters(defaults: descriptor.defaults)
         if options.resume {
-            try hp.apply(file: options.outputDirectory.appendingPathComponent("config.yml"))
+            do {
+                try hp.apply(file: options.outputDirectory.appendingPathComponent("config.yml"))
+            } catch let error as ConfigError {
+                guard case .unknownKey = error else { throw error }
+                throw AgentError.checkpointMismatch("\(options.outputDirectory.path)/last.safetensors holds a \(options.agent) "
+                                                    + "agent, but config.yml beside it is not for \(options.agent) (\(error))")
+            }
         } else {
             if let tuned = TunedDefaults.text(agent: descriptor.name, environment: options.environment) {
                 try hp.apply(yaml: tuned, source: "tuned defaults for \(descriptor.name) on \(options.environment)")
@@ -214,8 +220,10 @@ public final class TrainingRun: TrainingContext {
             try TrainingRun.restore(agent, from: last, descriptor: descriptor, environment: options.environment)
             startStep = agent.stepsDone
             guard startStep < totalSteps else {
-                throw AgentError.runFolder("the run in \(options.outputDirectory.path) has done \(startStep) of its "
-                                           + "\(totalSteps) steps; give --steps above \(startStep) to train it further")
+                let done = options.steps == nil ? "has done all its \(startStep) steps"
+                    : "has done \(startStep) steps, --steps \(totalSteps) is no more"
+                throw AgentError.runFolder("the run in \(options.outputDirectory.path) \(done); give --steps above "
+                                           + "\(startStep) to train it further")
             }
             nextCheckpoint = (startStep / checkpointInterval + 1) * checkpointInterval
             lastGoodCheckpoint = (last, startStep)

@@ -9,7 +9,8 @@ public enum AtomicFile {
         let dir = url.deletingLastPathComponent()
         let temp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max, using: &tempNameGenerator))")
         guard FileManager.default.createFile(atPath: temp.path, contents: nil) else {
-            throw AtomicFileError.cannotCreate(temp.path, String(cString: strerror(errno)))
+            // Named by the file asked for: the temporary name means nothing to the user.
+            throw AtomicFileError.cannotCreate(url.path, String(cString: strerror(errno)))
         }
         do {
             let handle = try FileHandle(forWritingTo: temp)
@@ -39,7 +40,7 @@ public enum AtomicFileError: Error, CustomStringConvertible {
     case cannotRename(String, String, String)
     public var description: String {
         switch self {
-        case let .cannotCreate(path, why): "cannot create \(path): \(why)"
+        case let .cannotCreate(path, why): "cannot write \(path): \(why)"
         case let .cannotRename(from, to, why): "cannot move \(from) to \(to): \(why)"
         }
     }

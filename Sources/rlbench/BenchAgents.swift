@@ -23,7 +23,7 @@ struct BenchAgents: ParsableCommand {
     @Option(help: "Seed.")
     var seed: UInt64 = 1
 
-    @Option(help: "Runs per agent, alternating between agents (and with Stable-Baselines3); then a median per agent.")
+    @Option(parsing: .unconditional, help: "Runs per agent, alternating between agents (and with Stable-Baselines3); then a median per agent.")
     var runs = 1
 
     @Flag(help: "Also time Stable-Baselines3 on the same runs (python3 with stable_baselines3) and print the speed-up.")
@@ -280,7 +280,7 @@ struct BenchLearn: ParsableCommand {
         ("qlearning", "FrozenLake-v1", 0.70), ("qlearning", "CliffWalking-v1", -13), ("sarsa", "CliffWalking-v1", -17),
     ]
 
-    @Option(help: "Seeds per row.")
+    @Option(parsing: .unconditional, help: "Seeds per row.")
     var seeds = 5
 
     @Option(help: "Only rows of this agent (repeatable).")
@@ -292,9 +292,28 @@ struct BenchLearn: ParsableCommand {
     @Flag(help: "One JSON object per line.")
     var json = false
 
+    func validate() throws {
+        guard seeds >= 1 else { throw ValidationError("--seeds must be at least 1, got \(seeds)") }
+        let agents = Set(Self.table.map(\.agent)), environments = Set(Self.table.map(\.env))
+        for name in agent where !agents.contains(name) {
+            throw ValidationError("the learning table has no rows for agent '\(name)'; its agents: \(agents.sorted().joined(separator: ", "))")
+        }
+        for id in env where !environments.contains(id) {
+            throw ValidationError("the learning table has no rows for '\(id)'; its environments: "
+                                  + environments.sorted().joined(separator: ", "))
+        }
+        if !rows.isEmpty { return }
+        throw ValidationError("the learning table has no row for \(agent.joined(separator: "/")) on \(env.joined(separator: "/"))")
+    }
+
+    /// The table's rows that --agent and --env select.
+    var rows: [(agent: String, env: String, target: Double)] {
+        Self.table.filter { (agent.isEmpty || agent.contains($0.agent)) && (env.isEmpty || env.contains($0.env)) }
+    }
+
     func run() throws {
         if !json { print("agent      env                        target   median    worst   wall s/seed") }
-        for row in Self.table where (agent.isEmpty || agent.contains(row.agent)) && (env.isEmpty || env.contains(row.env)) {
+        for row in rows {
             var means: [Double] = [], walls: [Double] = []
             for seed in 0..<UInt64(seeds) {
                 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-learn-\(UUID().uuidString)")

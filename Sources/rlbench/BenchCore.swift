@@ -58,11 +58,16 @@ struct BenchCore: ParsableCommand {
     @Flag(help: "One JSON object per line.")
     var json = false
 
-    @Option(help: "Seconds of measurement per figure.")
+    @Option(parsing: .unconditional, help: "Seconds of measurement per figure.")
     var seconds = 1.0
 
-    @Option(help: "Steps of the memory-stability loop.")
+    @Option(parsing: .unconditional, help: "Steps of the memory-stability loop.")
     var memorySteps = 100_000
+
+    func validate() throws {
+        guard seconds > 0, seconds.isFinite else { throw ValidationError("--seconds must be positive, got \(seconds)") }
+        guard memorySteps >= 1 else { throw ValidationError("--memory-steps must be positive, got \(memorySteps)") }
+    }
 
     func run() throws {
         MachineLine.emit(json: json)

@@ -21,7 +21,7 @@ struct BenchEnv: ParsableCommand {
     @Flag(name: .long, help: "Print one JSON object per line instead of a table.")
     var json = false
 
-    @Option(name: .long, help: "Measuring time per figure, in seconds.")
+    @Option(name: .long, parsing: .unconditional, help: "Measuring time per figure, in seconds.")
     var seconds = 1.5
 
     @Option(name: .long, help: "Only these environment ids (repeatable); default: every registered one and the vectors.")
@@ -53,6 +53,7 @@ struct BenchEnv: ParsableCommand {
         guard vectorEnvs.allSatisfy({ $0 > 0 }), threads.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--vector-envs and --threads must be positive")
         }
+        if noVector && noSingle { throw ValidationError("--no-vector and --no-single leave nothing to measure") }
         for id in env where !Registry.ids.contains(id) {
             throw ValidationError("unknown environment id '\(id)'; known ids: \(Registry.ids.joined(separator: ", "))")
         }

@@ -16,10 +16,10 @@ struct BenchView: ParsableCommand {
     @Option(help: "Environment id.")
     var env = "CartPole-v1"
 
-    @Option(help: "Training steps per run.")
+    @Option(parsing: .unconditional, help: "Training steps per run.")
     var steps = 100_000
 
-    @Option(help: "Runs of each kind.")
+    @Option(parsing: .unconditional, help: "Runs of each kind.")
     var repeats = 3
 
     @Option(help: "Seed.")

@@ -15,7 +15,7 @@ struct Classify: ParsableCommand {
     @Option(help: "The data set: digits.")
     var dataset = "digits"
 
-    @Option(help: "Training epochs.")
+    @Option(parsing: .unconditional, help: "Training epochs.")
     var epochs = 40
 
     @Option(help: "Seed of the network and the minibatch order (the split always uses seed 0).")
@@ -27,6 +27,14 @@ struct Classify: ParsableCommand {
     func validate() throws {
         guard dataset == "digits" else { throw ValidationError("unknown dataset '\(dataset)'; known: digits") }
         guard epochs > 0 else { throw ValidationError("--epochs must be positive") }
+        if let out {
+            // Checked before training, so that a long run does not end on a folder that is not there.
+            var isDirectory: ObjCBool = false
+            let folder = URL(fileURLWithPath: out).deletingLastPathComponent().path
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--out \(out): the folder \(folder) does not exist")
+            }
+        }
     }
 
     func run() throws {

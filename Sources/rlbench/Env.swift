@@ -39,8 +39,12 @@ struct EnvReplay: ParsableCommand {
     @Argument(help: "Recording files (.jsonl).")
     var files: [String]
 
-    @Option(help: "Largest accepted observation deviation (absolute, or relative where smaller).")
+    @Option(parsing: .unconditional, help: "Largest accepted observation deviation (absolute, or relative where smaller).")
     var tolerance = 1e-6
+
+    func validate() throws {
+        guard tolerance >= 0, tolerance.isFinite else { throw ValidationError("--tolerance must be 0 or more, got \(tolerance)") }
+    }
 
     func run() throws {
         var failed = 0
@@ -79,16 +83,18 @@ struct EnvRecord: ParsableCommand {
     @Option(help: "Seed of the reset and of the random policy.")
     var seed: UInt64 = 0
 
-    @Option(help: "Stop after this many steps.")
+    @Option(parsing: .unconditional, help: "Stop after this many steps.")
     var maxSteps = 500
 
-    @Option(help: "Frames per second of the GIF.")
+    @Option(parsing: .unconditional, help: "Frames per second of the GIF.")
     var fps = 30
 
     func validate() throws {
         guard policy == "random" else { throw ValidationError("unknown policy '\(policy)'; known: random") }
         guard maxSteps > 0, fps > 0 else { throw ValidationError("--max-steps and --fps must be positive") }
-        guard out.hasSuffix(".gif") || out.hasSuffix(".png") else { throw ValidationError("--out must end in .gif or .png") }
+        guard [".gif", ".png"].contains(where: { out.lowercased().hasSuffix($0) }) else {
+            throw ValidationError("--out must end in .gif or .png")
+        }
     }
 
     func run() throws {
@@ -96,7 +102,7 @@ struct EnvRecord: ParsableCommand {
         var rng = SeededGenerator(seed: seed)
         environment.reset(seed: seed)
         var frames = [environment.render()]
-        if out.hasSuffix(".gif") {
+        if out.lowercased().hasSuffix(".gif") {
             for _ in 0..<maxSteps {
                 let result = try environment.step(environment.actionSpace.sample(using: &rng))
                 frames.append(environment.render())
@@ -105,7 +111,7 @@ struct EnvRecord: ParsableCommand {
         }
         let url = URL(fileURLWithPath: out)
         try fail {
-            if out.hasSuffix(".png") { try frames[0].writePNG(to: url) } else { try GIF.write(frames, delayCentiseconds: max(1, 100 / fps), to: url) }
+            if out.lowercased().hasSuffix(".png") { try frames[0].writePNG(to: url) } else { try GIF.write(frames, delayCentiseconds: max(1, 100 / fps), to: url) }
         }
         print("wrote \(out) (\(frames.count) frame\(frames.count == 1 ? "" : "s"))")
     }

@@ -1,6 +1,7 @@
 import Agents
 import ArgumentParser
 import Foundation
+import RLCore
 
 /// `rlbench eval CHECKPOINT`: evaluates a saved agent with its deterministic policy.
 struct Eval: ParsableCommand {
@@ -10,14 +11,14 @@ struct Eval: ParsableCommand {
     @Argument(help: "A checkpoint written by `rlbench run` (e.g. runs/ppo-CartPole-v1-seed0/final.safetensors).")
     var checkpoint: String
 
-    @Option(name: .long, help: "Number of episodes.")
+    @Option(name: .long, parsing: .unconditional, help: "Number of episodes.")
     var episodes = 100
 
     @Option(name: .long, help: "Environment id (default: the one the agent was trained on; must have the same spaces).")
     var env: String?
 
-    @Option(name: .long, help: "Seed of the evaluation environment.")
-    var seed: UInt64 = 1_000_000
+    @Option(name: .long, help: "Seed of the first episode (episode i: seed + i; default: the run's seed + 1,000,000, as its eval.json).")
+    var seed: UInt64?
 
     @Flag(name: .long, help: "Print only the JSON summary.")
     var json = false
@@ -28,7 +29,11 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let (agent, descriptor, factory) = try fail { try SavedAgent.load(URL(fileURLWithPath: checkpoint), environment: env) }
-        let summary = try fail { try evaluate(agent, on: factory, episodes: episodes, seed: seed) }
+        // By default the episodes of the run's own eval.json: seeds S + 1,000,000 + i for a run with seed S.
+        let header = try? SafeTensors.header(of: URL(fileURLWithPath: checkpoint))
+        let runSeed = header?.metadata["seed"].flatMap { UInt64($0) } ?? 0
+        let firstSeed = seed ?? runSeed &+ 1_000_000
+        let summary = try fail { try evaluate(agent, on: factory, episodes: episodes, seed: firstSeed) }
         if !json {
             print(String(format: "%@ on %@: mean return %.2f ± %.2f over %d episodes (min %.2f, max %.2f)", descriptor.name,
                          factory.id, summary.mean, summary.std, summary.episodes, summary.min, summary.max))

@@ -20,16 +20,16 @@ struct Play: ParsableCommand {
     @Option(name: .long, help: "Environment id (default: the one the agent was trained on; must have the same spaces).")
     var env: String?
 
-    @Option(name: .long, help: "Episodes to play before the window closes.")
+    @Option(name: .long, parsing: .unconditional, help: "Episodes to play before the window closes.")
     var episodes = 5
 
-    @Option(name: .long, help: "Frames (environment steps) per second (default: the environment's own).")
+    @Option(name: .long, parsing: .unconditional, help: "Frames (environment steps) per second (default: the environment's own).")
     var fps: Double?
 
     @Option(name: .long, help: "Seed of the first episode (episode k uses seed + k).")
     var seed: UInt64 = 1_000_000
 
-    @Option(name: .long, help: "Window magnification.")
+    @Option(name: .long, parsing: .unconditional, help: "Window magnification.")
     var scale = 1.0
 
     @Option(name: .long, help: "Folder for screenshots (key S).")

@@ -22,7 +22,7 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Environment id (see `rlbench env list`).")
     var env: String?
 
-    @Option(name: .long, help: "Total environment steps (default: the config's n_timesteps).")
+    @Option(name: .long, parsing: .unconditional, help: "Total environment steps (default: the config's n_timesteps).")
     var steps: Int?
 
     @Option(name: .long, help: "Random seed; the same seed and config give the same run (default: 0; with --resume, the run's).")
@@ -43,10 +43,10 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Continue the run in this folder from its last checkpoint, with its own agent, environment, seed and config.yml (--steps may raise its total).")
     var resume: String?
 
-    @Option(name: .long, help: "Episodes of the final deterministic evaluation (0 to skip).")
+    @Option(name: .long, parsing: .unconditional, help: "Episodes of the final deterministic evaluation (0 to skip).")
     var evalEpisodes = 100
 
-    @Option(name: .long, help: "Steps between periodic checkpoints (default: a fifth of the run).")
+    @Option(name: .long, parsing: .unconditional, help: "Steps between periodic checkpoints (default: a fifth of the run).")
     var checkpointEvery: Int?
 
     @Flag(name: .long, help: "Plain log lines instead of a live progress bar.")
@@ -55,7 +55,7 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Show live episodes in a window while training (needs a display; keys: space pause, +/- speed, R restart, S screenshot, Q close).")
     var view = false
 
-    @Option(name: .long, help: "Frames per second of the --view window (default: the environment's own).")
+    @Option(name: .long, parsing: .unconditional, help: "Frames per second of the --view window (default: the environment's own).")
     var fps: Double?
 
     func validate() throws {
