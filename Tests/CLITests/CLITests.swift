@@ -18,7 +18,12 @@ import TestSupport
             (["run", "a2c", "--set", "max_grad_norm=0"], "'max_grad_norm' in --set: must be > 0"),
             (["run", "dqn", "--set", "policy_kwargs={net_arch: [100000, 100000]}"], "is too large"),
             (["run", "ppo", "--set", "use_sde=true"], "needs continuous (Box) actions"),
-            (["run", "ppo", "--steps=-5"], "--steps must be at least 1"),
+            (["run", "ppo", "--steps", "-5"], "--steps must be at least 1"),
+            (["eval", "/nonexistent.safetensors", "--episodes", "-1"], "--episodes must be positive"),
+            (["run", "ppo", "--set", "policy_kwargs.dueling=true"], "'dueling' is not an entry this agent's networks use"),
+            (["bench", "learn", "--seeds", "0"], "--seeds must be at least 1"),
+            (["bench", "learn", "--agent", "sac"], "no rows for agent 'sac'"),
+            (["bench", "learn", "--agent", "ppo", "--env", "FrozenLake-v1"], "no row for ppo on FrozenLake-v1"),
             (["run", "ppo", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
             (["run", "ppo", "--eval-episodes=-1"], "--eval-episodes must be 0"),
             (["run", "ppo", "--env-option", "g=1", "--env-option", "g=2"], "--env-option g is given twice"),
@@ -142,6 +147,18 @@ import TestSupport
         #expect(steps == steps.sorted(), "metrics.csv steps go back: \(steps)")
         #expect(episodes == Array(1...rows.count), "episodes are not numbered 1...\(rows.count): \(episodes)")
         #expect(wall == wall.sorted(), "wall times go back: \(wall)")
+    }
+
+    /// `rlbench eval` without --seed plays the episodes of the run's own eval.json (seeds S + 1,000,000 + i).
+    @Test func evalReproducesTheRunsEvalJSON() throws {
+        let dir = CLI.temporaryDirectory()
+        let r = try CLI.run(["run", "qlearning", "--env", "FrozenLake-v1", "--seed", "3", "--steps", "20000",
+                             "--eval-episodes", "20", "--plain", "--out", "r"], in: dir)
+        #expect(r.status == 0, "\(r.err)")
+        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("r/eval.json"))) as? [String: Double]
+        let eval = try CLI.run(["eval", dir.appendingPathComponent("r/final.safetensors").path, "--episodes", "20", "--json"])
+        let again = try JSONSerialization.jsonObject(with: Data(eval.out.utf8)) as? [String: Double]
+        #expect(run != nil && run == again, "eval.json \(String(describing: run)), rlbench eval \(String(describing: again))")
     }
 
     /// A diverging run says which checkpoint it keeps, or that it has none yet; a folder holding a run is not reused.
