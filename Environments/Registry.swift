@@ -33,7 +33,7 @@ public enum Registry {
         },
         Entry(spec: EnvSpec(id: "CliffWalking-v1", maxEpisodeSteps: nil, rewardThreshold: nil, renderFPS: 4), options: [:]) { _ in CliffWalking() },
         Entry(spec: EnvSpec(id: "GridWorld-v0", maxEpisodeSteps: 200, rewardThreshold: nil, renderFPS: 4),
-              options: ["map": "a shipped map's name (four_rooms, lava_bridge) or the path of a text map (default four_rooms)",
+              options: ["map": "a shipped map's name (four_rooms, lava_bridge), the path of a text map, or a map's text itself (default four_rooms)",
                         "max_episode_steps": "time limit (default 200)"]) { o in
             try gridWorld(map: o["map"] ?? "four_rooms")
         },
@@ -48,8 +48,10 @@ public enum Registry {
         return e
     }
 
-    /// A grid world from a file path or, when no such file exists, a shipped map of that name.
+    /// A grid world from a map's text (anything with a line break: how checkpoints carry a map read from a file), a
+    /// file path or, when no such file exists, a shipped map of that name.
     static func gridWorld(map: String) throws -> GridWorld {
+        if map.contains("\n") { return try GridWorld(text: map, name: "GridWorld(map text)") }
         if FileManager.default.fileExists(atPath: map) { return try GridWorld(contentsOf: URL(fileURLWithPath: map)) }
         if let text = GridWorld.shippedMap(named: map) { return try GridWorld(text: text, name: map) }
         throw EnvironmentError.invalidOption("map '\(map)' is neither a file nor a shipped map "

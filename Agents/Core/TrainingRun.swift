@@ -140,6 +140,9 @@ public final class TrainingRun: TrainingContext {
     public var liveInterval: TimeInterval = 0.5
 
     private let factory: EnvironmentFactory
+    /// The environment options as checkpoints record them: a map read from a file is stored as its text, so the
+    /// checkpoint does not depend on the file (moved, or edited, after training).
+    private let checkpointEnvironmentOptions: [String: String]
     private var episodeReturns: [Double] = []
     private var episodeSteps: [Int] = []
     private var latestDiagnostics: [String: Double] = [:]
@@ -182,6 +185,11 @@ public final class TrainingRun: TrainingContext {
         let agentType = try AgentCatalog.agent(named: options.agent)
         descriptor = agentType.descriptor
         factory = EnvironmentFactory(id: options.environment, options: options.environmentOptions)
+        var recorded = options.environmentOptions
+        if let map = recorded["map"], !map.contains("\n"), FileManager.default.fileExists(atPath: map) {
+            recorded["map"] = try Files.text(URL(fileURLWithPath: map))
+        }
+        checkpointEnvironmentOptions = recorded
         let probe = try factory.make()
         try TrainingRun.checkCompatible(descriptor, probe, id: options.environment)
 
@@ -405,7 +413,7 @@ public final class TrainingRun: TrainingContext {
         cp.metadata["format"] = "rlbench-agent-1"
         cp.metadata["agent"] = descriptor.name
         cp.metadata["env"] = options.environment
-        cp.metadata["env_options"] = jsonString(options.environmentOptions)
+        cp.metadata["env_options"] = jsonString(checkpointEnvironmentOptions)
         cp.metadata["hyperparameters"] = hyperParameters.json
         cp.metadata["step"] = String(agent.stepsDone)
         cp.metadata["seed"] = String(options.seed)

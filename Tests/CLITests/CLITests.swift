@@ -161,6 +161,22 @@ import TestSupport
         #expect(run != nil && run == again, "eval.json \(String(describing: run)), rlbench eval \(String(describing: again))")
     }
 
+    /// A checkpoint trained on a map file carries the map's text: it evaluates as before after the file is gone.
+    @Test func checkpointsCarryTheirMapFile() throws {
+        let dir = CLI.temporaryDirectory()
+        let map = dir.appendingPathComponent("corridor.txt")
+        try "step_reward: -0.1\n#######\n#S...G#\n#######\n".write(to: map, atomically: true, encoding: .utf8)
+        let r = try CLI.run(["run", "qlearning", "--env", "GridWorld-v0", "--env-option", "map=\(map.path)", "--steps", "3000",
+                             "--eval-episodes", "5", "--plain", "--out", "r"], in: dir)
+        #expect(r.status == 0, "\(r.err)")
+        try FileManager.default.removeItem(at: map)
+        let eval = try CLI.run(["eval", dir.appendingPathComponent("r/final.safetensors").path, "--episodes", "5", "--json"])
+        #expect(eval.status == 0, "\(eval.err)")
+        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("r/eval.json"))) as? [String: Double]
+        let again = try JSONSerialization.jsonObject(with: Data(eval.out.utf8)) as? [String: Double]
+        #expect(run != nil && run == again, "eval.json \(String(describing: run)), after the map file is gone \(String(describing: again))")
+    }
+
     /// A diverging run says which checkpoint it keeps, or that it has none yet; a folder holding a run is not reused.
     @Test func divergenceNamesTheKeptCheckpointAndRunsAreNotOverwritten() throws {
         let dir = CLI.temporaryDirectory()
