@@ -124,10 +124,10 @@ public enum SafeTensors {
             guard let elementSize = dtypeSizes[dtype] else { throw SafeTensorsError.unknownDtype(name, dtype) }
             guard let rawShape = entry["shape"] as? [Any] else { throw SafeTensorsError.badEntry(name, "has no shape list") }
             let shape: [Int] = try rawShape.map {
-                guard let num = SafeTensors.integer($0),
-                      num >= 0, num < 1 << 50 else {
+                guard let num = SafeTensors.integer($0), num >= 0 else {
                     throw SafeTensorsError.badEntry(name, "has a shape entry that is not a non-negative integer: \($0)")
                 }
+                guard num < 1 << 50 else { throw SafeTensorsError.badEntry(name, "has an impossibly large dimension: \(num)") }
                 return num
             }
             guard let offsets = entry["data_offsets"] as? [Any], offsets.count == 2,
