@@ -52,7 +52,7 @@ public final class A2CAgent: ActorCriticAgent {
         let lr = Float(learningRate.initial)
         optimizer = try hp.bool("use_rms_prop")
             ? RMSprop(policy.namedParameters(), learningRate: lr, alpha: 0.99, eps: Float(try hp.double("rms_prop_eps", above: 0)))
-            : Adam(policy.namedParameters(), learningRate: lr)
+            : Adam(policy.namedParameters(), learningRate: lr, eps: 1e-5)  // SB3's ActorCriticPolicy default
         optimizer.helperPartition = policy.valueParameterIndex
         normalizer = try hp.bool("normalize") ? ObservationNormalizer(size: policy.observationSize, gamma: Double(gamma)) : nil
     }

@@ -101,7 +101,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         var buffer = ReplayBuffer(capacity: min(bufferSize, max(totalSteps, 1)), observationSize: observationSize)
         var observation = env.reset(seed: seed &+ UInt64(stepsDone))
         var next = [Float](repeating: 0, count: observationSize)
-        var episodeReturn = 0.0, episodeLength = 0, stepsSinceUpdate = 0
+        var episodeReturn = 0.0, episodeLength = 0
         var distinctPositions = [Int32](repeating: -1, count: buffer.capacity)
 
         while stepsDone < totalSteps {
@@ -116,7 +116,6 @@ public final class DQNAgent: Agent, ValueEstimating {
                 }
             }
             stepsDone += 1
-            stepsSinceUpdate += 1
             episodeReturn += outcome.reward
             episodeLength += 1
             if outcome.done {
@@ -129,11 +128,14 @@ public final class DQNAgent: Agent, ValueEstimating {
                 swap(&observation, &next)
             }
 
-            // 2. Learn from replayed minibatches.
+            // 2. Move the target network (SB3 does it in the step's callback, before that rollout's training).
+            if stepsDone % targetUpdateInterval == 0 { targetNetwork.moveTowards(qNetwork, tau: tau) }
+
+            // 3. Learn from replayed minibatches: gradient_steps of them, or (-1) one per step of the rollout.
             if stepsDone > learningStarts && stepsDone % trainFrequency == 0 {
                 let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
                 optimizer.learningRate = Float(learningRate.value(progressRemaining: progressRemaining))
-                let steps = gradientSteps == -1 ? stepsSinceUpdate : gradientSteps
+                let steps = gradientSteps == -1 ? trainFrequency : gradientSteps
                 // The target network stays put during these steps, so all their minibatches are drawn first, and
                 // Q_target(s', ·) is computed once for each distinct transition drawn, in one large pass.
                 let indices = buffer.sampleIndices(steps * batchSize, using: &rng)
@@ -146,12 +148,9 @@ public final class DQNAgent: Agent, ValueEstimating {
                                                          nextTargetQ: nextTargetQ)
                     lossSum += Double(loss); qSum += Double(qMean)
                 }
-                stepsSinceUpdate = 0
                 try context.recordDiagnostics(step: stepsDone, ["epsilon": eps, "learning_rate": Double(optimizer.learningRate),
                                                                 "loss": lossSum / Double(steps), "q_mean": qSum / Double(steps)])
             }
-            // 3. Move the target network.
-            if stepsDone % targetUpdateInterval == 0 { targetNetwork.moveTowards(qNetwork, tau: tau) }
             if stepsDone % 1000 == 0 { try context.tick(step: stepsDone) }
         }
         try context.tick(step: stepsDone)

@@ -95,8 +95,9 @@ public final class PPOAgent: ActorCriticAgent {
                 rng.shuffle(&order)
                 for start in stride(from: 0, to: order.count, by: batchSize) {
                     let rows = Array(order[start ..< min(start + batchSize, order.count)])
-                    let kl = try update(rows, buffer, clip: clip, stats: &stats, step: stepsDone, context: context)
-                    if targetKL > 0, kl > 1.5 * targetKL { break epochLoop }
+                    // With target_kl, a minibatch whose approximate KL is past 1.5 × target_kl ends the update before its step.
+                    let maxKL = targetKL > 0 ? 1.5 * targetKL : nil
+                    guard try update(rows, buffer, clip: clip, maxKL: maxKL, stats: &stats, step: stepsDone) else { break epochLoop }
                 }
             }
             try context.recordDiagnostics(step: stepsDone, stats.summary(learningRate: lr, clipRange: clip,
@@ -105,9 +106,10 @@ public final class PPOAgent: ActorCriticAgent {
         }
     }
 
-    /// One gradient step on the minibatch `rows`; returns the approximate KL divergence.
-    private func update(_ rows: [Int], _ buffer: RolloutBuffer, clip: Float, stats: inout UpdateStatistics,
-                        step: Int, context: TrainingContext) throws -> Float {
+    /// One gradient step on the minibatch `rows`, unless the approximate KL divergence of the policy before it exceeds
+    /// `maxKL` (SB3's target_kl early stop): then no step, and false.
+    private func update(_ rows: [Int], _ buffer: RolloutBuffer, clip: Float, maxKL: Float?, stats: inout UpdateStatistics,
+                        step: Int) throws -> Bool {
         let n = rows.count
         var batch = RolloutBatch(buffer, rows: rows)
         if normalizeAdvantage && n > 1 { standardize(&batch.advantages) }
@@ -137,7 +139,6 @@ public final class PPOAgent: ActorCriticAgent {
         })
         let loss = policyLoss.item - entCoef * entropy.item + vfCoef * valueLoss.item
         guard loss.isFinite else { throw AgentError.nonFinite(step: step, quantity: "ppo loss") }
-        optimizer.clipGradNormAndStep(maxNorm: maxGradNorm)
 
         // Diagnostics, from the values before the step (as SB3 reports them).
         var kl: Float = 0, clipped: Float = 0
@@ -150,6 +151,8 @@ public final class PPOAgent: ActorCriticAgent {
         kl /= Float(n)
         stats.add(policyLoss: policyLoss.item, valueLoss: valueLoss.item, entropy: entropy.item,
                   approxKL: kl, clipFraction: clipped / Float(n))
-        return kl
+        if let maxKL, kl > maxKL { return false }
+        optimizer.clipGradNormAndStep(maxNorm: maxGradNorm)
+        return true
     }
 }
