@@ -128,10 +128,7 @@ public final class DQNAgent: Agent, ValueEstimating {
                 swap(&observation, &next)
             }
 
-            // 2. Move the target network (SB3 does it in the step's callback, before that rollout's training).
-            if stepsDone % targetUpdateInterval == 0 { targetNetwork.moveTowards(qNetwork, tau: tau) }
-
-            // 3. Learn from replayed minibatches: gradient_steps of them, or (-1) one per step of the rollout.
+            // 2. Learn from replayed minibatches: gradient_steps of them, or (-1) one per step of the rollout.
             if stepsDone > learningStarts && stepsDone % trainFrequency == 0 {
                 let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
                 optimizer.learningRate = Float(learningRate.value(progressRemaining: progressRemaining))
@@ -151,6 +148,8 @@ public final class DQNAgent: Agent, ValueEstimating {
                 try context.recordDiagnostics(step: stepsDone, ["epsilon": eps, "learning_rate": Double(optimizer.learningRate),
                                                                 "loss": lossSum / Double(steps), "q_mean": qSum / Double(steps)])
             }
+            // 3. Move the target network (after the step's training; SB3 moves it before, see the README).
+            if stepsDone % targetUpdateInterval == 0 { targetNetwork.moveTowards(qNetwork, tau: tau) }
             if stepsDone % 1000 == 0 { try context.tick(step: stepsDone) }
         }
         try context.tick(step: stepsDone)

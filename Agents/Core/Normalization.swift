@@ -17,37 +17,20 @@ public final class ObservationNormalizer {
         self.gamma = gamma
     }
 
-    /// Normalized copies of `rows` observations (row-major); updates the statistics first when `update`, with the
-    /// rows `counted` allows (all by default). A vector step counts the observations the next actions see, not the
-    /// final observations of episodes that just ended: the rows SB3's VecNormalize sees under same-step autoreset.
-    public func normalize(_ values: [Float], update: Bool, counted: [Bool]? = nil) -> [Float] {
+    /// Normalized copies of `rows` observations (row-major); updates the statistics first when `update`.
+    public func normalize(_ values: [Float], update: Bool) -> [Float] {
         var out = values
-        let width = observations.mean.count, rows = values.count / width
-        if update {
-            if let counted, counted.contains(false) {
-                var kept: [Float] = []
-                kept.reserveCapacity(values.count)
-                for r in 0..<rows where counted[r] { kept.append(contentsOf: values[(r * width)..<((r + 1) * width)]) }
-                if !kept.isEmpty { kept.withUnsafeBufferPointer { observations.update($0, rows: kept.count / width) } }
-            } else {
-                values.withUnsafeBufferPointer { observations.update($0, rows: rows) }
-            }
-        }
+        let rows = values.count / observations.mean.count
+        if update { values.withUnsafeBufferPointer { observations.update($0, rows: rows) } }
         out.withUnsafeMutableBufferPointer { observations.normalize($0, clip: clip, epsilon: epsilon) }
         return out
     }
 
-    /// The scaled rewards of one vector step; `done[i]` resets environment i's discounted return afterwards. Rows
-    /// `skipped` (next-step-autoreset rows, which are no transition) leave the statistics alone.
-    public func scaleRewards(_ rewards: [Double], done: [Bool], skipped: [Bool]? = nil) -> [Double] {
+    /// The scaled rewards of one vector step; `done[i]` resets environment i's discounted return afterwards.
+    public func scaleRewards(_ rewards: [Double], done: [Bool]) -> [Double] {
         if discountedReturns.count != rewards.count { discountedReturns = [Double](repeating: 0, count: rewards.count) }
-        var samples: [Float] = []
-        samples.reserveCapacity(rewards.count)
-        for i in rewards.indices where skipped?[i] != true {
-            discountedReturns[i] = discountedReturns[i] * gamma + rewards[i]
-            samples.append(Float(discountedReturns[i]))
-        }
-        if !samples.isEmpty { samples.withUnsafeBufferPointer { returns.update($0, rows: samples.count) } }
+        for i in rewards.indices { discountedReturns[i] = discountedReturns[i] * gamma + rewards[i] }
+        discountedReturns.map(Float.init).withUnsafeBufferPointer { returns.update($0, rows: rewards.count) }
         let scale = (returns.variance[0] + epsilon).squareRoot()
         let scaled = rewards.map { max(-clip, min(clip, $0 / scale)) }
         for i in rewards.indices where done[i] { discountedReturns[i] = 0 }
@@ -112,12 +95,13 @@ func explainedVariance(values: [Float], returns: [Float], valid: [Float]) -> Dou
     return vr == 0 ? 0 : 1 - variance(d) / vr
 }
 
-/// Standardizes in place: (x − mean) / (std + 1e-8) with the sample standard deviation (n − 1, torch's `std()`), as
-/// SB3 normalizes advantages. Fewer than two values are left alone.
+/// Standardizes in place: (x − mean) / (std + 1e-8), as SB3 normalizes advantages, but with the population standard
+/// deviation (SB3's torch `std()` divides by n − 1; see the README's learning section). Fewer than two values are left
+/// alone.
 func standardize(_ x: inout [Float]) {
     guard x.count > 1 else { return }
     let n = Float(x.count)
     let mean = x.reduce(0, +) / n
-    let std = (x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / (n - 1)).squareRoot()
+    let std = (x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n).squareRoot()
     for i in x.indices { x[i] = (x[i] - mean) / (std + 1e-8) }
 }

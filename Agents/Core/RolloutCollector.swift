@@ -53,7 +53,7 @@ final class RolloutCollector {
             }
             try envs.step(envActions)
             let done = (0..<numEnvs).map { envs.terminated[$0] || envs.truncated[$0] }
-            let rewards = normalizer?.scaleRewards(envs.rewards, done: done, skipped: envs.autoreset) ?? envs.rewards
+            let rewards = normalizer?.scaleRewards(envs.rewards, done: done) ?? envs.rewards
             for e in 0..<numEnvs {
                 buffer.rewards[row + e] = Float(rewards[e])
                 buffer.terminated[row + e] = envs.terminated[e] ? 1 : 0
@@ -64,7 +64,7 @@ final class RolloutCollector {
             for episode in envs.finishedEpisodes {
                 context.episodeFinished(step: stepsDone, episodeReturn: episode.episodeReturn, length: episode.length)
             }
-            observation = normalizer?.normalize(envs.observations, update: true, counted: done.map { !$0 }) ?? envs.observations
+            observation = normalizer?.normalize(envs.observations, update: true) ?? envs.observations
         }
         return Tensor.withoutGrad { policy.value(Tensor(observation, shape: [numEnvs, obsSize])).data }
     }

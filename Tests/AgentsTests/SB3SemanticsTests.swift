@@ -32,19 +32,13 @@ import Testing
         #expect(steps == 100, "expected 25 updates × 4 gradient steps, took \(steps)")
     }
 
-    /// VecNormalize under same-step autoreset never sees an episode's final observation nor a return sample for the
-    /// reset step: with next-step autoreset, those rows are left out of the statistics.
-    @Test func normalizerSkipsFinalObservationsAndAutoresetRewards() throws {
+    /// A normalizer's return statistics round-trip through a checkpoint, mean included (a resume restored it as 0).
+    @Test func normalizerCheckpointKeepsTheReturnMean() throws {
         let normalizer = ObservationNormalizer(size: 2, gamma: 0.9)
-        _ = normalizer.normalize([1, 2, 3, 4, 100, 100], update: true, counted: [true, true, false])
-        #expect(abs(normalizer.observations.count - 2.0001) < 1e-9, "two of the three rows count (the prior count is 1e-4)")
-        #expect(abs(normalizer.observations.mean[0] - 2) < 1e-3, "the final observation (100) must not count")
-        let before = normalizer.returns.count
-        _ = normalizer.scaleRewards([1, 0, 2], done: [false, false, false], skipped: [false, true, false])
-        #expect(abs(normalizer.returns.count - before - 2) < 1e-9, "the autoreset row adds no return sample")
-        // The return statistics round-trip through a checkpoint, mean included.
+        for _ in 0..<5 { _ = normalizer.scaleRewards([1, 2, 3], done: [false, false, false]) }
         let restored = ObservationNormalizer(size: 2, gamma: 0.9)
         try restored.restore(from: AgentCheckpoint(tensors: normalizer.stateTensors(prefix: "obs_rms")), prefix: "obs_rms")
-        #expect(abs(restored.returns.mean[0] - normalizer.returns.mean[0]) < 1e-6 && normalizer.returns.mean[0] != 0)
+        #expect(normalizer.returns.mean[0] > 1)
+        #expect(abs(restored.returns.mean[0] - normalizer.returns.mean[0]) < 1e-5 * normalizer.returns.mean[0])
     }
 }
