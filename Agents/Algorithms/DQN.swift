@@ -59,8 +59,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         trainFrequency = try hp.int("train_freq", min: 1)
         let gradientStepsValue = try hp.double("gradient_steps")
         guard gradientStepsValue == -1 || (gradientStepsValue >= 1 && gradientStepsValue == gradientStepsValue.rounded()) else {
-            throw ConfigError.badValue(key: "gradient_steps", source: hp.sources["gradient_steps"] ?? "defaults",
-                                       reason: "must be a positive whole number or -1, got \(gradientStepsValue)")
+            throw hp.fail("gradient_steps", "must be a positive whole number or -1, got \(gradientStepsValue)")
         }
         gradientSteps = Int(gradientStepsValue)
         targetUpdateInterval = try hp.int("target_update_interval", min: 1)

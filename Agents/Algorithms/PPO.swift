@@ -90,13 +90,13 @@ public final class PPOAgent: ActorCriticAgent {
             optimizer.learningRate = lr
             var stats = UpdateStatistics()
             let validRows = (0..<buffer.count).filter { buffer.valid[$0] != 0 }
+            // With target_kl, a minibatch whose approximate KL is past 1.5 × target_kl ends the update before its step.
+            let maxKL = targetKL > 0 ? 1.5 * targetKL : nil
             epochLoop: for _ in 0..<epochs {
                 var order = validRows
                 rng.shuffle(&order)
                 for start in stride(from: 0, to: order.count, by: batchSize) {
                     let rows = Array(order[start ..< min(start + batchSize, order.count)])
-                    // With target_kl, a minibatch whose approximate KL is past 1.5 × target_kl ends the update before its step.
-                    let maxKL = targetKL > 0 ? 1.5 * targetKL : nil
                     guard try update(rows, buffer, clip: clip, maxKL: maxKL, stats: &stats, step: stepsDone) else { break epochLoop }
                 }
             }

@@ -95,6 +95,8 @@ public protocol ValueEstimating: Agent {
 
 /// What an agent saves: named tensors and string metadata (the safetensors content).
 public struct AgentCheckpoint {
+    /// The `format` metadata value of the checkpoints this rlbench writes and reads.
+    public static let format = "rlbench-agent-1"
     public var tensors: [(name: String, tensor: Tensor)]
     public var metadata: [String: String]
     public init(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) {

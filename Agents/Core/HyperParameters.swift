@@ -168,10 +168,7 @@ public struct HyperParameters: Sendable, Equatable {
             return
         }
         if key == "policy" && values[key] == nil {
-            // The zoo's files name SB3's policy class; rlbench's networks are SB3's MlpPolicy.
-            guard case .string("MlpPolicy") = value else {
-                throw ConfigError.badValue(key: key, source: source, reason: "rlbench's networks are MlpPolicy, not \(value)")
-            }
+            try ZooFormats.checkPolicyClass(value, source: source)
             return
         }
         guard let current = values[key] else {

@@ -18,10 +18,10 @@ public enum SavedAgent {
     private static func load(_ loaded: (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]),
                              source: String, environment override: String?) throws -> (agent: Agent, descriptor: AgentDescriptor, environment: EnvironmentFactory) {
         let meta = loaded.metadata
-        if let format = meta["format"], format != "rlbench-agent-1" {
-            throw AgentError.badCheckpoint("\(source) has format '\(format)'; this rlbench reads rlbench-agent-1")
+        if let format = meta["format"], format != AgentCheckpoint.format {
+            throw AgentError.badCheckpoint("\(source) has format '\(format)'; this rlbench reads \(AgentCheckpoint.format)")
         }
-        guard meta["format"] == "rlbench-agent-1", let name = meta["agent"], let storedEnv = meta["env"] else {
+        guard meta["format"] == AgentCheckpoint.format, let name = meta["agent"], let storedEnv = meta["env"] else {
             throw AgentError.badCheckpoint("\(source) is not an rlbench agent checkpoint (no agent/env metadata)")
         }
         let type = try AgentCatalog.agent(named: name)

@@ -60,7 +60,7 @@ public struct ResumableRun: Sendable, Equatable {
             throw AgentError.runFolder("nothing to resume in \(directory.path): it has no last.safetensors")
         }
         let meta = try SafeTensors.read(from: file).metadata
-        guard meta["format"] == "rlbench-agent-1", let agent = meta["agent"], let environment = meta["env"],
+        guard meta["format"] == AgentCheckpoint.format, let agent = meta["agent"], let environment = meta["env"],
               let seed = meta["seed"].flatMap({ UInt64($0) }), let step = meta["step"].flatMap({ Int($0) }) else {
             throw AgentError.badCheckpoint("\(file.path) is not an rlbench agent checkpoint (no agent, env, seed or step metadata)")
         }
@@ -410,7 +410,7 @@ public final class TrainingRun: TrainingContext {
     /// The agent's checkpoint with the metadata that makes it self-describing.
     private func describedCheckpoint() throws -> AgentCheckpoint {
         var cp = try agent.checkpoint()
-        cp.metadata["format"] = "rlbench-agent-1"
+        cp.metadata["format"] = AgentCheckpoint.format
         cp.metadata["agent"] = descriptor.name
         cp.metadata["env"] = options.environment
         cp.metadata["env_options"] = jsonString(checkpointEnvironmentOptions)

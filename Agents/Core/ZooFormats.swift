@@ -24,6 +24,13 @@ enum ZooFormats {
                                     + ", none for \(environment ?? "this environment")")
     }
 
+    /// The zoo's `policy` key names SB3's policy class: rlbench's networks are SB3's MlpPolicy, any other is an error.
+    static func checkPolicyClass(_ value: ConfigValue, source: String) throws {
+        guard case .string("MlpPolicy") = value else {
+            throw ConfigError.badValue(key: "policy", source: source, reason: "rlbench's networks are MlpPolicy, not \(value)")
+        }
+    }
+
     /// `value` for `key` with the zoo's Python-flavoured forms turned into rlbench's.
     static func normalized(_ value: ConfigValue, key: String, source: String) throws -> ConfigValue {
         var value = value
