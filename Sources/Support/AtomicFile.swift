@@ -9,8 +9,8 @@ public enum AtomicFile {
         let dir = url.deletingLastPathComponent()
         let temp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max, using: &tempNameGenerator))")
         guard FileManager.default.createFile(atPath: temp.path, contents: nil) else {
-            // Named by the file asked for: the temporary name means nothing to the user.
-            throw AtomicFileError.cannotCreate(url.path, String(cString: strerror(errno)))
+            // Errors name the file asked for: the temporary name means nothing to the user.
+            throw AtomicFileError.cannotWrite(url.path, String(cString: strerror(errno)))
         }
         do {
             let handle = try FileHandle(forWritingTo: temp)
@@ -20,10 +20,10 @@ public enum AtomicFile {
                 try handle.close()
             } catch {
                 try? handle.close()
-                throw error
+                throw AtomicFileError.cannotWrite(url.path, Files.reason(error))
             }
             guard rename(temp.path, url.path) == 0 else {
-                throw AtomicFileError.cannotRename(temp.path, url.path, String(cString: strerror(errno)))
+                throw AtomicFileError.cannotWrite(url.path, String(cString: strerror(errno)))
             }
         } catch {
             try? FileManager.default.removeItem(at: temp)
@@ -36,12 +36,11 @@ public enum AtomicFile {
 }
 
 public enum AtomicFileError: Error, CustomStringConvertible {
-    case cannotCreate(String, String)
-    case cannotRename(String, String, String)
+    /// The file asked for, and the system's reason.
+    case cannotWrite(String, String)
     public var description: String {
         switch self {
-        case let .cannotCreate(path, why): "cannot write \(path): \(why)"
-        case let .cannotRename(from, to, why): "cannot move \(from) to \(to): \(why)"
+        case let .cannotWrite(path, why): "cannot write \(path): \(why)"
         }
     }
 }

@@ -80,8 +80,12 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
         for name in ["config.yml", "metrics.csv", "learning_curve.png", "eval.json", "final.safetensors", "last.safetensors"] {
             #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path), "\(name) missing")
         }
-        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("checkpoints").path)
-        #expect(checkpoints.count >= 3, "periodic checkpoints: \(checkpoints)")
+        // A checkpoint after each fifth of the run (the first step past 600, 1200, ...), the fifth being final.
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("checkpoints").path).sorted()
+        let steps = checkpoints.compactMap { Int($0.dropFirst("step_".count).dropLast(".safetensors".count)) }
+        #expect(steps.count == 4 && checkpoints.allSatisfy { $0.hasPrefix("step_") }, "periodic checkpoints: \(checkpoints)")
+        for (i, step) in steps.enumerated() { #expect((600 * (i + 1) ..< 600 * (i + 1) + 600).contains(step), "\(checkpoints)") }
+        #expect(try Data(contentsOf: dir.appendingPathComponent("last.safetensors")) == Data(contentsOf: result.finalCheckpoint))
         let eval = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("eval.json"))) as! [String: Any]
         #expect(Set(eval.keys) == ["episodes", "mean", "std", "min", "max"])
         #expect(eval["episodes"] as? Int == 5)
@@ -97,11 +101,14 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
         #expect(meta["step"] == String(result.steps))
     }
 
-    /// Same seed and config: identical metrics (but wall time) and identical checkpoints.
-    @Test(arguments: ["ppo", "dqn", "a2c", "reinforce", "qlearning"])
-    func sameSeedSameRun(agent: String) throws {
-        let env = agent == "qlearning" ? "FrozenLake-v1" : "CartPole-v1"
-        let overrides = agent == "dqn" ? ["learning_starts=200", "train_freq=16", "gradient_steps=4"] : []
+    /// Same seed and config: identical metrics (but wall time), identical checkpoints (periodic and final) and
+    /// evaluations, for every agent and the options that add randomness or state (gSDE, the normalizer, Double DQN
+    /// with a dueling head).
+    @Test(arguments: [("ppo", "CartPole-v1", []), ("dqn", "CartPole-v1", ["learning_starts=200", "train_freq=16", "gradient_steps=4"]),
+                      ("dqn", "CartPole-v1", ["learning_starts=200", "train_freq=16", "gradient_steps=4", "double_q=true", "dueling=true"]),
+                      ("a2c", "CartPole-v1", []), ("reinforce", "CartPole-v1", []), ("qlearning", "FrozenLake-v1", []),
+                      ("sarsa", "CliffWalking-v1", []), ("ppo", "MountainCarContinuous-v0", [])])
+    func sameSeedSameRun(agent: String, env: String, overrides: [String]) throws {
         let (a, dirA) = try train(agent, env, steps: 3000, seed: 7, overrides: overrides, episodes: 3)
         let (b, dirB) = try train(agent, env, steps: 3000, seed: 7, overrides: overrides, episodes: 3)
         func withoutWallTime(_ dir: URL) throws -> [String] {
@@ -111,7 +118,15 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
                 return fields.joined(separator: ",")
             }
         }
+        func checkpoints(_ dir: URL) throws -> [String: Data] {
+            let folder = dir.appendingPathComponent("checkpoints")
+            let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            return try Dictionary(uniqueKeysWithValues: names.map { ($0, try Data(contentsOf: folder.appendingPathComponent($0))) })
+        }
         #expect(try withoutWallTime(dirA) == withoutWallTime(dirB))
+        let periodic = try checkpoints(dirA)
+        #expect(!periodic.isEmpty)
+        #expect(try periodic == checkpoints(dirB))
         #expect(try Data(contentsOf: a.finalCheckpoint) == Data(contentsOf: b.finalCheckpoint))
         #expect(a.evaluation == b.evaluation)
         let (c, _) = try train(agent, env, steps: 3000, seed: 8, overrides: overrides, episodes: 3)
@@ -120,9 +135,21 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
 
     @Test func resumeContinuesFromTheLastCheckpoint() throws {
         let dir = temporaryDirectory()
-        _ = try train("ppo", "CartPole-v1", steps: 2000, episodes: 0, directory: dir)
-        let run = try TrainingRun(resumeOptions("ppo", "CartPole-v1", directory: dir, steps: 4000))
+        // PPO on MountainCarContinuous: gSDE's exploration matrices and the normalizer are state to restore too.
+        _ = try train("ppo", "MountainCarContinuous-v0", steps: 2000, episodes: 0, directory: dir)
+        let run = try TrainingRun(resumeOptions("ppo", "MountainCarContinuous-v0", directory: dir, steps: 4000))
         #expect(run.agent.stepsDone >= 2000)
+        // Everything the checkpoint holds (the model, the optimizer, the normalizer, the generator) is restored bit
+        // for bit.
+        let file = try SafeTensors.read(from: dir.appendingPathComponent("last.safetensors"))
+        let now = try run.agent.checkpoint()
+        let saved = file.tensors.sorted { $0.name < $1.name }, restored = now.tensors.sorted { $0.name < $1.name }
+        #expect(restored.map(\.name) == saved.map(\.name))
+        #expect(now.metadata["rng_state"] != nil && now.metadata["rng_state"] == file.metadata["rng_state"])
+        #expect(saved.contains { $0.name.hasPrefix("obs_rms.") } && saved.contains { $0.name.hasPrefix("optimizer.") })
+        for (a, b) in zip(restored, saved) {
+            #expect(a.tensor.shape == b.tensor.shape && a.tensor.data.map(\.bitPattern) == b.tensor.data.map(\.bitPattern), "\(a.name)")
+        }
         let result = try run.run()
         #expect(result.steps >= 4000)
         #expect(try SafeTensors.read(from: result.finalCheckpoint).metadata["step"] == String(result.steps))
@@ -157,9 +184,11 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
         #expect(try Data(contentsOf: a.finalCheckpoint) == Data(contentsOf: b.finalCheckpoint))
 
         // Another agent or environment than the run's is refused; so is a folder with nothing to resume.
-        #expect(throws: AgentError.self) { try TrainingRun(resumeOptions("sarsa", "FrozenLake-v1", directory: dir)) }
-        #expect(throws: AgentError.self) {
-            try TrainingRun(resumeOptions("qlearning", "FrozenLake-v1", directory: temporaryDirectory()))
+        #expect { try TrainingRun(resumeOptions("sarsa", "FrozenLake-v1", directory: dir)) } throws: {
+            "\($0)".contains("trains qlearning on FrozenLake-v1")
+        }
+        #expect { try TrainingRun(resumeOptions("qlearning", "FrozenLake-v1", directory: temporaryDirectory())) } throws: {
+            "\($0)".contains("it has no last.safetensors")
         }
     }
 
@@ -228,7 +257,7 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
         try "learning_rate: [unclosed\n".write(to: file, atomically: true, encoding: .utf8)
         #expect { try TrainingRun(o) } throws: { "\($0)".contains("malformed config") && "\($0)".contains("my.yml") }
         try "gamma: fast\n".write(to: file, atomically: true, encoding: .utf8)
-        #expect { try TrainingRun(o) } throws: { "\($0)".contains("gamma") }
+        #expect { try TrainingRun(o) } throws: { "\($0)".contains("gamma") && "\($0)".contains("my.yml") }
         var s = options("ppo", "CartPole-v1")
         s.overrides = ["n_steps=-5"]
         #expect { try TrainingRun(s) } throws: { "\($0)".contains("n_steps") }

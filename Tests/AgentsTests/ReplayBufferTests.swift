@@ -20,13 +20,13 @@ import Testing
 
     @Test func gatheredRowsAreTheStoredTransitions() {
         let buffer = filled(capacity: 8, count: 6)
-        var batch = ReplayBuffer.Batch(size: 3, observationSize: 2)
-        buffer.gather([5, 0, 5], into: &batch)
-        #expect(batch.observations == [5, -5, 0, 0, 5, -5])
-        #expect(batch.nextObservations == [6, -6, 1, -1, 6, -6])
-        #expect(batch.actions == [2, 0, 2])
-        #expect(batch.rewards == [0.5, 0, 0.5])
-        #expect(batch.terminated == [1, 1, 1])
+        var batch = ReplayBuffer.Batch(size: 4, observationSize: 2)
+        buffer.gather([5, 3, 0, 5], into: &batch)
+        #expect(batch.observations == [5, -5, 3, -3, 0, 0, 5, -5])
+        #expect(batch.nextObservations == [6, -6, 4, -4, 1, -1, 6, -6])
+        #expect(batch.actions == [2, 0, 0, 2])
+        #expect(batch.rewards == [0.5, 0.3, 0, 0.5])
+        #expect(batch.terminated == [1, 0, 1, 1])
         #expect(buffer.nextObservations(at: [1, 4]) == [2, -2, 5, -5])
     }
 

@@ -135,15 +135,22 @@ import TestSupport
         let run = dir.appendingPathComponent("r")
         let config = try String(contentsOf: run.appendingPathComponent("config.yml"), encoding: .utf8)
         #expect(config.contains("n_timesteps: 3000"), "\(config)")
+        let metrics = run.appendingPathComponent("metrics.csv")
+        let original = try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n")
         let last = run.appendingPathComponent("last.safetensors")
         try FileManager.default.removeItem(at: last)
         try FileManager.default.copyItem(at: run.appendingPathComponent("checkpoints/step_000001000.safetensors"), to: last)
         let resumed = try CLI.run(["run", "--resume", "r", "--eval-episodes", "0", "--plain"], in: dir)
         #expect(resumed.status == 0, "\(resumed.err)")
         #expect(resumed.out.contains("done: 3000 steps"), "\(resumed.out)")
-        let rows = try String(contentsOf: run.appendingPathComponent("metrics.csv"), encoding: .utf8)
-            .split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+        let lines = try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n")
+        let rows = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
         let steps = rows.map { Int($0[0])! }, episodes = rows.map { Int($0[1])! }, wall = rows.map { Double($0[4])! }
+        // The rows up to the checkpoint's step are the first run's, unchanged; the resumed run's rows follow.
+        let kept = original.dropFirst().prefix { Int($0.split(separator: ",")[0])! <= 1000 }.count
+        #expect(kept > 0 && kept < rows.count, "kept \(kept) of \(rows.count) rows")
+        #expect(Array(lines.prefix(kept + 1)) == Array(original.prefix(kept + 1)))
+        #expect(steps[kept] > 1000 && steps.last! <= 3000)
         #expect(steps == steps.sorted(), "metrics.csv steps go back: \(steps)")
         #expect(episodes == Array(1...rows.count), "episodes are not numbered 1...\(rows.count): \(episodes)")
         #expect(wall == wall.sorted(), "wall times go back: \(wall)")
@@ -185,6 +192,35 @@ import TestSupport
         #expect(r.err.contains("NaN or infinite at step") && r.err.contains("no checkpoint was saved"), "\(r.err)")
         let again = try CLI.run(["run", "ppo", "--steps", "500", "--plain", "--out", "r"], in: dir)
         #expect(again.status != 0 && again.err.contains("already holds a run"), "\(again.err)")
+        // Diverging after checkpoints: the message names the kept checkpoint, which loads and plays.
+        let later = try CLI.run(["run", "dqn", "--steps", "8000", "--checkpoint-every", "200", "--set", "learning_rate=1e30",
+                                 "--plain", "--out", "later"], in: dir)
+        #expect(later.status == 1)
+        let kept = dir.appendingPathComponent("later/last.safetensors").path
+        let match = later.err.firstMatch(of: /the last good checkpoint is (.+) \(step (\d+)\)/)
+        #expect(match.map { String($0.1) } == kept, "\(later.err)")
+        let step = try #require(match.flatMap { Int($0.2) })
+        #expect(step >= 1000 && step < 8000)
+        let inspect = try CLI.run(["inspect", kept])
+        #expect(inspect.status == 0 && inspect.out.contains("  step: \(step)\n"), "\(inspect.out)")
+        let eval = try CLI.run(["eval", kept, "--episodes", "2"])
+        #expect(eval.status == 0, "\(eval.err)")
+    }
+
+    /// Results do not depend on the second core (RLBENCH_CORES=1 runs everything on one), and the config.yml a run
+    /// writes, passed back with --config, trains the same run.
+    @Test(arguments: ["ppo", "a2c", "dqn"])
+    func oneCoreTwoCoresAndTheWrittenConfigGiveTheSameRun(agent: String) throws {
+        let dir = CLI.temporaryDirectory()
+        let common = ["run", agent, "--steps", "3000", "--seed", "5", "--eval-episodes", "3", "--plain"]
+        let two = try CLI.run(common + ["--out", "two"], in: dir)
+        let one = try CLI.run(common + ["--out", "one"], in: dir, environment: ["RLBENCH_CORES": "1"])
+        let config = try CLI.run(common + ["--config", "two/config.yml", "--out", "config"], in: dir)
+        for r in [two, one, config] { #expect(r.status == 0, "\(r.err)") }
+        func bytes(_ run: String, _ file: String) throws -> Data { try Data(contentsOf: dir.appendingPathComponent("\(run)/\(file)")) }
+        #expect(try bytes("one", "final.safetensors") == bytes("two", "final.safetensors"), "one core and two differ")
+        #expect(try bytes("config", "final.safetensors") == bytes("two", "final.safetensors"), "--config two/config.yml differs")
+        #expect(try bytes("one", "eval.json") == bytes("two", "eval.json"))
     }
 }
 
@@ -259,8 +295,8 @@ import TestSupport
             try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
         }
         #expect(records.map { $0["name"] as? String } == ["machine", "train", "sb3_train", "summary"], "\(r.out)")
-        guard records.count == 4, let wall = records[1]["wall_s"] as? Double, let speedup = records[3]["speedup"] as? Double
-        else { return }
+        try #require(records.count == 4)
+        let wall = try #require(records[1]["wall_s"] as? Double), speedup = try #require(records[3]["speedup"] as? Double)
         #expect(records[1]["eval_mean"] as? Double == 500)
         #expect(abs(speedup - 120 / wall) < 1e-9 * speedup)
         #expect(records[3]["sb3_wall_s_median"] as? Double == 120)

@@ -28,7 +28,15 @@ import Testing
             covered.insert(recording.env)
             let report = try recording.replay()
             #expect(report.passed, "\(report.file): \(report.firstMismatch ?? "")")
-            #expect(report.steps == recording.steps.count && report.steps > 0)
+            // The header's own account of the file: its step count, and how the recording ends (a file cut short
+            // fails here).
+            let firstLine = try String(contentsOf: file, encoding: .utf8).prefix { $0 != "\n" }
+            let header = try #require(try JSONSerialization.jsonObject(with: Data(firstLine.utf8)) as? [String: Any])
+            #expect(header["steps"] as? Int == recording.steps.count && recording.steps.count > 0, "\(file.lastPathComponent)")
+            let last = try #require(recording.steps.last)
+            let ends = ["terminated": (true, false), "truncated": (false, true), "terminated+truncated": (true, true),
+                        "sequence_end": (false, false)][header["ends"] as? String ?? ""]
+            #expect(ends.map { $0 == (last.terminated, last.truncated) } == true, "\(file.lastPathComponent): ends \(header["ends"] ?? "missing")")
         }
         #expect(covered.isSuperset(of: ["CartPole-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1", "Acrobot-v1",
                                         "FrozenLake-v1", "CliffWalking-v1"]))

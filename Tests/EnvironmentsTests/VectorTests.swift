@@ -163,15 +163,17 @@ import Testing
         let v = try VectorEnvironment(id: "CartPole-v1", count: 2, threads: 2)
         v.reset(seed: 0)
         #expect(throws: EnvironmentError.invalidAction("3 actions for 2 environments")) { try v.step([0, 1, 0]) }
-        #expect(throws: EnvironmentError.self) { try v.step(continuous: [0, 0]) }
+        #expect { try v.step(continuous: [0, 0]) } throws: { "\($0)".contains("continuous actions given to a vector of Discrete(2)") }
         let p = try VectorEnvironment(id: "Pendulum-v1", count: 2)
-        #expect(throws: EnvironmentError.self) { try p.step([0, 1]) }
-        #expect(throws: EnvironmentError.self) { try p.step(continuous: [0]) }
-        #expect(throws: EnvironmentError.self) { try VectorEnvironment(count: 0) { _ in CounterEnvironment() } }
-        #expect(throws: EnvironmentError.self) { try VectorEnvironment(count: 2, threads: 0) { _ in CounterEnvironment() } }
-        #expect(throws: EnvironmentError.self) {
-            try VectorEnvironment(count: 2) { i in i == 0 ? CounterEnvironment() : try Registry.make("CartPole-v1") }
+        #expect { try p.step([0, 1]) } throws: { "\($0)".contains("discrete actions given to a vector of Box") }
+        #expect { try p.step(continuous: [0]) } throws: { "\($0)".contains("1 continuous action values for 2 environments × 1") }
+        #expect { try VectorEnvironment(count: 0) { _ in CounterEnvironment() } } throws: { "\($0)".contains("at least one environment, got 0") }
+        #expect { try VectorEnvironment(count: 2, threads: 0) { _ in CounterEnvironment() } } throws: {
+            "\($0)".contains("threads must be positive, got 0")
         }
+        #expect {
+            try VectorEnvironment(count: 2) { i in i == 0 ? CounterEnvironment() : try Registry.make("CartPole-v1") }
+        } throws: { "\($0)".contains("sub-environment 1 has spaces") }
     }
 
     @Test func subEnvironmentErrorIsRethrownAfterOthersStep() throws {

@@ -21,7 +21,8 @@ import Testing
         for (_, p) in parameters { p.grad = Tensor.uniform(p.shape, low: -1, high: 1, using: &rng).data }
     }
 
-    @Test func largeModelsAreSplitAcrossCores() {
+    /// The precondition of the tests below: their model is large enough that its update is split across the cores.
+    @Test func theModelIsAboveTheParallelUpdateThreshold() {
         let total = largeParameters(seed: 1).reduce(0) { $0 + $1.tensor.count }
         #expect(total >= OptimizerBase.parallelUpdateElements)
     }

@@ -133,15 +133,14 @@ func runPython(_ script: String, sourceLocation: SourceLocation = #_sourceLocati
         #expect(byName["h"]?.data == [0.5, 2])
     }
 
-    @Test func interruptedWriteKeepsThePreviousCheckpoint() throws {
+    @Test(.enabled(if: getuid() != 0, "root may write into a read-only folder"))
+    func failedWriteKeepsThePreviousCheckpoint() throws {
         let file = dir.appendingPathComponent("keep.safetensors")
         try SafeTensors.write(sample(), to: file)
         // Make the directory read-only: the temporary file cannot be created, the write fails, the old file stays.
         chmod(dir.path, 0o500)
         defer { chmod(dir.path, 0o700) }
-        if getuid() != 0 {
-            #expect(throws: (any Error).self) { try SafeTensors.write([], to: file) }
-        }
+        #expect { try SafeTensors.write([], to: file) } throws: { "\($0)".contains("keep.safetensors") }
         #expect(try SafeTensors.read(from: file).tensors.count == 3)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp") }
         #expect(leftovers.isEmpty)
