@@ -54,6 +54,37 @@ import TestSupport
         #expect(list.out.contains("ppo") && list.out.contains("dqn") && list.out.contains("qlearning"))
     }
 
+    /// `env list` states Gymnasium's spaces, time limits and reward thresholds.
+    @Test func envListShowsGymnasiumsSpecs() throws {
+        let r = try CLI.run(["env", "list"])
+        #expect(r.status == 0, "\(r.err)")
+        let rows = Dictionary(r.out.split(separator: "\n").dropFirst(2).map { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            return (String(fields[0]), fields.suffix(3).map(String.init))
+        }, uniquingKeysWith: { a, _ in a })
+        #expect(rows["CartPole-v1"] == ["Discrete(2)", "500", "475"])
+        #expect(rows["MountainCar-v0"] == ["Discrete(3)", "200", "-110"])
+        #expect(rows["MountainCarContinuous-v0"] == ["[1])", "999", "90"])
+        #expect(rows["Acrobot-v1"] == ["Discrete(3)", "500", "-100"])
+        #expect(rows["Pendulum-v1"] == ["[1])", "200", "none"])
+        #expect(rows["FrozenLake-v1"] == ["Discrete(4)", "100", "0.7"])
+        #expect(rows["FrozenLake8x8-v1"] == ["Discrete(4)", "200", "0.85"])
+        #expect(rows["CliffWalking-v1"] == ["Discrete(4)", "none", "none"])
+        #expect(r.out.contains(/Pendulum-v1 +Box\(\[-1.0, -1.0, -8.0\], \[1.0, 1.0, 8.0\], \[3\]\) +Box\(-2.0, 2.0, \[1\]\)/))
+    }
+
+    /// `classify` trains the digits classifier past 97% test accuracy; an unknown data set is named.
+    @Test func classifyLearnsTheDigits() throws {
+        let dir = CLI.temporaryDirectory()
+        let r = try CLI.run(["classify", "--out", "net.safetensors"], in: dir)
+        #expect(r.status == 0, "\(r.err)")
+        let accuracy = try #require(r.out.firstMatch(of: /final test accuracy ([0-9.]+)%/).flatMap { Double($0.1) }, "\(r.out)")
+        #expect(accuracy >= 97)
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("net.safetensors").path))
+        let bad = try CLI.run(["classify", "--dataset", "mnist"])
+        #expect(bad.status != 0 && bad.err.contains("unknown dataset 'mnist'; known: digits"), "\(bad.err)")
+    }
+
     @Test func envReplayPassesRecordingsAndFailsOnMismatch() throws {
         let fixtures = CLI.root.deletingLastPathComponent().appendingPathComponent("shared/fixtures/gymnasium")
         let files = try FileManager.default.contentsOfDirectory(atPath: fixtures.path).filter { $0.hasSuffix(".jsonl") }
@@ -168,6 +199,24 @@ import TestSupport
         #expect(run != nil && run == again, "eval.json \(String(describing: run)), rlbench eval \(String(describing: again))")
     }
 
+    /// `eval --seed` plays other episodes than the run's own evaluation, the same ones each time.
+    @Test func evalWithASeedIsReproducible() throws {
+        let dir = CLI.temporaryDirectory()
+        let r = try CLI.run(["run", "qlearning", "--env", "FrozenLake-v1", "--seed", "3", "--steps", "20000",
+                             "--eval-episodes", "50", "--plain", "--out", "r"], in: dir)
+        #expect(r.status == 0, "\(r.err)")
+        let checkpoint = dir.appendingPathComponent("r/final.safetensors").path
+        func summary(_ seed: String) throws -> [String: Double]? {
+            let eval = try CLI.run(["eval", checkpoint, "--episodes", "50", "--seed", seed, "--json"])
+            return try JSONSerialization.jsonObject(with: Data(eval.out.utf8)) as? [String: Double]
+        }
+        let own = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("r/eval.json"))) as? [String: Double]
+        let five = try summary("5"), again = try summary("5"), six = try summary("6")
+        #expect(five != nil && five == again)
+        // On slippery FrozenLake 50 episodes' success rates differ between episode seeds almost surely.
+        #expect(five != own && five != six, "\(String(describing: five)) \(String(describing: own)) \(String(describing: six))")
+    }
+
     /// A checkpoint trained on a map file carries the map's text: it evaluates as before after the file is gone.
     @Test func checkpointsCarryTheirMapFile() throws {
         let dir = CLI.temporaryDirectory()
@@ -264,7 +313,9 @@ import TestSupport
         #expect(resumed.out.contains("done: 4000 steps"), "\(resumed.out)")
         for (flags, named) in [(["dqn"], "own agent (qlearning)"), (["--seed", "6"], "own seed (5)"),
                                (["--env", "CliffWalking-v1"], "own environment (FrozenLake-v1)"),
-                               (["--set", "gamma=0.9"], "own hyperparameters"), (["--out", "elsewhere"], "drop --out")] {
+                               (["--set", "gamma=0.9"], "own hyperparameters"), (["--out", "elsewhere"], "drop --out"),
+                               (["--env-option", "is_slippery=false"], "own environment options (none); drop --env-option"),
+                               (["--config", "r/config.yml"], "own hyperparameters (r/config.yml); drop --config")] {
             let refused = try CLI.run(["run"] + flags + ["--resume", "r", "--plain"], in: dir)
             #expect(refused.status != 0, "\(flags)")
             #expect(refused.err.contains(named), "\(flags): \(refused.err)")
