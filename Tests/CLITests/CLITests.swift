@@ -28,6 +28,8 @@ import TestSupport
             (["run", "ppo", "--eval-episodes=-1"], "--eval-episodes must be 0"),
             (["run", "ppo", "--env-option", "g=1", "--env-option", "g=2"], "--env-option g is given twice"),
             (["eval", "/tmp"], "cannot read /tmp: it is a directory, not a file"),
+            (["eval", "/etc/passwd"], "cannot read /etc/passwd: not a valid safetensors file: header size"),
+            (["inspect", "/etc/passwd"], "cannot read /etc/passwd: not a valid safetensors file: header size"),
             (["run", "ppo", "--out", "/etc/hostname/run"], "/etc/hostname is a file, not a folder"),
         ]
         for (arguments, message) in cases {

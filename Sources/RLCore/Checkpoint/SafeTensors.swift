@@ -55,7 +55,14 @@ public enum SafeTensors {
         do { data = try Files.data(url) } catch {
             throw SafeTensorsError.unreadable(url.path, error.localizedDescription)
         }
-        return try decode(data)
+        return try naming(url) { try decode(data) }
+    }
+
+    /// Runs `body`, naming the file in what it throws (a file's problem means little without its name).
+    private static func naming<T>(_ url: URL, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let error as SafeTensorsError {
+            throw SafeTensorsError.unreadable(url.path, "not a valid safetensors file: \(error)")
+        }
     }
 
     /// A header entry: what a tensor is, without its data.
@@ -69,7 +76,7 @@ public enum SafeTensors {
     public static func header(of url: URL) throws -> (entries: [Entry], metadata: [String: String]) {
         let data: Data
         do { data = try Files.data(url) } catch { throw SafeTensorsError.unreadable(url.path, error.localizedDescription) }
-        let parsed = try parse(data)
+        let parsed = try naming(url) { try parse(data) }
         return (parsed.entries.map { Entry(name: $0.name, dtype: $0.dtype, shape: $0.shape) }, parsed.metadata)
     }
 
