@@ -18,6 +18,8 @@ public struct Recording: Sendable {
     public var makeOptions: [String: String]
     public var resetSeed: UInt64?
     public var initialState: [Double]
+    /// The observation of `initialState` as Gymnasium returned it, when the header has one.
+    public var initialObservation: [Double]?
     public var stateDtype: String?
     public var steps: [Step]
 
@@ -50,6 +52,9 @@ public struct Recording: Sendable {
             throw ReplayError.malformed(file, line: 1, "no 'initial_state' list in the header")
         }
         initialState = state.map(\.doubleValue)
+        if let list = header["initial_observation"] as? [NSNumber] { initialObservation = list.map(\.doubleValue) }
+        else if let value = header["initial_observation"] as? NSNumber { initialObservation = [value.doubleValue] }
+        else { initialObservation = nil }
         stateDtype = header["state_dtype"] as? String
         var parsed: [Step] = []
         for (i, line) in lines.dropFirst().enumerated() {
@@ -109,8 +114,15 @@ extension Recording {
     public func replay(tolerance: Double = 1e-6) throws -> ReplayReport {
         let env = try Registry.make(self.env, options: makeOptions)
         env.reset(seed: resetSeed)
-        try Recording.setState(env, initialState, float32: stateDtype == "float32")
+        let first = try Recording.setState(env, initialState, float32: stateDtype == "float32")
         var report = ReplayReport(file: file, steps: steps.count, largestObservationDeviation: 0, largestRewardDeviation: 0)
+        if let initialObservation {
+            if first.count != initialObservation.count {
+                report.firstMismatch = "the initial observation has \(first.count) values, recorded \(initialObservation.count)"
+            } else if let i = first.indices.first(where: { !Recording.agrees(Double(first[$0]), initialObservation[$0], tolerance: tolerance) }) {
+                report.firstMismatch = "the initial observation[\(i)] is \(first[i]), recorded \(initialObservation[i])"
+            }
+        }
         for (t, expected) in steps.enumerated() {
             let result = try env.step(expected.action)
             func mismatch(_ what: String) { if report.firstMismatch == nil { report.firstMismatch = "step \(t + 1): \(what)" } }
@@ -118,10 +130,8 @@ extension Recording {
                 mismatch("observation has \(result.observation.count) values, recorded \(expected.observation.count)")
             } else {
                 for (i, (a, b)) in zip(result.observation, expected.observation).enumerated() {
-                    let diff = abs(Double(a) - b)
-                    let deviation = min(diff, diff / max(abs(b), 1e-300))
-                    report.largestObservationDeviation = max(report.largestObservationDeviation, deviation)
-                    if deviation > tolerance { mismatch("observation[\(i)] is \(a), recorded \(b)") }
+                    report.largestObservationDeviation = max(report.largestObservationDeviation, Recording.deviation(Double(a), b))
+                    if !Recording.agrees(Double(a), b, tolerance: tolerance) { mismatch("observation[\(i)] is \(a), recorded \(b)") }
                 }
             }
             let rewardDiff = abs(result.reward - expected.reward)
@@ -133,8 +143,17 @@ extension Recording {
         return report
     }
 
-    /// Sets the internal state of a (possibly wrapped) built-in environment.
-    static func setState(_ env: Environment, _ state: [Double], float32: Bool) throws {
+    /// The difference of `a` from the recorded `b`: absolute, or relative where that is smaller.
+    static func deviation(_ a: Double, _ b: Double) -> Double {
+        let diff = abs(a - b)
+        return min(diff, diff / max(abs(b), 1e-300))
+    }
+
+    static func agrees(_ a: Double, _ b: Double, tolerance: Double) -> Bool { deviation(a, b) <= tolerance }
+
+    /// Sets the internal state of a (possibly wrapped) built-in environment; returns the observation of that state.
+    @discardableResult
+    static func setState(_ env: Environment, _ state: [Double], float32: Bool) throws -> [Float] {
         var base = env
         while let wrapped = base as? TimeLimit { base = wrapped.inner }
         /// A grid environment's state: one whole number.
@@ -144,15 +163,25 @@ extension Recording {
             }
             return index
         }
+        /// `count` observation values written by `write`.
+        func observation(_ count: Int, _ write: (UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
+            var o = [Float](repeating: 0, count: count)
+            o.withUnsafeMutableBufferPointer { write($0) }
+            return o
+        }
         switch base {
-        case let e as CartPole: try e.setState(state)
-        case let e as MountainCar: try e.setState(state)
-        case let e as MountainCarContinuous: try e.setState(state, float32: float32)
-        case let e as Pendulum: try e.setState(state)
-        case let e as Acrobot: try e.setState(state)
-        case let e as FrozenLake: try e.setState(cell())
-        case let e as CliffWalking: try e.setState(cell())
-        case let e as GridWorld: try e.setState(cell())
+        case let e as CartPole:
+            try e.setState(state)
+            return observation(4) { CartPole.write(e.state, to: $0.baseAddress!) }
+        case let e as MountainCar: try e.setState(state); return [Float(e.state.position), Float(e.state.velocity)]
+        case let e as MountainCarContinuous:
+            try e.setState(state, float32: float32)
+            return [Float(e.state.position), Float(e.state.velocity)]
+        case let e as Pendulum: try e.setState(state); return observation(3, e.write)
+        case let e as Acrobot: try e.setState(state); return observation(6, e.write)
+        case let e as FrozenLake: try e.setState(cell()); return [Float(e.position)]
+        case let e as CliffWalking: try e.setState(cell()); return [Float(e.position)]
+        case let e as GridWorld: try e.setState(cell()); return [Float(e.position)]
         default: throw ReplayError.cannotSetState("\(env.spec?.id ?? "this environment") cannot have its state set for a replay")
         }
     }

@@ -103,6 +103,14 @@ import TestSupport
         let mismatch = try CLI.run(["env", "replay", bad.path])
         #expect(mismatch.status != 0)
         #expect(mismatch.out.contains("step 3: reward"), "\(mismatch.out)")
+        // So must a recorded initial observation that is not the one of the initial state.
+        var badStart = lines
+        badStart[0] = badStart[0].replacingOccurrences(of: "\"initial_observation\": [0.009999999776482582, -0.019999999552965164",
+                                                       with: "\"initial_observation\": [0.009999999776482582, -0.02999999955296516")
+        let startFile = CLI.temporaryDirectory().appendingPathComponent("CartPole-v1.badstart.jsonl")
+        try badStart.joined(separator: "\n").write(to: startFile, atomically: true, encoding: .utf8)
+        let start = try CLI.run(["env", "replay", startFile.path])
+        #expect(start.status != 0 && start.out.contains("the initial observation[1] is -0.02"), "\(start.out)")
         // A recorded state the environment cannot take is a clear error, not a crash.
         for (from, to, message) in [("\"initial_state\": [0.01, -0.02, 0.03, 0.04]", "\"initial_state\": [0.01, -0.02, 0.03]",
                                      "invalid state: CartPole state has 4 values, got 3"),
