@@ -33,11 +33,13 @@ public enum Registry {
         },
         Entry(spec: EnvSpec(id: "CliffWalking-v1", maxEpisodeSteps: nil, rewardThreshold: nil, renderFPS: 4), options: [:]) { _ in CliffWalking() },
         Entry(spec: EnvSpec(id: "GridWorld-v0", maxEpisodeSteps: 200, rewardThreshold: nil, renderFPS: 4),
-              options: ["map": "a shipped map's name (four_rooms, lava_bridge), the path of a text map, or a map's text itself (default four_rooms)",
-                        "max_episode_steps": "time limit (default 200)"]) { o in
+              options: ["map": "a shipped map's name (four_rooms, lava_bridge), the path of a text map, or a map's text itself (default four_rooms)"]) { o in
             try gridWorld(map: o["map"] ?? "four_rooms")
         },
     ]
+
+    /// Options every environment takes, as `gymnasium.make` does.
+    public static let commonOptions = ["max_episode_steps": "the time limit (default: the registered one; none for CliffWalking-v1)"]
 
     /// Every registered id, in listing order.
     public static var ids: [String] { entries.map(\.spec.id) }
@@ -62,9 +64,9 @@ public enum Registry {
     /// Unknown options and malformed values are errors naming them.
     public static func make(_ id: String, options: [String: String] = [:]) throws -> Environment {
         let e = try entry(id)
-        for key in options.keys where e.options[key] == nil {
-            let known = e.options.keys.sorted()
-            throw EnvironmentError.invalidOption("\(id) has no option '\(key)'" + (known.isEmpty ? "" : "; its options: \(known.joined(separator: ", "))"))
+        for key in options.keys where e.options[key] == nil && commonOptions[key] == nil {
+            let known = (Array(e.options.keys) + Array(commonOptions.keys)).sorted()
+            throw EnvironmentError.invalidOption("\(id) has no option '\(key)'; its options: \(known.joined(separator: ", "))")
         }
         let env = try e.build(options)
         var spec = e.spec

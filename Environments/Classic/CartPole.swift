@@ -23,7 +23,7 @@ public final class CartPole: EpisodicEnvironment, Environment {
     }
 
     public var observationSpace: Space {
-        let high: [Float] = [Float(Self.xThreshold * 2), .greatestFiniteMagnitude, Float(Self.thetaThreshold * 2), .greatestFiniteMagnitude]
+        let high: [Float] = [Float(Self.xThreshold * 2), .infinity, Float(Self.thetaThreshold * 2), .infinity]
         return .box(low: high.map { -$0 }, high: high, shape: [4])
     }
     public var actionSpace: Space { .discrete(2) }

@@ -52,7 +52,7 @@ public enum EnvironmentError: Error, CustomStringConvertible, Equatable {
         case let .unknownID(id, known): "unknown environment id '\(id)'; known ids: \(known.joined(separator: ", "))"
         case let .invalidAction(m): "invalid action: \(m)"
         case let .stepAfterEnd(id): "\(id): step() called after the episode ended; call reset() first"
-        case let .stepBeforeReset(id): "\(id): step() called before reset()"
+        case let .stepBeforeReset(id): "\(id): step() called before reset(); call reset() first"
         case let .invalidOption(m): "invalid option: \(m)"
         case let .invalidMap(m): "invalid grid map: \(m)"
         case let .invalidState(m): "invalid state: \(m)"

@@ -10,6 +10,9 @@ open class EpisodicEnvironment {
     /// Whether the episode has ended (terminated); `step` then throws until `reset`.
     /// (Settable inside the module: a vector's CartPole fast path copies its bookkeeping back.)
     public internal(set) var needsReset = true
+    /// Whether `reset` has been called at all (stepping before it is a different mistake from stepping after the end).
+    /// (Settable inside the module, like `needsReset`.)
+    var hasStarted = false
     let name: String
 
     init(name: String) { self.name = name }
@@ -18,12 +21,15 @@ open class EpisodicEnvironment {
     func beginEpisode(seed: UInt64?) {
         if let seed { rng = SeededGenerator(seed: seed) }
         needsReset = false
+        hasStarted = true
     }
 
     /// Throws unless an episode is running.
     @inline(__always)
     func checkRunning() throws {
-        if needsReset { throw EnvironmentError.stepAfterEnd(spec?.id ?? name) }
+        if needsReset {
+            throw hasStarted ? EnvironmentError.stepAfterEnd(spec?.id ?? name) : EnvironmentError.stepBeforeReset(spec?.id ?? name)
+        }
     }
 
     /// Records the end of an episode (so the next `step` is refused).

@@ -9,6 +9,8 @@ public final class TimeLimit: Environment {
     public internal(set) var elapsedSteps = 0
     /// Whether the episode has ended (or not yet started): `step` is refused until `reset`.
     var ended = true
+    /// Whether `reset` has been called at all.
+    var hasStarted = false
 
     public init(_ inner: Environment, maxEpisodeSteps: Int) {
         precondition(maxEpisodeSteps > 0, "time limit must be positive")
@@ -26,11 +28,15 @@ public final class TimeLimit: Environment {
     public func reset(seed: UInt64?, into observation: UnsafeMutableBufferPointer<Float>) {
         elapsedSteps = 0
         ended = false
+        hasStarted = true
         inner.reset(seed: seed, into: observation)
     }
 
     public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
-        if ended { throw EnvironmentError.stepAfterEnd(spec?.id ?? "environment") }
+        if ended {
+            let id = spec?.id ?? "environment"
+            throw hasStarted ? EnvironmentError.stepAfterEnd(id) : EnvironmentError.stepBeforeReset(id)
+        }
         var outcome = try inner.step(action, into: observation)
         elapsedSteps += 1
         if elapsedSteps >= maxEpisodeSteps { outcome.truncated = true }

@@ -66,8 +66,10 @@ final class CartPoleVector: @unchecked Sendable {
             cartPoles[i].state = r.state
             cartPoles[i].rng = r.rng
             cartPoles[i].needsReset = r.needsReset && terminated[i]
+            cartPoles[i].hasStarted = true
             timeLimits[i]?.elapsedSteps = r.elapsed
             timeLimits[i]?.ended = r.needsReset
+            timeLimits[i]?.hasStarted = true
         }
     }
 

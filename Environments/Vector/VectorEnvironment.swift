@@ -122,12 +122,19 @@ public final class VectorEnvironment {
     }
 
     /// Resets every sub-environment (sub-environment i with seed s + i when a seed is given) and clears
-    /// the autoreset state and running episode statistics.
+    /// the autoreset state and running episode statistics. A first reset without a seed is seed 0's, so that the
+    /// copies draw different episodes (each would otherwise start from the same default stream); later resets
+    /// without a seed continue each copy's stream.
     public func reset(seed: UInt64? = nil) {
         stepper.activateFastPath()
+        let seed = seed ?? (hasBeenReset ? nil : 0)
+        hasBeenReset = true
         // Reset cannot fail; the error slots stay empty.
         try? execute(.reset(seed: seed))
     }
+
+    /// Whether `reset` has been called.
+    private var hasBeenReset = false
 
     /// Steps sub-environment i with `actions[i]` (next-step autoreset as described on the type).
     /// Throws `EnvironmentError.invalidAction` for a wrong count; a sub-environment's own error is rethrown

@@ -24,6 +24,7 @@ struct EnvList: ParsableCommand {
         }
         printTable(rows)
         print("\nOptions (--env-option key=value):")
+        for (key, help) in Registry.commonOptions.sorted(by: { $0.key < $1.key }) { print("  every environment \(key): \(help)") }
         for entry in Registry.entries where !entry.options.isEmpty {
             for (key, help) in entry.options.sorted(by: { $0.key < $1.key }) { print("  \(entry.spec.id) \(key): \(help)") }
         }

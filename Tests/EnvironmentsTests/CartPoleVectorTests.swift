@@ -149,7 +149,7 @@ final class Passthrough: Environment {
     @Test func stepBeforeResetIsRefusedAsByTheGenericPath() throws {
         let fast = try VectorEnvironment(id: "CartPole-v1", count: 2, threads: 2)
         let generic = try VectorEnvironment(count: 2, threads: 2) { _ in Passthrough(try Registry.make("CartPole-v1")) }
-        #expect(throws: EnvironmentError.stepAfterEnd("CartPole-v1")) { try fast.step([0, 1]) }
-        #expect(throws: EnvironmentError.stepAfterEnd("CartPole-v1")) { try generic.step([0, 1]) }
+        #expect(throws: EnvironmentError.stepBeforeReset("CartPole-v1")) { try fast.step([0, 1]) }
+        #expect(throws: EnvironmentError.stepBeforeReset("CartPole-v1")) { try generic.step([0, 1]) }
     }
 }

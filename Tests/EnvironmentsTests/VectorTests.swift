@@ -225,3 +225,55 @@ import Testing
         }
     }
 }
+
+@Suite struct ResetSemanticsTests {
+    /// Stepping before the first reset and after the end are different mistakes, named as such.
+    @Test func stepBeforeResetAndAfterTheEndAreNamed() throws {
+        let env = try Registry.make("MountainCar-v0", options: ["max_episode_steps": "3"])
+        #expect(throws: EnvironmentError.stepBeforeReset("MountainCar-v0")) { try env.step(.discrete(1)) }
+        env.reset(seed: 1)
+        for _ in 0..<3 { _ = try env.step(.discrete(1)) }
+        #expect(throws: EnvironmentError.stepAfterEnd("MountainCar-v0")) { try env.step(.discrete(1)) }
+        let lake = try Registry.make("FrozenLake-v1")
+        #expect(throws: EnvironmentError.stepBeforeReset("FrozenLake-v1")) { try lake.step(.discrete(0)) }
+    }
+
+    /// `max_episode_steps` is an option of every environment, as in `gymnasium.make`; CliffWalking gets a limit.
+    @Test func everyEnvironmentTakesATimeLimit() throws {
+        let cliff = try Registry.make("CliffWalking-v1", options: ["max_episode_steps": "2"])
+        cliff.reset(seed: 0)
+        #expect(try !cliff.step(.discrete(0)).truncated)
+        #expect(try cliff.step(.discrete(0)).truncated)
+        #expect { try Registry.make("CartPole-v1", options: ["max_episode_steps": "0"]) } throws: {
+            "\($0)".contains("max_episode_steps must be a positive integer, got '0'")
+        }
+        #expect { try Registry.make("CartPole-v1", options: ["gravity": "3"]) } throws: {
+            "\($0)".contains("CartPole-v1 has no option 'gravity'; its options: max_episode_steps, sutton_barto_reward")
+        }
+    }
+
+    /// Without a seed, a vector's copies still play different episodes: the first reset is seed 0's (copy i seed i),
+    /// on the CartPole fast path and the generic one.
+    @Test func anUnseededVectorResetGivesEachCopyItsOwnEpisode() throws {
+        for id in ["CartPole-v1", "Pendulum-v1"] {
+            let unseeded = try VectorEnvironment(id: id, count: 3), seeded = try VectorEnvironment(id: id, count: 3)
+            unseeded.reset()
+            seeded.reset(seed: 0)
+            #expect(unseeded.observations == seeded.observations)
+            let size = unseeded.observations.count / 3
+            #expect(unseeded.observations[0..<size] != unseeded.observations[size..<(2 * size)], "\(id)")
+            // A second unseeded reset continues the streams: new episodes.
+            let first = unseeded.observations
+            unseeded.reset()
+            #expect(unseeded.observations != first)
+        }
+    }
+
+    /// CartPole's velocities are unbounded, as in Gymnasium 1.x (±inf, not ±Float.greatestFiniteMagnitude).
+    @Test func cartPoleObservationSpaceIsGymnasiums() throws {
+        guard case let .box(low, high, shape) = try Registry.make("CartPole-v1").observationSpace else {
+            Issue.record("not a box"); return
+        }
+        #expect(shape == [4] && high == [4.8, .infinity, Float(12 * 2 * Double.pi / 360 * 2), .infinity] && low == high.map { -$0 })
+    }
+}
