@@ -24,18 +24,31 @@ public enum Registry {
             Pendulum(g: try number(o, "g", default: 10))
         },
         Entry(spec: EnvSpec(id: "FrozenLake-v1", maxEpisodeSteps: 100, rewardThreshold: 0.70, renderFPS: 4),
-              options: ["map_name": "4x4 or 8x8", "is_slippery": "true/false (default true)"]) { o in
+              options: frozenLakeOptions) { o in
             try frozenLake(o, defaultMap: "4x4")
         },
         Entry(spec: EnvSpec(id: "FrozenLake8x8-v1", maxEpisodeSteps: 200, rewardThreshold: 0.85, renderFPS: 4),
-              options: ["map_name": "4x4 or 8x8", "is_slippery": "true/false (default true)"]) { o in
+              options: frozenLakeOptions) { o in
             try frozenLake(o, defaultMap: "8x8")
         },
-        Entry(spec: EnvSpec(id: "CliffWalking-v1", maxEpisodeSteps: nil, rewardThreshold: nil, renderFPS: 4), options: [:]) { _ in CliffWalking() },
+        Entry(spec: EnvSpec(id: "CliffWalking-v1", maxEpisodeSteps: nil, rewardThreshold: nil, renderFPS: 4),
+              options: ["is_slippery": "true/false (default false): each move goes the intended way or a perpendicular one, 1/3 each"]) { o in
+            CliffWalking(isSlippery: try bool(o, "is_slippery", default: false))
+        },
+        Entry(spec: EnvSpec(id: "CliffWalkingSlippery-v1", maxEpisodeSteps: nil, rewardThreshold: nil, renderFPS: 4),
+              options: ["is_slippery": "true/false (default true)"]) { o in
+            CliffWalking(isSlippery: try bool(o, "is_slippery", default: true))
+        },
         Entry(spec: EnvSpec(id: "GridWorld-v0", maxEpisodeSteps: 200, rewardThreshold: nil, renderFPS: 4),
               options: ["map": "a shipped map's name (four_rooms, lava_bridge), the path of a text map, or a map's text itself (default four_rooms)"]) { o in
             try gridWorld(map: o["map"] ?? "four_rooms")
         },
+    ]
+
+    static let frozenLakeOptions = [
+        "map_name": "4x4 or 8x8", "is_slippery": "true/false (default true)",
+        "success_rate": "the chance a slippery move goes the intended way (default 1/3; each perpendicular way half the rest)",
+        "reward_schedule": "rewards for reaching G, H and any other cell (default 1,0,0)",
     ]
 
     /// Options every environment takes, as `gymnasium.make` does.
@@ -99,6 +112,20 @@ public enum Registry {
         guard let map = FrozenLake.maps[name] else {
             throw EnvironmentError.invalidOption("map_name must be one of \(FrozenLake.maps.keys.sorted().joined(separator: ", ")), got '\(name)'")
         }
-        return try FrozenLake(map: map, isSlippery: try bool(o, "is_slippery", default: true))
+        return try FrozenLake(map: map, isSlippery: try bool(o, "is_slippery", default: true),
+                              successRate: try number(o, "success_rate", default: 1.0 / 3.0),
+                              rewardSchedule: try rewardSchedule(o["reward_schedule"]))
+    }
+
+    /// FrozenLake's `reward_schedule`: three numbers (goal, hole, frozen), e.g. `1,-1,0` or `(1, -1, 0)`.
+    static func rewardSchedule(_ text: String?) throws -> (goal: Double, hole: Double, frozen: Double) {
+        guard let text else { return (1, 0, 0) }
+        let parts = text.trimmingCharacters(in: CharacterSet(charactersIn: "()[] ")).split(separator: ",")
+            .map { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard parts.count == 3, let goal = parts[0], let hole = parts[1], let frozen = parts[2],
+              goal.isFinite, hole.isFinite, frozen.isFinite else {
+            throw EnvironmentError.invalidOption("reward_schedule must be three numbers (goal, hole, frozen) such as 1,0,0, got '\(text)'")
+        }
+        return (goal, hole, frozen)
     }
 }

@@ -1,9 +1,11 @@
 import Foundation
 import Imaging
+import SeededRandom
 
 /// FrozenLake-v1 as Gymnasium 1.x: cross a frozen lake from S to G without falling into a hole H.
 /// Actions 0–3 = left, down, right, up; a move off the grid stays in place. Slippery (the default): the intended
-/// direction and the two perpendicular ones each with probability 1/3. Reward 1 on reaching G; G and H terminate.
+/// direction with probability `successRate` (1/3), each perpendicular one with half the rest. Rewards follow
+/// `rewardSchedule` (goal, hole, frozen; 1, 0, 0) by the cell moved to; G and H terminate.
 /// The observation is the state index row·ncol + col.
 public final class FrozenLake: EpisodicEnvironment, Environment {
     /// Gymnasium's built-in maps.
@@ -15,11 +17,19 @@ public final class FrozenLake: EpisodicEnvironment, Environment {
     public let map: [[Character]]
     public let rows: Int, columns: Int
     public let isSlippery: Bool
+    /// Gymnasium's `success_rate`: the chance that a slippery move goes the intended way.
+    public let successRate: Double
+    /// Gymnasium's `reward_schedule`: the rewards for moving onto G, onto H and onto any other cell.
+    public let rewardSchedule: (goal: Double, hole: Double, frozen: Double)
     public private(set) var position = 0
     public private(set) var lastAction: Int?
 
     /// A lake from `map` rows (characters S, F, H, G; exactly one S).
-    public init(map: [String] = FrozenLake.maps["4x4"]!, isSlippery: Bool = true) throws {
+    public init(map: [String] = FrozenLake.maps["4x4"]!, isSlippery: Bool = true, successRate: Double = 1.0 / 3.0,
+                rewardSchedule: (goal: Double, hole: Double, frozen: Double) = (1, 0, 0)) throws {
+        guard (0...1).contains(successRate) else {
+            throw EnvironmentError.invalidOption("success_rate must be in [0, 1], got \(successRate)")
+        }
         let grid = map.map(Array.init)
         guard !grid.isEmpty, let width = grid.first?.count, width > 0, grid.allSatisfy({ $0.count == width }) else {
             throw EnvironmentError.invalidMap("FrozenLake map rows must be non-empty and of equal length")
@@ -32,6 +42,8 @@ public final class FrozenLake: EpisodicEnvironment, Environment {
         rows = grid.count
         columns = width
         self.isSlippery = isSlippery
+        self.successRate = successRate
+        self.rewardSchedule = rewardSchedule
         super.init(name: "FrozenLake-v1")
     }
 
@@ -69,26 +81,42 @@ public final class FrozenLake: EpisodicEnvironment, Environment {
     public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
         try checkRunning()
         let a = try discreteAction(action, count: 4)
-        let direction = isSlippery ? (a + 3 + rng.nextInt(below: 3)) % 4 : a
+        let direction = isSlippery ? (a + 3 + slip(&rng, successRate: successRate)) % 4 : a
         position = move(position, direction)
         lastAction = a
         observation[0] = Float(position)
         let t = tile(position)
         let terminated = t == "G" || t == "H"
         endEpisode(if: terminated)
-        return StepOutcome(reward: t == "G" ? 1 : 0, terminated: terminated, truncated: false)
+        let reward = t == "G" ? rewardSchedule.goal : t == "H" ? rewardSchedule.hole : rewardSchedule.frozen
+        return StepOutcome(reward: reward, terminated: terminated, truncated: false)
     }
+}
+
+/// Which of the three directions of a slippery move is taken: 0 the one before the intended one (counter-clockwise),
+/// 1 the intended one (with probability `successRate`), 2 the one after, the two others each with half the rest. With
+/// equal chances (1/3, Gymnasium's default) one uniform draw of three, otherwise one uniform number in [0, 1).
+func slip(_ rng: inout SeededGenerator, successRate: Double) -> Int {
+    if successRate == 1.0 / 3.0 { return rng.nextInt(below: 3) }
+    let u = rng.nextDouble(), fail = (1 - successRate) / 2
+    return u < fail ? 0 : u < fail + successRate ? 1 : 2
 }
 
 /// CliffWalking-v1 as Gymnasium 1.x: a 4×12 grid, start at the bottom-left, goal at the bottom-right, the cells
 /// between them a cliff. Actions 0–3 = up, right, down, left. Every move costs −1; stepping into the cliff costs
-/// −100 and returns the agent to the start (not terminated). Reaching the goal terminates.
+/// −100 and returns the agent to the start (not terminated). Reaching the goal terminates. Slippery
+/// (`CliffWalkingSlippery-v1`, or `is_slippery`): the intended direction and the two perpendicular ones each with
+/// probability 1/3.
 public final class CliffWalking: EpisodicEnvironment, Environment {
     public static let rows = 4, columns = 12, start = 36, goal = 47
 
     public private(set) var position = CliffWalking.start
+    public let isSlippery: Bool
 
-    public init() { super.init(name: "CliffWalking-v1") }
+    public init(isSlippery: Bool = false) {
+        self.isSlippery = isSlippery
+        super.init(name: isSlippery ? "CliffWalkingSlippery-v1" : "CliffWalking-v1")
+    }
 
     public var observationSpace: Space { .discrete(Self.rows * Self.columns) }
     public var actionSpace: Space { .discrete(4) }
@@ -109,7 +137,8 @@ public final class CliffWalking: EpisodicEnvironment, Environment {
 
     public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
         try checkRunning()
-        let a = try discreteAction(action, count: 4)
+        let intended = try discreteAction(action, count: 4)
+        let a = isSlippery ? (intended + 3 + slip(&rng, successRate: 1.0 / 3.0)) % 4 : intended
         var r = position / Self.columns, c = position % Self.columns
         switch a {
         case 0: r = max(r - 1, 0)
