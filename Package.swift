@@ -68,7 +68,8 @@ let package = Package(
 
         .testTarget(name: "RLCoreTests", dependencies: ["RLCore", "CKernels", "SeededRandom", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
-        .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging"]),
+        .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging"],
+                    exclude: ["Recordings"]),
         .testTarget(name: "AgentsTests", dependencies: ["Agents", "RLCore", "Environments", "SeededRandom", "TestSupport"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Imaging", "Environments", "Agents", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging"]),

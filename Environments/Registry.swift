@@ -12,12 +12,14 @@ public enum Registry {
 
     public static let entries: [Entry] = [
         Entry(spec: EnvSpec(id: "CartPole-v1", maxEpisodeSteps: 500, rewardThreshold: 475, renderFPS: 50),
-              options: ["sutton_barto_reward": "true/false: reward 0 per step and −1 on failure"]) { o in
-            CartPole(suttonBartoReward: try bool(o, "sutton_barto_reward", default: false))
+              options: cartPoleOptions, build: cartPole),
+        Entry(spec: EnvSpec(id: "CartPole-v0", maxEpisodeSteps: 200, rewardThreshold: 195, renderFPS: 50),
+              options: cartPoleOptions, build: cartPole),
+        Entry(spec: EnvSpec(id: "MountainCar-v0", maxEpisodeSteps: 200, rewardThreshold: -110), options: goalVelocityOption) { o in
+            MountainCar(goalVelocity: try number(o, "goal_velocity", default: 0))
         },
-        Entry(spec: EnvSpec(id: "MountainCar-v0", maxEpisodeSteps: 200, rewardThreshold: -110), options: [:]) { _ in MountainCar() },
-        Entry(spec: EnvSpec(id: "MountainCarContinuous-v0", maxEpisodeSteps: 999, rewardThreshold: 90), options: [:]) { _ in
-            MountainCarContinuous()
+        Entry(spec: EnvSpec(id: "MountainCarContinuous-v0", maxEpisodeSteps: 999, rewardThreshold: 90), options: goalVelocityOption) { o in
+            MountainCarContinuous(goalVelocity: try number(o, "goal_velocity", default: 0))
         },
         Entry(spec: EnvSpec(id: "Acrobot-v1", maxEpisodeSteps: 500, rewardThreshold: -100, renderFPS: 15), options: [:]) { _ in Acrobot() },
         Entry(spec: EnvSpec(id: "Pendulum-v1", maxEpisodeSteps: 200, rewardThreshold: nil), options: ["g": "gravity (default 10.0)"]) { o in
@@ -45,8 +47,17 @@ public enum Registry {
         },
     ]
 
+    static let cartPoleOptions = ["sutton_barto_reward": "true/false: reward 0 per step and −1 on failure"]
+
+    static func cartPole(_ o: [String: String]) throws -> Environment {
+        CartPole(suttonBartoReward: try bool(o, "sutton_barto_reward", default: false))
+    }
+
+    static let goalVelocityOption = ["goal_velocity": "the velocity needed at the flag to finish (default 0)"]
+
     static let frozenLakeOptions = [
         "map_name": "4x4 or 8x8", "is_slippery": "true/false (default true)",
+        "desc": "a map of your own: its rows, comma-separated (e.g. SFFF,FHFH,FFFH,HFFG; one S); overrides map_name",
         "success_rate": "the chance a slippery move goes the intended way (default 1/3; each perpendicular way half the rest)",
         "reward_schedule": "rewards for reaching G, H and any other cell (default 1,0,0)",
     ]
@@ -108,9 +119,16 @@ public enum Registry {
     }
 
     static func frozenLake(_ o: [String: String], defaultMap: String) throws -> Environment {
-        let name = o["map_name"] ?? defaultMap
-        guard let map = FrozenLake.maps[name] else {
-            throw EnvironmentError.invalidOption("map_name must be one of \(FrozenLake.maps.keys.sorted().joined(separator: ", ")), got '\(name)'")
+        let map: [String]
+        if let desc = o["desc"] {
+            // Rows separated by commas; brackets, quotes and spaces around them (a Python list's text) are ignored.
+            map = desc.filter { !"[]()\"' \n\t".contains($0) }.split(separator: ",").map(String.init)
+        } else {
+            let name = o["map_name"] ?? defaultMap
+            guard let named = FrozenLake.maps[name] else {
+                throw EnvironmentError.invalidOption("map_name must be one of \(FrozenLake.maps.keys.sorted().joined(separator: ", ")), got '\(name)'")
+            }
+            map = named
         }
         return try FrozenLake(map: map, isSlippery: try bool(o, "is_slippery", default: true),
                               successRate: try number(o, "success_rate", default: 1.0 / 3.0),

@@ -2,14 +2,18 @@ import Foundation
 import Imaging
 
 /// MountainCar-v0 (Moore 1990) as Gymnasium 1.x: push left, none or right; reward −1 per step;
-/// terminated at position ≥ 0.5 with velocity ≥ 0.
+/// terminated at position ≥ 0.5 with velocity ≥ `goalVelocity` (Gymnasium's `goal_velocity`, default 0).
 public final class MountainCar: EpisodicEnvironment, Environment {
     public static let minPosition = -1.2, maxPosition = 0.6, maxSpeed = 0.07, goalPosition = 0.5
     public static let force = 0.001, gravity = 0.0025
 
     public private(set) var state = (position: 0.0, velocity: 0.0)
+    public let goalVelocity: Double
 
-    public init() { super.init(name: "MountainCar-v0") }
+    public init(goalVelocity: Double = 0) {
+        self.goalVelocity = goalVelocity
+        super.init(name: "MountainCar-v0")
+    }
 
     public var observationSpace: Space {
         .box(low: [Float(Self.minPosition), Float(-Self.maxSpeed)], high: [Float(Self.maxPosition), Float(Self.maxSpeed)], shape: [2])
@@ -39,14 +43,14 @@ public final class MountainCar: EpisodicEnvironment, Environment {
         if position == Self.minPosition && velocity < 0 { velocity = 0 }
         state = (position, velocity)
         observation[0] = Float(position); observation[1] = Float(velocity)
-        let terminated = position >= Self.goalPosition && velocity >= 0
+        let terminated = position >= Self.goalPosition && velocity >= goalVelocity
         endEpisode(if: terminated)
         return StepOutcome(reward: -1, terminated: terminated, truncated: false)
     }
 }
 
 /// MountainCarContinuous-v0 as Gymnasium 1.x, including its float32 state: force = clip(a, −1, 1);
-/// reward −0.1·a² (unclipped a) plus 100 on reaching position ≥ 0.45 with velocity ≥ 0.
+/// reward −0.1·a² (unclipped a) plus 100 on reaching position ≥ 0.45 with velocity ≥ `goalVelocity` (default 0).
 public final class MountainCarContinuous: EpisodicEnvironment, Environment {
     public static let minPosition = -1.2, maxPosition = 0.6, maxSpeed = 0.07, goalPosition = 0.45, power = 0.0015
 
@@ -54,8 +58,12 @@ public final class MountainCarContinuous: EpisodicEnvironment, Environment {
     public private(set) var state = (position: 0.0, velocity: 0.0)
     /// Whether the state is currently stored as float32 (true after any step).
     public private(set) var stateIsFloat32 = false
+    public let goalVelocity: Double
 
-    public init() { super.init(name: "MountainCarContinuous-v0") }
+    public init(goalVelocity: Double = 0) {
+        self.goalVelocity = goalVelocity
+        super.init(name: "MountainCarContinuous-v0")
+    }
 
     public var observationSpace: Space {
         .box(low: [Float(Self.minPosition), Float(-Self.maxSpeed)], high: [Float(Self.maxPosition), Float(Self.maxSpeed)], shape: [2])
@@ -109,7 +117,7 @@ public final class MountainCarContinuous: EpisodicEnvironment, Environment {
             position = min(max(position, Self.minPosition), Self.maxPosition)
             if position == Self.minPosition && velocity < 0 { velocity = 0 }
         }
-        let terminated = position >= Self.goalPosition && velocity >= 0
+        let terminated = position >= Self.goalPosition && velocity >= goalVelocity
         // The state is stored as float32 after every step.
         state = (Double(Float(position)), Double(Float(velocity)))
         stateIsFloat32 = true

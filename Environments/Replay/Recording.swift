@@ -139,6 +139,8 @@ extension Recording {
             if rewardDiff > 1e-9 * max(1, abs(expected.reward)) { mismatch("reward is \(result.reward), recorded \(expected.reward)") }
             if result.terminated != expected.terminated { mismatch("terminated is \(result.terminated), recorded \(expected.terminated)") }
             if result.truncated != expected.truncated { mismatch("truncated is \(result.truncated), recorded \(expected.truncated)") }
+            // Episodes that end at different steps cannot be compared further (the next step would be refused).
+            if result.terminated != expected.terminated || result.truncated != expected.truncated { break }
         }
         return report
     }

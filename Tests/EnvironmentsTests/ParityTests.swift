@@ -41,4 +41,21 @@ import Testing
         #expect(covered.isSuperset(of: ["CartPole-v1", "MountainCar-v0", "MountainCarContinuous-v0", "Pendulum-v1", "Acrobot-v1",
                                         "FrozenLake-v1", "CliffWalking-v1"]))
     }
+
+    /// Recordings of make options and ids that the shared fixtures do not cover (Recordings/README.md).
+    @Test func optionRecordingsReplayExactly() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Recordings")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".jsonl") }.sorted()
+        #expect(files.count == 4)
+        for name in files {
+            let recording = try Recording(contentsOf: dir.appendingPathComponent(name))
+            #expect(!recording.makeOptions.isEmpty || recording.env == "CartPole-v0", "\(name)")
+            let report = try recording.replay()
+            #expect(report.passed, "\(name): \(report.firstMismatch ?? "")")
+        }
+        // The goal velocity decides the ending: without it the car finishes the first time it reaches the flag.
+        var withoutOption = try Recording(contentsOf: dir.appendingPathComponent("MountainCar-v0.goal_velocity.jsonl"))
+        withoutOption.makeOptions = [:]
+        #expect(try withoutOption.replay().firstMismatch?.contains("terminated is true, recorded false") == true)
+    }
 }
