@@ -121,8 +121,7 @@ public enum Registry {
     static func frozenLake(_ o: [String: String], defaultMap: String) throws -> Environment {
         let map: [String]
         if let desc = o["desc"] {
-            // Rows separated by commas; brackets, quotes and spaces around them (a Python list's text) are ignored.
-            map = desc.filter { !"[]()\"' \n\t".contains($0) }.split(separator: ",").map(String.init)
+            map = listItems(desc)
         } else {
             let name = o["map_name"] ?? defaultMap
             guard let named = FrozenLake.maps[name] else {
@@ -135,11 +134,16 @@ public enum Registry {
                               rewardSchedule: try rewardSchedule(o["reward_schedule"]))
     }
 
+    /// The comma-separated items of an option's value, with the brackets, quotes and white space of a Python list's
+    /// text ignored: `SFF,FHG`, `["SFF", "FHG"]` and `(1, 0, 0)` all work.
+    static func listItems(_ text: String) -> [String] {
+        text.filter { !"[]()\"' \n\t".contains($0) }.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+    }
+
     /// FrozenLake's `reward_schedule`: three numbers (goal, hole, frozen), e.g. `1,-1,0` or `(1, -1, 0)`.
     static func rewardSchedule(_ text: String?) throws -> (goal: Double, hole: Double, frozen: Double) {
         guard let text else { return (1, 0, 0) }
-        let parts = text.trimmingCharacters(in: CharacterSet(charactersIn: "()[] ")).split(separator: ",")
-            .map { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        let parts = listItems(text).map { Double($0) }
         guard parts.count == 3, let goal = parts[0], let hole = parts[1], let frozen = parts[2],
               goal.isFinite, hole.isFinite, frozen.isFinite else {
             throw EnvironmentError.invalidOption("reward_schedule must be three numbers (goal, hole, frozen) such as 1,0,0, got '\(text)'")
