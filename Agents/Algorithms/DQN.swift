@@ -4,7 +4,8 @@ import RLCore
 import SeededRandom
 
 /// Deep Q-Network (Mnih et al., 2015) with Stable-Baselines3's schedule of updates, plus the standard
-/// improvements as options: Double DQN (van Hasselt et al., 2016) and a dueling head (Wang et al., 2016).
+/// improvements as options: Double DQN (van Hasselt et al., 2016), a dueling head (Wang et al., 2016) and n-step
+/// targets (`n_steps`, as in Rainbow, Hessel et al., 2018, and SB3's `NStepReplayBuffer`).
 ///
 /// Each environment step:
 /// 1. act uniformly at random for the first `learning_starts` steps (SB3's warm-up), ε-greedily after (ε decays
@@ -15,6 +16,8 @@ import SeededRandom
 ///    as environment steps since the last update) on minibatches of `batch_size`:
 ///      y = r + γ (1 − terminated) · Q_target(s', argmax_a' Q(s', a'))   (Double DQN)
 ///      y = r + γ (1 − terminated) · max_a' Q_target(s', a')            (DQN)
+///    where, with `n_steps` n > 1, the transition runs on for up to n steps of its episode: r becomes
+///    Σ_{k<m} γᵏ r_k over the m steps it spans, γ becomes γᵐ, and s' and `terminated` are those of its last step;
 ///      loss = Huber(Q(s, a), y), gradient norm clipped to `max_grad_norm`, Adam
 ///    (the target network does not move during one update's gradient steps, so their minibatches are drawn
 ///    together and Q_target(s', ·) is computed once per distinct transition drawn, in one large pass);
@@ -28,7 +31,7 @@ public final class DQNAgent: Agent, ValueEstimating {
             "learning_starts": .number(100), "batch_size": .number(32), "tau": .number(1.0), "gamma": .number(0.99),
             "train_freq": .number(4), "gradient_steps": .number(1), "target_update_interval": .number(10_000),
             "exploration_fraction": .number(0.1), "exploration_initial_eps": .number(1.0), "exploration_final_eps": .number(0.05),
-            "max_grad_norm": .number(10), "double_q": .bool(false), "dueling": .bool(false),
+            "max_grad_norm": .number(10), "double_q": .bool(false), "dueling": .bool(false), "n_steps": .number(1),
             "policy_kwargs": .map(["net_arch": .list([.number(64), .number(64)]), "activation_fn": .string("relu")]),
         ],
         diagnostics: ["epsilon", "learning_rate", "loss", "q_mean"])
@@ -37,6 +40,8 @@ public final class DQNAgent: Agent, ValueEstimating {
     let factory: EnvironmentFactory
     let learningRate: ZooSchedule
     let bufferSize, learningStarts, batchSize, trainFrequency, gradientSteps, targetUpdateInterval: Int
+    /// How many steps an n-step target spans (1: the one-step target of DQN).
+    let nSteps: Int
     let tau, gamma, maxGradNorm: Float
     let explorationFraction, epsilonStart, epsilonEnd: Double
     let doubleQ: Bool
@@ -63,6 +68,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         }
         gradientSteps = Int(gradientStepsValue)
         targetUpdateInterval = try hp.int("target_update_interval", min: 1)
+        nSteps = try hp.int("n_steps", min: 1)
         tau = Float(try hp.double("tau", in: 0...1))
         gamma = Float(try hp.double("gamma", in: 0...1))
         maxGradNorm = Float(try hp.double("max_grad_norm", above: 0))
@@ -111,7 +117,8 @@ public final class DQNAgent: Agent, ValueEstimating {
             let outcome = try next.withUnsafeMutableBufferPointer { try env.step(.discrete(action), into: $0) }
             observation.withUnsafeBufferPointer { o in
                 next.withUnsafeBufferPointer { n in
-                    buffer.add(observation: o, action: action, reward: outcome.reward, nextObservation: n, terminated: outcome.terminated)
+                    buffer.add(observation: o, action: action, reward: outcome.reward, nextObservation: n,
+                               terminated: outcome.terminated, truncated: outcome.truncated)
                 }
             }
             stepsDone += 1
@@ -136,8 +143,8 @@ public final class DQNAgent: Agent, ValueEstimating {
                 // Q_target(s', ·) is computed once for each distinct transition drawn, in one large pass.
                 let indices = buffer.sampleIndices(steps * batchSize, using: &rng)
                 var batches = ReplayBuffer.Batch(size: indices.count, observationSize: observationSize)
-                buffer.gather(indices, into: &batches)
-                let nextTargetQ = targetQValues(of: indices, in: buffer, positions: &distinctPositions)
+                buffer.gather(indices, into: &batches, steps: nSteps, gamma: gamma)
+                let nextTargetQ = targetQValues(of: batches.ends, in: buffer, positions: &distinctPositions)
                 var lossSum = 0.0, qSum = 0.0
                 for j in 0..<steps {
                     let (loss, qMean) = try gradientStep(batches, rows: j * batchSize ..< (j + 1) * batchSize,
@@ -202,7 +209,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         let n = rows.count, d = observationSize
         let observations = Tensor(Array(batches.observations[rows.lowerBound * d ..< rows.upperBound * d]), shape: [n, d])
         // y = r + γ(1 − terminated)·Q_target(s', a'), a' the greedy action of the target network (DQN) or of the
-        // online network (Double DQN).
+        // online network (Double DQN); the batch holds γᵐ and the m-step reward for n-step targets.
         let greedy: [Int]
         if doubleQ {
             greedy = greedyActions(Array(batches.nextObservations[rows.lowerBound * d ..< rows.upperBound * d]), count: n)
@@ -215,7 +222,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         }
         let y = (0..<n).map { k in
             let i = rows.lowerBound + k
-            return batches.rewards[i] + gamma * (1 - batches.terminated[i]) * nextTargetQ[i * numActions + greedy[k]]
+            return batches.rewards[i] + batches.discounts[i] * (1 - batches.terminated[i]) * nextTargetQ[i * numActions + greedy[k]]
         }
         let q = qNetwork(observations).pick(columns: Array(batches.actions[rows]))
         let loss = huberLoss(q, Tensor(y, shape: [n]))

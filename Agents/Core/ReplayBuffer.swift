@@ -4,7 +4,8 @@ import SeededRandom
 ///
 /// Observations are stored flat in preallocated arrays; once full, the oldest transition is overwritten.
 /// `nextObservation` is the true next observation, also for the last step of a truncated episode, and
-/// `terminated` (not `truncated`) is what stops bootstrapping.
+/// `terminated` (not `truncated`) is what stops bootstrapping. `gather` can also hand out n-step transitions
+/// (Sutton, 1988; Rainbow's multi-step targets), as Stable-Baselines3's `NStepReplayBuffer` computes them.
 public struct ReplayBuffer {
     public let capacity: Int
     public let observationSize: Int
@@ -15,6 +16,8 @@ public struct ReplayBuffer {
     private var actions: [Int32]
     private var rewards: [Float]
     private var terminated: [Float]
+    /// 1 where the episode ended (terminated or truncated) with the transition: an n-step transition stops there.
+    private var ended: [UInt8]
 
     public init(capacity: Int, observationSize: Int) {
         precondition(capacity > 0 && observationSize > 0, "replay buffer needs positive capacity and observation size")
@@ -25,11 +28,13 @@ public struct ReplayBuffer {
         actions = [Int32](repeating: 0, count: capacity)
         rewards = [Float](repeating: 0, count: capacity)
         terminated = [Float](repeating: 0, count: capacity)
+        ended = [UInt8](repeating: 0, count: capacity)
     }
 
-    /// Stores one transition, overwriting the oldest when full.
+    /// Stores one transition, overwriting the oldest when full. `truncated`: the episode was cut off by a time limit
+    /// after it (only n-step transitions need to know).
     public mutating func add(observation: UnsafeBufferPointer<Float>, action: Int, reward: Double,
-                             nextObservation: UnsafeBufferPointer<Float>, terminated isTerminal: Bool) {
+                             nextObservation: UnsafeBufferPointer<Float>, terminated isTerminal: Bool, truncated: Bool) {
         let base = next * observationSize
         observations.withUnsafeMutableBufferPointer { o in
             for i in 0..<observationSize { o[base + i] = observation[i] }
@@ -40,6 +45,7 @@ public struct ReplayBuffer {
         actions[next] = Int32(action)
         rewards[next] = Float(reward)
         terminated[next] = isTerminal ? 1 : 0
+        ended[next] = isTerminal || truncated ? 1 : 0
         next = (next + 1) % capacity
         count = min(count + 1, capacity)
     }
@@ -56,22 +62,38 @@ public struct ReplayBuffer {
     }
 
     /// Copies the transitions at `indices` into `batch` (whose size must equal their number), row after row.
-    public func gather(_ indices: [Int], into batch: inout Batch) {
+    ///
+    /// With `steps` n > 1, row j is the n-step transition that starts at `indices[j]`: it runs on through the
+    /// following transitions until it has n of them, its episode ends (terminated or truncated) or it reaches the
+    /// newest stored transition, whichever comes first. Over the m transitions it spans, its reward is
+    /// Σ_{k<m} γᵏ r_k, its discount γᵐ, and its next observation, `terminated` flag and `ends` entry are those of its
+    /// last transition. With n = 1 every row is the stored transition itself, with discount γ.
+    public func gather(_ indices: [Int], into batch: inout Batch, steps: Int = 1, gamma: Float = 1) {
         precondition(indices.count == batch.size, "\(indices.count) indices for a batch of \(batch.size)")
-        let d = observationSize
+        precondition(steps >= 1, "an n-step transition needs n ≥ 1, got \(steps)")
+        let d = observationSize, newest = (next - 1 + capacity) % capacity
         observations.withUnsafeBufferPointer { o in
             nextObservations.withUnsafeBufferPointer { no in
                 batch.observations.withUnsafeMutableBufferPointer { bo in
                     batch.nextObservations.withUnsafeMutableBufferPointer { bno in
                         for (j, i) in indices.enumerated() {
                             precondition(i >= 0 && i < count, "transition \(i) is not stored")
+                            var last = i, reward = rewards[i], discount = gamma, spanned = 1
+                            while spanned < steps && ended[last] == 0 && last != newest {
+                                last = (last + 1) % capacity
+                                reward += discount * rewards[last]
+                                discount *= gamma
+                                spanned += 1
+                            }
                             for k in 0..<d {
                                 bo[j * d + k] = o[i * d + k]
-                                bno[j * d + k] = no[i * d + k]
+                                bno[j * d + k] = no[last * d + k]
                             }
                             batch.actions[j] = Int(actions[i])
-                            batch.rewards[j] = rewards[i]
-                            batch.terminated[j] = terminated[i]
+                            batch.rewards[j] = reward
+                            batch.discounts[j] = discount
+                            batch.terminated[j] = terminated[last]
+                            batch.ends[j] = last
                         }
                     }
                 }
@@ -91,9 +113,14 @@ public struct ReplayBuffer {
         public var observations: [Float]
         public var nextObservations: [Float]
         public var actions: [Int]
+        /// The reward, or with n-step transitions the discounted sum of their rewards.
         public var rewards: [Float]
-        /// 1 where the transition ended the episode by termination (no bootstrap), else 0.
+        /// What the bootstrapped value is discounted by: γ, or γᵐ for an n-step transition over m steps.
+        public var discounts: [Float]
+        /// 1 where the (last) transition ended the episode by termination (no bootstrap), else 0.
         public var terminated: [Float]
+        /// The buffer position of each row's last transition, whose next observation the row holds.
+        public var ends: [Int]
 
         public init(size: Int, observationSize: Int) {
             self.size = size
@@ -101,7 +128,9 @@ public struct ReplayBuffer {
             nextObservations = [Float](repeating: 0, count: size * observationSize)
             actions = [Int](repeating: 0, count: size)
             rewards = [Float](repeating: 0, count: size)
+            discounts = [Float](repeating: 0, count: size)
             terminated = [Float](repeating: 0, count: size)
+            ends = [Int](repeating: 0, count: size)
         }
     }
 }

@@ -103,9 +103,10 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
 
     /// Same seed and config: identical metrics (but wall time), identical checkpoints (periodic and final) and
     /// evaluations, for every agent and the options that add randomness or state (gSDE, the normalizer, Double DQN
-    /// with a dueling head).
+    /// with a dueling head and n-step targets).
     @Test(arguments: [("ppo", "CartPole-v1", []), ("dqn", "CartPole-v1", ["learning_starts=200", "train_freq=16", "gradient_steps=4"]),
-                      ("dqn", "CartPole-v1", ["learning_starts=200", "train_freq=16", "gradient_steps=4", "double_q=true", "dueling=true"]),
+                      ("dqn", "CartPole-v1", ["learning_starts=200", "train_freq=16", "gradient_steps=4", "double_q=true", "dueling=true",
+                                              "n_steps=3"]),
                       ("a2c", "CartPole-v1", []), ("reinforce", "CartPole-v1", []), ("qlearning", "FrozenLake-v1", []),
                       ("sarsa", "CliffWalking-v1", []), ("ppo", "MountainCarContinuous-v0", [])])
     func sameSeedSameRun(agent: String, env: String, overrides: [String]) throws {
@@ -261,6 +262,9 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
         var s = options("ppo", "CartPole-v1")
         s.overrides = ["n_steps=-5"]
         #expect { try TrainingRun(s) } throws: { "\($0)".contains("n_steps") }
+        var d = options("dqn", "CartPole-v1")
+        d.overrides = ["n_steps=0"]
+        #expect { try TrainingRun(d) } throws: { "\($0)".contains("'n_steps'") }
         // The zoo's files name SB3's policy class: MlpPolicy is what rlbench builds, anything else is refused.
         try "policy: 'MlpPolicy'\nlearning_rate: 0.001\n".write(to: file, atomically: true, encoding: .utf8)
         #expect(try TrainingRun(o).hyperParameters.values["learning_rate"] == .number(0.001))
