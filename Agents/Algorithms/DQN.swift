@@ -16,15 +16,15 @@ import SeededRandom
 ///    as environment steps since the last update) on minibatches of `batch_size`:
 ///      y = r + γ (1 − terminated) · Q_target(s', argmax_a' Q(s', a'))   (Double DQN)
 ///      y = r + γ (1 − terminated) · max_a' Q_target(s', a')            (DQN)
-///    where, with `n_steps` n > 1, the transition runs on for up to n steps of its episode: r becomes
-///    Σ_{k<m} γᵏ r_k over the m steps it spans, γ becomes γᵐ, and s' and `terminated` are those of its last step;
 ///      loss = Huber(Q(s, a), y), gradient norm clipped to `max_grad_norm`, Adam
 ///    (the target network does not move during one update's gradient steps, so their minibatches are drawn
-///    together and Q_target(s', ·) is computed once per distinct transition drawn, in one large pass);
+///    together and Q_target(s', ·) is computed once per distinct transition drawn, in one large pass). With
+///    `n_steps` n > 1 a sampled transition runs on for up to n steps of its episode: r becomes Σ_{k<m} γᵏ r_k over
+///    the m steps it spans, γ becomes γᵐ, and s' and `terminated` are those of its last step;
 /// 3. every `target_update_interval` steps, move the target network: θ' ← τθ + (1 − τ)θ' (τ = 1: a hard copy).
 public final class DQNAgent: Agent, ValueEstimating {
     public static let descriptor = AgentDescriptor(
-        name: "dqn", summary: "Deep Q-Network with replay buffer and target network (Double DQN and dueling options)",
+        name: "dqn", summary: "Deep Q-Network with replay buffer and target network (Double DQN, dueling and n-step options)",
         actionKinds: [.discrete],
         defaults: [
             "n_timesteps": .number(1e5), "learning_rate": .number(1e-4), "buffer_size": .number(1_000_000),

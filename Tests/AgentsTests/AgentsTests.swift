@@ -46,19 +46,17 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
         #expect(try #require(result.evaluation).mean >= 475)
     }
 
-    /// DQN's policy after the zoo's 5e4 steps is a lottery between solving CartPole and balancing it for a few dozen to
-    /// a few hundred steps: a change of rounding alone redraws it (over seeds 0–19, 12 runs of one build and 8 of
-    /// another solved it, with alike training curves). One seed's pass or fail says little, so over
-    /// seeds 0–4: at least one solves it (a random policy averages 22, a broken learner never gets there), and the
-    /// median is at least 100.
+    /// The target, as the zoo measures it: the median over seeds 0–4 reaches 475. With the zoo's keys alone
+    /// DQN's policy after 5e4 steps solved CartPole for about half the seeds (a change of rounding redrew which);
+    /// the default's two-step targets solved 38 of seeds 0–39, so a median of five fails about once in a thousand
+    /// draws.
     @Test func dqnSolvesCartPole() throws {
         var means: [Double] = []
         for seed: UInt64 in 0..<5 {
             let (result, _) = try train("dqn", "CartPole-v1", seed: seed, episodes: 20)
             means.append(try #require(result.evaluation).mean)
         }
-        #expect(means.max()! >= 475, "returns over seeds 0–4: \(means)")
-        #expect(means.sorted()[2] >= 100, "returns over seeds 0–4: \(means)")
+        #expect(means.sorted()[2] >= 475, "returns over seeds 0–4: \(means)")
     }
 
     @Test func qLearningOnSlipperyFrozenLake() throws {
