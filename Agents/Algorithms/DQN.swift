@@ -10,8 +10,8 @@ import SeededRandom
 /// Each environment step:
 /// 1. act uniformly at random for the first `learning_starts` steps (SB3's warm-up), ε-greedily after (ε decays
 ///    linearly from `exploration_initial_eps` to `exploration_final_eps` over `exploration_fraction` of training),
-///    and store (s, a, r, s', terminated) in the replay ring buffer — s' is the true next observation, also when the
-///    episode was truncated;
+///    and store (s, a, r, s', terminated, truncated) in the replay ring buffer — s' is the true next observation,
+///    also when the episode was truncated;
 /// 2. after `learning_starts` steps, every `train_freq` steps, take `gradient_steps` gradient steps (−1: as many
 ///    as environment steps since the last update) on minibatches of `batch_size`:
 ///      y = r + γ (1 − terminated) · Q_target(s', argmax_a' Q(s', a'))   (Double DQN)

@@ -50,11 +50,6 @@ public struct ReplayBuffer {
         count = min(count + 1, capacity)
     }
 
-    /// A batch of transitions sampled uniformly with replacement, written into `batch`'s preallocated arrays.
-    public func sample(into batch: inout Batch, using rng: inout SeededGenerator) {
-        gather(sampleIndices(batch.size, using: &rng), into: &batch)
-    }
-
     /// `count` positions of stored transitions drawn uniformly with replacement (one draw of `rng` each, in order).
     public func sampleIndices(_ count: Int, using rng: inout SeededGenerator) -> [Int] {
         precondition(self.count > 0, "cannot sample an empty replay buffer")
@@ -68,7 +63,7 @@ public struct ReplayBuffer {
     /// newest stored transition, whichever comes first. Over the m transitions it spans, its reward is
     /// Σ_{k<m} γᵏ r_k, its discount γᵐ, and its next observation, `terminated` flag and `ends` entry are those of its
     /// last transition. With n = 1 every row is the stored transition itself, with discount γ.
-    public func gather(_ indices: [Int], into batch: inout Batch, steps: Int = 1, gamma: Float = 1) {
+    public func gather(_ indices: [Int], into batch: inout Batch, steps: Int, gamma: Float) {
         precondition(indices.count == batch.size, "\(indices.count) indices for a batch of \(batch.size)")
         precondition(steps >= 1, "an n-step transition needs n ≥ 1, got \(steps)")
         let d = observationSize, newest = (next - 1 + capacity) % capacity

@@ -22,13 +22,13 @@ import Testing
     @Test func gatheredRowsAreTheStoredTransitions() {
         let buffer = filled(capacity: 8, count: 6)
         var batch = ReplayBuffer.Batch(size: 4, observationSize: 2)
-        buffer.gather([5, 3, 0, 5], into: &batch)
+        buffer.gather([5, 3, 0, 5], into: &batch, steps: 1, gamma: 0.9)
         #expect(batch.observations == [5, -5, 3, -3, 0, 0, 5, -5])
         #expect(batch.nextObservations == [6, -6, 4, -4, 1, -1, 6, -6])
         #expect(batch.actions == [2, 0, 0, 2])
         #expect(batch.rewards == [0.5, 0.3, 0, 0.5])
         #expect(batch.terminated == [1, 0, 1, 1])
-        #expect(batch.discounts == [1, 1, 1, 1])  // γ = 1 unless given
+        #expect(batch.discounts == [0.9, 0.9, 0.9, 0.9])
         #expect(batch.ends == [5, 3, 0, 5])
         #expect(buffer.nextObservations(at: [1, 4]) == [2, -2, 5, -5])
     }
@@ -40,19 +40,20 @@ import Testing
         let buffer = filled(capacity: 16, count: 14, truncatedAt: [7])
         let gamma: Float = 0.5
         var batch = ReplayBuffer.Batch(size: 6, observationSize: 2)
-        buffer.gather([1, 3, 6, 8, 11, 12], into: &batch, steps: 3, gamma: gamma)
-        // 1 → 1, 2, 3 (three steps); 3 → 3, 4, 5 (5 terminates); 6 → 6, 7 (7 is truncated); 8 → 8, 9, 10 (10
-        // terminates, as the third step); 11 → 11, 12, 13; 12 → 12, 13 (the newest).
+        buffer.gather([1, 4, 6, 9, 11, 12], into: &batch, steps: 3, gamma: gamma)
+        // 1 → 1, 2, 3 (three steps); 4 → 4, 5 (5 terminates); 6 → 6, 7 (7 is truncated); 9 → 9, 10 (10 terminates);
+        // 11 → 11, 12, 13 (three steps, the last the newest); 12 → 12, 13 (the newest).
         #expect(batch.ends == [3, 5, 7, 10, 13, 13])
-        #expect(batch.observations == [1, -1, 3, -3, 6, -6, 8, -8, 11, -11, 12, -12])
+        #expect(batch.observations == [1, -1, 4, -4, 6, -6, 9, -9, 11, -11, 12, -12])
         #expect(batch.nextObservations == [4, -4, 6, -6, 8, -8, 11, -11, 14, -14, 14, -14])
+        // The target pass reads the next observations at `ends`: the same rows.
+        #expect(buffer.nextObservations(at: batch.ends) == batch.nextObservations)
         #expect(batch.terminated == [0, 1, 0, 1, 0, 0])
-        #expect(batch.discounts == [0.125, 0.125, 0.25, 0.125, 0.125, 0.25])
-        #expect(batch.actions == [1, 0, 0, 2, 2, 0])
+        #expect(batch.discounts == [0.125, 0.25, 0.25, 0.25, 0.125, 0.25])
+        #expect(batch.actions == [1, 1, 0, 0, 2, 0])
         let r: (Int) -> Float = { Float(Double($0) / 10) }
-        let expected: [Float] = [r(1) + gamma * r(2) + gamma * gamma * r(3), r(3) + gamma * r(4) + gamma * gamma * r(5),
-                                 r(6) + gamma * r(7), r(8) + gamma * r(9) + gamma * gamma * r(10),
-                                 r(11) + gamma * r(12) + gamma * gamma * r(13), r(12) + gamma * r(13)]
+        let expected: [Float] = [r(1) + gamma * r(2) + gamma * gamma * r(3), r(4) + gamma * r(5), r(6) + gamma * r(7),
+                                 r(9) + gamma * r(10), r(11) + gamma * r(12) + gamma * gamma * r(13), r(12) + gamma * r(13)]
         #expect(batch.rewards == expected)
 
         // One step is the stored transition with discount γ; a terminal first transition spans only itself.
@@ -64,18 +65,27 @@ import Testing
     }
 
     /// Once the ring has wrapped, an n-step transition runs on across the end of the storage but never past the
-    /// newest transition into the oldest.
+    /// newest transition into the oldest, also when the newest is in the last slot.
     @Test func nStepTransitionsWrapAroundTheRing() {
-        let buffer = filled(capacity: 4, count: 7)  // slots hold t = 4, 5, 6, 3; the newest (6) is in slot 2
+        let r: (Int) -> Float = { Float(Double($0) / 10) }
+        let wrapped = filled(capacity: 4, count: 7)  // slots hold t = 4, 5, 6, 3; the newest (6) is in slot 2
         var batch = ReplayBuffer.Batch(size: 2, observationSize: 2)
-        buffer.gather([3, 1], into: &batch, steps: 3, gamma: 1)
-        // t = 3 (slot 3) → 4 (slot 0) → 5 (slot 1, terminates); t = 5 terminates at once.
-        #expect(batch.ends == [1, 1])
-        #expect(batch.rewards == [Float(0.3) + Float(0.4) + Float(0.5), Float(0.5)])
-        buffer.gather([0, 2], into: &batch, steps: 3, gamma: 1)
-        // t = 4 (slot 0) ends at 5 (terminates); t = 6 (slot 2) is the newest: it cannot run on into slot 3 (t = 3).
+        wrapped.gather([3, 2], into: &batch, steps: 3, gamma: 0.5)
+        // t = 3 (slot 3) → 4 (slot 0) → 5 (slot 1, terminates); t = 6 (slot 2) is the newest: it cannot run on into
+        // slot 3 (t = 3).
         #expect(batch.ends == [1, 2])
+        #expect(batch.rewards == [r(3) + 0.5 * r(4) + 0.25 * r(5), r(6)])
+        #expect(batch.discounts == [0.125, 0.5] && batch.terminated == [1, 0])
         #expect(batch.nextObservations == [6, -6, 7, -7])
+
+        let full = filled(capacity: 4, count: 8)  // slots hold t = 4, 5, 6, 7; the newest (7) is in the last slot
+        var three = ReplayBuffer.Batch(size: 3, observationSize: 2)
+        full.gather([2, 3, 0], into: &three, steps: 3, gamma: 0.5)
+        // t = 6 → 7 (the newest); t = 7 is the newest; t = 4 → 5 (terminates).
+        #expect(three.ends == [3, 3, 1])
+        #expect(three.rewards == [r(6) + 0.5 * r(7), r(7), r(4) + 0.5 * r(5)])
+        #expect(three.discounts == [0.25, 0.5, 0.25] && three.terminated == [0, 0, 1])
+        #expect(three.nextObservations == [8, -8, 8, -8, 6, -6])
     }
 
     @Test func fullBufferOverwritesTheOldest() {
@@ -84,22 +94,14 @@ import Testing
         #expect(buffer.nextObservations(at: [0, 1, 2, 3]) == [5, -5, 6, -6, 3, -3, 4, -4])
     }
 
-    /// Drawing the indices and gathering them is what `sample` does, draw for draw: DQN draws a whole update's
-    /// minibatches at once and must see the same transitions as sampling them one by one.
-    @Test func samplingIsDrawingIndicesThenGathering() {
+    /// DQN draws a whole update's minibatches at once: the same transitions, draw for draw, as drawing them one
+    /// minibatch after the other.
+    @Test func drawingAllMinibatchesAtOnceIsDrawingThemOneByOne() {
         let buffer = filled(capacity: 100, count: 37)
         var a = SeededGenerator(seed: 4), b = SeededGenerator(seed: 4)
-        var sampled = ReplayBuffer.Batch(size: 16, observationSize: 2), gathered = sampled
-        var whole = ReplayBuffer.Batch(size: 32, observationSize: 2)
-        let indices = buffer.sampleIndices(32, using: &b)
-        #expect(indices.allSatisfy { (0..<37).contains($0) })
-        buffer.gather(indices, into: &whole)
-        for half in 0..<2 {
-            buffer.sample(into: &sampled, using: &a)
-            buffer.gather(Array(indices[half * 16 ..< half * 16 + 16]), into: &gathered)
-            #expect(sampled.observations == gathered.observations)
-            #expect(sampled.actions == gathered.actions)
-            #expect(Array(whole.rewards[half * 16 ..< half * 16 + 16]) == sampled.rewards)
-        }
+        let whole = buffer.sampleIndices(32, using: &b)
+        #expect(whole.allSatisfy { (0..<37).contains($0) })
+        #expect(Set(whole).count > 16, "draws spread over the buffer")
+        #expect(buffer.sampleIndices(16, using: &a) + buffer.sampleIndices(16, using: &a) == whole)
     }
 }
