@@ -36,7 +36,8 @@ ALWAYS_INLINE TARGET void KERNEL(tanh_block)(const float *in, float *out, const 
     const float bound = 7.90531110763549805f;
     VEC x[TANH_BLOCK], x2[TANH_BLOCK], p[TANH_BLOCK], q[TANH_BLOCK];
     for (int v = 0; v < count; v++) {
-        VEC clamped = blend(load(in + v * LANES) > splat(bound), splat(bound), load(in + v * LANES));
+        VEC input = load(in + v * LANES);
+        VEC clamped = blend(input > splat(bound), splat(bound), input);
         x[v] = blend(clamped < splat(-bound), splat(-bound), clamped);
     }
     for (int v = 0; v < count; v++) x2[v] = x[v] * x[v];
