@@ -226,7 +226,11 @@ public enum PolicyDistribution {
     /// settings) it is only reported: it is computed outside the graph, so the backward pass skips a branch whose
     /// gradient would be exactly zero.
     public func meanEntropy(weightedBy coefficient: Float) -> Tensor {
-        coefficient == 0 ? Tensor.withoutGrad { entropy().mean() } : entropy().mean()
+        guard coefficient == 0 else { return entropy().mean() }
+        switch self {
+        case let .categorical(c): return Tensor(scalar: c.meanEntropyValue())
+        case .gaussian: return Tensor.withoutGrad { entropy().mean() }
+        }
     }
 
     /// Sampled (or, `deterministic`, greedy/mean) actions as floats `[n, actionSize]`.

@@ -208,3 +208,19 @@ import Testing
         #expect(BLASKernels.suggestedCoreType(detected: "Cooperlake", vectorLevel: 2) == nil)
     }
 }
+
+extension KernelTests {
+    /// The diagnostic fast path of a categorical entropy gives the graph's value bit for bit, over batches and
+    /// action counts of every size and logits far apart (probabilities that underflow to 0).
+    @Test func categoricalMeanEntropyValueIsTheGraphsValue() {
+        var rng = SeededGenerator(seed: 7)
+        for (n, k) in [(1, 2), (7, 3), (256, 2), (64, 6), (33, 18)] {
+            for spread: Float in [0.1, 3, 60] {
+                let logits = (0..<n * k).map { _ in Float.random(in: -spread...spread, using: &rng) }
+                let c = Categorical(logits: Tensor(logits, shape: [n, k]))
+                let graph = c.entropy().mean().item
+                #expect(c.meanEntropyValue().bitPattern == graph.bitPattern, "n \(n), k \(k), spread \(spread)")
+            }
+        }
+    }
+}
