@@ -1,3 +1,4 @@
+import Foundation
 import SeededRandom
 
 /// A fixed-capacity ring buffer of transitions for off-policy learning (DQN).
@@ -62,22 +63,24 @@ public struct ReplayBuffer {
     /// following transitions until it has n of them, its episode ends (terminated or truncated) or it reaches the
     /// newest stored transition, whichever comes first. Over the m transitions it spans, its reward is
     /// Σ_{k<m} γᵏ r_k, its discount γᵐ, and its next observation, `terminated` flag and `ends` entry are those of its
-    /// last transition. With n = 1 every row is the stored transition itself, with discount γ.
+    /// last transition. With n = 1 every row is the stored transition itself, with discount γ. The powers γᵏ are
+    /// float32 `pow(γ, k)`, as SB3's `NStepReplayBuffer` computes them (repeated multiplication differs from it by
+    /// an ulp from γ³ on).
     public func gather(_ indices: [Int], into batch: inout Batch, steps: Int, gamma: Float) {
         precondition(indices.count == batch.size, "\(indices.count) indices for a batch of \(batch.size)")
         precondition(steps >= 1, "an n-step transition needs n ≥ 1, got \(steps)")
         let d = observationSize, newest = (next - 1 + capacity) % capacity
+        let powers = (0...steps).map { Foundation.pow(gamma, Float($0)) }
         observations.withUnsafeBufferPointer { o in
             nextObservations.withUnsafeBufferPointer { no in
                 batch.observations.withUnsafeMutableBufferPointer { bo in
                     batch.nextObservations.withUnsafeMutableBufferPointer { bno in
                         for (j, i) in indices.enumerated() {
                             precondition(i >= 0 && i < count, "transition \(i) is not stored")
-                            var last = i, reward = rewards[i], discount = gamma, spanned = 1
+                            var last = i, reward = rewards[i], spanned = 1
                             while spanned < steps && ended[last] == 0 && last != newest {
                                 last = (last + 1) % capacity
-                                reward += discount * rewards[last]
-                                discount *= gamma
+                                reward += rewards[last] * powers[spanned]
                                 spanned += 1
                             }
                             for k in 0..<d {
@@ -86,7 +89,7 @@ public struct ReplayBuffer {
                             }
                             batch.actions[j] = Int(actions[i])
                             batch.rewards[j] = reward
-                            batch.discounts[j] = discount
+                            batch.discounts[j] = powers[spanned]
                             batch.terminated[j] = terminated[last]
                             batch.ends[j] = last
                         }

@@ -64,6 +64,18 @@ import Testing
         #expect(single.ends == [5, 10] && single.discounts == [gamma, gamma * gamma])
     }
 
+    /// With γ = 0.99 the powers γᵏ, the discounted reward sums and γᵐ are SB3's (values recorded from its
+    /// `NStepReplayBuffer` arithmetic in numpy float32): repeated multiplication is an ulp off from γ³ on, and so is
+    /// the four-step sum.
+    @Test func nStepDiscountsAreSB3sFloat32Powers() {
+        let buffer = filled(capacity: 16, count: 10)  // t = 1...4 carry rewards 0.1...0.4 and do not end
+        var batch = ReplayBuffer.Batch(size: 1, observationSize: 2)
+        buffer.gather([1], into: &batch, steps: 3, gamma: 0.99)
+        #expect(batch.discounts[0].bitPattern == 0x3F78_6584 && batch.rewards[0].bitPattern == 0x3F17_8F48)
+        buffer.gather([1], into: &batch, steps: 4, gamma: 0.99)
+        #expect(batch.discounts[0].bitPattern == 0x3F75_E99F && batch.rewards[0].bitPattern == 0x3F7A_EB16)
+    }
+
     /// Once the ring has wrapped, an n-step transition runs on across the end of the storage but never past the
     /// newest transition into the oldest, also when the newest is in the last slot.
     @Test func nStepTransitionsWrapAroundTheRing() {
