@@ -20,7 +20,7 @@ struct BenchAgents: ParsableCommand {
     @Option(help: "Agents to time (repeatable).")
     var agent: [String] = ["ppo", "dqn", "a2c"]
 
-    @Option(help: "Seed.")
+    @Option(parsing: .unconditional, help: "Seed.", transform: parseSeed)
     var seed: UInt64 = 1
 
     @Option(parsing: .unconditional, help: "Runs per agent, alternating between agents (and with Stable-Baselines3); then a median per agent.")

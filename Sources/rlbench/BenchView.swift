@@ -22,7 +22,7 @@ struct BenchView: ParsableCommand {
     @Option(parsing: .unconditional, help: "Runs of each kind.")
     var repeats = 3
 
-    @Option(help: "Seed.")
+    @Option(parsing: .unconditional, help: "Seed.", transform: parseSeed)
     var seed: UInt64 = 1
 
     @Flag(help: "One JSON object.")

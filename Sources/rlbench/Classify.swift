@@ -18,7 +18,7 @@ struct Classify: ParsableCommand {
     @Option(parsing: .unconditional, help: "Training epochs.")
     var epochs = 40
 
-    @Option(help: "Seed of the network and the minibatch order (the split always uses seed 0).")
+    @Option(parsing: .unconditional, help: "Seed of the network and the minibatch order (the split always uses seed 0).", transform: parseSeed)
     var seed: UInt64 = 0
 
     @Option(help: "Save the trained network as a safetensors file.")

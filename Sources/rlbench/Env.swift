@@ -81,7 +81,7 @@ struct EnvRecord: ParsableCommand {
     @Option(help: "Output file: .gif for the episode, .png for the first frame.")
     var out = "episode.gif"
 
-    @Option(help: "Seed of the reset and of the random policy.")
+    @Option(parsing: .unconditional, help: "Seed of the reset and of the random policy.", transform: parseSeed)
     var seed: UInt64 = 0
 
     @Option(parsing: .unconditional, help: "Stop after this many steps.")

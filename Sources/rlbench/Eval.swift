@@ -17,7 +17,7 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Environment id (default: the one the agent was trained on; must have the same spaces).")
     var env: String?
 
-    @Option(name: .long, help: "Seed of the first episode (episode i: seed + i; default: the run's seed + 1,000,000, as its eval.json).")
+    @Option(name: .long, parsing: .unconditional, help: "Seed of the first episode (episode i: seed + i; default: the run's seed + 1,000,000, as its eval.json).", transform: parseSeed)
     var seed: UInt64?
 
     @Flag(name: .long, help: "Print only the JSON summary.")

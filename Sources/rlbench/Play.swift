@@ -26,7 +26,7 @@ struct Play: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Frames (environment steps) per second (default: the environment's own).")
     var fps: Double?
 
-    @Option(name: .long, help: "Seed of the first episode (episode k uses seed + k).")
+    @Option(name: .long, parsing: .unconditional, help: "Seed of the first episode (episode k uses seed + k).", transform: parseSeed)
     var seed: UInt64 = 1_000_000
 
     @Option(name: .long, parsing: .unconditional, help: "Window magnification.")

@@ -38,3 +38,12 @@ struct RLBench: ParsableCommand {
         unsetenv("OPENBLAS_CORETYPE")
     }
 }
+
+/// Reads a `--seed` value: a whole number from 0 to 2⁶⁴ − 1. Options that take it parse unconditionally, so that a
+/// negative number reaches this check instead of being read as a flag ("Missing value").
+func parseSeed(_ text: String) throws -> UInt64 {
+    guard let seed = UInt64(text) else {
+        throw ValidationError("a seed is a whole number from 0 to \(UInt64.max)")
+    }
+    return seed
+}

@@ -25,7 +25,7 @@ struct Run: ParsableCommand {
     @Option(name: .long, parsing: .unconditional, help: "Total environment steps (default: the config's n_timesteps).")
     var steps: Int?
 
-    @Option(name: .long, help: "Random seed; the same seed and config give the same run (default: 0; with --resume, the run's).")
+    @Option(name: .long, parsing: .unconditional, help: "Random seed; the same seed and config give the same run (default: 0; with --resume, the run's).", transform: parseSeed)
     var seed: UInt64?
 
     @Option(name: .long, help: "A YAML file of hyperparameters (rl-zoo key names) applied over the tuned defaults.")

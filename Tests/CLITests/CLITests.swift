@@ -19,6 +19,8 @@ import TestSupport
             (["run", "dqn", "--set", "policy_kwargs={net_arch: [100000, 100000]}"], "is too large"),
             (["run", "ppo", "--set", "use_sde=true"], "needs continuous (Box) actions"),
             (["run", "ppo", "--steps", "-5"], "--steps must be at least 1"),
+            (["run", "ppo", "--seed", "-1"], "The value '-1' is invalid for '--seed <seed>': a seed is a whole number from 0"),
+            (["eval", "/nonexistent.safetensors", "--seed", "1e3"], "The value '1e3' is invalid for '--seed <seed>'"),
             (["eval", "/nonexistent.safetensors", "--episodes", "-1"], "--episodes must be positive"),
             (["run", "ppo", "--set", "policy_kwargs.dueling=true"], "'dueling' is not an entry this agent's networks use"),
             (["bench", "learn", "--seeds", "0"], "--seeds must be at least 1"),
