@@ -1,13 +1,15 @@
 import Agents
 import ArgumentParser
+import Environments
 import Foundation
 
-/// `rlbench bench agents`: full training runs with the zoo's CartPole hyperparameters, timed; with `--sb3`, the same
-/// runs in Stable-Baselines3, alternating with rlbench's, so that both see the same machine at the same time.
+/// `rlbench bench agents`: full training runs with the tuned hyperparameters (by default the zoo's CartPole ones, the
+/// issue's benchmark), timed; with `--sb3`, the same runs in Stable-Baselines3, alternating with rlbench's, so that
+/// both see the same machine at the same time.
 struct BenchAgents: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "agents",
-        abstract: "Time full training runs (PPO 1e5, DQN 5e4, A2C 5e5 steps on CartPole-v1, zoo hyperparameters).",
+        abstract: "Time full training runs with the tuned defaults (on CartPole-v1: PPO 1e5, DQN 5e4, A2C 5e5 steps).",
         discussion: """
         rlbench's wall time includes the 100-episode evaluation. With --sb3, python3 must import stable_baselines3 \
         (pip install stable-baselines3==2.9.2); it trains with the same tuned hyperparameters and 2 torch threads, \
@@ -29,10 +31,12 @@ struct BenchAgents: ParsableCommand {
     @Flag(help: "Also time Stable-Baselines3 on the same runs (python3 with stable_baselines3) and print the speed-up.")
     var sb3 = false
 
-    static let environment = "CartPole-v1"
+    @Option(help: "Environment id; the agents train with their tuned defaults for it.")
+    var env = "CartPole-v1"
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1, got \(runs)") }
+        do { _ = try Registry.entry(env) } catch { throw ValidationError("\(error)") }
         if sb3, let other = agent.first(where: { !StableBaselines3.agents.contains($0) }) {
             throw ValidationError("--sb3 times \(StableBaselines3.agents.joined(separator: ", ")), not '\(other)'")
         }
@@ -43,7 +47,12 @@ struct BenchAgents: ParsableCommand {
             emit(try timeHere(agent[0]))
             return
         }
-        if sb3 { try fail { try StableBaselines3.checkInstalled() } }
+        if sb3 {
+            try fail {
+                for name in agent { try StableBaselines3.checkComparable(agent: name, environment: env) }
+                try StableBaselines3.checkInstalled()
+            }
+        }
         MachineLine.emit(json: json)
         // Each run in a process of its own, so that its wall time and peak memory are its alone.
         var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
@@ -53,7 +62,7 @@ struct BenchAgents: ParsableCommand {
                 emit(timing)
                 ours[name, default: []].append(timing.wallSeconds)
                 if sb3 {
-                    let baseline = try fail { try StableBaselines3.time(agent: name, environment: Self.environment, seed: seed) }
+                    let baseline = try fail { try StableBaselines3.time(agent: name, environment: env, seed: seed) }
                     emit(baseline)
                     theirs[name, default: []].append(baseline.wallSeconds)
                 }
@@ -67,13 +76,13 @@ struct BenchAgents: ParsableCommand {
     private func timeHere(_ name: String) throws -> TrainTiming {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-bench-\(name)-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dir) }
-        var options = RunOptions(agent: name, environment: Self.environment, outputDirectory: dir)
+        var options = RunOptions(agent: name, environment: env, outputDirectory: dir)
         options.seed = seed
         options.progress = .quiet
         Memory.resetPeak()
         let result = try fail { try TrainingRun(options).run() }
         let e = result.evaluation!
-        return TrainTiming(name: "train", agent: name, seed: seed, steps: result.steps, wallSeconds: result.wallSeconds,
+        return TrainTiming(name: "train", agent: name, env: env, seed: seed, steps: result.steps, wallSeconds: result.wallSeconds,
                            evalMean: e.mean, evalStd: e.std, peakMB: Memory.peakMB)
     }
 
@@ -81,7 +90,7 @@ struct BenchAgents: ParsableCommand {
     private func timeInChild(_ name: String) throws -> TrainTiming {
         let child = Process()
         child.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        child.arguments = ["bench", "agents", "--agent", name, "--seed", String(seed), "--json"]
+        child.arguments = ["bench", "agents", "--agent", name, "--env", env, "--seed", String(seed), "--json"]
         let out = Pipe()
         child.standardOutput = out
         try child.run()
@@ -101,7 +110,7 @@ struct BenchAgents: ParsableCommand {
             let who = t.name == "train" ? t.agent : "\(t.agent) (Stable-Baselines3 \(t.versions ?? ""))"
             let what = t.name == "train" ? "includes the 100-episode evaluation" : "model.learn() alone"
             print(String(format: "%@ on %@: %d steps in %.2f s (%.0f steps/s, %@), eval %.1f ± %.1f, peak RSS %.0f MB",
-                         who, Self.environment, t.steps, t.wallSeconds, Double(t.steps) / t.wallSeconds, what,
+                         who, t.env, t.steps, t.wallSeconds, Double(t.steps) / t.wallSeconds, what,
                          t.evalMean, t.evalStd, t.peakMB))
         }
         fflush(nil)
@@ -110,7 +119,7 @@ struct BenchAgents: ParsableCommand {
     private func emitSummary(_ name: String, _ ours: [Double], _ theirs: [Double]?) {
         let mine = median(ours)
         if json {
-            var line = "{\"name\": \"summary\", \"agent\": \"\(name)\", \"env\": \"\(Self.environment)\", \"runs\": \(ours.count), "
+            var line = "{\"name\": \"summary\", \"agent\": \"\(name)\", \"env\": \"\(env)\", \"runs\": \(ours.count), "
                 + "\"wall_s_median\": \(mine), \"wall_s_min\": \(ours.min()!), \"wall_s_max\": \(ours.max()!)"
             if let theirs {
                 line += ", \"sb3_wall_s_median\": \(median(theirs)), \"sb3_wall_s_min\": \(theirs.min()!), "
@@ -138,7 +147,7 @@ func median(_ values: [Double]) -> Double {
 
 /// One timed training run: rlbench's (`"name": "train"`) or Stable-Baselines3's (`"sb3_train"`).
 struct TrainTiming {
-    let name, agent: String
+    let name, agent, env: String
     let seed: UInt64
     let steps: Int
     let wallSeconds, evalMean, evalStd, peakMB: Double
@@ -146,15 +155,15 @@ struct TrainTiming {
     var versions: String? = nil
 
     var jsonLine: String {
-        "{\"name\": \"\(name)\", \"agent\": \"\(agent)\", \"env\": \"\(BenchAgents.environment)\", \"seed\": \(seed), "
+        "{\"name\": \"\(name)\", \"agent\": \"\(agent)\", \"env\": \"\(env)\", \"seed\": \(seed), "
             + "\"steps\": \(steps), \"wall_s\": \(wallSeconds), \"steps_per_s\": \(Double(steps) / wallSeconds), "
             + "\"eval_mean\": \(evalMean), \"eval_std\": \(evalStd), \"peak_rss_mb\": \(peakMB)"
             + (versions.map { ", \"versions\": \"\($0)\"" } ?? "") + "}"
     }
 
-    init(name: String, agent: String, seed: UInt64, steps: Int, wallSeconds: Double, evalMean: Double, evalStd: Double,
-         peakMB: Double, versions: String? = nil) {
-        self.name = name; self.agent = agent; self.seed = seed; self.steps = steps; self.wallSeconds = wallSeconds
+    init(name: String, agent: String, env: String, seed: UInt64, steps: Int, wallSeconds: Double, evalMean: Double,
+         evalStd: Double, peakMB: Double, versions: String? = nil) {
+        self.name = name; self.agent = agent; self.env = env; self.seed = seed; self.steps = steps; self.wallSeconds = wallSeconds
         self.evalMean = evalMean; self.evalStd = evalStd; self.peakMB = peakMB; self.versions = versions
     }
 
@@ -162,12 +171,12 @@ struct TrainTiming {
     init?(jsonLine data: Data) {
         guard let line = String(decoding: data, as: UTF8.self).split(separator: "\n").first,
               let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let name = object["name"] as? String, let agent = object["agent"] as? String,
+              let name = object["name"] as? String, let agent = object["agent"] as? String, let env = object["env"] as? String,
               let seed = (object["seed"] as? NSNumber)?.uint64Value, let steps = (object["steps"] as? NSNumber)?.intValue,
               let wall = (object["wall_s"] as? NSNumber)?.doubleValue, let mean = (object["eval_mean"] as? NSNumber)?.doubleValue,
               let std = (object["eval_std"] as? NSNumber)?.doubleValue, let peak = (object["peak_rss_mb"] as? NSNumber)?.doubleValue
         else { return nil }
-        self.init(name: name, agent: agent, seed: seed, steps: steps, wallSeconds: wall, evalMean: mean, evalStd: std,
+        self.init(name: name, agent: agent, env: env, seed: seed, steps: steps, wallSeconds: wall, evalMean: mean, evalStd: std,
                   peakMB: peak, versions: object["versions"] as? String)
     }
 }
@@ -180,10 +189,12 @@ enum StableBaselines3 {
 
     enum Failure: Error, CustomStringConvertible {
         case notInstalled
+        case notComparable(String)
         case failed(String)
         var description: String {
             switch self {
             case .notInstalled: "--sb3: python3 cannot import stable_baselines3 (pip install stable-baselines3==2.9.2)"
+            case let .notComparable(reason): "--sb3: \(reason)"
             case let .failed(reason): "--sb3: the Stable-Baselines3 run failed: \(reason)"
             }
         }
@@ -192,6 +203,25 @@ enum StableBaselines3 {
     /// Fails with `notInstalled` unless python3 imports Stable-Baselines3, torch and Gymnasium.
     static func checkInstalled() throws {
         _ = try python(["--probe"])
+    }
+
+    /// Fails, before anything trains, when `agent` on `environment` has no tuned config or one that normalizes
+    /// (SB3 would need its `VecNormalize` wrapper, which this comparison does not build).
+    static func checkComparable(agent: String, environment: String) throws {
+        guard let json = try TunedDefaults.json(agent: agent, environment: environment) else {
+            throw Failure.notComparable("rlbench has no tuned config for \(agent) on \(environment)")
+        }
+        let config = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] ?? [:]
+        let normalizes: Bool = switch config["normalize"] {
+        case let number as NSNumber: number.doubleValue != 0
+        case let text as String: !text.isEmpty
+        case let mapping as [String: Any]: !mapping.isEmpty
+        default: false
+        }
+        if normalizes {
+            throw Failure.notComparable("the tuned config of \(agent) on \(environment) normalizes observations and rewards "
+                                 + "(normalize), which this comparison does not set up for Stable-Baselines3")
+        }
     }
 
     /// Trains `agent` on `environment` in Stable-Baselines3 with rlbench's tuned hyperparameters.

@@ -24,6 +24,8 @@ import TestSupport
             (["eval", "/nonexistent.safetensors", "--episodes", "-1"], "--episodes must be positive"),
             (["run", "ppo", "--set", "policy_kwargs.dueling=true"], "'dueling' is not an entry this agent's networks use"),
             (["bench", "learn", "--seeds", "0"], "--seeds must be at least 1"),
+            (["bench", "agents", "--env", "Nope-v0"], "unknown environment id 'Nope-v0'; known ids: CartPole-v1"),
+            (["bench", "agents", "--agent", "ppo", "--env", "Acrobot-v1", "--sb3"], "normalizes observations and rewards"),
             (["bench", "learn", "--agent", "sac"], "no rows for agent 'sac'"),
             (["bench", "learn", "--agent", "ppo", "--env", "FrozenLake-v1"], "no row for ppo on FrozenLake-v1"),
             (["run", "ppo", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
@@ -335,6 +337,19 @@ import TestSupport
         let nothing = try CLI.run(["run", "--resume", "missing", "--plain"], in: dir)
         #expect(nothing.status != 0)
         #expect(nothing.err.contains("nothing to resume"), "\(nothing.err)")
+    }
+
+    /// `bench agents --env` times the agents on another environment with their tuned defaults for it, and says so in
+    /// every record.
+    @Test func benchAgentsOnAnotherEnvironment() throws {
+        let r = try CLI.run(["bench", "agents", "--agent", "qlearning", "--env", "FrozenLake-v1", "--runs", "2", "--json"])
+        #expect(r.status == 0, "\(r.err)")
+        let records = r.out.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(records.map { $0["name"] as? String } == ["machine", "train", "train", "summary"], "\(r.out)")
+        #expect(records.dropFirst().allSatisfy { $0["env"] as? String == "FrozenLake-v1" }, "\(r.out)")
+        #expect(records[1]["steps"] as? Int == 300_000, "the tuned FrozenLake budget: \(records[1])")
     }
 
     /// `bench agents --sb3` against a stand-in `python3` that reports a 120-second Stable-Baselines3 run: the tuned
