@@ -2,7 +2,7 @@ import Agents
 import Foundation
 import Testing
 
-/// DQN's target y = r + γ(1 − terminated)·Q_target(s', ·), checked by the values it converges to on one-cell grid
+/// DQN's target y = r + γ(1 − terminated)·Q_target(s', ·), checked by the values it converges to on tiny grid
 /// worlds whose every move earns 1 and whose episodes last one step: ended by a time limit (truncated), the value of
 /// the start is the infinite-horizon 1/(1 − γ), because a truncation bootstraps; ended by a goal (terminated), it is
 /// the reward alone, 1. With γ = 0.5 those are 2 and 1; a target that bootstraps on termination, or stops at a
