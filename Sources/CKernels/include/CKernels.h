@@ -19,6 +19,9 @@ int rl_kernels_limit(int level);
 /// and FMA), 2 (also AVX-512 F, CD, BW, DQ and VL: the set OpenBLAS's SkylakeX kernels use).
 int rl_cpu_vector_level(void);
 
+/// The element-wise kernels below may write their output over an input (y == x, out == g): each element is read
+/// before it is written.
+
 /// y[i] = tanh(x[i]): Eigen's rational approximation p(x)/q(x) on [-7.9053, 7.9053] (±1 beyond, in float), and x
 /// itself for |x| < 4e-4.
 void rl_tanh(const float *x, float *y, long n);

@@ -55,6 +55,17 @@ public enum Activation: String, Sendable, CaseIterable {
         }
     }
 
+    /// The activation of `x`'s values written over them: the values `values(_:)` returns, without a buffer of its own
+    /// (an MLP's pre-activations are not kept, and writing a fresh buffer costs more than the ReLU itself).
+    func applyInPlace(_ x: inout [Float]) {
+        switch self {
+        case .identity: return
+        case .relu: Tensor.kernelInPlace(rl_relu, &x)
+        case .tanh: Tensor.kernelInPlace(rl_tanh, &x)
+        default: x = values(x)
+        }
+    }
+
     /// Whether `gradient(_:output:)` can send a gradient back from the output alone (ReLU, tanh, identity): the
     /// activations that `Sequential` folds into one graph node with its Linear layers.
     var hasOutputGradient: Bool { self == .identity || self == .relu || self == .tanh }
@@ -66,6 +77,16 @@ public enum Activation: String, Sendable, CaseIterable {
         case .identity: g
         case .relu: Tensor.kernel(rl_relu_backward, g, y)
         case .tanh: Tensor.kernel(rl_tanh_backward, g, y)
+        default: preconditionFailure("\(self) has no gradient from its output alone")
+        }
+    }
+
+    /// `gradient(g, output: y)` written over `g`.
+    func gradientInPlace(_ g: inout [Float], output y: [Float]) {
+        switch self {
+        case .identity: return
+        case .relu: Tensor.kernelInPlace(rl_relu_backward, &g, y)
+        case .tanh: Tensor.kernelInPlace(rl_tanh_backward, &g, y)
         default: preconditionFailure("\(self) has no gradient from its output alone")
         }
     }
@@ -131,7 +152,7 @@ public final class Sequential: Layer {
                 values = Tensor.affine(values, rows: rows, weight: linear.weight, bias: linear.bias)
                 width = linear.outputSize
             } else if let activation = layer as? ActivationLayer {
-                values = activation.activation.values(values)
+                activation.activation.applyInPlace(&values)
             } else {
                 let y = layer(Tensor(values, shape: [rows, width]))
                 precondition(y.rank == 2 && y.shape[0] == rows, "layer \(type(of: layer)) returned \(y.shape) for \(rows) rows")

@@ -36,7 +36,7 @@ extension Tensor {
                 requires = requires || layer.weight.requiresGrad || layer.bias?.requiresGrad == true
             case let .activation(activation):
                 saved.append(nil)
-                values = activation.values(values)
+                activation.applyInPlace(&values)
             }
         }
         return result(values, shape: [rows, width], inputs: parents) { out in
@@ -45,7 +45,7 @@ extension Tensor {
                 switch steps[i] {
                 case let .activation(activation):
                     // Its output is the next step's (a Linear layer's) saved input, or the chain's own output.
-                    g = activation.gradient(g, output: i + 1 < steps.count ? saved[i + 1]! : out.data)
+                    activation.gradientInPlace(&g, output: i + 1 < steps.count ? saved[i + 1]! : out.data)
                 case let .linear(layer):
                     let gx = linearBackward(g, input: saved[i]!, rows: rows, weight: layer.weight, bias: layer.bias,
                                             inputGradient: inputRequiresGrad[i])

@@ -116,4 +116,22 @@ extension Tensor {
             count = a.count
         }
     }
+
+    /// An element-wise C kernel of one operand run over `x` in place (its output written over its input).
+    static func kernelInPlace(_ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void, _ x: inout [Float]) {
+        x.withUnsafeMutableBufferPointer { p in
+            guard let base = p.baseAddress else { return }
+            body(base, base, p.count)
+        }
+    }
+
+    /// An element-wise C kernel of two operands whose output is written over the first (`rl_relu_backward` over `g`).
+    static func kernelInPlace(_ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void,
+                              _ a: inout [Float], _ b: [Float]) {
+        precondition(a.count == b.count, "element-wise kernel: \(a.count) and \(b.count) values")
+        a.withUnsafeMutableBufferPointer { p in
+            guard let base = p.baseAddress else { return }
+            b.withUnsafeBufferPointer { body(base, $0.baseAddress!, base, p.count) }
+        }
+    }
 }
