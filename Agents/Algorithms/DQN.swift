@@ -186,20 +186,20 @@ public final class DQNAgent: Agent, ValueEstimating {
     }
 
     /// Q_target(s', ·) for `rows` next observations laid out row after row: `[rows, numActions]`, row by row. The
-    /// chunks of rows are shared out between two cores (the first half on this thread).
+    /// rows are cut into two halves, one per core (the first on this thread), each passed in chunks.
     private func targetQValues(_ nextObservations: [Float], rows: Int) -> [Float] {
         let chunkRows = max(1, Self.targetChunkValues / max(networkWidth, observationSize))
-        let chunks = stride(from: 0, to: rows, by: chunkRows).map { $0 ..< min(rows, $0 + chunkRows) }
-        func pass(_ chunks: ArraySlice<Range<Int>>) -> [Float] {
+        func pass(_ rows: Range<Int>) -> [Float] {
             Tensor.withoutGrad {
-                chunks.flatMap { chunk in
+                stride(from: rows.lowerBound, to: rows.upperBound, by: chunkRows).flatMap { start in
+                    let chunk = start ..< min(rows.upperBound, start + chunkRows)
                     let x = Array(nextObservations[chunk.lowerBound * observationSize ..< chunk.upperBound * observationSize])
                     return targetNetwork(Tensor(x, shape: [chunk.count, observationSize])).data
                 }
             }
         }
-        let half = (chunks.count + 1) / 2
-        let (first, second) = ForkJoin.both({ pass(chunks[..<half]) }, { pass(chunks[half...]) })
+        let half = (rows + 1) / 2
+        let (first, second) = ForkJoin.both({ pass(0..<half) }, { pass(half..<rows) })
         return first + second
     }
 
