@@ -381,20 +381,27 @@ func clipCoefficient(_ squares: [Double], maxNorm: Float) -> (norm: Float, coeff
     return (norm, coefficient < 1 ? coefficient : nil)
 }
 
-/// Σ v² in Double, accumulated in eight independent lanes so the loop runs at SIMD speed instead of waiting on
-/// one running sum.
+/// Σ v² in Double, accumulated in four independent vectors of eight lanes, so the loop runs at SIMD speed instead of
+/// waiting on one running sum (one vector still waited on its own additions: 10 µs for DQN's 67k gradients).
 func sumOfSquares(_ values: UnsafeBufferPointer<Float>) -> Double {
     let n = values.count
     guard n > 0 else { return 0 }
     let base = UnsafeRawPointer(values.baseAddress!)
-    var lanes = SIMD8<Double>(repeating: 0)
-    var k = 0
-    while k + 8 <= n {
+    func squares(at k: Int) -> SIMD8<Double> {
         let v = SIMD8<Double>(base.loadUnaligned(fromByteOffset: k * MemoryLayout<Float>.stride, as: SIMD8<Float>.self))
-        lanes += v * v
+        return v * v
+    }
+    var a = SIMD8<Double>(repeating: 0), b = a, c = a, d = a
+    var k = 0
+    while k + 32 <= n {
+        a += squares(at: k); b += squares(at: k + 8); c += squares(at: k + 16); d += squares(at: k + 24)
+        k += 32
+    }
+    while k + 8 <= n {
+        a += squares(at: k)
         k += 8
     }
-    var total = lanes.sum()
+    var total = ((a + b) + (c + d)).sum()
     while k < n {
         total += Double(values[k]) * Double(values[k])
         k += 1
