@@ -73,8 +73,10 @@ import Testing
         }
     }
 
-    /// `clipGradNormAndStep` gives what `clipGradNorm` then `step()` give, bit for bit: split by size (a large model) or
-    /// at `helperPartition` (a small one, as an actor-critic splits it), with a norm above `maxNorm` and one below.
+    /// `clipGradNormAndStep` gives what `clipGradNorm` then `step()` give: split by size (a large model) or at
+    /// `helperPartition` (a small one, as an actor-critic splits it), with a norm above `maxNorm` and one below. Split
+    /// by size, the Double sum of the cut parameter's squares is taken in two parts, which may round its last bits
+    /// differently; the Float norm, and so every value, comes out the same here.
     @Test func clipAndStepOnTwoCoresMatchesClipThenStep() {
         for (partition, seed) in [(nil, UInt64(3)), (3, 4)] as [(Int?, UInt64)] {
             for maxNorm: Float in [0.5, 1e6] {

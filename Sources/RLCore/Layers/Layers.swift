@@ -140,7 +140,8 @@ public final class Sequential: Layer {
 
     /// The layers in order. In a graph, an MLP of Linear and ReLU/tanh layers applied to a batch `[n, features]` is
     /// one node (`Tensor.chain`): the same products and activation functions, so the same values and gradients,
-    /// without a tensor, a closure and a gradient buffer per layer. Outside a graph (`Tensor.withoutGrad`: acting,
+    /// without a tensor, a closure and a gradient buffer per layer (for DQN's shape, two wide hidden layers, split
+    /// between the cores by units: the same up to rounding, see `Tensor.splitChain`). Outside a graph (`Tensor.withoutGrad`: acting,
     /// rollouts, evaluation, DQN targets) the batch goes through the layers as plain arrays.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if Tensor.isGradEnabled, x.rank == 2, let chain { return Tensor.chain(x, chain) }

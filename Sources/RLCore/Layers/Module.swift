@@ -25,7 +25,7 @@ extension Module {
     public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.tensor.count } }
 
     /// Clears every parameter's gradient.
-    public func zeroGrad() { for (_, p) in namedParameters() { p.grad = nil } }
+    public func zeroGrad() { for (_, p) in namedParameters() { p.zeroGrad() } }
 
     /// Copies every parameter and buffer value from `other`, which must have the same names and shapes
     /// (DQN's hard target update).

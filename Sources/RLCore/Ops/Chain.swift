@@ -9,10 +9,12 @@ extension Tensor {
     /// `steps` applied in order to `x [n, features]`, recorded as one node. Forward and backward run the same products
     /// (`affine`, `linearBackward`) and activation functions as the layer-by-layer ops, so values and gradients are the
     /// same bit for bit; what goes is a tensor, a closure and a graph entry per layer, and the pre-activation buffers
-    /// (an activation's backward needs only its output, which is the next Linear layer's input).
+    /// (an activation's backward needs only its output, which is the next Linear layer's input). An MLP with a narrow
+    /// input and two wide hidden layers (DQN's) runs as `splitChain` instead: the same up to rounding.
     static func chain(_ x: Tensor, _ steps: [ChainStep]) -> Tensor {
         precondition(x.rank == 2, "chain: input must be [n, features], got \(x.shape)")
         let rows = x.shape[0]
+        if let layers = SplitChainLayers(steps, rows: rows, inputs: x.shape[1]) { return splitChain(x, layers) }
         var values = x.data, width = x.shape[1]
         // saved[i]: the input of step i when step i is a Linear layer (for its weight gradient).
         var saved: [[Float]?] = []

@@ -31,9 +31,9 @@ extension Tensor {
             gx = values
         }
         func weightGradient() {
-            var gw = [Float](unsafeUninitializedCapacity: outputs * inputs) { $1 = outputs * inputs }
-            gemm(true, false, outputs, inputs, n, g, 0, outputs, x, 0, inputs, &gw, 0, inputs, beta: 0)
-            weight.accumulateGrad(gw)
+            weight.accumulateGrad { gw, accumulate in
+                gemm(true, false, outputs, inputs, n, g, 0, outputs, x, 0, inputs, &gw, 0, inputs, beta: accumulate ? 1 : 0)
+            }
         }
         // The two products are independent: large ones run on two cores at once (the same values either way). The
         // weight gradient stays on the calling thread, which next reads it for the gradient norm and the first half of

@@ -62,7 +62,7 @@ extension Tensor {
         guard m > 0, n > 0 else { return }
         guard k > 0 else {
             // An empty inner dimension: the product is zero.
-            for i in 0..<m { for j in 0..<n { c[offC + i * ldc + j] *= beta } }
+            for i in 0..<m { for j in 0..<n { c[offC + i * ldc + j] = beta == 0 ? 0 : beta * c[offC + i * ldc + j] } }
             return
         }
         a.withUnsafeBufferPointer { ap in

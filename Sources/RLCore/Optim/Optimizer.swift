@@ -80,13 +80,26 @@ public class OptimizerBase {
                 update(slice)
             }
         }
+        withCoreSlices { first, second in
+            if let second, ForkJoin.isParallel {
+                _ = ForkJoin.both({ run(first) }, { run(second) })
+            } else {
+                run(first + (second ?? []))
+            }
+        }
+    }
+
+    /// Calls `body` with the parameters' slices cut for the two cores: at `helperPartition` when that is set, else,
+    /// with at least `parallelUpdateElements` elements, into two halves of equal size; `second` is nil for a model
+    /// too small to split. The cut does not depend on `ForkJoin.isParallel`.
+    func withCoreSlices(_ body: (_ first: [ParameterSlice], _ second: [ParameterSlice]?) -> Void) {
         withSlices(from: 0, into: []) { slices in
-            if let start = helperPartition, ForkJoin.isParallel {
-                _ = ForkJoin.both({ run(slices.filter { $0.index < start }) }, { run(slices.filter { $0.index >= start }) })
+            if let start = helperPartition {
+                body(slices.filter { $0.index < start }, slices.filter { $0.index >= start })
                 return
             }
             let total = slices.reduce(0) { $0 + $1.count }
-            guard total >= Self.parallelUpdateElements, ForkJoin.isParallel else { run(slices); return }
+            guard total >= Self.parallelUpdateElements else { body(slices, nil); return }
             var first: [ParameterSlice] = [], second: [ParameterSlice] = [], filled = 0
             for slice in slices {
                 let take = min(slice.count, max(0, total / 2 - filled))
@@ -94,7 +107,7 @@ public class OptimizerBase {
                 if take < slice.count { second.append(slice.dropping(take)) }
                 filled += take
             }
-            _ = ForkJoin.both({ run(first) }, { run(second) })
+            body(first, second)
         }
     }
 
@@ -112,7 +125,7 @@ public class OptimizerBase {
         }
     }
 
-    public func zeroGrad() { for p in parameters { p.tensor.grad = nil } }
+    public func zeroGrad() { for p in parameters { p.tensor.zeroGrad() } }
 
     public func stateTensors() -> [(name: String, tensor: Tensor)] {
         var out: [(name: String, tensor: Tensor)] = []
@@ -351,12 +364,16 @@ public func clipGradNorm(_ parameters: [Tensor], maxNorm: Float) -> Float {
 extension Optimizer where Self: OptimizerBase {
     @discardableResult
     public func clipGradNormAndStep(maxNorm: Float) -> Float {
-        let squares: [Double]
-        if let start = helperPartition, ForkJoin.isParallel {
-            let (first, second) = ForkJoin.both({ squaredNorms(tensors[..<start]) }, { squaredNorms(tensors[start...]) })
-            squares = first + second
-        } else {
-            squares = squaredNorms(tensors[...])
+        // Σ g² of each slice, on the core that then updates it (see `withCoreSlices`), so that each core reads only
+        // the gradients it will update.
+        var squares: [Double] = []
+        withCoreSlices { first, second in
+            func sums(_ slices: [ParameterSlice]) -> [Double] {
+                slices.map { sumOfSquares(UnsafeBufferPointer(start: $0.gradient, count: $0.count)) }
+            }
+            guard let second else { squares = sums(first); return }
+            let (a, b) = ForkJoin.both({ sums(first) }, { sums(second) })
+            squares = a + b
         }
         let (norm, coefficient) = clipCoefficient(squares, maxNorm: maxNorm)
         gradientScale = coefficient

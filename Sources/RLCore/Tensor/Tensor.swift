@@ -22,6 +22,11 @@ public final class Tensor {
     /// An optional label (a parameter's state-dict name), used in error messages.
     public var name: String?
 
+    /// The storage of the gradient that `zeroGrad()` last cleared, which the next gradient written through
+    /// `accumulateGrad(writing:)` reuses: the same memory at every step, still in the cache of the core that wrote it,
+    /// instead of memory freshly allocated (which the other core may have written last).
+    @usableFromInline internal var spareGrad: [Float]?
+
     /// The inputs this tensor was computed from (empty for leaves and outside a graph).
     @usableFromInline internal var parents: [Tensor] = []
     /// Sends `self.grad` back to `parents`; receives the output tensor itself so the closure holds no cycle.
@@ -78,8 +83,43 @@ public final class Tensor {
     /// A tensor sharing no graph with this one: same values, no gradient flow (PyTorch's `detach`).
     public func detached() -> Tensor { Tensor(data, shape: shape) }
 
-    /// Clears the accumulated gradient.
-    public func zeroGrad() { grad = nil }
+    /// Clears the accumulated gradient (keeping its storage for `accumulateGrad(writing:)`).
+    public func zeroGrad() {
+        if grad != nil { spareGrad = grad }
+        grad = nil
+    }
+
+    /// Adds a gradient that `write` computes straight into `grad`'s storage: `write(&buffer, accumulate)` must add to
+    /// the buffer's values when `accumulate` is true, and otherwise overwrite all of them. Without a gradient yet,
+    /// the buffer is the storage of the one `zeroGrad()` last cleared, or fresh memory. Used by backward functions
+    /// whose gradients come from one product (a Linear layer's weight gradient).
+    public func accumulateGrad(writing write: (_ buffer: inout [Float], _ accumulate: Bool) -> Void) {
+        guard requiresGrad else { return }
+        if grad != nil {
+            write(&grad!, true)
+            return
+        }
+        var buffer = spareGrad ?? []
+        spareGrad = nil
+        if buffer.count != data.count { buffer = [Float](unsafeUninitializedCapacity: data.count) { $1 = data.count } }
+        write(&buffer, false)
+        precondition(buffer.count == data.count, "gradient of \(buffer.count) values for a tensor of \(data.count)")
+        grad = buffer
+    }
+
+    /// `accumulateGrad(writing:)` for several tensors at once: `body` gets each one's gradient storage (valid until it
+    /// returns) and whether it must add to it rather than overwrite it. Every tensor must require grad.
+    static func accumulateGrads(_ tensors: ArraySlice<Tensor>, storage: [UnsafeMutablePointer<Float>] = [],
+                                accumulate: [Bool] = [],
+                                _ body: (_ storage: [UnsafeMutablePointer<Float>], _ accumulate: [Bool]) -> Void) {
+        guard let first = tensors.first else { body(storage, accumulate); return }
+        precondition(first.requiresGrad, "accumulateGrads: a tensor that does not require grad")
+        first.accumulateGrad { buffer, adds in
+            buffer.withUnsafeMutableBufferPointer { b in
+                accumulateGrads(tensors.dropFirst(), storage: storage + [b.baseAddress!], accumulate: accumulate + [adds], body)
+            }
+        }
+    }
 
     /// Adds `g` into `grad` (creating it on first use). Used by backward functions.
     @inlinable
@@ -88,6 +128,7 @@ public final class Tensor {
         guard requiresGrad else { return }
         if grad == nil {
             grad = g
+            spareGrad = nil
         } else {
             grad!.withUnsafeMutableBufferPointer { dst in
                 g.withUnsafeBufferPointer { src in
