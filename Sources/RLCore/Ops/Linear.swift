@@ -31,8 +31,8 @@ extension Tensor {
             gx = values
         }
         func weightGradient() {
-            weight.accumulateGrad { gw, accumulate in
-                gemm(true, false, outputs, inputs, n, g, 0, outputs, x, 0, inputs, &gw, 0, inputs, beta: accumulate ? 1 : 0)
+            weight.accumulateGrad { gw in
+                gemm(true, false, outputs, inputs, n, g, 0, outputs, x, 0, inputs, &gw, 0, inputs, beta: 0)
             }
         }
         // The two products are independent: large ones run on two cores at once (the same values either way). The

@@ -20,9 +20,10 @@ import CKernels
 /// The values differ from the layer-by-layer ones only where sums are cut in two: the output (two shares, then b₃)
 /// and dL/dh₁ (two shares). The cut depends only on the sizes, so the values are the same on one core or two.
 extension Tensor {
-    /// The layers of a chain that `splitChain` can run: Linear, activation, Linear (wide), activation, Linear, with
+    /// The layers of a chain that `splitChain` runs: Linear, activation, Linear (wide), activation, Linear, with
     /// biases, every parameter requiring grad, a first layer at least four times as wide as its input, and a wide
-    /// layer of at least `splitForwardProduct` multiply-adds on `rows` rows.
+    /// layer of at least `OptimizerBase.parallelUpdateElements` weights (so that the optimizer's update is split in
+    /// halves too: 256 × 256, not REINFORCE's 64 × 64) and `splitForwardProduct` multiply-adds on `rows` rows.
     struct SplitChainLayers {
         let first: Linear, firstActivation: Activation
         let middle: Linear, middleActivation: Activation
@@ -36,6 +37,7 @@ extension Tensor {
             guard layers.allSatisfy({ $0.weight.requiresGrad && $0.bias?.requiresGrad == true }),
                   first.inputSize == inputs, middle.inputSize == first.outputSize, last.inputSize == middle.outputSize,
                   first.inputSize * 4 <= first.outputSize, first.outputSize >= 32, middle.outputSize >= 32,
+                  middle.inputSize * middle.outputSize >= OptimizerBase.parallelUpdateElements,
                   rows * middle.inputSize * middle.outputSize >= Tensor.splitForwardProduct else { return nil }
             self.first = first; self.firstActivation = firstActivation
             self.middle = middle; self.middleActivation = middleActivation
@@ -116,11 +118,10 @@ extension Tensor {
             var gb1 = [Float](unsafeUninitializedCapacity: width1) { $1 = width1 }
             var gb2 = [Float](unsafeUninitializedCapacity: width2) { $1 = width2 }
             var firstGradient = [Float](unsafeUninitializedCapacity: rows * width1) { $1 = rows * width1 }
-            /// Where the backward writes: the storage of W₁'s, W₂'s and W₃'s gradients (products into them use beta 1
-            /// to add, 0 to overwrite), the bias gradients of the hidden layers and dL/dz₁.
+            /// Where the backward writes: W₁'s, W₂'s and W₃'s gradients (see `accumulateGrads`), the bias gradients
+            /// of the hidden layers and dL/dz₁.
             struct Targets {
                 let w1, w2, w3, b1, b2, firstGradient: UnsafeMutablePointer<Float>
-                let beta1, beta2, beta3: Float
             }
             /// This half's weight gradients of W₃, W₂ and b₂, and its share of dL/dh₁.
             func backwardThroughOwnUnits(_ half: SplitChainHalf, _ t: Targets) {
@@ -138,7 +139,7 @@ extension Tensor {
                                 // dL/dW₃[:, U] = gᵀ h₂[:, U]
                                 Gemm.multiply(transA: true, transB: false, m: outputs, n: u.count, k: rows, alpha: 1,
                                               a: g.baseAddress!, lda: outputs, b: h.baseAddress!, ldb: u.count,
-                                              beta: t.beta3, c: t.w3 + u.lowerBound, ldc: width2)
+                                              beta: 0, c: t.w3 + u.lowerBound, ldc: width2)
                             }
                         }
                     }
@@ -151,7 +152,7 @@ extension Tensor {
                                 // dL/dW₂[U] = (dL/dz₂[:, U])ᵀ h₁ and dL/db₂[U]: its column sums
                                 Gemm.multiply(transA: true, transB: false, m: u.count, n: width1, k: rows, alpha: 1,
                                               a: d.baseAddress!, lda: u.count, b: h1.baseAddress!, ldb: width1,
-                                              beta: t.beta2, c: t.w2 + u.lowerBound * width1, ldc: width1)
+                                              beta: 0, c: t.w2 + u.lowerBound * width1, ldc: width1)
                                 rl_column_sums(d.baseAddress!, rows, u.count, t.b2 + u.lowerBound)
                                 // This half's share of dL/dh₁: dL/dz₂[:, U] W₂[U]
                                 Gemm.multiply(transA: false, transB: false, m: rows, n: width1, k: u.count, alpha: 1,
@@ -191,7 +192,7 @@ extension Tensor {
                         // dL/dW₁[V] = (dL/dz₁[:, V])ᵀ x and dL/db₁[V]
                         Gemm.multiply(transA: true, transB: false, m: v.count, n: inputs, k: rows, alpha: 1,
                                       a: d.baseAddress!, lda: v.count, b: x.baseAddress!, ldb: inputs,
-                                      beta: t.beta1, c: t.w1 + v.lowerBound * inputs, ldc: inputs)
+                                      beta: 0, c: t.w1 + v.lowerBound * inputs, ldc: inputs)
                         rl_column_sums(d.baseAddress!, rows, v.count, t.b1 + v.lowerBound)
                     }
                     for r in 0..<rows {
@@ -202,13 +203,12 @@ extension Tensor {
 
             // Each core writes only its own rows or columns of the gradients, into the storage they had at the last
             // step (see `Tensor.accumulateGrad(writing:)`): memory this core wrote then.
-            accumulateGrads([layers.first.weight, w2, w3]) { storage, accumulate in
+            accumulateGrads([layers.first.weight, w2, w3]) { storage in
                 gb1.withUnsafeMutableBufferPointer { gb1 in
                     gb2.withUnsafeMutableBufferPointer { gb2 in
                         firstGradient.withUnsafeMutableBufferPointer { first in
                             let t = Targets(w1: storage[0], w2: storage[1], w3: storage[2], b1: gb1.baseAddress!,
-                                            b2: gb2.baseAddress!, firstGradient: first.baseAddress!,
-                                            beta1: accumulate[0] ? 1 : 0, beta2: accumulate[1] ? 1 : 0, beta3: accumulate[2] ? 1 : 0)
+                                            b2: gb2.baseAddress!, firstGradient: first.baseAddress!)
                             _ = ForkJoin.both({ backwardThroughOwnUnits(halves[0], t) }, { backwardThroughOwnUnits(halves[1], t) })
                             _ = ForkJoin.both({ backwardThroughFirstLayer(halves[0], t) }, { backwardThroughFirstLayer(halves[1], t) })
                         }

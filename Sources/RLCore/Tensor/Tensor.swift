@@ -89,34 +89,29 @@ public final class Tensor {
         grad = nil
     }
 
-    /// Adds a gradient that `write` computes straight into `grad`'s storage: `write(&buffer, accumulate)` must add to
-    /// the buffer's values when `accumulate` is true, and otherwise overwrite all of them. Without a gradient yet,
-    /// the buffer is the storage of the one `zeroGrad()` last cleared, or fresh memory. Used by backward functions
-    /// whose gradients come from one product (a Linear layer's weight gradient).
-    public func accumulateGrad(writing write: (_ buffer: inout [Float], _ accumulate: Bool) -> Void) {
+    /// Adds a gradient that `write` computes, overwriting every value of the buffer it gets. Without a gradient yet,
+    /// that buffer becomes `grad`: the storage of the gradient `zeroGrad()` last cleared when it has the right size,
+    /// else fresh memory. With one, it is a fresh buffer, then added to `grad` as `accumulateGrad(_:)` adds (so the
+    /// values are the same either way). Used by backward functions whose gradient comes from one product (a Linear
+    /// layer's weight gradient).
+    public func accumulateGrad(writing write: (_ buffer: inout [Float]) -> Void) {
         guard requiresGrad else { return }
-        if grad != nil {
-            write(&grad!, true)
-            return
-        }
-        var buffer = spareGrad ?? []
-        spareGrad = nil
+        var buffer = grad == nil ? spareGrad ?? [] : []
+        if grad == nil { spareGrad = nil }
         if buffer.count != data.count { buffer = [Float](unsafeUninitializedCapacity: data.count) { $1 = data.count } }
-        write(&buffer, false)
-        precondition(buffer.count == data.count, "gradient of \(buffer.count) values for a tensor of \(data.count)")
-        grad = buffer
+        write(&buffer)
+        accumulateGrad(buffer)
     }
 
-    /// `accumulateGrad(writing:)` for several tensors at once: `body` gets each one's gradient storage (valid until it
-    /// returns) and whether it must add to it rather than overwrite it. Every tensor must require grad.
-    static func accumulateGrads(_ tensors: ArraySlice<Tensor>, storage: [UnsafeMutablePointer<Float>] = [],
-                                accumulate: [Bool] = [],
-                                _ body: (_ storage: [UnsafeMutablePointer<Float>], _ accumulate: [Bool]) -> Void) {
-        guard let first = tensors.first else { body(storage, accumulate); return }
+    /// `accumulateGrad(writing:)` for several tensors at once: `body` gets the buffer of each one (valid until it
+    /// returns), whose every value it must overwrite. Every tensor must require grad.
+    static func accumulateGrads(_ tensors: ArraySlice<Tensor>, buffers: [UnsafeMutablePointer<Float>] = [],
+                                _ body: (_ buffers: [UnsafeMutablePointer<Float>]) -> Void) {
+        guard let first = tensors.first else { body(buffers); return }
         precondition(first.requiresGrad, "accumulateGrads: a tensor that does not require grad")
-        first.accumulateGrad { buffer, adds in
+        first.accumulateGrad { buffer in
             buffer.withUnsafeMutableBufferPointer { b in
-                accumulateGrads(tensors.dropFirst(), storage: storage + [b.baseAddress!], accumulate: accumulate + [adds], body)
+                accumulateGrads(tensors.dropFirst(), buffers: buffers + [b.baseAddress!], body)
             }
         }
     }
