@@ -57,8 +57,8 @@ import Testing
         #expect(two == one)
     }
 
-    /// A second backward pass without clearing the gradients adds to them (the products write into the gradients'
-    /// storage with beta 1).
+    /// A second backward pass without clearing the gradients adds to them (`Tensor.accumulateGrad(writing:)` then
+    /// writes into a fresh buffer and adds it).
     @Test func gradientsAccumulateOverTwoBackwardPasses() {
         let once = outcome(activation: .relu, layerByLayer: false)
         let twice = outcome(activation: .relu, layerByLayer: false, backwards: 2)
