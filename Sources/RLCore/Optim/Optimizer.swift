@@ -15,8 +15,10 @@ public protocol Optimizer: AnyObject {
     func zeroGrad()
     /// Applies one update from the parameters' current gradients.
     func step()
-    /// `clipGradNorm(tensors, maxNorm:)` followed by `step()`, with the same values; the clipping runs on the cores
-    /// that then update each parameter (see `OptimizerBase.helperPartition`). Returns the norm before clipping.
+    /// `clipGradNorm(tensors, maxNorm:)` followed by `step()`; the clipping runs on the cores that then update each
+    /// parameter (see `OptimizerBase.withCoreSlices`). The values are the same, except that a parameter cut between
+    /// the cores has its Double Σ g² taken in two parts, which may round the norm's last bit differently. Returns the
+    /// norm before clipping.
     @discardableResult
     func clipGradNormAndStep(maxNorm: Float) -> Float
     /// Optimizer state as named tensors: `<param>.<state>` plus `step`.
