@@ -117,11 +117,14 @@ extension Tensor {
             let g = out.grad!
             var gb1 = [Float](unsafeUninitializedCapacity: width1) { $1 = width1 }
             var gb2 = [Float](unsafeUninitializedCapacity: width2) { $1 = width2 }
-            var firstGradient = [Float](unsafeUninitializedCapacity: rows * width1) { $1 = rows * width1 }
+            // dL/dz₁ as a whole is needed only for the input's gradient.
+            let firstCount = x.requiresGrad ? rows * width1 : 0
+            var firstGradient = [Float](unsafeUninitializedCapacity: firstCount) { $1 = firstCount }
             /// Where the backward writes: W₁'s, W₂'s and W₃'s gradients (see `accumulateGrads`), the bias gradients
-            /// of the hidden layers and dL/dz₁.
+            /// of the hidden layers and, when the input needs its gradient, dL/dz₁.
             struct Targets {
-                let w1, w2, w3, b1, b2, firstGradient: UnsafeMutablePointer<Float>
+                let w1, w2, w3, b1, b2: UnsafeMutablePointer<Float>
+                let firstGradient: UnsafeMutablePointer<Float>?
             }
             /// This half's weight gradients of W₃, W₂ and b₂, and its share of dL/dh₁.
             func backwardThroughOwnUnits(_ half: SplitChainHalf, _ t: Targets) {
@@ -195,8 +198,10 @@ extension Tensor {
                                       beta: 0, c: t.w1 + v.lowerBound * inputs, ldc: inputs)
                         rl_column_sums(d.baseAddress!, rows, v.count, t.b1 + v.lowerBound)
                     }
-                    for r in 0..<rows {
-                        (t.firstGradient + r * width1 + v.lowerBound).update(from: d.baseAddress! + r * v.count, count: v.count)
+                    if let firstGradient = t.firstGradient {
+                        for r in 0..<rows {
+                            (firstGradient + r * width1 + v.lowerBound).update(from: d.baseAddress! + r * v.count, count: v.count)
+                        }
                     }
                 }
             }
@@ -208,7 +213,7 @@ extension Tensor {
                     gb2.withUnsafeMutableBufferPointer { gb2 in
                         firstGradient.withUnsafeMutableBufferPointer { first in
                             let t = Targets(w1: storage[0], w2: storage[1], w3: storage[2], b1: gb1.baseAddress!,
-                                            b2: gb2.baseAddress!, firstGradient: first.baseAddress!)
+                                            b2: gb2.baseAddress!, firstGradient: x.requiresGrad ? first.baseAddress! : nil)
                             _ = ForkJoin.both({ backwardThroughOwnUnits(halves[0], t) }, { backwardThroughOwnUnits(halves[1], t) })
                             _ = ForkJoin.both({ backwardThroughFirstLayer(halves[0], t) }, { backwardThroughFirstLayer(halves[1], t) })
                         }
