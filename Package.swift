@@ -40,8 +40,9 @@ let package = Package(
         .target(name: "Support", path: "Sources/Support"),
         .target(name: "Imaging", dependencies: ["CZlib", "Support"], path: "Sources/Imaging", swiftSettings: fastMath),
 
-        // Element-wise kernels in C, with AVX2 versions chosen at run time (bit-identical to the portable ones), and
-        // products with one tiny dimension (the values of OpenBLAS's kernels, several times faster).
+        // Element-wise kernels in C, with AVX2 versions chosen at run time (bit-identical to the portable ones),
+        // products with one tiny dimension (the values of OpenBLAS's kernels, several times faster), and the panel
+        // product for medium ones (no packing, C written once).
         .target(name: "CKernels", path: "Sources/CKernels", linkerSettings: [.linkedLibrary("m")]),
 
         // The tensor core: tensors, autodiff, layers, losses, optimizers, checkpoints.

@@ -194,6 +194,64 @@ import Testing
         }
     }
 
+    /// The panel product on every path: each element the sum over k in order, in fused multiply-adds from +0, then
+    /// added to its start (C, the row's bias or +0), bit for bit; C's padding untouched. The shapes cover full and
+    /// partial register tiles in both directions, one row or column, k = 0, DQN's shapes, and rows of B far apart
+    /// (ldb > 512: copied next to each other first).
+    @Test func panelProductsSumInOrderFromZero() {
+        var rng = SeededGenerator(seed: 22)
+        let shapes = [(128, 64, 256), (128, 256, 64), (64, 256, 128), (1, 1, 1), (7, 17, 3), (13, 65, 9), (6, 16, 0),
+                      (61, 53, 37), (5, 100, 2), (20, 3, 700)]
+        for (m, n, k) in shapes {
+            for transA in [false, true] {
+                for start in ["zero", "bias", "accumulate"] {
+                    let lda = (transA ? m : k) + 1, ldc = n + 2
+                    let ldb = n == 3 ? 600 : n + 3
+                    let a = (0..<((transA ? k : m) * lda)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let b = (0..<(k * ldb)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let bias = (0..<m).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let initial = (0..<(m * ldc)).map { j in
+                        start == "accumulate" || j % ldc >= n ? Float.random(in: -1...1, using: &rng) : .nan
+                    }
+                    var expected = initial
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum: Float = 0
+                            for p in 0..<k { sum.addProduct(transA ? a[p * lda + i] : a[i * lda + p], b[p * ldb + j]) }
+                            let from: Float = start == "accumulate" ? initial[i * ldc + j] : start == "bias" ? bias[i] : 0
+                            expected[i * ldc + j] = from + sum
+                        }
+                    }
+                    let results = everyPath { () -> [Float] in
+                        var c = initial
+                        bias.withUnsafeBufferPointer { bias in
+                            rl_panel_gemm(transA ? 1 : 0, m, n, k, a, lda, b, ldb, start == "bias" ? bias.baseAddress : nil,
+                                          start == "accumulate" ? 1 : 0, &c, ldc)
+                        }
+                        return c
+                    }
+                    for (level, c) in results.enumerated() {
+                        #expect(bits(c) == bits(expected), "level \(level), \(m)x\(n)x\(k) transA \(transA), start \(start)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Row sums: each row added from +0 in column order, as the column sums of the transposed matrix.
+    @Test func rowSumsAreTheColumnSumsOfTheTranspose() {
+        for (rows, columns) in [(1, 1), (1, 70), (7, 3), (8, 64), (128, 64), (17, 135)] {
+            let g = inputs(count: rows * columns, seed: UInt64(rows * 100 + columns)).filter(\.isFinite)
+                .prefix(rows * columns).map { $0 }
+            var transposed = [Float](repeating: 0, count: rows * columns)
+            for i in 0..<rows { for j in 0..<columns { transposed[j * rows + i] = g[i * columns + j] } }
+            var sums = [Float](repeating: .nan, count: rows), expected = [Float](repeating: .nan, count: rows)
+            rl_row_sums(g, rows, columns, &sums)
+            rl_column_sums(transposed, columns, rows, &expected)
+            #expect(bits(sums) == bits(expected), "\(rows) x \(columns)")
+        }
+    }
+
     static var cpuHasAVX2: Bool { rl_cpu_vector_level() >= 1 }
 }
 

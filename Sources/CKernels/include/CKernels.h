@@ -39,6 +39,10 @@ void rl_relu_backward(const float *g, const float *y, float *out, long n);
 /// order (the bias gradient of a linear layer).
 void rl_column_sums(const float *g, long rows, long columns, float *sums);
 
+/// sums[i] = Σ_j g[i·columns + j] for each of the `rows` rows of a row-major matrix, each row added up from +0 in
+/// column order: `rl_column_sums` of the transposed matrix, the same values.
+void rl_row_sums(const float *g, long rows, long columns, float *sums);
+
 /// One Adam update of n parameters w with gradient g and moments m, v (PyTorch's formulas):
 /// d = g + l2·w, m ← β₁m + (1−β₁)d, v ← β₂v + (1−β₂)d², w −= stepSize·m / (√v · inverseBc2Sqrt + ε).
 /// On x86 subnormal inputs and results count as zero during the update (FTZ and DAZ; the caller's setting is
@@ -54,5 +58,14 @@ void rl_adam(float *w, const float *g, float *m, float *v, long n, float l2, flo
 /// Returns 1 when it computed the product, 0 (C untouched) for another shape or on a CPU without AVX2 and FMA.
 int rl_thin_gemm(int transA, int transB, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
                  int accumulate, float *c, long ldc);
+
+/// C = op(A)·B + start (row-major; op an optional transpose of A, B never transposed), where start is C itself
+/// (accumulate), else rowBias[i] for row i when rowBias is given, else +0; C is only written unless accumulate.
+/// Each element is the sum over k in order, in fused multiply-adds from +0, then added to its start: the same value on
+/// every CPU and whatever the caller's cut of C into pieces. Made for medium products (tens to hundreds in each
+/// dimension), where it skips OpenBLAS's packing of both operands and the clearing of C (see panel_gemm.c). The
+/// portable build (no AVX2) computes the same values, slowly.
+void rl_panel_gemm(int transA, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
+                   const float *rowBias, int accumulate, float *c, long ldc);
 
 #endif

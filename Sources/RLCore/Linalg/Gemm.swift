@@ -47,6 +47,17 @@ public enum Gemm {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// Row-major `C[m×n] = op(A)[m×k] · B[k×n] + start`, with B as stored (not transposed) and start C itself
+    /// (`accumulate`), else `rowBias[i]` for row i, else 0; C is only written unless `accumulate`. Through the panel
+    /// kernel `rl_panel_gemm`, which reads B in place and writes each tile of C once: on medium products (DQN's
+    /// 64-row minibatches through a 256-wide layer) it skips the packing of both operands and the clearing of C that
+    /// `multiply` pays for. Each element is the sum over k in order from +0, then added to its start.
+    public static func panel(transA: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int, rowBias: UnsafePointer<Float>? = nil,
+                             accumulate: Bool = false, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        rl_panel_gemm(transA ? 1 : 0, m, n, k, a, lda, b, ldb, rowBias, accumulate ? 1 : 0, c, ldc)
+    }
+
     /// A product with one row (acting on one observation) or one column (a value head) as a matrix-vector product:
     /// OpenBLAS's `sgemm` would pack the whole matrix first, several times the work of `sgemv` at these sizes.
     @usableFromInline

@@ -12,6 +12,11 @@ import CKernels
 /// come, on each core for its units V_c, from the two shares added. The weight gradients are written into the
 /// storage they had at the last step (`Tensor.accumulateGrad(writing:)`), so each core writes memory it wrote before.
 ///
+/// The second hidden layer is kept transposed (`[units, rows]`), so that its three wide products each read their
+/// right operand as stored: h₂ᵀ = W₂[U] h₁ᵀ + b₂, dL/dW₂[U] = (dL/dz₂)ᵀ h₁ and the dL/dh₁ share (dL/dz₂) W₂[U] go to
+/// the panel kernel (`Gemm.panel`), which neither packs its operands nor clears C first, as OpenBLAS's path does; each
+/// core also computes h₁ᵀ for it, from the narrow input.
+///
 /// Between the cores pass only the output shares and half of each dL/dh₁ share. `Tensor.chain`, which splits each
 /// wide product on its own, moves the wide layer's weights and gradients from one core's cache to the other's at
 /// every step, and each core's half of Adam then waits on memory the other core wrote: DQN's runs on CartPole take
@@ -51,8 +56,8 @@ extension Tensor {
         let units: Range<Int>, firstUnits: Range<Int>
         /// The whole first hidden layer `[rows, h₁]`, as this core computed it.
         var firstHidden: [Float] = []
-        /// This half's units of the second hidden layer `[rows, |units|]`.
-        var hidden: [Float] = []
+        /// This half's units of the second hidden layer, transposed: `[|units|, rows]`.
+        var hiddenT: [Float] = []
         /// This half's share of the output (forward), then of dL/dh₁ `[rows, h₁]` (backward).
         var share: [Float] = []
         init(units: Range<Int>, firstUnits: Range<Int>) { self.units = units; self.firstUnits = firstUnits }
@@ -61,45 +66,61 @@ extension Tensor {
     static func splitChain(_ x: Tensor, _ layers: SplitChainLayers) -> Tensor {
         let rows = x.shape[0], inputs = layers.first.inputSize
         let width1 = layers.first.outputSize, width2 = layers.middle.outputSize, outputs = layers.last.outputSize
-        let w2 = layers.middle.weight, w3 = layers.last.weight
+        let w1 = layers.first.weight, w2 = layers.middle.weight, w3 = layers.last.weight
         func cut(_ n: Int) -> Int { (n / 2 + 7) / 8 * 8 }
         let halves = [SplitChainHalf(units: 0 ..< cut(width2), firstUnits: 0 ..< cut(width1)),
                       SplitChainHalf(units: cut(width2) ..< width2, firstUnits: cut(width1) ..< width1)]
         let input = x.data
 
         func forward(_ half: SplitChainHalf) {
-            half.firstHidden = affine(input, rows: rows, weight: layers.first.weight, bias: layers.first.bias)
-            layers.firstActivation.applyInPlace(&half.firstHidden)
             let u = half.units
-            var hidden = [Float](unsafeUninitializedCapacity: rows * u.count) { h, count in
-                layers.middle.bias!.data.withUnsafeBufferPointer { b in
-                    for r in 0..<rows { (h.baseAddress! + r * u.count).initialize(from: b.baseAddress! + u.lowerBound, count: u.count) }
+            // h₁ twice: as rows (for W₂'s gradient) and transposed (B of the wide product below, read in place),
+            // each element computed the same way: x W₁ᵀ over the inputs in order, then + b₁.
+            half.firstHidden = affine(input, rows: rows, weight: w1, bias: layers.first.bias)
+            layers.firstActivation.applyInPlace(&half.firstHidden)
+            var firstHiddenT = [Float](unsafeUninitializedCapacity: width1 * rows) { h, count in
+                layers.first.bias!.data.withUnsafeBufferPointer { b in
+                    for j in 0..<width1 { (h.baseAddress! + j * rows).initialize(repeating: b[j], count: rows) }
                 }
-                count = rows * u.count
+                count = width1 * rows
             }
-            var share = [Float](unsafeUninitializedCapacity: rows * outputs) { $1 = rows * outputs }
-            half.firstHidden.withUnsafeBufferPointer { h1 in
-                w2.data.withUnsafeBufferPointer { w in
-                    hidden.withUnsafeMutableBufferPointer { h in
-                        // h₂[:, U] = h₁ W₂[U]ᵀ + b₂[U]
-                        Gemm.multiply(transA: false, transB: true, m: rows, n: u.count, k: width1, alpha: 1,
-                                      a: h1.baseAddress!, lda: width1, b: w.baseAddress! + u.lowerBound * width1, ldb: width1,
-                                      beta: 1, c: h.baseAddress!, ldc: u.count)
+            input.withUnsafeBufferPointer { x in
+                w1.data.withUnsafeBufferPointer { w in
+                    firstHiddenT.withUnsafeMutableBufferPointer { h in
+                        // h₁ᵀ = W₁ xᵀ + b₁
+                        Gemm.multiply(transA: false, transB: true, m: width1, n: rows, k: inputs, alpha: 1,
+                                      a: w.baseAddress!, lda: inputs, b: x.baseAddress!, ldb: inputs,
+                                      beta: 1, c: h.baseAddress!, ldc: rows)
                     }
                 }
             }
-            layers.middleActivation.applyInPlace(&hidden)
-            hidden.withUnsafeBufferPointer { h in
+            layers.firstActivation.applyInPlace(&firstHiddenT)
+            var hiddenT = [Float](unsafeUninitializedCapacity: u.count * rows) { $1 = u.count * rows }  // written whole
+            var share = [Float](unsafeUninitializedCapacity: rows * outputs) { $1 = rows * outputs }
+            firstHiddenT.withUnsafeBufferPointer { h1 in
+                w2.data.withUnsafeBufferPointer { w in
+                    layers.middle.bias!.data.withUnsafeBufferPointer { b in
+                        hiddenT.withUnsafeMutableBufferPointer { h in
+                            // h₂[:, U]ᵀ = W₂[U] h₁ᵀ + b₂[U]
+                            Gemm.panel(transA: false, m: u.count, n: rows, k: width1, a: w.baseAddress! + u.lowerBound * width1,
+                                       lda: width1, b: h1.baseAddress!, ldb: rows, rowBias: b.baseAddress! + u.lowerBound,
+                                       c: h.baseAddress!, ldc: rows)
+                        }
+                    }
+                }
+            }
+            layers.middleActivation.applyInPlace(&hiddenT)
+            hiddenT.withUnsafeBufferPointer { h in
                 w3.data.withUnsafeBufferPointer { w in
                     share.withUnsafeMutableBufferPointer { s in
                         // This half's share of the output: h₂[:, U] W₃[:, U]ᵀ
-                        Gemm.multiply(transA: false, transB: true, m: rows, n: outputs, k: u.count, alpha: 1,
-                                      a: h.baseAddress!, lda: u.count, b: w.baseAddress! + u.lowerBound, ldb: width2,
+                        Gemm.multiply(transA: true, transB: true, m: rows, n: outputs, k: u.count, alpha: 1,
+                                      a: h.baseAddress!, lda: rows, b: w.baseAddress! + u.lowerBound, ldb: width2,
                                       beta: 0, c: s.baseAddress!, ldc: outputs)
                     }
                 }
             }
-            half.hidden = hidden
+            half.hiddenT = hiddenT
             half.share = share
         }
         _ = ForkJoin.both({ forward(halves[0]) }, { forward(halves[1]) })
@@ -129,38 +150,42 @@ extension Tensor {
             /// This half's weight gradients of W₃, W₂ and b₂, and its share of dL/dh₁.
             func backwardThroughOwnUnits(_ half: SplitChainHalf, _ t: Targets) {
                 let u = half.units
-                var gradient = [Float](unsafeUninitializedCapacity: rows * u.count) { $1 = rows * u.count }
+                var gradientT = [Float](unsafeUninitializedCapacity: u.count * rows) { $1 = u.count * rows }
+                var w3GradientT = [Float](unsafeUninitializedCapacity: u.count * outputs) { $1 = u.count * outputs }
                 var share = [Float](unsafeUninitializedCapacity: rows * width1) { $1 = rows * width1 }
                 g.withUnsafeBufferPointer { g in
                     w3.data.withUnsafeBufferPointer { w in
-                        half.hidden.withUnsafeBufferPointer { h in
-                            gradient.withUnsafeMutableBufferPointer { d in
-                                // dL/dh₂[:, U] = g W₃[:, U]
-                                Gemm.multiply(transA: false, transB: false, m: rows, n: u.count, k: outputs, alpha: 1,
-                                              a: g.baseAddress!, lda: outputs, b: w.baseAddress! + u.lowerBound, ldb: width2,
-                                              beta: 0, c: d.baseAddress!, ldc: u.count)
-                                // dL/dW₃[:, U] = gᵀ h₂[:, U]
-                                Gemm.multiply(transA: true, transB: false, m: outputs, n: u.count, k: rows, alpha: 1,
-                                              a: g.baseAddress!, lda: outputs, b: h.baseAddress!, ldb: u.count,
-                                              beta: 0, c: t.w3 + u.lowerBound, ldc: width2)
+                        half.hiddenT.withUnsafeBufferPointer { h in
+                            gradientT.withUnsafeMutableBufferPointer { d in
+                                // (dL/dh₂[:, U])ᵀ = W₃[:, U]ᵀ gᵀ
+                                Gemm.multiply(transA: true, transB: true, m: u.count, n: rows, k: outputs, alpha: 1,
+                                              a: w.baseAddress! + u.lowerBound, lda: width2, b: g.baseAddress!, ldb: outputs,
+                                              beta: 0, c: d.baseAddress!, ldc: rows)
+                            }
+                            w3GradientT.withUnsafeMutableBufferPointer { d in
+                                // (dL/dW₃[:, U])ᵀ = h₂[:, U]ᵀ g, written below into W₃'s gradient
+                                Gemm.multiply(transA: false, transB: false, m: u.count, n: outputs, k: rows, alpha: 1,
+                                              a: h.baseAddress!, lda: rows, b: g.baseAddress!, ldb: outputs,
+                                              beta: 0, c: d.baseAddress!, ldc: outputs)
                             }
                         }
                     }
                 }
-                layers.middleActivation.gradientInPlace(&gradient, output: half.hidden)
-                gradient.withUnsafeBufferPointer { d in
+                for (j, unit) in u.enumerated() {
+                    for o in 0..<outputs { t.w3[o * width2 + unit] = w3GradientT[j * outputs + o] }
+                }
+                layers.middleActivation.gradientInPlace(&gradientT, output: half.hiddenT)
+                gradientT.withUnsafeBufferPointer { d in
                     half.firstHidden.withUnsafeBufferPointer { h1 in
                         w2.data.withUnsafeBufferPointer { w in
                             share.withUnsafeMutableBufferPointer { s in
-                                // dL/dW₂[U] = (dL/dz₂[:, U])ᵀ h₁ and dL/db₂[U]: its column sums
-                                Gemm.multiply(transA: true, transB: false, m: u.count, n: width1, k: rows, alpha: 1,
-                                              a: d.baseAddress!, lda: u.count, b: h1.baseAddress!, ldb: width1,
-                                              beta: 0, c: t.w2 + u.lowerBound * width1, ldc: width1)
-                                rl_column_sums(d.baseAddress!, rows, u.count, t.b2 + u.lowerBound)
+                                // dL/dW₂[U] = (dL/dz₂[:, U])ᵀ h₁ and dL/db₂[U]: the sums of its rows
+                                Gemm.panel(transA: false, m: u.count, n: width1, k: rows, a: d.baseAddress!, lda: rows,
+                                           b: h1.baseAddress!, ldb: width1, c: t.w2 + u.lowerBound * width1, ldc: width1)
+                                rl_row_sums(d.baseAddress!, u.count, rows, t.b2 + u.lowerBound)
                                 // This half's share of dL/dh₁: dL/dz₂[:, U] W₂[U]
-                                Gemm.multiply(transA: false, transB: false, m: rows, n: width1, k: u.count, alpha: 1,
-                                              a: d.baseAddress!, lda: u.count, b: w.baseAddress! + u.lowerBound * width1,
-                                              ldb: width1, beta: 0, c: s.baseAddress!, ldc: width1)
+                                Gemm.panel(transA: true, m: rows, n: width1, k: u.count, a: d.baseAddress!, lda: rows,
+                                           b: w.baseAddress! + u.lowerBound * width1, ldb: width1, c: s.baseAddress!, ldc: width1)
                             }
                         }
                     }
