@@ -26,9 +26,7 @@
     const float *rowBias, int accumulate, float *c, long ldc
 
 /// Columns of C done together, for every row, before the next block: their rows of B (k × 256 floats) stay in L2.
-#ifndef PANEL_BLOCK
 #define PANEL_BLOCK 256
-#endif
 
 typedef float pf8 __attribute__((vector_size(32), aligned(4)));
 typedef float pf16 __attribute__((vector_size(64), aligned(4)));
