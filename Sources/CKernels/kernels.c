@@ -138,6 +138,17 @@ void rl_adam(ADAM_PARAMETERS) {
 #endif
 }
 
+long rl_nonzero_rows(const float *x, long rows, long columns, int *indices) {
+    long count = 0;
+    for (long i = 0; i < rows; i++) {
+        const float *row = x + i * columns;
+        int nonzero = 0;
+        for (long j = 0; j < columns; j++) nonzero |= row[j] != 0;  // true for NaN too
+        if (nonzero) indices[count++] = (int)i;
+    }
+    return count;
+}
+
 void rl_row_sums(const float *g, long rows, long columns, float *sums) {
     // Eight rows side by side: eight independent chains of additions, each row's in its own order.
     long i = 0;

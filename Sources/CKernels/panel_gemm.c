@@ -28,6 +28,9 @@
 /// Columns of C done together, for every row, before the next block: their rows of B (k × 256 floats) stay in L2.
 #define PANEL_BLOCK 256
 
+/// +0, read once per register tile (see `tile` in panel_gemm.h).
+static const volatile float panel_zero = 0.0f;
+
 typedef float pf8 __attribute__((vector_size(32), aligned(4)));
 typedef float pf16 __attribute__((vector_size(64), aligned(4)));
 
@@ -89,7 +92,7 @@ ALWAYS_INLINE TARGET void store_part_avx512(float *p, pf16 v, int count) {
 #endif
 
 void rl_panel_gemm(int transA, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
-                   const float *rowBias, int accumulate, float *c, long ldc) {
+                   const float *rowBias, int accumulate, float *c, long ldc, const int *rows, const int *terms) {
     if (m <= 0 || n <= 0) return;
     long aRow = transA ? 1 : lda, aK = transA ? lda : 1;
     float *scratch = NULL;
@@ -98,12 +101,12 @@ void rl_panel_gemm(int transA, long m, long n, long k, const float *a, long lda,
     }
 #if defined(__x86_64__) || defined(__i386__)
     switch (rl_kernels_level()) {
-    case 2: panel_gemm_avx512(m, n, k, a, aRow, aK, b, ldb, rowBias, accumulate, c, ldc, scratch); break;
-    case 1: panel_gemm_avx2(m, n, k, a, aRow, aK, b, ldb, rowBias, accumulate, c, ldc, scratch); break;
-    default: panel_gemm_portable(m, n, k, a, aRow, aK, b, ldb, rowBias, accumulate, c, ldc, scratch); break;
+    case 2: panel_gemm_avx512(m, n, k, a, aRow, aK, b, ldb, rowBias, accumulate, c, ldc, rows, terms, scratch); break;
+    case 1: panel_gemm_avx2(m, n, k, a, aRow, aK, b, ldb, rowBias, accumulate, c, ldc, rows, terms, scratch); break;
+    default: panel_gemm_portable(m, n, k, a, aRow, aK, b, ldb, rowBias, accumulate, c, ldc, rows, terms, scratch); break;
     }
 #else
-    panel_gemm_portable(m, n, k, a, aRow, aK, b, ldb, rowBias, accumulate, c, ldc, scratch);
+    panel_gemm_portable(m, n, k, a, aRow, aK, b, ldb, rowBias, accumulate, c, ldc, rows, terms, scratch);
 #endif
     free(scratch);
 }

@@ -197,7 +197,8 @@ import Testing
     /// The panel product on every path: each element the sum over k in order, in fused multiply-adds from +0, then
     /// added to its start (C, the row's bias or +0), bit for bit; C's padding untouched. The shapes cover full and
     /// partial register tiles in both directions, one row or column, k = 0, DQN's shapes, and rows of B far apart
-    /// (ldb > 512: copied next to each other first).
+    /// (ldb > 512: copied next to each other first). Each also with a list of rows (the others untouched) and a list
+    /// of terms (the sums over those k only).
     @Test func panelProductsSumInOrderFromZero() {
         var rng = SeededGenerator(seed: 22)
         let shapes = [(128, 64, 256), (128, 256, 64), (64, 256, 128), (1, 1, 1), (7, 17, 3), (13, 65, 9), (6, 16, 0),
@@ -213,29 +214,69 @@ import Testing
                     let initial = (0..<(m * ldc)).map { j in
                         start == "accumulate" || j % ldc >= n ? Float.random(in: -1...1, using: &rng) : .nan
                     }
-                    var expected = initial
-                    for i in 0..<m {
-                        for j in 0..<n {
-                            var sum: Float = 0
-                            for p in 0..<k { sum.addProduct(transA ? a[p * lda + i] : a[i * lda + p], b[p * ldb + j]) }
-                            let from: Float = start == "accumulate" ? initial[i * ldc + j] : start == "bias" ? bias[i] : 0
-                            expected[i * ldc + j] = from + sum
+                    // Every row, or about two thirds of them in a shuffled order; every term, or about half of them.
+                    let someRows = (0..<m).filter { _ in rng.nextDouble() < 0.67 }.shuffled(using: &rng).map(Int32.init)
+                    let someTerms = (0..<k).filter { _ in rng.nextDouble() < 0.5 }.map(Int32.init)
+                    for (rows, terms) in [(nil, nil), (someRows, nil), (nil, someTerms), (someRows, someTerms)] {
+                        var expected = initial
+                        for i in rows?.map(Int.init) ?? Array(0..<m) {
+                            for j in 0..<n {
+                                var sum: Float = 0
+                                for p in terms?.map(Int.init) ?? Array(0..<k) {
+                                    sum.addProduct(transA ? a[p * lda + i] : a[i * lda + p], b[p * ldb + j])
+                                }
+                                let from: Float = start == "accumulate" ? initial[i * ldc + j] : start == "bias" ? bias[i] : 0
+                                expected[i * ldc + j] = from + sum
+                            }
                         }
-                    }
-                    let results = everyPath { () -> [Float] in
-                        var c = initial
-                        bias.withUnsafeBufferPointer { bias in
-                            rl_panel_gemm(transA ? 1 : 0, m, n, k, a, lda, b, ldb, start == "bias" ? bias.baseAddress : nil,
-                                          start == "accumulate" ? 1 : 0, &c, ldc)
+                        let results = everyPath { () -> [Float] in
+                            var c = initial
+                            bias.withUnsafeBufferPointer { bias in
+                                rl_panel_gemm(transA ? 1 : 0, rows?.count ?? m, n, terms?.count ?? k, a, lda, b, ldb,
+                                              start == "bias" ? bias.baseAddress : nil, start == "accumulate" ? 1 : 0,
+                                              &c, ldc, rows, terms)
+                            }
+                            return c
                         }
-                        return c
-                    }
-                    for (level, c) in results.enumerated() {
-                        #expect(bits(c) == bits(expected), "level \(level), \(m)x\(n)x\(k) transA \(transA), start \(start)")
+                        for (level, c) in results.enumerated() {
+                            #expect(bits(c) == bits(expected), """
+                                level \(level), \(m)x\(n)x\(k) transA \(transA), start \(start), \
+                                rows \(rows?.count ?? m), terms \(terms?.count ?? k)
+                                """)
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// What `Tensor.splitChain` relies on: leaving out the terms whose row of B is zero (−0 included; found by
+    /// `rl_nonzero_rows`) changes no bit of the product, nor does computing only the rows of C whose row of A is not
+    /// zero, the others being +0 (all factors finite). `rl_nonzero_rows` keeps rows that hold a NaN.
+    @Test func leavingOutZeroProductsChangesNoBit() {
+        var rng = SeededGenerator(seed: 23)
+        let (m, n, k) = (37, 70, 64)
+        // A ReLU layer's output: most values zero, many rows (units) zero throughout, one of them −0 in places.
+        var a = (0..<(m * k)).map { _ in max(0, Float.random(in: -1...0.4, using: &rng)) }
+        var b = (0..<(k * n)).map { _ in max(0, Float.random(in: -1...0.6, using: &rng)) }
+        for i in stride(from: 0, to: m, by: 3) { for p in 0..<k { a[i * k + p] = 0 } }
+        for p in stride(from: 1, to: k, by: 4) { for j in 0..<n { b[p * n + j] = j % 5 == 0 ? -0.0 : 0 } }
+        var nonzeroRowsOfB = [Int32](repeating: -1, count: k), nonzeroRowsOfA = [Int32](repeating: -1, count: m)
+        let termCount = rl_nonzero_rows(b, k, n, &nonzeroRowsOfB)
+        let rowCount = rl_nonzero_rows(a, m, k, &nonzeroRowsOfA)
+        #expect(Array(nonzeroRowsOfB.prefix(termCount)) == (0..<k).filter { $0 % 4 != 1 }.map(Int32.init))
+        #expect(rowCount > 0 && rowCount < m - m / 3)
+        #expect(Array(nonzeroRowsOfA.prefix(rowCount)) == (0..<m).filter { i in (0..<k).contains { a[i * k + $0] != 0 } }.map(Int32.init))
+        var dense = [Float](repeating: .nan, count: m * n)
+        rl_panel_gemm(0, m, n, k, a, k, b, n, nil, 0, &dense, n, nil, nil)
+        var sparse = [Float](repeating: 0, count: m * n)
+        rl_panel_gemm(0, rowCount, n, termCount, a, k, b, n, nil, 0, &sparse, n, nonzeroRowsOfA, nonzeroRowsOfB)
+        #expect(bits(sparse) == bits(dense))
+        #expect(dense.contains { $0 == 0 && $0.sign == .plus } && dense.contains { $0 > 0 })
+
+        let withNaN: [Float] = [0, -0.0, 0, 0, .nan, 0, -0.0, -0.0, 0, 0, 0, .leastNonzeroMagnitude]
+        var nonzero = [Int32](repeating: -1, count: 4)
+        #expect(rl_nonzero_rows(withNaN, 4, 3, &nonzero) == 2 && nonzero.prefix(2) == [1, 3])
     }
 
     /// Row sums: each row added from +0 in column order, as the column sums of the transposed matrix.

@@ -65,7 +65,17 @@ int rl_thin_gemm(int transA, int transB, long m, long n, long k, const float *a,
 /// every CPU and whatever the caller's cut of C into pieces. Made for medium products (tens to hundreds in each
 /// dimension), where it skips OpenBLAS's packing of both operands and the clearing of C (see panel_gemm.c). The
 /// portable build (no AVX2) computes the same values, slowly.
+///
+/// Two optional lists (NULL: all, in order) leave out work whose result is known:
+/// - `rows`: the m rows computed are rows[0..<m] of op(A), C and rowBias; C's other rows are not touched.
+/// - `terms`: each sum runs over the k indices terms[0..<k] (increasing) of op(A)'s columns and B's rows. Leaving out
+///   products that are zero (a zero row of B, a zero column of op(A)) gives the same values: adding ±0 to a sum that
+///   starts from +0 changes nothing. (Not when the other factor is infinite or NaN: that product would be NaN.)
 void rl_panel_gemm(int transA, long m, long n, long k, const float *a, long lda, const float *b, long ldb,
-                   const float *rowBias, int accumulate, float *c, long ldc);
+                   const float *rowBias, int accumulate, float *c, long ldc, const int *rows, const int *terms);
+
+/// Writes into `indices` the rows of the row-major `rows × columns` matrix x that hold a value other than ±0 (NaN
+/// counts), in increasing order, and returns how many there are.
+long rl_nonzero_rows(const float *x, long rows, long columns, int *indices);
 
 #endif

@@ -52,10 +52,15 @@ public enum Gemm {
     /// kernel `rl_panel_gemm`, which reads B in place and writes each tile of C once: on medium products (DQN's
     /// 64-row minibatches through a 256-wide layer) it skips the packing of both operands and the clearing of C that
     /// `multiply` pays for. Each element is the sum over k in order from +0, then added to its start.
+    ///
+    /// With `rows`, only C's rows `rows[0..<m]` are computed (from those rows of op(A) and `rowBias`); with `terms`,
+    /// the sums run over the k indices `terms[0..<k]` (increasing) only — to leave out zero products, which gives the
+    /// same values as long as their other factors are finite (see `rl_panel_gemm`).
     public static func panel(transA: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int, rowBias: UnsafePointer<Float>? = nil,
-                             accumulate: Bool = false, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        rl_panel_gemm(transA ? 1 : 0, m, n, k, a, lda, b, ldb, rowBias, accumulate ? 1 : 0, c, ldc)
+                             accumulate: Bool = false, c: UnsafeMutablePointer<Float>, ldc: Int,
+                             rows: UnsafePointer<Int32>? = nil, terms: UnsafePointer<Int32>? = nil) {
+        rl_panel_gemm(transA ? 1 : 0, m, n, k, a, lda, b, ldb, rowBias, accumulate ? 1 : 0, c, ldc, rows, terms)
     }
 
     /// A product with one row (acting on one observation) or one column (a value head) as a matrix-vector product:

@@ -95,16 +95,24 @@ extension Tensor {
                 }
             }
             layers.firstActivation.applyInPlace(&firstHiddenT)
+            // The first-layer units active on some row: the others (ReLU's dead units) add only zero products.
+            var activeFirst = [Int32](unsafeUninitializedCapacity: width1) { $1 = width1 }
+            let activeFirstCount = activeFirst.withUnsafeMutableBufferPointer { active in
+                firstHiddenT.withUnsafeBufferPointer { rl_nonzero_rows($0.baseAddress!, width1, rows, active.baseAddress!) }
+            }
             var hiddenT = [Float](unsafeUninitializedCapacity: u.count * rows) { $1 = u.count * rows }  // written whole
             var share = [Float](unsafeUninitializedCapacity: rows * outputs) { $1 = rows * outputs }
             firstHiddenT.withUnsafeBufferPointer { h1 in
                 w2.data.withUnsafeBufferPointer { w in
                     layers.middle.bias!.data.withUnsafeBufferPointer { b in
                         hiddenT.withUnsafeMutableBufferPointer { h in
-                            // h₂[:, U]ᵀ = W₂[U] h₁ᵀ + b₂[U]
-                            Gemm.panel(transA: false, m: u.count, n: rows, k: width1, a: w.baseAddress! + u.lowerBound * width1,
-                                       lda: width1, b: h1.baseAddress!, ldb: rows, rowBias: b.baseAddress! + u.lowerBound,
-                                       c: h.baseAddress!, ldc: rows)
+                            activeFirst.withUnsafeBufferPointer { active in
+                                // h₂[:, U]ᵀ = W₂[U] h₁ᵀ + b₂[U], over the active first-layer units
+                                Gemm.panel(transA: false, m: u.count, n: rows, k: activeFirstCount,
+                                           a: w.baseAddress! + u.lowerBound * width1, lda: width1, b: h1.baseAddress!,
+                                           ldb: rows, rowBias: b.baseAddress! + u.lowerBound, c: h.baseAddress!, ldc: rows,
+                                           terms: active.baseAddress!)
+                            }
                         }
                     }
                 }
@@ -175,17 +183,32 @@ extension Tensor {
                     for o in 0..<outputs { t.w3[o * width2 + unit] = w3GradientT[j * outputs + o] }
                 }
                 layers.middleActivation.gradientInPlace(&gradientT, output: half.hiddenT)
+                // The units of U with a gradient on some row: the rest (with ReLU, the units no row activates, often
+                // most of them) have zero rows in dL/dW₂ and add only zero products to dL/dh₁.
+                var active = [Int32](unsafeUninitializedCapacity: u.count) { $1 = u.count }
                 gradientT.withUnsafeBufferPointer { d in
                     half.firstHidden.withUnsafeBufferPointer { h1 in
                         w2.data.withUnsafeBufferPointer { w in
                             share.withUnsafeMutableBufferPointer { s in
-                                // dL/dW₂[U] = (dL/dz₂[:, U])ᵀ h₁ and dL/db₂[U]: the sums of its rows
-                                Gemm.panel(transA: false, m: u.count, n: width1, k: rows, a: d.baseAddress!, lda: rows,
-                                           b: h1.baseAddress!, ldb: width1, c: t.w2 + u.lowerBound * width1, ldc: width1)
-                                rl_row_sums(d.baseAddress!, u.count, rows, t.b2 + u.lowerBound)
-                                // This half's share of dL/dh₁: dL/dz₂[:, U] W₂[U]
-                                Gemm.panel(transA: true, m: rows, n: width1, k: u.count, a: d.baseAddress!, lda: rows,
-                                           b: w.baseAddress! + u.lowerBound * width1, ldb: width1, c: s.baseAddress!, ldc: width1)
+                                active.withUnsafeMutableBufferPointer { active in
+                                    let activeCount = rl_nonzero_rows(d.baseAddress!, u.count, rows, active.baseAddress!)
+                                    // dL/dW₂[U] = (dL/dz₂[:, U])ᵀ h₁: the active units' rows, and zeros
+                                    let w2Gradient = t.w2 + u.lowerBound * width1
+                                    Gemm.panel(transA: false, m: activeCount, n: width1, k: rows, a: d.baseAddress!,
+                                               lda: rows, b: h1.baseAddress!, ldb: width1, c: w2Gradient, ldc: width1,
+                                               rows: active.baseAddress!)
+                                    var next = 0
+                                    for j in 0..<u.count {
+                                        if next < activeCount && Int(active[next]) == j { next += 1; continue }
+                                        (w2Gradient + j * width1).update(repeating: 0, count: width1)
+                                    }
+                                    // dL/db₂[U]: the sums of its rows
+                                    rl_row_sums(d.baseAddress!, u.count, rows, t.b2 + u.lowerBound)
+                                    // This half's share of dL/dh₁: dL/dz₂[:, U] W₂[U], over the active units
+                                    Gemm.panel(transA: true, m: rows, n: width1, k: activeCount, a: d.baseAddress!,
+                                               lda: rows, b: w.baseAddress! + u.lowerBound * width1, ldb: width1,
+                                               c: s.baseAddress!, ldc: width1, terms: active.baseAddress!)
+                                }
                             }
                         }
                     }
