@@ -161,10 +161,11 @@ public final class DQNAgent: Agent, ValueEstimating {
         try context.tick(step: stepsDone)
     }
 
-    /// A large pass goes through the target network in chunks of rows whose widest layer holds at most this many
-    /// values (2 MB): large products, and buffers well within what the allocator keeps and reuses (see `Allocator`)
-    /// instead of mapping them afresh, page by page.
-    static let targetChunkValues = 1 << 19
+    /// A large pass goes through the target network in chunks of rows whose widest layer holds about this many values
+    /// (256 KB, within a core's L2 cache), and at least `Tensor.transposedInferenceRows` rows: the rows are cut evenly,
+    /// so that no chunk is left with a few rows, which `Sequential` would pass through OpenBLAS (whose small-matrix
+    /// kernels round differently) instead of its transposed path.
+    static let targetChunkValues = 1 << 16
 
     /// Q_target(s', ·) of the transitions at `indices` (`[indices.count, numActions]`, row by row), each distinct
     /// transition through the target network once. `positions` (one entry per buffer slot, all −1) is scratch
@@ -188,11 +189,12 @@ public final class DQNAgent: Agent, ValueEstimating {
     /// Q_target(s', ·) for `rows` next observations laid out row after row: `[rows, numActions]`, row by row. The
     /// rows are cut into two halves, one per core (the first on this thread), each passed in chunks.
     private func targetQValues(_ nextObservations: [Float], rows: Int) -> [Float] {
-        let chunkRows = max(1, Self.targetChunkValues / max(networkWidth, observationSize))
+        let chunkRows = max(Tensor.transposedInferenceRows, Self.targetChunkValues / max(networkWidth, observationSize))
         func pass(_ rows: Range<Int>) -> [Float] {
-            Tensor.withoutGrad {
-                stride(from: rows.lowerBound, to: rows.upperBound, by: chunkRows).flatMap { start in
-                    let chunk = start ..< min(rows.upperBound, start + chunkRows)
+            let chunks = max(1, rows.count / chunkRows)
+            return Tensor.withoutGrad {
+                (0..<chunks).flatMap { c in
+                    let chunk = rows.lowerBound + rows.count * c / chunks ..< rows.lowerBound + rows.count * (c + 1) / chunks
                     let x = Array(nextObservations[chunk.lowerBound * observationSize ..< chunk.upperBound * observationSize])
                     return targetNetwork(Tensor(x, shape: [chunk.count, observationSize])).data
                 }

@@ -174,6 +174,44 @@ func gradientCheck(_ name: String, _ shapes: [[Int]], positive: Bool = false, h:
         #expect(!MLP(sizes: [3, 4, 2], activation: .sigmoid, using: &rng).isChained, "sigmoid needs its input: layer by layer")
     }
 
+    /// Outside a graph an MLP on many rows runs transposed through the panel kernel (`Tensor.inferenceChain`),
+    /// skipping the units no row activates: every value is its layer's sum over the inputs in order, in fused
+    /// multiply-adds from +0, plus the bias, bit for bit — with dead ReLU units, with tanh, without biases — and within
+    /// rounding of the layers applied one by one.
+    @Test func mlpOnManyRowsOutsideAGraphSumsInOrder() {
+        for (activation, bias, dead) in [(Activation.relu, true, true), (.relu, false, false), (.tanh, true, false)] {
+            var rng = SeededGenerator(seed: 9)
+            let linears = [Linear(5, 40, bias: bias, using: &rng), Linear(40, 33, bias: bias, using: &rng),
+                           Linear(33, 3, bias: bias, using: &rng)]
+            let net = Sequential([linears[0], ActivationLayer(activation), linears[1], ActivationLayer(activation), linears[2]])
+            if dead {
+                for j in stride(from: 0, to: 40, by: 3) { linears[0].bias!.data[j] = -100 }
+                for j in stride(from: 1, to: 33, by: 2) { linears[1].bias!.data[j] = -100 }
+            }
+            let rows = Tensor.transposedInferenceRows + 37
+            let input = Tensor.uniform([rows, 5], low: -2, high: 2, using: &rng)
+            var expected = input.data, width = 5
+            for (l, layer) in linears.enumerated() {
+                let w = layer.weight.data, outputs = layer.outputSize
+                var next = [Float](repeating: 0, count: rows * outputs)
+                for r in 0..<rows {
+                    for o in 0..<outputs {
+                        var sum: Float = 0
+                        for i in 0..<width { sum.addProduct(expected[r * width + i], w[o * width + i]) }
+                        next[r * outputs + o] = (layer.bias?.data[o] ?? 0) + sum
+                    }
+                }
+                expected = l + 1 < linears.count ? activation.apply(Tensor(next, shape: [next.count])).data : next
+                width = outputs
+            }
+            let output = Tensor.withoutGrad { net(input) }
+            #expect(output.shape == [rows, 3])
+            #expect(output.data.map(\.bitPattern) == expected.map(\.bitPattern), "\(activation), bias \(bias)")
+            let layered = Tensor.withoutGrad { net.layers.reduce(input) { $1($0) } }
+            #expect(zip(output.data, layered.data).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+        }
+    }
+
     @Test func valueUsedTwiceAccumulates() {
         let x = Tensor([1, 2, 3], shape: [3], requiresGrad: true)
         (x * x + x).sum().backward()

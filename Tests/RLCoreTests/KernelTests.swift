@@ -5,8 +5,10 @@ import SeededRandom
 import Testing
 
 /// The C kernels: the element-wise ones accurate, their AVX-512, AVX2 and portable versions giving the same bits; the
-/// thin products summing exactly as specified.
-@Suite struct KernelTests {
+/// thin products summing exactly as specified. Serialized: the instruction-set limit its tests set and restore is
+/// process-wide, and two of them interleaved could restore each other's limit (leaving the rest of the run on the
+/// portable kernels, which are correct but slow).
+@Suite(.serialized) struct KernelTests {
     /// Random values over tanh's whole interesting range, then the edges: the clamp at ±7.9053, the |x| < 4e-4
     /// pass-through, signed zeros, subnormals, infinities and NaN.
     func inputs(count: Int, seed: UInt64) -> [Float] {

@@ -142,11 +142,16 @@ public final class Sequential: Layer {
     /// one node (`Tensor.chain`): the same products and activation functions, so the same values and gradients,
     /// without a tensor, a closure and a gradient buffer per layer (for DQN's shape, two wide hidden layers, split
     /// between the cores by units: the same up to rounding, see `Tensor.splitChain`). Outside a graph (`Tensor.withoutGrad`: acting,
-    /// rollouts, evaluation, DQN targets) the batch goes through the layers as plain arrays.
+    /// rollouts, evaluation, DQN targets) the batch goes through the layers as plain arrays; an MLP on at least
+    /// `Tensor.transposedInferenceRows` rows (DQN's target pass) through `Tensor.inferenceChain`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if Tensor.isGradEnabled, x.rank == 2, let chain { return Tensor.chain(x, chain) }
         guard !Tensor.isGradEnabled, x.rank == 2 else { return layers.reduce(x) { $1($0) } }
         let rows = x.shape[0]
+        if let chain, rows >= Tensor.transposedInferenceRows {
+            let y = Tensor.inferenceChain(x.data, rows: rows, inputs: x.shape[1], chain)
+            return Tensor(y, shape: [rows, y.count / rows])
+        }
         var values = x.data, width = x.shape[1]
         for layer in layers {
             if let linear = layer as? Linear, linear.inputSize == width {

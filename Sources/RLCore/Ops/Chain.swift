@@ -1,3 +1,5 @@
+import CKernels
+
 /// A chain of Linear layers and activations as one graph node: what `Sequential` records for an MLP.
 extension Tensor {
     /// One step of a chain: a Linear layer, or an activation whose backward needs only its output.
@@ -57,6 +59,70 @@ extension Tensor {
                 if !inputRequiresGrad[i] { return }
             }
             x.accumulateGrad(g)
+        }
+    }
+}
+
+/// An MLP outside a graph on many rows (DQN's target-network pass), computed transposed.
+extension Tensor {
+    /// Rows from which `Sequential` runs an MLP outside a graph transposed, through the panel kernel
+    /// (`inferenceChain`); fewer rows go through `affine`, layer by layer.
+    public static let transposedInferenceRows = 256
+
+    /// `steps` applied to the `rows` rows of `x [rows, inputs]` without a graph, computed transposed, one column per
+    /// row: each Linear layer's hᵀ_out = W hᵀ_in + b is one panel product (`Gemm.panel`), which reads hᵀ_in as stored
+    /// and writes each value once, where OpenBLAS would pack both operands. After a ReLU the product sums only over the
+    /// units active on some row: a unit no row activates adds only zero products. Every value is its layer's sum over
+    /// the inputs in order, in fused multiply-adds from +0, then plus the bias: the values of `affine` wherever
+    /// OpenBLAS sums the whole of k in order (DQN's layers on x86).
+    static func inferenceChain(_ x: [Float], rows: Int, inputs: Int, _ steps: [ChainStep]) -> [Float] {
+        var width = inputs
+        var h = transposed(x, rows: rows, columns: inputs)
+        var active: [Int32] = []
+        var activeCount: Int?  // nil: every unit of h
+        for step in steps {
+            switch step {
+            case let .linear(layer):
+                precondition(layer.inputSize == width, "linear: input [\(rows), \(width)] does not fit weight \(layer.weight.shape) ([out, in])")
+                let outputs = layer.outputSize
+                var next = [Float](unsafeUninitializedCapacity: outputs * rows) { $1 = outputs * rows }  // written whole
+                layer.weight.data.withUnsafeBufferPointer { w in
+                    h.withUnsafeBufferPointer { h in
+                        next.withUnsafeMutableBufferPointer { next in
+                            active.withUnsafeBufferPointer { active in
+                                let bias = layer.bias?.data ?? []
+                                bias.withUnsafeBufferPointer { bias in
+                                    Gemm.panel(transA: false, m: outputs, n: rows, k: activeCount ?? width, a: w.baseAddress!,
+                                               lda: width, b: h.baseAddress!, ldb: rows,
+                                               rowBias: layer.bias == nil ? nil : bias.baseAddress, c: next.baseAddress!,
+                                               ldc: rows, terms: activeCount == nil ? nil : active.baseAddress)
+                                }
+                            }
+                        }
+                    }
+                }
+                h = next
+                width = outputs
+                activeCount = nil
+            case let .activation(activation):
+                activation.applyInPlace(&h)
+                guard activation == .relu else { continue }
+                active = [Int32](unsafeUninitializedCapacity: width) { $1 = width }
+                activeCount = active.withUnsafeMutableBufferPointer { active in
+                    h.withUnsafeBufferPointer { rl_nonzero_rows($0.baseAddress!, width, rows, active.baseAddress!) }
+                }
+            }
+        }
+        return transposed(h, rows: width, columns: rows)
+    }
+
+    /// The transpose of the row-major `rows × columns` matrix `x`.
+    private static func transposed(_ x: [Float], rows: Int, columns: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * columns) { t, count in
+            x.withUnsafeBufferPointer { x in
+                for i in 0..<rows { for j in 0..<columns { t[j * rows + i] = x[i * columns + j] } }
+            }
+            count = rows * columns
         }
     }
 }
