@@ -312,6 +312,36 @@ func gradientCheck(_ name: String, _ shapes: [[Int]], positive: Bool = false, h:
         }
     }
 
+    /// Medium products with B as stored and alpha 1 (a layer's input and weight gradients) go to the panel kernel:
+    /// each element the sum over k in order, in fused multiply-adds from +0, then added to C (beta 1) or written
+    /// (beta 0, over NaN), bit for bit; strided operands, C's padding untouched.
+    @Test func gemmSendsMediumProductsToThePanelKernel() {
+        var rng = SeededGenerator(seed: 10)
+        for (m, n, k) in [(64, 64, 64), (256, 64, 40), (33, 129, 17), (16, 16, 256)] {
+            for transA in [false, true] {
+                for beta: Float in [0, 1] {
+                    let lda = (transA ? m : k) + 3, ldb = n + 2, ldc = n + 4
+                    let a = Tensor.uniform([(transA ? k : m) * lda], using: &rng).data
+                    let b = Tensor.uniform([k * ldb], using: &rng).data
+                    let start = (0..<(m * ldc)).map { j in beta == 1 || j % ldc >= n ? Float.random(in: -1...1, using: &rng) : .nan }
+                    var c = start, expected = start
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum: Float = 0
+                            for p in 0..<k { sum.addProduct(transA ? a[p * lda + i] : a[i * lda + p], b[p * ldb + j]) }
+                            expected[i * ldc + j] = (beta == 1 ? start[i * ldc + j] : 0) + sum
+                        }
+                    }
+                    a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+                        Gemm.multiply(transA: transA, transB: false, m: m, n: n, k: k, alpha: 1, a: ap.baseAddress!, lda: lda,
+                                      b: bp.baseAddress!, ldb: ldb, beta: beta, c: &c, ldc: ldc)
+                    } }
+                    #expect(c.map(\.bitPattern) == expected.map(\.bitPattern), "\(m)x\(n)x\(k) transA \(transA) beta \(beta)")
+                }
+            }
+        }
+    }
+
     /// Padded row strides (a block of a larger matrix) and beta 0 over a C full of NaN, which must be overwritten.
     @Test func gemmHonoursStridesAndBetaZero() {
         var rng = SeededGenerator(seed: 9)

@@ -5,9 +5,10 @@ import Foundation
 /// The one seam through which every matrix product in rlbench goes.
 ///
 /// `C = alpha * op(A) * op(B) + beta * C`, row-major, with `op` an optional transpose — the
-/// CBLAS `sgemm` contract. `Gemm.multiply` sends the product to OpenBLAS (or, for a product with one tiny
-/// dimension, to the thin kernel `rl_thin_gemm`, which gives the same values); `Gemm.reference` is
-/// the plain triple loop kept beside it for tests.
+/// CBLAS `sgemm` contract. `Gemm.multiply` sends the product to OpenBLAS, or to one of rlbench's kernels where
+/// they are faster: the thin kernel `rl_thin_gemm` for a product with one tiny dimension, the panel kernel
+/// `rl_panel_gemm` for a medium product with B as stored (see `panelDepths`); `Gemm.reference` is the plain triple
+/// loop kept beside it for tests.
 public enum Gemm {
     /// Row-major `C[m×n] = alpha * op(A)[m×k] * op(B)[k×n] + beta * C`.
     /// `lda`, `ldb`, `ldc` are the row strides of A, B, C as stored.
@@ -32,6 +33,12 @@ public enum Gemm {
             && rl_thin_gemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, a, lda, b, ldb, beta == 1 ? 1 : 0, c, ldc) != 0 {
             return
         }
+        // A medium product whose B is stored row by row (a layer's input gradient g W, its weight gradient gᵀ x): the
+        // panel kernel, without OpenBLAS's packing of both operands (see `panel`).
+        if !transB && alpha == 1 && (beta == 0 || beta == 1) && m >= 16 && n >= 16 && panelDepths.contains(k) {
+            panel(transA: transA, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, accumulate: beta == 1, c: c, ldc: ldc)
+            return
+        }
         // OpenBLAS 0.3.21 meets beta 0 with a pass that stores zeros one float at a time (`sgemm_beta`: about 6% of
         // DQN's samples); clearing C at memset speed and adding the product to it gives the same values.
         var beta = beta
@@ -46,6 +53,12 @@ public enum Gemm {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+
+    /// The inner dimensions of the products `multiply` sends to the panel kernel (with B not transposed, alpha 1, beta
+    /// 0 or 1, and at least 16 rows and columns). Up to 256 OpenBLAS sums k in one block, so on the Zen 4 machine
+    /// its values are the panel kernel's (checked for m, n from 16 to 400, except some products of under a million
+    /// multiply-adds with n not a multiple of 16); from 384 on it adds the sums of blocks of k, which round otherwise.
+    @usableFromInline static let panelDepths = 16...256
 
     /// Row-major `C[m×n] = op(A)[m×k] · B[k×n] + start`, with B as stored (not transposed) and start C itself
     /// (`accumulate`), else `rowBias[i]` for row i, else 0; C is only written unless `accumulate`. Through the panel
