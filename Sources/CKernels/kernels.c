@@ -142,8 +142,13 @@ long rl_nonzero_rows(const float *x, long rows, long columns, int *indices) {
     long count = 0;
     for (long i = 0; i < rows; i++) {
         const float *row = x + i * columns;
+        // Sixteen values at a time, up to the first block that holds a nonzero (`!= 0` is true for NaN too).
         int nonzero = 0;
-        for (long j = 0; j < columns; j++) nonzero |= row[j] != 0;  // true for NaN too
+        long j = 0;
+        for (; j + 16 <= columns && !nonzero; j += 16) {
+            for (int q = 0; q < 16; q++) nonzero |= row[j + q] != 0;
+        }
+        for (; j < columns && !nonzero; j++) nonzero = row[j] != 0;
         if (nonzero) indices[count++] = (int)i;
     }
     return count;

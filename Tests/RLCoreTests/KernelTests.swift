@@ -279,6 +279,10 @@ import Testing
         let withNaN: [Float] = [0, -0.0, 0, 0, .nan, 0, -0.0, -0.0, 0, 0, 0, .leastNonzeroMagnitude]
         var nonzero = [Int32](repeating: -1, count: 4)
         #expect(rl_nonzero_rows(withNaN, 4, 3, &nonzero) == 2 && nonzero.prefix(2) == [1, 3])
+        // Rows of 37: a nonzero only in the first block of sixteen, only in the second, only in the tail, or none.
+        var blocks = [Float](repeating: -0.0, count: 4 * 37)
+        blocks[0 * 37 + 3] = 2; blocks[1 * 37 + 20] = -1; blocks[2 * 37 + 36] = .nan
+        #expect(rl_nonzero_rows(blocks, 4, 37, &nonzero) == 3 && nonzero.prefix(3) == [0, 1, 2])
     }
 
     /// Row sums: each row added from +0 in column order, as the column sums of the transposed matrix.
