@@ -77,7 +77,7 @@ extension Tensor {
     /// OpenBLAS sums the whole of k in order (DQN's layers on x86).
     static func inferenceChain(_ x: [Float], rows: Int, inputs: Int, _ steps: [ChainStep]) -> [Float] {
         var width = inputs
-        var h = transposed(x, rows: rows, columns: inputs)
+        var h = Tensor(x, shape: [rows, inputs]).transposed().data
         var active: [Int32] = []
         var activeCount: Int?  // nil: every unit of h
         for step in steps {
@@ -113,16 +113,6 @@ extension Tensor {
                 }
             }
         }
-        return transposed(h, rows: width, columns: rows)
-    }
-
-    /// The transpose of the row-major `rows × columns` matrix `x`.
-    private static func transposed(_ x: [Float], rows: Int, columns: Int) -> [Float] {
-        [Float](unsafeUninitializedCapacity: rows * columns) { t, count in
-            x.withUnsafeBufferPointer { x in
-                for i in 0..<rows { for j in 0..<columns { t[j * rows + i] = x[i * columns + j] } }
-            }
-            count = rows * columns
-        }
+        return Tensor(h, shape: [width, rows]).transposed().data
     }
 }
