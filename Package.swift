@@ -2,7 +2,8 @@
 // rlbench: a reinforcement-learning and generative-model workbench.
 //
 // Dependency direction (never the other way):
-//   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Agents  <-  Viewer, rlbench (CLI)
+//   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Training, Datasets
+//     <-  Agents, Generative  <-  Viewer, rlbench (CLI)
 // Only the Viewer imports SDL (through CSDL2).
 import PackageDescription
 
@@ -53,8 +54,20 @@ let package = Package(
         .target(name: "Environments", dependencies: ["SeededRandom", "Imaging", "Support"],
                 path: "Environments", resources: [.copy("Maps")], swiftSettings: fastMath),
 
+        // What every trainer shares: run folders, metrics, checkpoints, progress, Ctrl-C, layered configs.
+        .target(name: "Training", dependencies: ["RLCore", "Support", .product(name: "Yams", package: "Yams")],
+                path: "Sources/Training", swiftSettings: fastMath),
+
+        // The data sets: the bundled 8x8 digits, MNIST-format IDX files, 2-D Gaussian mixtures.
+        .target(name: "Datasets", dependencies: ["RLCore", "SeededRandom"], path: "Sources/Datasets",
+                resources: [.copy("Resources")]),
+
+        // Generative models (autoencoder, VAE, GAN) and their training runs.
+        .target(name: "Generative", dependencies: ["RLCore", "Datasets", "Training", "Imaging", "SeededRandom", "Support"],
+                path: "Sources/Generative", resources: [.copy("Configs")], swiftSettings: fastMath),
+
         // Learning agents on the core and the environments.
-        .target(name: "Agents", dependencies: ["RLCore", "Environments", "SeededRandom", "Imaging", "Support",
+        .target(name: "Agents", dependencies: ["RLCore", "Environments", "SeededRandom", "Imaging", "Support", "Training",
                                                .product(name: "Yams", package: "Yams")],
                 path: "Agents", resources: [.copy("Configs")], swiftSettings: fastMath),
 
@@ -63,19 +76,22 @@ let package = Package(
 
         // The command-line tool.
         .executableTarget(name: "rlbench",
-                          dependencies: ["RLCore", "CKernels", "Environments", "Agents", "Viewer", "Imaging", "SeededRandom",
+                          dependencies: ["RLCore", "CKernels", "Environments", "Training", "Agents", "Datasets", "Generative",
+                                         "Viewer", "Imaging", "SeededRandom",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/rlbench", resources: [.copy("Resources")]),
+                          path: "Sources/rlbench"),
 
         .testTarget(name: "RLCoreTests", dependencies: ["RLCore", "CKernels", "SeededRandom", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging"],
                     exclude: ["Recordings"]),
-        .testTarget(name: "AgentsTests", dependencies: ["Agents", "RLCore", "Environments", "SeededRandom", "TestSupport"]),
-        .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Imaging", "Environments", "Agents", "TestSupport"]),
+        .testTarget(name: "AgentsTests", dependencies: ["Agents", "Training", "RLCore", "Environments", "SeededRandom", "TestSupport"]),
+        .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Training", "Imaging", "Environments", "Agents", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging"]),
         // Helpers shared by test targets: a private Xvfb display, running the built `rlbench`, scratch folders.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "GenerativeTests", dependencies: ["Generative", "Datasets", "Training", "RLCore", "SeededRandom",
+                                                            "Imaging", "TestSupport"]),
         .testTarget(name: "SupportTests", dependencies: ["Support", "SeededRandom", "TestSupport"]),
     ]
 )

@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import RLCore
 import SeededRandom
+import Training
 
 /// Advantage Actor-Critic (Mnih et al., 2016, synchronous), as Stable-Baselines3 implements it.
 ///

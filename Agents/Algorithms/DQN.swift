@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import RLCore
 import SeededRandom
+import Training
 
 /// Deep Q-Network (Mnih et al., 2015) with Stable-Baselines3's schedule of updates, plus the standard
 /// improvements as options: Double DQN (van Hasselt et al., 2016), a dueling head (Wang et al., 2016) and n-step

@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import RLCore
 import SeededRandom
+import Training
 
 /// Proximal Policy Optimization with a clipped surrogate objective (Schulman et al., 2017), as
 /// Stable-Baselines3 implements it.

@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import RLCore
 import SeededRandom
+import Training
 
 /// REINFORCE (Williams, 1992) with a learned state-value baseline and reward-to-go.
 ///

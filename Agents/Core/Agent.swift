@@ -1,6 +1,7 @@
 import Environments
 import Foundation
 import RLCore
+import Training
 
 /// The kinds of action space an agent can act in.
 public enum ActionKind: String, Sendable, CaseIterable {

@@ -1,5 +1,6 @@
 import Environments
 import Foundation
+import Training
 
 /// The zoo's evaluation protocol result: returns of `episodes` episodes of the deterministic policy.
 public struct EvaluationSummary: Codable, Sendable, Equatable {

@@ -1,6 +1,7 @@
 import Environments
 import Foundation
 import RLCore
+import Training
 
 /// Loads an agent from a self-describing checkpoint (for `rlbench eval` and `rlbench play`).
 public enum SavedAgent {
@@ -27,11 +28,8 @@ public enum SavedAgent {
         let type = try AgentCatalog.agent(named: name)
         var hp = HyperParameters(defaults: type.descriptor.defaults)
         if let json = meta["hyperparameters"] {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+            do { try hp.apply(json: json, source: source) } catch ConfigError.malformed {
                 throw AgentError.badCheckpoint("\(source): hyperparameters metadata is not a JSON object")
-            }
-            for (key, value) in object {
-                try hp.set(key, try ConfigValue(any: value, key: key, source: source), source: source)
             }
         }
         var options: [String: String] = [:]

@@ -3,16 +3,7 @@ import Foundation
 import Imaging
 import RLCore
 import Support
-import Synchronization
-
-/// How a run reports progress on the terminal.
-public enum ProgressStyle: Sendable {
-    /// A live bar when standard error is a terminal, plain log lines otherwise.
-    case automatic
-    case bar
-    case lines
-    case quiet
-}
+import Training
 
 /// Everything `rlbench run` was asked for.
 public struct RunOptions: Sendable {
@@ -51,15 +42,9 @@ public struct ResumableRun: Sendable, Equatable {
     /// Reads the metadata of `directory/last.safetensors`; a folder without one, or a file that is not an rlbench agent
     /// checkpoint, is an error naming it.
     public init(directory: URL) throws {
-        let file = directory.appendingPathComponent("last.safetensors")
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw AgentError.runFolder("nothing to resume: \(directory.path) is not a folder")
-        }
-        guard FileManager.default.fileExists(atPath: file.path) else {
-            throw AgentError.runFolder("nothing to resume in \(directory.path): it has no last.safetensors")
-        }
-        let meta = try SafeTensors.read(from: file).metadata
+        let folder = RunFolder(directory)
+        let file = folder.last
+        let meta = try folder.resumableMetadata()
         guard meta["format"] == AgentCheckpoint.format, let agent = meta["agent"], let environment = meta["env"],
               let seed = meta["seed"].flatMap({ UInt64($0) }), let step = meta["step"].flatMap({ Int($0) }) else {
             throw AgentError.badCheckpoint("\(file.path) is not an rlbench agent checkpoint (no agent, env, seed or step metadata)")
@@ -98,24 +83,6 @@ public struct TrainingProgress: Sendable, Equatable {
     public var returns: [Double]
 }
 
-/// Set by the Ctrl-C handler; the training loop stops at its next `tick`, after saving a checkpoint.
-public enum StopRequest {
-    static let flag = Atomic<Bool>(false)
-    public static func request() { flag.store(true, ordering: .relaxed) }
-    public static var isRequested: Bool { flag.load(ordering: .relaxed) }
-    public static func reset() { flag.store(false, ordering: .relaxed) }
-
-    /// Makes Ctrl-C (SIGINT) request a stop instead of killing the process. SIGINT is also unblocked, since a
-    /// process started by another program (a test runner, a job scheduler) may inherit it blocked.
-    public static func installInterruptHandler() {
-        signal(SIGINT) { _ in StopRequest.request() }
-        var interrupt = sigset_t()
-        sigemptyset(&interrupt)
-        sigaddset(&interrupt, SIGINT)
-        pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
-    }
-}
-
 /// One training run: resolves the agent and its hyperparameters, trains, and writes the run folder:
 ///
 /// - `config.yml` — the exact hyperparameters used (loadable with `--config`)
@@ -139,6 +106,7 @@ public final class TrainingRun: TrainingContext {
     /// Seconds between `onProgress` and `onPolicySnapshot` calls.
     public var liveInterval: TimeInterval = 0.5
 
+    private let folder: RunFolder
     private let factory: EnvironmentFactory
     /// The environment options as checkpoints record them: a map read from a file is stored as its text, so the
     /// checkpoint does not depend on the file (moved, or edited, after training).
@@ -146,8 +114,7 @@ public final class TrainingRun: TrainingContext {
     private var episodeReturns: [Double] = []
     private var episodeSteps: [Int] = []
     private var latestDiagnostics: [String: Double] = [:]
-    private var csv: FileHandle?
-    private var csvBuffer = ""
+    private var metrics: MetricsLog?
     private let startTime = Date()
     /// Wall time of the run before this process (a resumed run's metrics.csv continues from it).
     private var earlierWallSeconds = 0.0
@@ -156,9 +123,8 @@ public final class TrainingRun: TrainingContext {
     private var startStep = 0
     private var nextCheckpoint: Int
     private let checkpointInterval: Int
-    private var lastDraw = Date.distantPast
     private var lastLiveUpdate = Date.distantPast
-    private let style: ProgressStyle
+    private var progress: ProgressReporter
     /// The newest checkpoint written (or resumed from) and its step: what a diverged run keeps.
     private var lastGoodCheckpoint: (file: URL, step: Int)?
 
@@ -175,12 +141,8 @@ public final class TrainingRun: TrainingContext {
             options.seed = run.seed
             options.environmentOptions = run.environmentOptions
         }
-        if !options.resume, ["config.yml", "metrics.csv", "last.safetensors"].contains(where: {
-            FileManager.default.fileExists(atPath: options.outputDirectory.appendingPathComponent($0).path)
-        }) {
-            throw AgentError.runFolder("\(options.outputDirectory.path) already holds a run; continue it with --resume "
-                                           + "\(options.outputDirectory.path), or choose another --out")
-        }
+        folder = RunFolder(options.outputDirectory)
+        if !options.resume { try folder.checkUnused() }
         self.options = options
         let agentType = try AgentCatalog.agent(named: options.agent)
         descriptor = agentType.descriptor
@@ -196,7 +158,7 @@ public final class TrainingRun: TrainingContext {
         var hp = HyperParameters(defaults: descriptor.defaults)
         if options.resume {
             do {
-                try hp.apply(file: options.outputDirectory.appendingPathComponent("config.yml"))
+                try hp.apply(file: folder.config)
             } catch let error as ConfigError {
                 guard case .unknownKey = error else { throw error }
                 throw AgentError.checkpointMismatch("\(options.outputDirectory.path)/last.safetensors holds a \(options.agent) "
@@ -219,12 +181,9 @@ public final class TrainingRun: TrainingContext {
         agent = try agentType.init(environment: factory, hyperParameters: hp, seed: options.seed)
         checkpointInterval = max(1, options.checkpointEvery ?? max(totalSteps / 5, 1))
         nextCheckpoint = checkpointInterval
-        switch options.progress {
-        case .automatic: style = isatty(STDERR_FILENO) == 1 ? .bar : .lines
-        default: style = options.progress
-        }
+        progress = ProgressReporter(options.progress)
         if options.resume {
-            let last = options.outputDirectory.appendingPathComponent("last.safetensors")
+            let last = folder.last
             try TrainingRun.restore(agent, from: last, descriptor: descriptor, environment: options.environment)
             startStep = agent.stepsDone
             guard startStep < totalSteps else {
@@ -241,13 +200,8 @@ public final class TrainingRun: TrainingContext {
 
     /// A resumed run's metrics.csv rows up to its checkpoint's step: the episodes, returns and wall time it continues.
     private func readEarlierMetrics() throws {
-        let url = options.outputDirectory.appendingPathComponent("metrics.csv")
-        guard FileManager.default.fileExists(atPath: url.path) else { return }
-        let text: String
-        do { text = try Files.text(url) } catch {
-            throw AgentError.badCheckpoint("cannot read \(url.path) to continue it: \(error.localizedDescription)")
-        }
-        for line in text.split(separator: "\n").dropFirst() {
+        let url = folder.metrics
+        for line in try MetricsLog.rows(of: url) {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
             guard fields.count >= 5, let step = Int(fields[0]), let episodeReturn = Double(fields[2]),
                   let wall = Double(fields[4]) else {
@@ -279,12 +233,13 @@ public final class TrainingRun: TrainingContext {
     @discardableResult
     public func run() throws -> RunResult {
         let dir = options.outputDirectory
-        try Files.makeDirectory(dir.appendingPathComponent("checkpoints"))
-        if !options.resume || options.steps != nil {
-            try AtomicFile.write(Data(hyperParameters.yaml.utf8), to: dir.appendingPathComponent("config.yml"))
-        }
-        try openCSV()
-        defer { flushCSV(); try? csv?.close() }
+        try folder.create()
+        if !options.resume || options.steps != nil { try folder.writeConfig(hyperParameters.yaml) }
+        // A resumed run keeps the rows up to its checkpoint; a new one starts with the header.
+        let header = ["step", "episode", "return", "length", "wall_time_s"] + descriptor.diagnostics
+        let metrics = try MetricsLog(url: folder.metrics, header: header, keptRows: resumedMetricRows)
+        self.metrics = metrics
+        defer { metrics.flush(); self.metrics = nil }
 
         log("training \(descriptor.name) on \(options.environment) for \(totalSteps) steps (seed \(options.seed)) → \(dir.path)")
         if onPolicySnapshot != nil { try publishLiveState(step: agent.stepsDone) }
@@ -292,8 +247,8 @@ public final class TrainingRun: TrainingContext {
             try agent.train(totalSteps: totalSteps, context: self)
         } catch let error as AgentError {
             if case .nonFinite = error {
-                flushCSV()
-                finishProgressLine()
+                metrics.flush()
+                progress.finishLine()
                 if let (file, step) = lastGoodCheckpoint {
                     log("the last good checkpoint is \(file.path) (step \(step)); nothing after it was saved")
                 } else {
@@ -303,9 +258,9 @@ public final class TrainingRun: TrainingContext {
             throw error
         }
         try publishLiveState(step: agent.stepsDone)
-        flushCSV()
+        metrics.flush()
         let final = try saveCheckpoint(named: "final.safetensors")
-        finishProgressLine()
+        progress.finishLine()
 
         try writeLearningCurve()
         var evaluation: EvaluationSummary?
@@ -337,14 +292,9 @@ public final class TrainingRun: TrainingContext {
     public func episodeFinished(step: Int, episodeReturn: Double, length: Int) {
         episodeReturns.append(episodeReturn)
         episodeSteps.append(step)
-        var row = "\(step),\(episodeReturns.count),\(episodeReturn),\(length),"
-        row += String(format: "%.3f", earlierWallSeconds + Date().timeIntervalSince(startTime))
-        for key in descriptor.diagnostics {
-            row += ","
-            if let v = latestDiagnostics[key] { row += "\(v)" }
-        }
-        csvBuffer += row + "\n"
-        if csvBuffer.utf8.count > 1 << 16 { flushCSV() }
+        let wall = String(format: "%.3f", earlierWallSeconds + Date().timeIntervalSince(startTime))
+        metrics?.append(["\(step)", "\(episodeReturns.count)", "\(episodeReturn)", "\(length)", wall]
+                        + descriptor.diagnostics.map { latestDiagnostics[$0].map { "\($0)" } ?? "" })
     }
 
     public func recordDiagnostics(step: Int, _ values: [String: Double]) throws {
@@ -356,14 +306,14 @@ public final class TrainingRun: TrainingContext {
 
     public func tick(step: Int) throws {
         if StopRequest.isRequested {
-            flushCSV()
+            metrics?.flush()
             let saved = try saveCheckpoint(named: nil)
-            finishProgressLine()
+            progress.finishLine()
             log("stopping at step \(step): checkpoint saved to \(saved.path); continue with --resume \(options.outputDirectory.path)")
             throw AgentError.interrupted(step: step)
         }
         if step >= nextCheckpoint && step < totalSteps {
-            flushCSV()
+            metrics?.flush()
             _ = try saveCheckpoint(named: nil)
             while nextCheckpoint <= step { nextCheckpoint += checkpointInterval }
         }
@@ -397,13 +347,8 @@ public final class TrainingRun: TrainingContext {
     @discardableResult
     func saveCheckpoint(named name: String?) throws -> URL {
         let cp = try describedCheckpoint()
-        let dir = options.outputDirectory
-        let file = name.map { dir.appendingPathComponent($0) }
-            ?? dir.appendingPathComponent("checkpoints").appendingPathComponent(String(format: "step_%09d.safetensors", agent.stepsDone))
-        try SafeTensors.write(cp.tensors, metadata: cp.metadata, to: file)
-        let last = dir.appendingPathComponent("last.safetensors")
-        try SafeTensors.write(cp.tensors, metadata: cp.metadata, to: last)
-        lastGoodCheckpoint = (last, agent.stepsDone)
+        let file = try folder.saveCheckpoint(cp.tensors, metadata: cp.metadata, step: agent.stepsDone, named: name)
+        lastGoodCheckpoint = (folder.last, agent.stepsDone)
         return file
     }
 
@@ -438,22 +383,6 @@ public final class TrainingRun: TrainingContext {
 
     // MARK: Output
 
-    private func openCSV() throws {
-        let url = options.outputDirectory.appendingPathComponent("metrics.csv")
-        let header = (["step", "episode", "return", "length", "wall_time_s"] + descriptor.diagnostics).joined(separator: ",")
-        // A resumed run keeps the rows up to its checkpoint; a new one starts with the header.
-        let rows = options.resume ? resumedMetricRows.map { $0 + "\n" }.joined() : ""
-        try AtomicFile.write(Data((header + "\n" + rows).utf8), to: url)
-        csv = try FileHandle(forWritingTo: url)
-        try csv?.seekToEnd()
-    }
-
-    private func flushCSV() {
-        guard !csvBuffer.isEmpty, let csv else { return }
-        try? csv.write(contentsOf: Data(csvBuffer.utf8))
-        csvBuffer = ""
-    }
-
     /// The chart of the episodes so far (empty axes when no episode has finished yet: every run writes one).
     private func writeLearningCurve() throws {
         let image = LearningCurve.draw(steps: episodeSteps.map(Double.init), returns: episodeReturns,
@@ -470,44 +399,13 @@ public final class TrainingRun: TrainingContext {
     }
 
     private func drawProgress(step: Int) {
-        let now = Date()
-        let interval: TimeInterval = style == .bar ? 0.2 : 10
-        guard now.timeIntervalSince(lastDraw) >= interval else { return }
-        lastDraw = now
-        guard style != .quiet else { return }
         let rate = stepsPerSecond(at: step)
         let eta = rate > 0 ? Double(totalSteps - step) / rate : 0
-        let fraction = min(1, Double(step) / Double(totalSteps))
         let mean = recentMean.map { String(format: "%.2f", $0) } ?? "-"
-        let stats = String(format: "%d/%d steps | %d episodes | mean return (last 100) %@ | %.0f steps/s | ETA %@",
-                           step, totalSteps, episodeReturns.count, mean, rate, formatDuration(eta))
-        if style == .bar {
-            let width = 24
-            let filled = Int(fraction * Double(width))
-            let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            FileHandle.standardError.write(Data(String(format: "\r\u{1B}[2K%@ %3.0f%% %@", bar, fraction * 100, stats).utf8))
-        } else {
-            log(stats)
-        }
+        progress.draw(fraction: Double(step) / Double(totalSteps),
+                      stats: String(format: "%d/%d steps | %d episodes | mean return (last 100) %@ | %.0f steps/s | ETA %@",
+                                    step, totalSteps, episodeReturns.count, mean, rate, formatDuration(eta)))
     }
 
-    private func finishProgressLine() {
-        if style == .bar { FileHandle.standardError.write(Data("\n".utf8)) }
-    }
-
-    private func log(_ message: String) {
-        guard style != .quiet else { return }
-        FileHandle.standardError.write(Data((message + "\n").utf8))
-    }
-}
-
-func formatDuration(_ seconds: Double) -> String {
-    guard seconds.isFinite else { return "?" }
-    let s = Int(seconds.rounded())
-    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
-}
-
-func jsonString(_ object: Any) -> String {
-    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
-    return String(decoding: data, as: UTF8.self)
+    private func log(_ message: String) { progress.log(message) }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Yams
+import Training
 
 /// The tuned hyperparameters shipped with rlbench: `Agents/Configs/<agent>/<env id>.yml`, following
 /// rl-baselines3-zoo (its key names and, where the zoo has an entry, its values).

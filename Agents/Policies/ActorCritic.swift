@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import RLCore
 import SeededRandom
+import Training
 
 /// Stable-Baselines3's `MlpPolicy` for actor-critic methods (A2C, PPO, REINFORCE with baseline):
 /// separate policy and value MLPs (tanh hidden layers by default), orthogonal initialization (gain √2 for hidden

@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import RLCore
 import SeededRandom
+import Training
 
 /// Tabular temporal-difference control (Sutton & Barto, ch. 6): Q-learning (off-policy) and SARSA (on-policy),
 /// with an ε-greedy behaviour policy whose ε decays linearly over `exploration_fraction` of training.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Datasets
 import RLCore
 
 /// `rlbench classify --dataset digits`: trains an MLP on the 8×8 handwritten digits.
@@ -38,11 +39,7 @@ struct Classify: ParsableCommand {
     }
 
     func run() throws {
-        guard let url = Bundle.module.url(forResource: "digits.csv", withExtension: "gz") else {
-            throw ValidationError("the digits data set is missing from the rlbench bundle")
-        }
-        let data = try fail { try LabelledDataset.digits(contentsOf: url) }
-        let (train, test) = data.split(trainFraction: 0.8, seed: 0)
+        let (train, test) = try fail { try Datasets.load("digits") }
         print("digits: \(train.count) training and \(test.count) test images")
         var setup = ClassifierTraining()
         setup.epochs = epochs

@@ -2,6 +2,7 @@ import Agents
 import ArgumentParser
 import Foundation
 import RLCore
+import Training
 
 /// `rlbench eval CHECKPOINT`: evaluates a saved agent with its deterministic policy.
 struct Eval: ParsableCommand {

@@ -5,6 +5,7 @@ import Foundation
 import Glibc
 import RLCore
 import Viewer
+import Training
 
 /// `rlbench run [agent] --env ID ...`: trains an agent headless and writes the run folder.
 struct Run: ParsableCommand {

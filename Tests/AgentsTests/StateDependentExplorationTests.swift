@@ -4,6 +4,7 @@ import Foundation
 import RLCore
 import SeededRandom
 import Testing
+import Training
 
 /// gSDE in the actor-critic policy: noise φ(s)·W fixed between resets, the matching Gaussian, gradients to log_std.
 struct StateDependentExplorationTests {

@@ -1,5 +1,6 @@
 import Agents
 import Testing
+import Training
 
 /// Sections copied from rl-baselines3-zoo's own `hyperparams/*.yml` load as they are.
 @Suite struct ZooFormatsTests {

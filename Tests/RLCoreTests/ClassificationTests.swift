@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 @Suite struct ClassificationTests {
-    static let digitsFile = TorchFixture.packageRoot.appendingPathComponent("Sources/rlbench/Resources/digits.csv.gz")
+    static let digitsFile = TorchFixture.packageRoot.appendingPathComponent("Sources/Datasets/Resources/digits.csv.gz")
 
     @Test func digitsLoadAsDocumented() throws {
         let data = try LabelledDataset.digits(contentsOf: Self.digitsFile)

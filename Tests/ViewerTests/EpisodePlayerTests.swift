@@ -5,6 +5,7 @@ import Imaging
 import Testing
 import TestSupport
 import Viewer
+import Training
 
 /// The display side of `run --view` and `play`, without a window: frames, episodes, snapshots, grid overlays.
 struct EpisodePlayerTests {

@@ -8,19 +8,28 @@ public struct LabelledDataset: Sendable {
     public var labels: [Int]
     public let featureCount: Int
     public let classCount: Int
+    /// The shape of one sample: `[channels, height, width]` for images, `[featureCount]` otherwise.
+    public let sampleShape: [Int]
     public var count: Int { labels.count }
 
-    public init(features: [Float], labels: [Int], featureCount: Int, classCount: Int) {
+    public init(features: [Float], labels: [Int], featureCount: Int, classCount: Int, sampleShape: [Int]? = nil) {
         precondition(features.count == labels.count * featureCount, "features do not match labels × featureCount")
+        let shape = sampleShape ?? [featureCount]
+        precondition(shape.reduce(1, *) == featureCount, "sample shape \(shape) does not hold \(featureCount) features")
         self.features = features; self.labels = labels; self.featureCount = featureCount; self.classCount = classCount
+        self.sampleShape = shape
     }
+
+    /// Whether samples are images (`[channels, height, width]`).
+    public var isImage: Bool { sampleShape.count == 3 }
 
     /// The rows at `indices`.
     public func subset(_ indices: [Int]) -> LabelledDataset {
         var f = [Float]()
         f.reserveCapacity(indices.count * featureCount)
         for i in indices { f.append(contentsOf: features[(i * featureCount)..<((i + 1) * featureCount)]) }
-        return LabelledDataset(features: f, labels: indices.map { labels[$0] }, featureCount: featureCount, classCount: classCount)
+        return LabelledDataset(features: f, labels: indices.map { labels[$0] }, featureCount: featureCount,
+                               classCount: classCount, sampleShape: sampleShape)
     }
 
     /// A reproducible split: a permutation drawn from `seed`, the first `trainFraction` for training, the rest for testing.
@@ -34,16 +43,7 @@ public struct LabelledDataset: Sendable {
     /// The 8×8 handwritten digits (UCI optdigits test part, as scikit-learn ships it): gzip CSV, 64 pixels 0…16 then the
     /// label per line. Pixels are scaled to [0, 1].
     public static func digits(contentsOf url: URL) throws -> LabelledDataset {
-        guard let file = gzopen(url.path, "rb") else { throw DatasetError.unreadable(url.path) }
-        defer { gzclose(file) }
-        var bytes = [UInt8]()
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = gzread(file, &chunk, UInt32(chunk.count))
-            if n < 0 { throw DatasetError.malformed(url.path, "gzip data is corrupt") }
-            if n == 0 { break }
-            bytes.append(contentsOf: chunk[0..<Int(n)])
-        }
+        let bytes = try IDX.inflatedContents(of: url)
         var features: [Float] = [], labels: [Int] = []
         for (number, line) in String(decoding: bytes, as: UTF8.self).split(separator: "\n").enumerated() {
             let values = line.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -57,17 +57,25 @@ public struct LabelledDataset: Sendable {
             features.append(contentsOf: v[..<64].map { Float($0) / 16 })
             labels.append(v[64])
         }
-        return LabelledDataset(features: features, labels: labels, featureCount: 64, classCount: 10)
+        return LabelledDataset(features: features, labels: labels, featureCount: 64, classCount: 10, sampleShape: [1, 8, 8])
     }
 }
 
 public enum DatasetError: Error, CustomStringConvertible {
     case unreadable(String)
     case malformed(String, String)
+    /// A data set name rlbench does not know.
+    case unknown(String, known: [String])
+    /// A data set whose files are in none of the folders looked in.
+    case notFound(String, looked: [String])
     public var description: String {
         switch self {
         case let .unreadable(path): "cannot read \(path)"
         case let .malformed(path, why): "\(path): \(why)"
+        case let .unknown(name, known): "unknown data set '\(name)'; known: \(known.joined(separator: ", "))"
+        case let .notFound(name, looked):
+            "no \(name) files (train-images-idx3-ubyte[.gz] and the other three) in "
+                + looked.joined(separator: ", ") + "; put them in one of these folders, or name theirs with --data-dir"
         }
     }
 }

@@ -112,6 +112,15 @@ public final class ActivationLayer: Layer {
     public func namedParameters() -> [(name: String, tensor: Tensor)] { [] }
 }
 
+/// Leaky ReLU with a chosen slope for negative inputs (`torch.nn.LeakyReLU(negative_slope)`; GAN discriminators use
+/// 0.2).
+public final class LeakyReLU: Layer {
+    public let slope: Float
+    public init(slope: Float = 0.01) { self.slope = slope }
+    public func callAsFunction(_ x: Tensor) -> Tensor { x.leakyRelu(slope) }
+    public func namedParameters() -> [(name: String, tensor: Tensor)] { [] }
+}
+
 /// Layers applied in order; children are named "0", "1", … as in `torch.nn.Sequential`.
 public final class Sequential: Layer {
     public let layers: [any Layer]
@@ -188,6 +197,7 @@ public final class Sequential: Layer {
                 return #"{"type": "linear", "weight": "\#(name).weight""# + (l.bias != nil ? #", "bias": "\#(name).bias""# : "") + "}"
             }
             if let a = layer as? ActivationLayer { return #"{"type": "\#(a.activation.rawValue)"}"# }
+            if let a = layer as? LeakyReLU { return #"{"type": "leaky_relu", "negative_slope": \#(a.slope)}"# }
             return #"{"type": "\#(String(describing: type(of: layer)))"}"#
         }
         return "[" + items.joined(separator: ", ") + "]"

@@ -1,0 +1,144 @@
+import Foundation
+import RLCore
+import SeededRandom
+import Training
+
+/// A generative adversarial network (Goodfellow et al. 2014) of two MLPs. The discriminator D learns to tell data
+/// from the generator's samples; the generator G learns to fool it:
+///
+///     D step:  minimize  BCE(D(x), 1 − smoothing) + BCE(D(G(z)), 0)
+///     G step:  minimize  BCE(D(G(z)), 1)            (non-saturating, the default)
+///          or  minimize  −BCE(D(G(z)), 0) = log(1 − D(G(z)))   (the original minimax loss)
+///
+/// with z ~ N(0, I). Images are scaled to [−1, 1] for the generator's tanh output; 2-D points (`ring8`, `grid25`)
+/// are modelled as they are, with a linear output. One-sided label smoothing (real targets 1 − s) is an option.
+/// With `conditional`, the label's one-hot code is appended to both networks' inputs.
+public final class GAN: GenerativeModel {
+    public struct Config: TypedConfig {
+        public var generatorHidden = [256, 256]
+        public var discriminatorHidden = [256, 256]
+        public var latentSize = 64
+        public var generatorLoss = "non_saturating"
+        public var labelSmoothing = 0.0
+        public var learningRate = 2e-4
+        public var beta1 = 0.5
+        public var batchSize = 64
+        public var epochs = 50
+        public var conditional = false
+        public init() {}
+
+        public static var fields: [ConfigField<Config>] {
+            [.sizes("generator_hidden", \.generatorHidden, "hidden layer sizes of the generator (ReLU)"),
+             .sizes("discriminator_hidden", \.discriminatorHidden, "hidden layer sizes of the discriminator (LeakyReLU 0.2)"),
+             .int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the noise z"),
+             .choice("generator_loss", \.generatorLoss, ["non_saturating", "minimax"], "the generator's objective"),
+             .double("label_smoothing", \.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
+             .double("learning_rate", \.learningRate, above: 0, "Adam's step size, both networks"),
+             .double("beta1", \.beta1, in: 0...0.999, "Adam's β₁, both networks"),
+             .int("batch_size", \.batchSize, min: 1, max: 1 << 16, "samples per step"),
+             .int("epochs", \.epochs, min: 1, max: 1 << 20, "passes over the training set"),
+             .bool("conditional", \.conditional, "feed the label to generator and discriminator")]
+        }
+    }
+
+    public static let descriptor = ModelDescriptor(
+        name: "gan", summary: "generative adversarial network (MLP generator and discriminator)",
+        config: Config.self, losses: ["d_loss", "g_loss", "d_real", "d_fake"], handlesPoints: true, defaultData: "digits")
+
+    public let config: Config
+    let shape: DataShape
+    let generator: Sequential
+    let discriminator: Sequential
+    let generatorOptimizer: Adam
+    let discriminatorOptimizer: Adam
+
+    public var latentSize: Int { config.latentSize }
+    public var isConditional: Bool { config.conditional }
+
+    public init(settings: HyperParameters, shape: DataShape, seed: UInt64) throws {
+        config = try Config(settings)
+        self.shape = shape
+        var weights = SeededGenerator(seed: seed)
+        let labels = config.conditional ? shape.classCount : 0
+        generator = MLP(sizes: [config.latentSize + labels] + config.generatorHidden + [shape.features], activation: .relu,
+                        outputActivation: shape.isImage ? .tanh : nil, using: &weights)
+        var layers: [any Layer] = []
+        var width = shape.features + labels
+        for h in config.discriminatorHidden {
+            layers += [Linear(width, h, using: &weights), LeakyReLU(slope: 0.2)]
+            width = h
+        }
+        layers.append(Linear(width, 1, using: &weights))
+        discriminator = Sequential(layers)
+        generatorOptimizer = Adam(prefixed("generator", generator.namedParameters()), learningRate: Float(config.learningRate),
+                                  beta1: Float(config.beta1))
+        discriminatorOptimizer = Adam(prefixed("discriminator", discriminator.namedParameters()),
+                                      learningRate: Float(config.learningRate), beta1: Float(config.beta1))
+    }
+
+    /// Images in [0, 1] become [−1, 1], the range of the generator's tanh; points stay as they are.
+    func toModelRange(_ x: Tensor) -> Tensor { shape.isImage ? x * 2 - 1 : x }
+
+    func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }
+    func judged(_ x: Tensor, _ labels: [Int]?) -> Tensor { discriminator(conditioned(x, labels, classes: shape.classCount)) }
+
+    public func trainStep(_ batch: Batch, using rng: inout SeededGenerator) -> [String: Double] {
+        let n = batch.count
+        let labels = config.conditional ? batch.labels : nil
+        let real = toModelRange(batch.features)
+
+        // Discriminator: real towards 1 − smoothing, generated towards 0.
+        let fake = Tensor.withoutGrad { generated(Tensor.normal([n, config.latentSize], using: &rng), labels) }
+        let realLogits = judged(real, labels)
+        let fakeLogits = judged(fake, labels)
+        let realTarget = Tensor.full(Float(1 - config.labelSmoothing), shape: [n, 1])
+        let dLoss = binaryCrossEntropyWithLogits(realLogits, realTarget) + binaryCrossEntropyWithLogits(fakeLogits, Tensor.zeros([n, 1]))
+        discriminatorOptimizer.zeroGrad()
+        dLoss.backward()
+        discriminatorOptimizer.step()
+
+        // Generator: through the updated discriminator, on fresh noise.
+        let logits = judged(generated(Tensor.normal([n, config.latentSize], using: &rng), labels), labels)
+        let gLoss = config.generatorLoss == "minimax"
+            ? binaryCrossEntropyWithLogits(logits, Tensor.zeros([n, 1])) * -1
+            : binaryCrossEntropyWithLogits(logits, Tensor.ones([n, 1]))
+        generatorOptimizer.zeroGrad()
+        gLoss.backward()
+        generatorOptimizer.step()
+
+        func meanProbability(_ logits: Tensor) -> Double {
+            logits.data.reduce(0.0) { $0 + 1 / (1 + Foundation.exp(-Double($1))) } / Double(logits.count)
+        }
+        return ["d_loss": Double(dLoss.item), "g_loss": Double(gLoss.item),
+                "d_real": meanProbability(realLogits), "d_fake": meanProbability(fakeLogits)]
+    }
+
+    public func generate(noise: Tensor, labels: [Int]?) -> Tensor {
+        Tensor.withoutGrad {
+            let x = generated(noise, config.conditional ? labels : nil)
+            return shape.isImage ? (x + 1) * 0.5 : x
+        }
+    }
+
+    var parameters: [(name: String, tensor: Tensor)] {
+        prefixed("generator", generator.namedParameters()) + prefixed("discriminator", discriminator.namedParameters())
+    }
+
+    public func state() -> [(name: String, tensor: Tensor)] {
+        parameters + prefixed("optimizer.generator", generatorOptimizer.stateTensors())
+            + prefixed("optimizer.discriminator", discriminatorOptimizer.stateTensors())
+    }
+
+    public func restore(_ tensors: [(name: String, tensor: Tensor)]) throws {
+        try load(tensors, into: parameters)
+        try generatorOptimizer.loadStateTensors(unprefixed("optimizer.generator", tensors))
+        try discriminatorOptimizer.loadStateTensors(unprefixed("optimizer.discriminator", tensors))
+    }
+
+    /// The generator; images come out of its tanh in [−1, 1] and are mapped to [0, 1].
+    public var generatorDescription: String {
+        describe(generator, prefix: "generator", after: shape.isImage ? [#"{"type": "scale_shift", "scale": 0.5, "shift": 0.5}"#] : [])
+    }
+
+    public func setTraining(_ training: Bool) { generator.setTraining(training); discriminator.setTraining(training) }
+}

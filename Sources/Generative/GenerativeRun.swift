@@ -1,0 +1,370 @@
+import Datasets
+import Foundation
+import Imaging
+import RLCore
+import SeededRandom
+import Support
+import Training
+
+/// Everything `rlbench run <model> --data …` was asked for.
+public struct GenerativeRunOptions: Sendable {
+    public var model: String
+    public var data: String
+    /// Where the IDX files of `mnist` / `fashion-mnist` are (nil: the usual places, see `Datasets`).
+    public var dataDirectory: URL?
+    /// Training epochs; nil: the config's `epochs`.
+    public var epochs: Int?
+    public var seed: UInt64 = 0
+    public var configFile: URL?
+    public var overrides: [String] = []
+    public var outputDirectory: URL
+    /// Continue the run in `outputDirectory` from its last checkpoint (with its own data, seed and config).
+    public var resume = false
+    public var progress: ProgressStyle = .automatic
+
+    public init(model: String, data: String, outputDirectory: URL) {
+        self.model = model; self.data = data; self.outputDirectory = outputDirectory
+    }
+}
+
+/// One generative model's training run. It writes the run folder:
+///
+/// - `config.yml`, `metrics.csv` (one row per epoch: the model's mean losses, then wall time)
+/// - `checkpoints/step_<N>.safetensors` after every epoch, `last.safetensors`, `final.safetensors` — self-describing:
+///   the generator's layer list, the latent size, the sample shape and the label count are in the metadata
+/// - `samples/epoch_<N>.png` (a grid, or a scatter for 2-D data, from one fixed noise batch, so epochs compare),
+///   `progress.gif` (those pictures over the epochs), `loss_curve.png`
+/// - `eval.json`: the model's quality figures on the test set
+///
+/// Same seed, same bytes: the weights come from the seed, each epoch's batch order from (seed, epoch), and the
+/// training noise from one generator whose state every checkpoint keeps, so a run resumed from any checkpoint
+/// (even one saved by Ctrl-C mid-epoch) continues exactly as the uninterrupted run.
+public final class GenerativeRun {
+    public static let checkpointFormat = "rlbench-generative"
+
+    public let options: GenerativeRunOptions
+    public let descriptor: ModelDescriptor
+    public let settings: HyperParameters
+    public let model: any GenerativeModel
+    public let train: LabelledDataset
+    public let test: LabelledDataset
+    public let shape: DataShape
+    public let epochs: Int
+    public let batchSize: Int
+    /// Called after every epoch with the fixed-noise samples (`[n, features]`, values in [0, 1] for images) and the
+    /// metrics so far; runs on the training thread (the live window takes a copy).
+    public var onEpoch: ((_ samples: [Float], _ epoch: Int, _ history: [[String: Double]]) -> Void)?
+
+    private let folder: RunFolder
+    private var progress: ProgressReporter
+    private var noise: SeededGenerator
+    private var epochsDone = 0
+    /// Batches of the current epoch already trained (a checkpoint saved by Ctrl-C mid-epoch resumes after them).
+    private var batchesDone = 0
+    private var stepsDone = 0
+    private var history: [[String: Double]] = []
+    private var earlierWallSeconds = 0.0
+    private let startTime = Date()
+    private var lastGood: (file: URL, epoch: Int)?
+
+    /// Resolves the model, its settings and the data; throws clear errors for an unknown model or data set, data
+    /// the model cannot train on, bad settings and (with `resume`) a folder without a matching run.
+    public init(_ options: GenerativeRunOptions) throws {
+        var options = options
+        folder = RunFolder(options.outputDirectory)
+        var resumed: [String: String]?
+        if options.resume {
+            let meta = try folder.resumableMetadata()
+            guard meta["format"] == Self.checkpointFormat, let model = meta["model"], let data = meta["data"],
+                  let seed = meta["seed"].flatMap({ UInt64($0) }) else {
+                throw GenerativeError.badCheckpoint("\(folder.last.path) is not an rlbench generative-model checkpoint")
+            }
+            guard model == options.model, data == options.data else {
+                throw GenerativeError.badCheckpoint("the run in \(folder.url.path) trains \(model) on \(data), "
+                                                    + "not \(options.model) on \(options.data)")
+            }
+            options.seed = seed
+            resumed = meta
+        } else {
+            try folder.checkUnused()
+        }
+        self.options = options
+        let type = try ModelCatalog.model(named: options.model)
+        descriptor = type.descriptor
+
+        var hp = HyperParameters(defaults: descriptor.defaults)
+        if options.resume {
+            try hp.apply(file: folder.config)
+        } else {
+            if let tuned = TunedModelDefaults.text(model: descriptor.name, data: options.data) {
+                try hp.apply(yaml: tuned, source: "tuned defaults for \(descriptor.name) on \(options.data)")
+            }
+            if let file = options.configFile { try hp.apply(file: file) }
+            for o in options.overrides { try hp.apply(override: o) }
+        }
+        if let epochs = options.epochs { try hp.set("epochs", .number(Double(epochs)), source: "--epochs") }
+        epochs = try hp.int("epochs", min: 1)
+        batchSize = try hp.int("batch_size", min: 1)
+        settings = hp
+
+        (train, test) = try Datasets.load(options.data, directory: options.dataDirectory, seed: options.seed)
+        if !train.isImage && !descriptor.handlesPoints {
+            throw GenerativeError.unsuitableData("\(descriptor.name) models images; \(options.data) holds 2-D points (use gan)")
+        }
+        if try hp.bool("conditional"), Datasets.mixtureModes(options.data).count > 0 {
+            throw GenerativeError.unsuitableData("conditional=true needs labelled data; \(options.data) has no labels")
+        }
+        shape = DataShape(sample: train.sampleShape, classCount: train.classCount)
+        model = try type.init(settings: hp, shape: shape, seed: options.seed)
+        noise = SeededGenerator(seed: options.seed &+ 0x6E6F697365) // "noise"
+        progress = ProgressReporter(options.progress)
+
+        if let meta = resumed {
+            let loaded = try SafeTensors.read(from: folder.last)
+            try model.restore(loaded.tensors)
+            guard let epoch = meta["epoch"].flatMap({ Int($0) }), let batches = meta["batch"].flatMap({ Int($0) }),
+                  let steps = meta["step"].flatMap({ Int($0) }),
+                  let words = meta["rng_state"]?.split(separator: ",").compactMap({ UInt64($0) }),
+                  let generator = SeededGenerator(stateWords: words) else {
+                throw GenerativeError.badCheckpoint("\(folder.last.path) lacks its epoch, batch, step or generator state")
+            }
+            guard epoch < epochs else {
+                throw RunFolderError.nothingToResume("the run in \(folder.url.path) has done all its \(epoch) epochs; "
+                                                     + "give --epochs above \(epoch) to train it further")
+            }
+            (epochsDone, batchesDone, stepsDone, noise) = (epoch, batches, steps, generator)
+            lastGood = (folder.last, epoch)
+            try readEarlierMetrics()
+        }
+    }
+
+    /// The metrics rows up to the checkpoint's epoch, which a resumed run keeps and continues.
+    private func readEarlierMetrics() throws {
+        for line in try MetricsLog.rows(of: folder.metrics) {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map { Double($0) }
+            let columns = metricColumns
+            guard fields.count == columns.count, fields.allSatisfy({ $0 != nil }), let epoch = fields[0] else {
+                throw RunFolderError.nothingToResume("\(folder.metrics.path) has a malformed row: \(line.prefix(80))")
+            }
+            guard Int(epoch) <= epochsDone else { break }
+            history.append(Dictionary(uniqueKeysWithValues: zip(columns, fields.map { $0! })))
+            earlierWallSeconds = fields.last!!
+        }
+    }
+
+    private var metricColumns: [String] { ["epoch", "step"] + descriptor.losses + ["wall_time_s"] }
+
+    /// The batch order of `epoch`: a permutation that depends on the seed and the epoch alone.
+    private func order(epoch: Int) -> [Int] {
+        var rng = SeededGenerator(seed: options.seed &+ 0x6F72646572 &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        return rng.permutation(train.count)
+    }
+
+    /// The fixed batch the sample pictures come from: 64 noise vectors (and labels 0, 1, … in rows when conditional).
+    public lazy var fixedNoise: (noise: Tensor, labels: [Int]?) = {
+        var rng = SeededGenerator(seed: options.seed &+ 0x6669786564) // "fixed"
+        let n = shape.isImage ? 64 : 2500
+        let labels = model.isConditional ? (0..<n).map { $0 / 8 % shape.classCount } : nil
+        return (Tensor.normal([n, model.latentSize], using: &rng), labels)
+    }()
+
+    /// Trains the remaining epochs and writes the run folder. Ctrl-C saves a checkpoint and throws `interrupted`; a
+    /// NaN loss keeps the last good checkpoint and throws `nonFinite`.
+    @discardableResult
+    public func run() throws -> [String: Double] {
+        try folder.create()
+        try Files.makeDirectory(folder.url.appendingPathComponent("samples"))
+        if !options.resume || options.epochs != nil { try folder.writeConfig(settings.yaml) }
+        let metrics = try MetricsLog(url: folder.metrics, header: metricColumns, keptRows: history.map { row($0).joined(separator: ",") })
+        defer { metrics.flush() }
+        let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
+        progress.log("training \(descriptor.name) on \(options.data) for \(epochs) epochs of \(stepsPerEpoch) steps "
+                     + "(seed \(options.seed)) → \(folder.url.path)")
+        let firstStep = stepsDone
+        model.setTraining(true)
+        while epochsDone < epochs {
+            let epoch = epochsDone + 1
+            let order = order(epoch: epoch)
+            var sums: [String: Double] = [:]
+            var batches = 0
+            for start in stride(from: batchesDone * batchSize, to: train.count, by: batchSize) {
+                if StopRequest.isRequested {
+                    metrics.flush()
+                    let saved = try saveCheckpoint(named: nil)
+                    progress.finishLine()
+                    progress.log("stopping in epoch \(epoch): checkpoint saved to \(saved.path); continue with --resume \(folder.url.path)")
+                    throw GenerativeError.interrupted(epoch: epoch)
+                }
+                let rows = Array(order[start..<min(start + batchSize, train.count)])
+                let batch = self.batch(train, rows)
+                let losses = model.trainStep(batch, using: &noise)
+                for (key, value) in losses.sorted(by: { $0.key < $1.key }) where !value.isFinite {
+                    metrics.flush()
+                    progress.finishLine()
+                    if let (file, e) = lastGood {
+                        progress.log("the last good checkpoint is \(file.path) (epoch \(e)); nothing after it was saved")
+                    } else {
+                        progress.log("no checkpoint was saved: the run diverged in its first epoch")
+                    }
+                    throw GenerativeError.nonFinite(epoch: epoch, step: stepsDone + 1, quantity: key)
+                }
+                for (key, value) in losses { sums[key, default: 0] += value }
+                batches += 1
+                batchesDone += 1
+                stepsDone += 1
+                drawProgress(epoch: epoch, stepsPerEpoch: stepsPerEpoch, firstStep: firstStep, losses: losses)
+            }
+            model.epochFinished()
+            epochsDone = epoch
+            batchesDone = 0
+            var record = sums.mapValues { $0 / Double(max(batches, 1)) }
+            record["epoch"] = Double(epoch)
+            record["step"] = Double(stepsDone)
+            record["wall_time_s"] = wallSeconds
+            history.append(record)
+            metrics.append(row(record))
+            metrics.flush()
+            let samples = try writeSamples(epoch: epoch)
+            if epoch < epochs { try saveCheckpoint(named: nil) }
+            onEpoch?(samples, epoch, history)
+        }
+        model.setTraining(false)
+        let final = try saveCheckpoint(named: "final.safetensors")
+        progress.finishLine()
+        try writeLossCurve()
+        try writeProgressGIF()
+        let quality = evaluate()
+        try AtomicFile.write(Data((jsonString(quality) + "\n").utf8), to: folder.url.appendingPathComponent("eval.json"))
+        progress.log("evaluation: " + quality.keys.sorted().map { "\($0) \(format(quality[$0]!))" }.joined(separator: ", "))
+        progress.log("final checkpoint: \(final.path)")
+        return quality
+    }
+
+    private var wallSeconds: Double { earlierWallSeconds + Date().timeIntervalSince(startTime) }
+
+    private func row(_ record: [String: Double]) -> [String] {
+        metricColumns.map { key in
+            let v = record[key] ?? .nan
+            return key == "epoch" || key == "step" ? String(Int(v)) : key == "wall_time_s" ? String(format: "%.3f", v) : "\(v)"
+        }
+    }
+
+    private func format(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e9 ? String(Int(v)) : String(format: "%.4g", v) }
+
+    func batch(_ data: LabelledDataset, _ rows: [Int]) -> Batch {
+        let f = data.featureCount
+        var features = [Float](repeating: 0, count: rows.count * f)
+        data.features.withUnsafeBufferPointer { src in
+            features.withUnsafeMutableBufferPointer { dst in
+                for (i, r) in rows.enumerated() {
+                    dst.baseAddress!.advanced(by: i * f).update(from: src.baseAddress!.advanced(by: r * f), count: f)
+                }
+            }
+        }
+        return Batch(features: Tensor(features, shape: [rows.count, f]), labels: rows.map { data.labels[$0] })
+    }
+
+    /// The whole test set as one batch.
+    private var testBatch: Batch { Batch(features: Tensor(test.features, shape: [test.count, test.featureCount]), labels: test.labels) }
+
+    /// The model's own figures on the test set, and for 2-D mixtures the coverage of 2,500 fixed-noise samples.
+    public func evaluate() -> [String: Double] {
+        var rng = SeededGenerator(seed: options.seed &+ 0x6576616C) // "eval"
+        model.setTraining(false)
+        var quality = model.evaluate(on: testBatch, using: &rng)
+        let modes = Datasets.mixtureModes(options.data)
+        if !modes.isEmpty {
+            let points = model.generate(noise: Tensor.normal([2500, model.latentSize], using: &rng), labels: nil).data
+            let coverage = MixtureCoverage(points: points, modes: modes, std: Datasets.mixtureStd)
+            quality["modes_covered"] = Double(coverage.modesCovered)
+            quality["modes"] = Double(coverage.modeCount)
+            quality["high_quality_fraction"] = coverage.highQualityFraction
+        }
+        quality["epochs"] = Double(epochsDone)
+        return quality
+    }
+
+    // MARK: Pictures
+
+    /// The fixed-noise samples of this epoch as `samples/epoch_<N>.png`; returns the samples.
+    private func writeSamples(epoch: Int) throws -> [Float] {
+        model.setTraining(false)
+        defer { model.setTraining(true) }
+        let (z, labels) = fixedNoise
+        let samples = model.generate(noise: z, labels: labels).data
+        try picture(samples).writePNG(to: samplesFile(epoch: epoch))
+        return samples
+    }
+
+    func samplesFile(epoch: Int) -> URL {
+        folder.url.appendingPathComponent("samples").appendingPathComponent(String(format: "epoch_%04d.png", epoch))
+    }
+
+    /// Samples as a grid of images, or a scatter over the modes for 2-D data.
+    public func picture(_ samples: [Float]) -> RGBImage {
+        if shape.isImage {
+            return SampleImages.grid(samples, sampleShape: shape.sample, columns: 8, scale: shape.sample[1] <= 8 ? 6 : 3)
+        }
+        return SampleImages.scatter(samples, modes: Datasets.mixtureModes(options.data), extent: 5.5)
+    }
+
+    private func writeProgressGIF() throws {
+        let frames = try (1...epochsDone).compactMap { epoch -> RGBImage? in
+            let url = samplesFile(epoch: epoch)
+            guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+            return try PNG.decode(Files.data(url))
+        }
+        guard !frames.isEmpty else { return }
+        try GIF.write(frames, delayCentiseconds: 40, to: folder.url.appendingPathComponent("progress.gif"))
+    }
+
+    private func writeLossCurve() throws {
+        let palette = [RGB(200, 40, 40), RGB(40, 90, 200), RGB(40, 150, 60), RGB(150, 90, 20)]
+        let epochsAxis = history.map { $0["epoch"] ?? 0 }
+        let series = descriptor.losses.enumerated().map { i, key in
+            LinePlot.Series(label: key, x: epochsAxis, y: history.map { $0[key] ?? .nan }, color: palette[i % palette.count], lineWidth: 2)
+        }
+        let plot = LinePlot(title: "\(descriptor.name) on \(options.data) (seed \(options.seed))", xLabel: "epoch",
+                            yLabel: "mean loss", series: series)
+        try plot.render().writePNG(to: folder.url.appendingPathComponent("loss_curve.png"))
+    }
+
+    // MARK: Checkpoints
+
+    /// The checkpoint's metadata: enough to rebuild the model (`GenerativeCheckpoint`) and to sample without rlbench.
+    private var metadata: [String: String] {
+        ["format": Self.checkpointFormat, "model": descriptor.name, "data": options.data, "seed": String(options.seed),
+         "epoch": String(epochsDone), "batch": String(batchesDone), "step": String(stepsDone),
+         "rng_state": noise.stateWords.map(String.init).joined(separator: ","),
+         "hyperparameters": settings.json, "generator": model.generatorDescription,
+         "latent_size": String(model.latentSize), "sample_shape": jsonString(shape.sample),
+         "classes": String(shape.classCount), "conditional": model.isConditional ? "true" : "false"]
+    }
+
+    @discardableResult
+    private func saveCheckpoint(named name: String?) throws -> URL {
+        let file = try folder.saveCheckpoint(model.state(), metadata: metadata, step: stepsDone, named: name)
+        lastGood = (folder.last, epochsDone)
+        return file
+    }
+
+    // MARK: Progress
+
+    private func drawProgress(epoch: Int, stepsPerEpoch: Int, firstStep: Int, losses: [String: Double]) {
+        let total = epochs * stepsPerEpoch
+        progress.draw(fraction: Double(stepsDone) / Double(total), stats: {
+            let rate = Double(stepsDone - firstStep) / max(Date().timeIntervalSince(startTime), 1e-9)
+            let shown = descriptor.losses.prefix(2).map { "\($0) \(String(format: "%.4g", losses[$0] ?? .nan))" }
+            return "epoch \(epoch)/\(epochs) | step \(stepsDone)/\(total) | " + shown.joined(separator: " | ")
+                + String(format: " | %.0f steps/s | ETA %@", rate, formatDuration(rate > 0 ? Double(total - stepsDone) / rate : 0))
+        }())
+    }
+}
+
+/// The tuned settings shipped with rlbench: `Sources/Generative/Configs/<model>/<data>.yml`.
+public enum TunedModelDefaults {
+    public static func text(model: String, data: String) -> String? {
+        guard let url = Bundle.module.url(forResource: data, withExtension: "yml", subdirectory: "Configs/\(model)") else { return nil }
+        return try? String(contentsOf: url, encoding: .utf8)
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import RLCore
+import SeededRandom
+import Training
+
+/// A variational autoencoder (Kingma & Welling 2014), as the PyTorch examples' MNIST VAE: an MLP encoder to the mean
+/// μ and log-variance log σ² of a diagonal Gaussian over the latent z, the reparameterization z = μ + σ·ε, and an MLP
+/// decoder to Bernoulli logits over the pixels. The loss is the negative evidence lower bound per image, in nats:
+///
+///     −ELBO = Σ_pixels BCE(decoder(z), x) + β · KL(N(μ, σ²) ‖ N(0, I))
+///
+/// (β = 1 is the true bound; β > 1 is the β-VAE). With `conditional`, the label's one-hot code is fed to both
+/// networks, so `rlbench sample --label K` draws a chosen digit.
+public final class VAE: GenerativeModel {
+    public struct Config: TypedConfig {
+        public var hidden = [400]
+        public var latentSize = 20
+        public var beta = 1.0
+        public var learningRate = 1e-3
+        public var batchSize = 128
+        public var epochs = 10
+        public var conditional = false
+        public init() {}
+
+        public static var fields: [ConfigField<Config>] {
+            [.sizes("hidden", \.hidden, "hidden layer sizes of the encoder (the decoder mirrors them)"),
+             .int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the latent z"),
+             .double("beta", \.beta, in: 0...1000, "weight of the KL term (1: the evidence lower bound; > 1: β-VAE)"),
+             .double("learning_rate", \.learningRate, above: 0, "Adam's step size"),
+             .int("batch_size", \.batchSize, min: 1, max: 1 << 16, "images per step"),
+             .int("epochs", \.epochs, min: 1, max: 1 << 20, "passes over the training set"),
+             .bool("conditional", \.conditional, "feed the label to encoder and decoder")]
+        }
+    }
+
+    public static let descriptor = ModelDescriptor(
+        name: "vae", summary: "variational autoencoder (MLP, Bernoulli decoder, loss −ELBO = reconstruction + β·KL)",
+        config: Config.self, losses: ["loss", "reconstruction", "kl"], handlesPoints: false, defaultData: "mnist")
+
+    public let config: Config
+    let shape: DataShape
+    let encoder: Sequential
+    let mean: Linear
+    let logVariance: Linear
+    let decoder: Sequential
+    let optimizer: Adam
+
+    public var latentSize: Int { config.latentSize }
+    public var isConditional: Bool { config.conditional }
+
+    public init(settings: HyperParameters, shape: DataShape, seed: UInt64) throws {
+        config = try Config(settings)
+        self.shape = shape
+        var weights = SeededGenerator(seed: seed)
+        let labels = config.conditional ? shape.classCount : 0
+        let encoderSizes = [shape.features + labels] + config.hidden
+        encoder = MLP(sizes: encoderSizes, activation: .relu, outputActivation: config.hidden.isEmpty ? nil : .relu, using: &weights)
+        let top = encoderSizes.last!
+        mean = Linear(top, config.latentSize, using: &weights)
+        logVariance = Linear(top, config.latentSize, using: &weights)
+        decoder = MLP(sizes: [config.latentSize + labels] + config.hidden.reversed() + [shape.features],
+                      activation: .relu, using: &weights)
+        optimizer = Adam(Self.parameters(encoder, mean, logVariance, decoder), learningRate: Float(config.learningRate))
+    }
+
+    static func parameters(_ encoder: Sequential, _ mean: Linear, _ logVariance: Linear, _ decoder: Sequential)
+        -> [(name: String, tensor: Tensor)] {
+        prefixed("encoder", encoder.namedParameters()) + prefixed("mean", mean.namedParameters())
+            + prefixed("log_variance", logVariance.namedParameters()) + prefixed("decoder", decoder.namedParameters())
+    }
+
+    /// μ and log σ² of q(z | x).
+    func encode(_ x: Tensor, _ labels: [Int]?) -> (mean: Tensor, logVariance: Tensor) {
+        let h = encoder(conditioned(x, labels, classes: shape.classCount))
+        return (mean(h), logVariance(h))
+    }
+
+    /// Bernoulli logits of p(x | z).
+    func decode(_ z: Tensor, _ labels: [Int]?) -> Tensor { decoder(conditioned(z, labels, classes: shape.classCount)) }
+
+    /// The per-image reconstruction and KL terms, and the loss they make, for a batch.
+    func losses(_ batch: Batch, using rng: inout SeededGenerator) -> (loss: Tensor, reconstruction: Tensor, kl: Tensor) {
+        let labels = config.conditional ? batch.labels : nil
+        let (mu, logVar) = encode(batch.features, labels)
+        let epsilon = Tensor.normal(mu.shape, using: &rng)
+        let z = mu + (logVar * 0.5).exp() * epsilon
+        let logits = decode(z, labels)
+        let reconstruction = binaryCrossEntropyWithLogits(logits, batch.features, reduction: .sum) * (1 / Float(batch.count))
+        let kl = gaussianKLLoss(mean: mu, logVariance: logVar)
+        return (reconstruction + kl * Float(config.beta), reconstruction, kl)
+    }
+
+    public func trainStep(_ batch: Batch, using rng: inout SeededGenerator) -> [String: Double] {
+        let (loss, reconstruction, kl) = losses(batch, using: &rng)
+        optimizer.zeroGrad()
+        loss.backward()
+        optimizer.step()
+        return ["loss": Double(loss.item), "reconstruction": Double(reconstruction.item), "kl": Double(kl.item)]
+    }
+
+    public func generate(noise: Tensor, labels: [Int]?) -> Tensor {
+        Tensor.withoutGrad { decode(noise, config.conditional ? labels : nil).sigmoid() }
+    }
+
+    public func reconstruct(_ images: Tensor, labels: [Int]?) -> Tensor? {
+        Tensor.withoutGrad { decode(encode(images, config.conditional ? labels : nil).mean, config.conditional ? labels : nil).sigmoid() }
+    }
+
+    /// The test set's −ELBO in nats per image (β = 1 whatever the training β, with one sample of z per image, as the
+    /// PyTorch example reports it), and its reconstruction and KL parts.
+    public func evaluate(on test: Batch, using rng: inout SeededGenerator) -> [String: Double] {
+        var reconstruction = 0.0, kl = 0.0
+        Tensor.withoutGrad {
+            for start in stride(from: 0, to: test.count, by: 1000) {
+                let rows = start..<min(start + 1000, test.count)
+                let part = Batch(features: test.features.sliced(axis: 0, rows), labels: Array(test.labels[rows]))
+                let l = losses(part, using: &rng)
+                reconstruction += Double(l.reconstruction.item) * Double(rows.count)
+                kl += Double(l.kl.item) * Double(rows.count)
+            }
+        }
+        let n = Double(test.count)
+        return ["test_neg_elbo": (reconstruction + kl) / n, "test_reconstruction": reconstruction / n, "test_kl": kl / n]
+    }
+
+    public func state() -> [(name: String, tensor: Tensor)] {
+        Self.parameters(encoder, mean, logVariance, decoder) + prefixed("optimizer", optimizer.stateTensors())
+    }
+
+    public func restore(_ tensors: [(name: String, tensor: Tensor)]) throws {
+        try load(tensors, into: Self.parameters(encoder, mean, logVariance, decoder))
+        try optimizer.loadStateTensors(unprefixed("optimizer", tensors))
+    }
+
+    public var generatorDescription: String { describe(decoder, prefix: "decoder", after: [#"{"type": "sigmoid"}"#]) }
+
+    public func setTraining(_ training: Bool) {
+        for m in [encoder, decoder] as [Module] { m.setTraining(training) }
+    }
+}

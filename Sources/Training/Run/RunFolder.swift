@@ -1,0 +1,122 @@
+import Foundation
+import RLCore
+import Support
+
+/// A run's folder and the files every trainer writes into it, whatever it trains (an agent, a generative model):
+///
+/// - `config.yml` — the exact settings used (loadable with `--config`)
+/// - `metrics.csv` — one row per episode or epoch
+/// - `checkpoints/step_<N>.safetensors` (periodic), `last.safetensors` (the newest), `final.safetensors`
+///
+/// Every file is written atomically (a crash leaves the previous version), and a folder that already holds a run is
+/// used only to resume it.
+public struct RunFolder: Sendable {
+    public let url: URL
+
+    public init(_ url: URL) { self.url = url }
+
+    public var config: URL { url.appendingPathComponent("config.yml") }
+    public var metrics: URL { url.appendingPathComponent("metrics.csv") }
+    public var last: URL { url.appendingPathComponent("last.safetensors") }
+    public var final: URL { url.appendingPathComponent("final.safetensors") }
+    public var checkpoints: URL { url.appendingPathComponent("checkpoints") }
+
+    /// The periodic checkpoint of step (or epoch) `step`: zero-padded, so the files sort in order.
+    public func checkpoint(step: Int) -> URL {
+        checkpoints.appendingPathComponent(String(format: "step_%09d.safetensors", step))
+    }
+
+    /// Refuses a folder that already holds a run (its config, metrics or last checkpoint), naming the way out.
+    public func checkUnused() throws {
+        if [config, metrics, last].contains(where: { FileManager.default.fileExists(atPath: $0.path) }) {
+            throw RunFolderError.occupied(url.path)
+        }
+    }
+
+    /// The metadata of the newest checkpoint, for `--resume`; a folder without one is an error naming it.
+    public func resumableMetadata() throws -> [String: String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw RunFolderError.nothingToResume("nothing to resume: \(url.path) is not a folder")
+        }
+        guard FileManager.default.fileExists(atPath: last.path) else {
+            throw RunFolderError.nothingToResume("nothing to resume in \(url.path): it has no last.safetensors")
+        }
+        return try SafeTensors.read(from: last).metadata
+    }
+
+    /// Makes the folder and its `checkpoints/`.
+    public func create() throws { try Files.makeDirectory(checkpoints) }
+
+    /// Writes `config.yml`.
+    public func writeConfig(_ yaml: String) throws { try AtomicFile.write(Data(yaml.utf8), to: config) }
+
+    /// Writes a checkpoint as `checkpoints/step_<step>.safetensors` (or `name` in the folder) and as
+    /// `last.safetensors`; returns the first.
+    @discardableResult
+    public func saveCheckpoint(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String],
+                               step: Int, named name: String? = nil) throws -> URL {
+        let file = name.map { url.appendingPathComponent($0) } ?? checkpoint(step: step)
+        try SafeTensors.write(tensors, metadata: metadata, to: file)
+        try SafeTensors.write(tensors, metadata: metadata, to: last)
+        return file
+    }
+}
+
+public enum RunFolderError: Error, CustomStringConvertible, Equatable {
+    case occupied(String)
+    case nothingToResume(String)
+
+    public var description: String {
+        switch self {
+        case let .occupied(path):
+            "\(path) already holds a run; continue it with --resume \(path), or choose another --out"
+        case let .nothingToResume(message): message
+        }
+    }
+}
+
+/// `metrics.csv`: a header, then rows appended as training goes, buffered and flushed at checkpoints. A resumed run
+/// starts from the rows its checkpoint covers (later rows came from steps the run repeats).
+public final class MetricsLog {
+    private let handle: FileHandle
+    private var buffer = ""
+
+    /// Writes `header` and `keptRows` (without newlines) to `url`, replacing what was there, and opens it for rows.
+    public init(url: URL, header: [String], keptRows: [String] = []) throws {
+        let rows = keptRows.map { $0 + "\n" }.joined()
+        try AtomicFile.write(Data((header.joined(separator: ",") + "\n" + rows).utf8), to: url)
+        handle = try FileHandle(forWritingTo: url)
+        try handle.seekToEnd()
+    }
+
+    deinit { flush(); try? handle.close() }
+
+    /// Adds a row (fields already formatted); it reaches the file at the next `flush` or when the buffer is large.
+    public func append(_ fields: [String]) {
+        buffer += fields.joined(separator: ",") + "\n"
+        if buffer.utf8.count > 1 << 16 { flush() }
+    }
+
+    public func flush() {
+        guard !buffer.isEmpty else { return }
+        try? handle.write(contentsOf: Data(buffer.utf8))
+        buffer = ""
+    }
+
+    /// The data rows of an existing metrics file (header dropped), for a resumed run to keep; none if it is absent.
+    public static func rows(of url: URL) throws -> [Substring] {
+        guard FileManager.default.fileExists(atPath: url.path) else { return [] }
+        let text: String
+        do { text = try Files.text(url) } catch {
+            throw RunFolderError.nothingToResume("cannot read \(url.path) to continue it: \(error.localizedDescription)")
+        }
+        return Array(text.split(separator: "\n").dropFirst())
+    }
+}
+
+/// A JSON object string with sorted keys (checkpoint metadata values).
+public func jsonString(_ object: Any) -> String {
+    guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
+    return String(decoding: data, as: UTF8.self)
+}
