@@ -72,7 +72,8 @@ let package = Package(
                 path: "Agents", resources: [.copy("Configs")], swiftSettings: fastMath),
 
         // The optional SDL2 window.
-        .target(name: "Viewer", dependencies: ["CSDL2", "Imaging", "Environments", "Agents", "RLCore"], path: "Sources/Viewer"),
+        .target(name: "Viewer", dependencies: ["CSDL2", "Imaging", "Environments", "Agents", "Generative", "RLCore"],
+                path: "Sources/Viewer"),
 
         // The command-line tool.
         .executableTarget(name: "rlbench",

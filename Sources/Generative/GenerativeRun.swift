@@ -319,14 +319,18 @@ public final class GenerativeRun {
     }
 
     private func writeLossCurve() throws {
-        let palette = [RGB(200, 40, 40), RGB(40, 90, 200), RGB(40, 150, 60), RGB(150, 90, 20)]
-        let epochsAxis = history.map { $0["epoch"] ?? 0 }
-        let series = descriptor.losses.enumerated().map { i, key in
-            LinePlot.Series(label: key, x: epochsAxis, y: history.map { $0[key] ?? .nan }, color: palette[i % palette.count], lineWidth: 2)
-        }
-        let plot = LinePlot(title: "\(descriptor.name) on \(options.data) (seed \(options.seed))", xLabel: "epoch",
-                            yLabel: "mean loss", series: series)
+        let plot = Self.lossPlot(descriptor.losses, history, title: "\(descriptor.name) on \(options.data) (seed \(options.seed))")
         try plot.render().writePNG(to: folder.url.appendingPathComponent("loss_curve.png"))
+    }
+
+    /// The mean losses of each epoch so far (`history`: the metrics rows), one line per loss.
+    public static func lossPlot(_ losses: [String], _ history: [[String: Double]], title: String) -> LinePlot {
+        let palette = [RGB(200, 40, 40), RGB(40, 90, 200), RGB(40, 150, 60), RGB(150, 90, 20)]
+        let epochs = history.map { $0["epoch"] ?? 0 }
+        let series = losses.enumerated().map { i, key in
+            LinePlot.Series(label: key, x: epochs, y: history.map { $0[key] ?? .nan }, color: palette[i % palette.count], lineWidth: 2)
+        }
+        return LinePlot(title: title, xLabel: "epoch", yLabel: "mean loss", series: series)
     }
 
     // MARK: Checkpoints
@@ -366,5 +370,12 @@ public enum TunedModelDefaults {
     public static func text(model: String, data: String) -> String? {
         guard let url = Bundle.module.url(forResource: data, withExtension: "yml", subdirectory: "Configs/\(model)") else { return nil }
         return try? String(contentsOf: url, encoding: .utf8)
+    }
+
+    /// The data sets with a tuned config for `model`.
+    public static func dataSets(model: String) -> [String] {
+        guard let dir = Bundle.module.url(forResource: model, withExtension: nil, subdirectory: "Configs"),
+              let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
+        return names.filter { $0.hasSuffix(".yml") }.map { String($0.dropLast(4)) }.sorted()
     }
 }

@@ -48,22 +48,3 @@ struct Eval: ParsableCommand {
 }
 
 /// `rlbench list agents`: the agents, their action spaces and default hyperparameters.
-struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List agents.", subcommands: [ListAgents.self])
-}
-
-struct ListAgents: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "agents", abstract: "Show the agents, the action spaces they support and their defaults.")
-
-    func run() {
-        for type in AgentCatalog.all {
-            let d = type.descriptor
-            let kinds = d.actionKinds.map(\.rawValue).sorted().joined(separator: ", ")
-            print("\(d.name) — \(d.summary)")
-            print("  actions: \(kinds)\(d.needsDiscreteObservations ? "; needs discrete observations" : "")")
-            print("  default environment: \(d.defaultEnvironment); tuned configs: \(TunedDefaults.environments(agent: d.name).joined(separator: ", "))")
-            let defaults = HyperParameters(defaults: d.defaults).yaml.split(separator: "\n").joined(separator: "; ")
-            print("  defaults: \(defaults)\n")
-        }
-    }
-}

@@ -10,6 +10,7 @@ struct RLBench: ParsableCommand {
         abstract: "A reinforcement-learning and generative-model workbench.",
         subcommands: [
             Run.self,
+            Sample.self,
             Eval.self,
             Play.self,
             List.self,

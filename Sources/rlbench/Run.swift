@@ -1,4 +1,6 @@
 import Agents
+import Datasets
+import Generative
 import ArgumentParser
 import Environments
 import Foundation
@@ -17,8 +19,17 @@ struct Run: ParsableCommand {
         metrics.csv, checkpoints/, last.safetensors, final.safetensors, learning_curve.png and eval.json.
         """)
 
-    @Argument(help: "The agent: \(AgentCatalog.names.joined(separator: ", ")) (default: ppo; with --resume, the run's).")
+    @Argument(help: "The agent (\(AgentCatalog.names.joined(separator: ", "))) or generative model (\(ModelCatalog.names.joined(separator: ", "))) (default: ppo; with --resume, the run's).")
     var agent: String?
+
+    @Option(name: .long, help: "Data set of a generative model: \(Datasets.names.joined(separator: ", ")) (default: the model's own).")
+    var data: String?
+
+    @Option(name: .long, help: "Folder holding the IDX files of --data mnist or fashion-mnist (default: $RLBENCH_DATA/<name>, then /usr/share/datasets/<name>).")
+    var dataDir: String?
+
+    @Option(name: .long, parsing: .unconditional, help: "Training epochs of a generative model (default: the config's epochs).")
+    var epochs: Int?
 
     @Option(name: .long, help: "Environment id (see `rlbench env list`).")
     var env: String?
@@ -69,9 +80,11 @@ struct Run: ParsableCommand {
         if let resume, resume.isEmpty { throw ValidationError("--resume needs the folder of a run") }
         if let fps, !(fps > 0 && fps.isFinite) { throw ValidationError("--fps must be a positive number, got \(fps)") }
         if fps != nil && !view { throw ValidationError("--fps sets the speed of the --view window; add --view") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
     }
 
     mutating func run() throws {
+        if try isModelRun() { return try runModel() }
         var envOptions: [String: String] = [:]
         for item in envOption {
             guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
@@ -166,3 +179,8 @@ func fail<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
+/// `error` as one clear line on stderr; returns the non-zero exit to throw.
+func fail(_ error: Error) -> Error {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+    return ExitCode.failure
+}

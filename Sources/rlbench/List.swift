@@ -1,0 +1,46 @@
+import Agents
+import ArgumentParser
+import Generative
+import Training
+
+/// `rlbench list agents | models`: what can be trained, with every setting and its default.
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List agents and generative models.",
+                                                    subcommands: [ListAgents.self, ListModels.self])
+}
+
+struct ListAgents: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "agents", abstract: "Show the agents, the action spaces they support and their defaults.")
+
+    func run() {
+        for type in AgentCatalog.all {
+            let d = type.descriptor
+            let kinds = d.actionKinds.map(\.rawValue).sorted().joined(separator: ", ")
+            print("\(d.name) — \(d.summary)")
+            print("  actions: \(kinds)\(d.needsDiscreteObservations ? "; needs discrete observations" : "")")
+            print("  default environment: \(d.defaultEnvironment); tuned configs: \(TunedDefaults.environments(agent: d.name).joined(separator: ", "))")
+            let defaults = HyperParameters(defaults: d.defaults).yaml.split(separator: "\n").joined(separator: "; ")
+            print("  defaults: \(defaults)\n")
+        }
+    }
+}
+
+struct ListModels: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "models", abstract: "Show the generative models, their settings and defaults.")
+
+    func run() {
+        for type in ModelCatalog.all {
+            let d = type.descriptor
+            print("\(d.name) — \(d.summary)")
+            print("  data: \(d.handlesPoints ? "images and 2-D points" : "images"); default --data \(d.defaultData); "
+                  + "tuned configs: \(TunedModelDefaults.dataSets(model: d.name).joined(separator: ", "))")
+            print("  metrics.csv: epoch, step, \(d.losses.joined(separator: ", ")), wall_time_s")
+            let width = d.help.map(\.key.count).max() ?? 0
+            for (key, help) in d.help {
+                let value = d.defaults[key].map { "\($0)" } ?? ""
+                print("  \(key.padding(toLength: width, withPad: " ", startingAt: 0))  \(value.padding(toLength: 16, withPad: " ", startingAt: 0)) \(help)")
+            }
+            print()
+        }
+    }
+}
