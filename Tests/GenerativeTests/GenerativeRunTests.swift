@@ -1,0 +1,101 @@
+import Datasets
+import Foundation
+import Generative
+import RLCore
+import Testing
+import TestSupport
+import Training
+
+/// Training runs of the generative models: learning, determinism, resume, the run folder and bad input.
+@Suite(.serialized) struct GenerativeRunTests {
+    func options(_ model: String, _ data: String, epochs: Int, _ overrides: [String] = [], in dir: URL) -> GenerativeRunOptions {
+        var o = GenerativeRunOptions(model: model, data: data, outputDirectory: dir)
+        o.epochs = epochs
+        o.overrides = overrides
+        o.progress = .quiet
+        return o
+    }
+
+    /// The VAE learns the digits: its test −ELBO falls from about 44 nats (the untrained decoder) to below 31.
+    @Test func vaeLearnsTheDigits() throws {
+        let dir = Scratch.directory("vae")
+        let run = try GenerativeRun(options("vae", "digits", epochs: 8, in: dir))
+        let quality = try run.run()
+        let negELBO = try #require(quality["test_neg_elbo"])
+        #expect(negELBO < 31, "test −ELBO \(negELBO)")
+        #expect(abs(negELBO - quality["test_reconstruction"]! - quality["test_kl"]!) < 1e-6)
+        for file in ["config.yml", "metrics.csv", "final.safetensors", "last.safetensors", "loss_curve.png", "progress.gif",
+                     "eval.json", "samples/epoch_0001.png", "samples/epoch_0008.png", "checkpoints/step_000000084.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(file).path), "\(file) missing")
+        }
+        let rows = try String(contentsOf: dir.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(rows.first == "epoch,step,loss,reconstruction,kl,wall_time_s" && rows.count == 9)
+    }
+
+    /// Same seed, same bytes; and a run stopped after an epoch and resumed ends with the uninterrupted run's bytes.
+    @Test func runsAreDeterministicAndResumeExactly() throws {
+        for model in ["ae", "vae", "gan"] {
+            let a = Scratch.directory(model), b = Scratch.directory(model)
+            try GenerativeRun(options(model, "digits", epochs: 3, ["batch_size=64"], in: a)).run()
+            let interrupted = try GenerativeRun(options(model, "digits", epochs: 3, ["batch_size=64"], in: b))
+            interrupted.onEpoch = { _, epoch, _ in if epoch == 1 { StopRequest.request() } }
+            StopRequest.reset()
+            #expect(throws: GenerativeError.self) { try interrupted.run() }
+            StopRequest.reset()
+            var resume = options(model, "digits", epochs: 3, in: b)
+            resume.overrides = []
+            resume.resume = true
+            try GenerativeRun(resume).run()
+            let first = try Data(contentsOf: a.appendingPathComponent("final.safetensors"))
+            let second = try Data(contentsOf: b.appendingPathComponent("final.safetensors"))
+            #expect(first == second, "\(model): the resumed run differs from the uninterrupted one")
+            let c = Scratch.directory(model)
+            try GenerativeRun(options(model, "digits", epochs: 3, ["batch_size=64"], in: c)).run()
+            #expect(try Data(contentsOf: c.appendingPathComponent("final.safetensors")) == first, "\(model): same seed, other bytes")
+        }
+    }
+
+    /// A checkpoint rebuilds the model: its samples are the run's own.
+    @Test func checkpointsRebuildTheModel() throws {
+        let dir = Scratch.directory("gan")
+        let run = try GenerativeRun(options("gan", "digits", epochs: 1, ["conditional=true"], in: dir))
+        try run.run()
+        let loaded = try GenerativeCheckpoint(contentsOf: dir.appendingPathComponent("final.safetensors"))
+        #expect(loaded.descriptor.name == "gan" && loaded.data == "digits" && loaded.shape.sample == [1, 8, 8] && loaded.model.isConditional)
+        let noise = run.fixedNoise
+        #expect(loaded.model.generate(noise: noise.noise, labels: noise.labels).data
+                == run.model.generate(noise: noise.noise, labels: noise.labels).data)
+    }
+
+    @Test func badInputIsAClearError() throws {
+        let dir = Scratch.directory("bad")
+        func message(_ o: GenerativeRunOptions) -> String {
+            do { _ = try GenerativeRun(o); return "" } catch { return "\(error)" }
+        }
+        #expect(message(options("diffusion", "digits", epochs: 1, in: dir)).contains("unknown model 'diffusion'; known: ae, vae, gan"))
+        #expect(message(options("vae", "cifar", epochs: 1, in: dir)).contains("unknown data set 'cifar'"))
+        #expect(message(options("vae", "ring8", epochs: 1, in: dir)).contains("holds 2-D points"))
+        #expect(message(options("gan", "ring8", epochs: 1, ["conditional=true"], in: dir)).contains("needs labelled data"))
+        #expect(message(options("vae", "digits", epochs: 1, ["latent_size=100000"], in: dir)).contains("latent_size"))
+        #expect(message(options("vae", "digits", epochs: 1, ["hiden=[3]"], in: dir)).contains("hiden"))
+        var missing = options("vae", "mnist", epochs: 1, in: dir)
+        missing.dataDirectory = dir
+        #expect(message(missing).contains("no mnist files"))
+    }
+}
+
+@Suite struct MixtureCoverageTests {
+    /// Samples of the true mixture cover every mode with nearly all samples of high quality; a collapsed generator
+    /// covers one.
+    @Test func coverageTellsCollapseFromCoverage() throws {
+        let data = try Datasets.load("ring8", seed: 1).test
+        let modes = Datasets.mixtureModes("ring8")
+        let real = MixtureCoverage(points: Array(data.features.prefix(5000)), modes: modes, std: Datasets.mixtureStd)
+        #expect(real.modesCovered == 8 && real.highQualityFraction > 0.98)
+        let collapsed: [Float] = (0..<5000).map { $0 % 2 == 0 ? 2 : 0.01 }
+        let c = MixtureCoverage(points: collapsed, modes: modes, std: Datasets.mixtureStd)
+        #expect(c.modesCovered == 1 && c.highQualityFraction == 1)
+        let nowhere = MixtureCoverage(points: [Float](repeating: 0, count: 100), modes: modes, std: Datasets.mixtureStd)
+        #expect(nowhere.modesCovered == 0 && nowhere.highQualityFraction == 0)
+    }
+}
