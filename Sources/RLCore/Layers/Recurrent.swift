@@ -64,7 +64,8 @@ public final class RecurrentLayer: Layer {
     /// The output `[B, T, H]` (`[T, B, H]` unless `batchFirst`) of the last layer, and the final states
     /// h_n (and c_n for the LSTM) of every layer, `[numLayers, B, H]`. Missing initial states are zeros.
     public func forward(_ x: Tensor, h0: Tensor? = nil, c0: Tensor? = nil) -> (output: Tensor, hN: Tensor, cN: Tensor?) {
-        if let problem = inputProblem(x, h0: h0, c0: c0) { preconditionFailure(problem) }
+        // fatalError, not preconditionFailure: its message is printed in release builds too.
+        if let problem = inputProblem(x, h0: h0, c0: c0) { fatalError(problem) }
         let batch = batchFirst ? x.shape[0] : x.shape[1]
         /// Layer l's slice `[B, H]` of a `[numLayers, B, H]` state.
         func state(_ s: Tensor?, _ l: Int) -> Tensor? {

@@ -50,7 +50,8 @@ extension Tensor {
         let name = cell.layerName
         precondition(x.rank == 3, "\(name): input must be [batch, time, features], got \(x.shape)")
         let batch = x.shape[0], steps = x.shape[1], hidden = weightHH.shape.last ?? 0, gates = cell.gateCount * hidden
-        precondition(steps >= 1, "\(name): a sequence of length 0 (input \(x.shape)); the layer needs at least one time step")
+        // fatalError, not precondition: its message is printed in release builds too.
+        if steps == 0 { fatalError("\(name): a sequence of length 0 (input \(x.shape)); the layer needs at least one time step") }
         precondition(batch >= 1, "\(name): an empty batch (input \(x.shape))")
         precondition(weightHH.shape == [gates, hidden] && weightIH.shape == [gates, x.shape[2]],
                      "\(name): weights \(weightIH.shape), \(weightHH.shape) do not fit input \(x.shape) and \(cell.gateCount) gate blocks")
