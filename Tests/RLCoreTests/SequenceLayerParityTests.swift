@@ -8,8 +8,8 @@ import Testing
 /// and h_n/c_n) and the gradients of L = Σ_k sum(outputs[k] · upstream[k]) w.r.t. input, parameters and h0/c0.
 @Suite struct SequenceLayerParityTests {
     static let prefixes = ["layers.batch_norm", "layers.layer_norm", "layers.rnn", "layers.lstm", "layers.gru"]
-    /// Float32 against float64 recordings: |got − want| / (1 + |want|).
-    static let tolerance = 2e-5
+    /// Float32 against float64 recordings, |got − want| / (1 + |want|); the worst error measured is 7e-7 (tanh RNN biases).
+    static let tolerance = 5e-6
 
     @Test func sequenceLayersMatchPyTorch() throws {
         let fixtures = try TorchFixture.all(prefixes: Self.prefixes)
