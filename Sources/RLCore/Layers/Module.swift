@@ -24,6 +24,13 @@ extension Module {
     /// The total number of trainable scalars.
     public var parameterCount: Int { namedParameters().reduce(0) { $0 + $1.tensor.count } }
 
+    /// Training mode everywhere below this module (`setTraining(true)`), as torch's `module.train()`.
+    public func train() { setTraining(true) }
+
+    /// Evaluation mode everywhere below this module (`setTraining(false)`: Dropout off, BatchNorm on its running
+    /// statistics), as torch's `module.eval()`.
+    public func eval() { setTraining(false) }
+
     /// Clears every parameter's gradient.
     public func zeroGrad() { for (_, p) in namedParameters() { p.zeroGrad() } }
 

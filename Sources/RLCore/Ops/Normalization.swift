@@ -1,0 +1,141 @@
+/// Batch and layer normalization (PyTorch's `F.batch_norm` and `F.layer_norm`): both normalize groups of elements
+/// with a mean and a biased variance, then apply a per-feature affine map; they differ only in what a group is and
+/// which index the affine parameters follow, so one op (`normalized`) does the arithmetic and its backward for both.
+extension Tensor {
+    /// Where the elements of a normalization live: the tensor seen as `[outer, groups, inner]`; the statistics of group
+    /// g run over all `(o, i)` of `x[o, g, i]`. Batch norm: `[N, C, spatial]` (a group is a channel); layer norm:
+    /// `[1, rows, normalized]` (a group is a row).
+    struct NormalizationLayout {
+        let outer: Int, groups: Int, inner: Int
+        /// The number of elements in each group.
+        var groupSize: Int { outer * inner }
+
+        /// Calls `body(group, innerIndex, flatIndex)` for every element, in storage order.
+        @inline(__always)
+        func forEach(_ body: (_ group: Int, _ inner: Int, _ index: Int) -> Void) {
+            var index = 0
+            for _ in 0..<outer {
+                for g in 0..<groups {
+                    for i in 0..<inner { body(g, i, index); index += 1 }
+                }
+            }
+        }
+
+        /// The mean and biased variance of each group of `x`, accumulated in Double (two passes: no cancellation).
+        func statistics(_ x: [Float]) -> (mean: [Double], variance: [Double]) {
+            var sum = [Double](repeating: 0, count: groups), squares = [Double](repeating: 0, count: groups)
+            x.withUnsafeBufferPointer { x in forEach { g, _, k in sum[g] += Double(x[k]) } }
+            let n = Double(groupSize)
+            let mean = sum.map { $0 / n }
+            x.withUnsafeBufferPointer { x in forEach { g, _, k in let d = Double(x[k]) - mean[g]; squares[g] += d * d } }
+            return (mean, squares.map { $0 / n })
+        }
+    }
+
+    /// Which index of an element the affine weight and bias follow: its group (batch norm's channel) or its position
+    /// inside the group (layer norm's normalized feature).
+    enum AffineIndex { case group, inner }
+
+    /// `(x − mean[g]) · invStd[g] · weight[p] + bias[p]` for every element, with p its group or inner index. With
+    /// `batchStatistics`, mean and invStd were computed from `x` itself, so the input gradient includes the paths
+    /// through them; otherwise (batch norm in eval mode) they are constants.
+    static func normalized(_ x: Tensor, layout: NormalizationLayout, mean: [Double], invStd: [Double],
+                           batchStatistics: Bool, weight: Tensor?, bias: Tensor?, affine: AffineIndex) -> Tensor {
+        let parameterCount = affine == .group ? layout.groups : layout.inner
+        for p in [weight, bias].compactMap({ $0 }) {
+            precondition(p.count == parameterCount, "normalization: affine parameter \(p.shape) for \(parameterCount) features of \(x.shape)")
+        }
+        var normalizedValues = [Float](repeating: 0, count: x.count), y = [Float](repeating: 0, count: x.count)
+        let w = weight?.data, b = bias?.data
+        x.data.withUnsafeBufferPointer { xs in
+            layout.forEach { g, i, k in
+                let xhat = Float((Double(xs[k]) - mean[g]) * invStd[g])
+                let p = affine == .group ? g : i
+                normalizedValues[k] = xhat
+                y[k] = xhat * (w?[p] ?? 1) + (b?[p] ?? 0)
+            }
+        }
+        let inputs = [x] + [weight, bias].compactMap { $0 }
+        return result(y, shape: x.shape, inputs: inputs) { out in
+            let g = out.grad!
+            var gw = [Double](repeating: 0, count: parameterCount), gb = gw
+            var gxhat = [Float](repeating: 0, count: x.count)
+            layout.forEach { group, i, k in
+                let p = affine == .group ? group : i
+                gw[p] += Double(g[k] * normalizedValues[k])
+                gb[p] += Double(g[k])
+                gxhat[k] = g[k] * (w?[p] ?? 1)
+            }
+            if let weight { weight.accumulateGrad(gw.map { Float($0) }) }
+            if let bias { bias.accumulateGrad(gb.map { Float($0) }) }
+            guard x.requiresGrad else { return }
+            guard batchStatistics else {
+                var gx = gxhat
+                layout.forEach { group, _, k in gx[k] = Float(Double(gxhat[k]) * invStd[group]) }
+                x.accumulateGrad(gx)
+                return
+            }
+            // dx = invStd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)), the means over the element's group.
+            var meanG = [Double](repeating: 0, count: layout.groups), meanGX = meanG
+            layout.forEach { group, _, k in
+                meanG[group] += Double(gxhat[k])
+                meanGX[group] += Double(gxhat[k]) * Double(normalizedValues[k])
+            }
+            let n = Double(layout.groupSize)
+            var gx = gxhat
+            layout.forEach { group, _, k in
+                let centred = Double(gxhat[k]) - meanG[group] / n - Double(normalizedValues[k]) * meanGX[group] / n
+                gx[k] = Float(invStd[group] * centred)
+            }
+            x.accumulateGrad(gx)
+        }
+    }
+
+    /// Batch normalization of `[N, C]`, `[N, C, L]` or `[N, C, H, W]` over every axis but the channel axis 1
+    /// (PyTorch's `F.batch_norm`). In training mode (or without running statistics) it normalizes with the batch mean
+    /// and biased variance, and updates `runningMean`/`runningVar` in place (outside the graph) with `momentum`, the
+    /// variance unbiased as PyTorch does. In eval mode it normalizes with the running statistics.
+    public func batchNorm(weight: Tensor?, bias: Tensor?, runningMean: Tensor?, runningVar: Tensor?,
+                          training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+        precondition(rank >= 2, "batchNorm needs [N, C, ...], got \(shape)")
+        let layout = NormalizationLayout(outer: shape[0], groups: shape[1], inner: shape[2...].reduce(1, *))
+        precondition((runningMean == nil) == (runningVar == nil), "batchNorm: give both running statistics or neither")
+        for s in [runningMean, runningVar].compactMap({ $0 }) {
+            precondition(s.count == layout.groups, "batchNorm: running statistic \(s.shape) for \(layout.groups) channels")
+        }
+        let useBatch = training || runningMean == nil
+        let mean: [Double], variance: [Double]
+        if useBatch {
+            precondition(layout.groupSize > 1, "batchNorm in training mode needs more than one value per channel, got \(shape)")
+            (mean, variance) = layout.statistics(data)
+            if training, let runningMean, let runningVar {
+                let n = Double(layout.groupSize), m = Double(momentum)
+                for c in 0..<layout.groups {
+                    runningMean.data[c] = Float((1 - m) * Double(runningMean.data[c]) + m * mean[c])
+                    runningVar.data[c] = Float((1 - m) * Double(runningVar.data[c]) + m * variance[c] * n / (n - 1))
+                }
+            }
+        } else {
+            mean = runningMean!.data.map { Double($0) }
+            variance = runningVar!.data.map { Double($0) }
+        }
+        let invStd = variance.map { 1 / ($0 + Double(eps)).squareRoot() }
+        return Tensor.normalized(self, layout: layout, mean: mean, invStd: invStd, batchStatistics: useBatch,
+                                 weight: weight, bias: bias, affine: .group)
+    }
+
+    /// Layer normalization over the last `normalizedShape.count` dimensions, which must equal `normalizedShape`
+    /// (PyTorch's `F.layer_norm`): biased variance, eps inside the square root, element-wise `weight` and `bias`
+    /// of shape `normalizedShape`.
+    public func layerNorm(normalizedShape: [Int], weight: Tensor?, bias: Tensor?, eps: Float = 1e-5) -> Tensor {
+        precondition(!normalizedShape.isEmpty && rank >= normalizedShape.count
+                     && Array(shape.suffix(normalizedShape.count)) == normalizedShape,
+                     "layerNorm: input \(shape) does not end with the normalized shape \(normalizedShape)")
+        let features = normalizedShape.reduce(1, *)
+        let layout = NormalizationLayout(outer: 1, groups: count / Swift.max(features, 1), inner: features)
+        let (mean, variance) = layout.statistics(data)
+        let invStd = variance.map { 1 / ($0 + Double(eps)).squareRoot() }
+        return Tensor.normalized(self, layout: layout, mean: mean, invStd: invStd, batchStatistics: true,
+                                 weight: weight, bias: bias, affine: .inner)
+    }
+}

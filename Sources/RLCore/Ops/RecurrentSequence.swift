@@ -1,0 +1,252 @@
+import CKernels
+
+/// The cells of `torch.nn.RNN` (tanh), `LSTM` and `GRU`, with PyTorch's gate order in the weight rows.
+public enum RecurrentCell: String, Sendable, CaseIterable {
+    case rnnTanh = "rnn_tanh", lstm, gru
+
+    /// The number of gate blocks of `hidden` rows in the weights: LSTM i, f, g, o; GRU r, z, n; one for the RNN.
+    public var gateCount: Int {
+        switch self {
+        case .rnnTanh: 1
+        case .lstm: 4
+        case .gru: 3
+        }
+    }
+
+    /// The torch class name, for messages.
+    public var layerName: String {
+        switch self {
+        case .rnnTanh: "RNN"
+        case .lstm: "LSTM"
+        case .gru: "GRU"
+        }
+    }
+
+    /// Values kept per hidden unit and time step for the backward pass: the LSTM's gates i, f, g, o, its cell c and
+    /// tanh(c); the GRU's r, z, n and the hidden term of n (W_hn h + b_hn). The RNN needs only its output.
+    var cacheWidth: Int {
+        switch self {
+        case .rnnTanh: 0
+        case .lstm: 6
+        case .gru: 4
+        }
+    }
+}
+
+/// One recurrent layer over a whole sequence as a single graph node, with backpropagation through time written by
+/// hand. The input projection of all time steps is one product (`x W_ihᵀ + b_ih`, the `linear` op's kernel); each step
+/// adds one `[B, H] · W_hhᵀ` product and element-wise gate arithmetic on raw buffers, instead of a dozen graph ops per
+/// step. In the backward pass the per-step work is the element-wise gate derivatives and `dh_{t-1} += dHP_t · W_hh`;
+/// the weight gradients of all steps come from two products at the end (`linear`'s backward). The test suite holds it
+/// to the same cell written with ordinary tensor ops.
+extension Tensor {
+    /// Runs `cell` over `x [B, T, I]` (batch first) from `h0`/`c0 [B, H]` (zeros when nil; `c0` only for the LSTM),
+    /// with `weightIH [G·H, I]`, `weightHH [G·H, H]` and optional biases `[G·H]`. Returns the hidden states
+    /// `output [B, T, H]`, the last hidden state `hN [B, H]` (a slice of `output`) and, for the LSTM, the last cell
+    /// state `cN [B, H]`. Sigmoids are computed as 0.5 + 0.5·tanh(x/2) with the vectorized `rl_tanh`.
+    public static func recurrent(_ cell: RecurrentCell, input x: Tensor, h0: Tensor? = nil, c0: Tensor? = nil,
+                                 weightIH: Tensor, weightHH: Tensor, biasIH: Tensor?, biasHH: Tensor?)
+        -> (output: Tensor, hN: Tensor, cN: Tensor?) {
+        let name = cell.layerName
+        precondition(x.rank == 3, "\(name): input must be [batch, time, features], got \(x.shape)")
+        let batch = x.shape[0], steps = x.shape[1], hidden = weightHH.shape.last ?? 0, gates = cell.gateCount * hidden
+        // fatalError, not precondition: its message is printed in release builds too.
+        if steps == 0 { fatalError("\(name): a sequence of length 0 (input \(x.shape)); the layer needs at least one time step") }
+        precondition(batch >= 1, "\(name): an empty batch (input \(x.shape))")
+        precondition(weightHH.shape == [gates, hidden] && weightIH.shape == [gates, x.shape[2]],
+                     "\(name): weights \(weightIH.shape), \(weightHH.shape) do not fit input \(x.shape) and \(cell.gateCount) gate blocks")
+        for b in [biasIH, biasHH].compactMap({ $0 }) { precondition(b.shape == [gates], "\(name): bias \(b.shape), expected [\(gates)]") }
+        for s in [h0, c0].compactMap({ $0 }) {
+            precondition(s.shape == [batch, hidden], "\(name): initial state \(s.shape), expected [\(batch), \(hidden)]")
+        }
+        precondition(c0 == nil || cell == .lstm, "\(name): only the LSTM has a cell state c0")
+
+        let pass = RecurrentPass(cell: cell, batch: batch, steps: steps, hidden: hidden)
+        let rows = batch * steps
+        let projected = affine(x.data, rows: rows, weight: weightIH, bias: biasIH)
+        let initialH = h0?.data ?? [Float](repeating: 0, count: batch * hidden)
+        let initialC = c0?.data ?? [Float](repeating: 0, count: cell == .lstm ? batch * hidden : 0)
+        var cache = [Float](repeating: 0, count: steps * batch * cell.cacheWidth * hidden)
+        // Hidden states of every step, then (LSTM) the last cell state.
+        var states = [Float](repeating: 0, count: rows * hidden + (cell == .lstm ? batch * hidden : 0))
+        pass.forward(projected: projected, weightHH: weightHH.data, biasHH: biasHH?.data, h0: initialH, c0: initialC,
+                     states: &states, cache: &cache)
+
+        let kept = cache
+        let inputs = [x, weightIH, weightHH] + [biasIH, biasHH, h0, c0].compactMap { $0 }
+        let node = result(states, shape: cell == .lstm ? [states.count] : [batch, steps, hidden], inputs: inputs) { out in
+            let grads = pass.backward(out.grad!, states: out.data, cache: kept, weightHH: weightHH.data, h0: initialH,
+                                      c0: initialC, needInitialState: h0?.requiresGrad == true || c0?.requiresGrad == true)
+            if let gx = linearBackward(grads.projected, input: x.data, rows: rows, weight: weightIH, bias: biasIH,
+                                       inputGradient: x.requiresGrad) {
+                x.accumulateGrad(gx)
+            }
+            _ = linearBackward(grads.hiddenProjected, input: grads.previousStates, rows: rows, weight: weightHH,
+                               bias: biasHH, inputGradient: false)
+            h0?.accumulateGrad(grads.h0)
+            c0?.accumulateGrad(grads.c0)
+        }
+        let output = cell == .lstm ? node.sliced(axis: 0, 0..<(rows * hidden)).reshaped([batch, steps, hidden]) : node
+        let cN = cell == .lstm ? node.sliced(axis: 0, (rows * hidden)..<states.count).reshaped([batch, hidden]) : nil
+        return (output, output.sliced(axis: 1, (steps - 1)..<steps).reshaped([batch, hidden]), cN)
+    }
+}
+
+/// The sizes of one recurrent pass and its forward and backward loops. Layouts: `projected`, `states` and their
+/// gradients are batch-first (row `b·T + t`), so step t's rows are strided by T rows; `cache` is time-major
+/// (`[T, B, cacheWidth·H]`), each step's values contiguous.
+struct RecurrentPass {
+    let cell: RecurrentCell
+    let batch: Int, steps: Int, hidden: Int
+    var gates: Int { cell.gateCount * hidden }
+    var width: Int { cell.cacheWidth * hidden }
+
+    /// σ(x) = 0.5 + 0.5·tanh(x/2) over `n` values in place, through the vectorized tanh kernel.
+    @inline(__always)
+    static func sigmoidInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { p[i] *= 0.5 }
+        rl_tanh(p, p, n)
+        for i in 0..<n { p[i] = 0.5 + 0.5 * p[i] }
+    }
+
+    func forward(projected: [Float], weightHH: [Float], biasHH: [Float]?, h0: [Float], c0: [Float],
+                 states: inout [Float], cache: inout [Float]) {
+        let (B, T, H, GH, W) = (batch, steps, hidden, gates, width)
+        // W_hhᵀ [H, G·H], so that each step's product reads its right operand as stored (the panel kernel's case).
+        var transposed = [Float](repeating: 0, count: H * GH)
+        for r in 0..<GH { for c in 0..<H { transposed[c * GH + r] = weightHH[r * H + c] } }
+        var hiddenProjected = [Float](repeating: 0, count: B * GH)
+        let bias = biasHH ?? [Float](repeating: 0, count: GH)
+        projected.withUnsafeBufferPointer { xp in
+        transposed.withUnsafeBufferPointer { wT in
+        bias.withUnsafeBufferPointer { bias in
+        h0.withUnsafeBufferPointer { h0 in
+        c0.withUnsafeBufferPointer { c0 in
+        states.withUnsafeMutableBufferPointer { states in
+        cache.withUnsafeMutableBufferPointer { cache in
+        hiddenProjected.withUnsafeMutableBufferPointer { hp in
+            let xp = xp.baseAddress!, out = states.baseAddress!, hp = hp.baseAddress!, h0 = h0.baseAddress!
+            let cache = cache.baseAddress, c0 = c0.baseAddress
+            for t in 0..<T {
+                // hp = b_hh + h_{t-1} W_hhᵀ, h_{t-1} the rows of step t-1 in `states` (or h0).
+                for b in 0..<B { (hp + b * GH).update(from: bias.baseAddress!, count: GH) }
+                Gemm.multiply(transA: false, transB: false, m: B, n: GH, k: H, alpha: 1,
+                              a: t == 0 ? h0 : UnsafePointer(out + (t - 1) * H), lda: t == 0 ? H : T * H,
+                              b: wT.baseAddress!, ldb: GH, beta: 1, c: hp, ldc: GH)
+                for b in 0..<B {
+                    let x = xp + (b * T + t) * GH, h = hp + b * GH, y = out + (b * T + t) * H
+                    switch cell {
+                    case .rnnTanh:
+                        for j in 0..<H { y[j] = x[j] + h[j] }
+                        rl_tanh(y, y, H)
+                    case .lstm:
+                        let v = cache! + (t * B + b) * W
+                        let cPrev: UnsafePointer<Float> = t == 0 ? c0! + b * H : UnsafePointer(v - B * W + 4 * H)
+                        for j in 0..<(4 * H) { v[j] = x[j] + h[j] }
+                        RecurrentPass.sigmoidInPlace(v, 2 * H)
+                        rl_tanh(v + 2 * H, v + 2 * H, H)
+                        RecurrentPass.sigmoidInPlace(v + 3 * H, H)
+                        for j in 0..<H { v[4 * H + j] = v[H + j] * cPrev[j] + v[j] * v[2 * H + j] }
+                        rl_tanh(v + 4 * H, v + 5 * H, H)
+                        for j in 0..<H { y[j] = v[3 * H + j] * v[5 * H + j] }
+                        if t == T - 1 { (out + B * T * H + b * H).update(from: v + 4 * H, count: H) }
+                    case .gru:
+                        let v = cache! + (t * B + b) * W
+                        let hPrev: UnsafePointer<Float> = t == 0 ? h0 + b * H : UnsafePointer(y - H)
+                        for j in 0..<(2 * H) { v[j] = x[j] + h[j] }
+                        RecurrentPass.sigmoidInPlace(v, 2 * H)
+                        for j in 0..<H {
+                            v[3 * H + j] = h[2 * H + j]
+                            v[2 * H + j] = x[2 * H + j] + v[j] * h[2 * H + j]
+                        }
+                        rl_tanh(v + 2 * H, v + 2 * H, H)
+                        for j in 0..<H { let z = v[H + j]; y[j] = (1 - z) * v[2 * H + j] + z * hPrev[j] }
+                    }
+                }
+            }
+        } } } } } } } }
+    }
+
+    /// The gradients of one pass: of the input projection `projected` and hidden projection `hiddenProjected` (both
+    /// `[B·T, G·H]`, the same values except for the GRU's n block), the hidden state before each step
+    /// (`previousStates [B·T, H]`, the right operand of W_hh's gradient), and of h0 and c0.
+    struct Gradients {
+        var projected: [Float], hiddenProjected: [Float], previousStates: [Float], h0: [Float], c0: [Float]
+    }
+
+    func backward(_ upstream: [Float], states: [Float], cache: [Float], weightHH: [Float], h0: [Float], c0: [Float],
+                  needInitialState: Bool) -> Gradients {
+        let (B, T, H, GH, W) = (batch, steps, hidden, gates, width)
+        var previous = [Float](repeating: 0, count: B * T * H)
+        for b in 0..<B {
+            for t in 0..<T {
+                let source = t == 0 ? h0[(b * H)..<((b + 1) * H)] : states[((b * T + t - 1) * H)..<((b * T + t) * H)]
+                previous.replaceSubrange(((b * T + t) * H)..<((b * T + t + 1) * H), with: source)
+            }
+        }
+        var dProjected = [Float](repeating: 0, count: B * T * GH)
+        var dHidden = cell == .gru ? dProjected : []
+        // The gradient reaching h_t (and c_t) from later steps, carried backwards; it ends as dh0 (dc0).
+        var dh = [Float](repeating: 0, count: B * H)
+        var dc = cell == .lstm ? Array(upstream[(B * T * H)...]) : []
+        upstream.withUnsafeBufferPointer { g in
+        states.withUnsafeBufferPointer { states in
+        cache.withUnsafeBufferPointer { cache in
+        weightHH.withUnsafeBufferPointer { whh in
+        c0.withUnsafeBufferPointer { c0 in
+        previous.withUnsafeBufferPointer { previous in
+        dProjected.withUnsafeMutableBufferPointer { dxp in
+        dHidden.withUnsafeMutableBufferPointer { dhpGRU in
+        dh.withUnsafeMutableBufferPointer { dh in
+        dc.withUnsafeMutableBufferPointer { dc in
+            let g = g.baseAddress!, out = states.baseAddress!, dxp = dxp.baseAddress!, dh = dh.baseAddress!
+            let cache = cache.baseAddress, c0 = c0.baseAddress, dc = dc.baseAddress, hPrevAll = previous.baseAddress!
+            // The LSTM and RNN send the same pre-activation gradient to both projections.
+            let dhp = cell == .gru ? dhpGRU.baseAddress! : dxp
+            for t in stride(from: T - 1, through: 0, by: -1) {
+                for b in 0..<B {
+                    let k = b * T + t
+                    let up = g + k * H, carry = dh + b * H, dx = dxp + k * GH
+                    switch cell {
+                    case .rnnTanh:
+                        let y = out + k * H
+                        for j in 0..<H { dx[j] = (up[j] + carry[j]) * (1 - y[j] * y[j]); carry[j] = 0 }
+                    case .lstm:
+                        let v = cache! + (t * B + b) * W, dcb = dc! + b * H
+                        let cPrev: UnsafePointer<Float> = t == 0 ? c0! + b * H : v - B * W + 4 * H
+                        for j in 0..<H {
+                            let i = v[j], f = v[H + j], gg = v[2 * H + j], o = v[3 * H + j], tc = v[5 * H + j]
+                            let dhj = up[j] + carry[j]
+                            let dcj = dcb[j] + dhj * o * (1 - tc * tc)
+                            dx[j] = dcj * gg * i * (1 - i)
+                            dx[H + j] = dcj * cPrev[j] * f * (1 - f)
+                            dx[2 * H + j] = dcj * i * (1 - gg * gg)
+                            dx[3 * H + j] = dhj * tc * o * (1 - o)
+                            dcb[j] = dcj * f
+                            carry[j] = 0
+                        }
+                    case .gru:
+                        let v = cache! + (t * B + b) * W, dhh = dhp + k * GH, hPrev = hPrevAll + k * H
+                        for j in 0..<H {
+                            let r = v[j], z = v[H + j], n = v[2 * H + j], hn = v[3 * H + j]
+                            let dhj = up[j] + carry[j]
+                            let dn = dhj * (1 - z) * (1 - n * n)
+                            let dz = dhj * (hPrev[j] - n) * z * (1 - z)
+                            let dr = dn * hn * r * (1 - r)
+                            dx[j] = dr; dx[H + j] = dz; dx[2 * H + j] = dn
+                            dhh[j] = dr; dhh[H + j] = dz; dhh[2 * H + j] = dn * r
+                            carry[j] = dhj * z
+                        }
+                    }
+                }
+                // dh_{t-1} += dHP_t W_hh (not needed before the first step unless h0 is differentiated).
+                if t > 0 || needInitialState {
+                    Gemm.multiply(transA: false, transB: false, m: B, n: H, k: GH, alpha: 1, a: dhp + t * GH, lda: T * GH,
+                                  b: whh.baseAddress!, ldb: H, beta: 1, c: dh, ldc: H)
+                }
+            }
+        } } } } } } } } } }
+        return Gradients(projected: dProjected, hiddenProjected: cell == .gru ? dHidden : dProjected,
+                         previousStates: previous, h0: dh, c0: dc)
+    }
+}
