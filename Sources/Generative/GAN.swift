@@ -11,7 +11,8 @@ import Training
 ///          or  minimize  −BCE(D(G(z)), 0) = log(1 − D(G(z)))   (the original minimax loss)
 ///
 /// with z ~ N(0, I). Images are scaled to [−1, 1] for the generator's tanh output; 2-D points (`ring8`, `grid25`)
-/// are modelled as they are, with a linear output. One-sided label smoothing (real targets 1 − s) is an option.
+/// are modelled as they are, with a linear output. One-sided label smoothing (real targets 1 − s) and dropout in the
+/// discriminator are options.
 /// With `conditional`, the label's one-hot code is appended to both networks' inputs.
 public final class GAN: GenerativeModel {
     public struct Config: TypedConfig {
@@ -20,6 +21,7 @@ public final class GAN: GenerativeModel {
         public var latentSize = 64
         public var generatorLoss = "non_saturating"
         public var labelSmoothing = 0.0
+        public var dropout = 0.0
         public var learningRate = 2e-4
         public var beta1 = 0.5
         public var batchSize = 64
@@ -33,6 +35,7 @@ public final class GAN: GenerativeModel {
              .int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the noise z"),
              .choice("generator_loss", \.generatorLoss, ["non_saturating", "minimax"], "the generator's objective"),
              .double("label_smoothing", \.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
+             .double("dropout", \.dropout, in: 0...0.9, "dropout after each hidden layer of the discriminator (0: none)"),
              .double("learning_rate", \.learningRate, above: 0, "Adam's step size, both networks"),
              .double("beta1", \.beta1, in: 0...0.999, "Adam's β₁, both networks"),
              .int("batch_size", \.batchSize, min: 1, max: 1 << 16, "samples per step"),
@@ -66,6 +69,7 @@ public final class GAN: GenerativeModel {
         var width = shape.features + labels
         for h in config.discriminatorHidden {
             layers += [Linear(width, h, using: &weights), LeakyReLU(slope: 0.2)]
+            if config.dropout > 0 { layers.append(Dropout(Float(config.dropout), generator: weights.fork())) }
             width = h
         }
         layers.append(Linear(width, 1, using: &weights))
@@ -86,6 +90,8 @@ public final class GAN: GenerativeModel {
         let n = batch.count
         let labels = config.conditional ? batch.labels : nil
         let real = toModelRange(batch.features)
+        // The dropout masks come from the run's generator, whose state checkpoints keep (so a resume is exact).
+        for case let dropout as Dropout in discriminator.layers { dropout.generator = rng.fork() }
 
         // Discriminator: real towards 1 − smoothing, generated towards 0.
         let fake = Tensor.withoutGrad { generated(Tensor.normal([n, config.latentSize], using: &rng), labels) }
