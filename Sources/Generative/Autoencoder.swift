@@ -9,7 +9,7 @@ import Training
 /// Gaussian fitted to the training codes (their mean and standard deviation per dimension, kept in the checkpoint),
 /// which shows what the code space has learnt, and why the VAE's prior matters.
 public final class Autoencoder: GenerativeModel {
-    public struct Config: TypedConfig {
+    public struct Config: ModelConfig {
         public var hidden = [400]
         public var latentSize = 20
         public var loss = "bce"
@@ -22,11 +22,7 @@ public final class Autoencoder: GenerativeModel {
         public static var fields: [ConfigField<Config>] {
             [.sizes("hidden", \.hidden, "hidden layer sizes of the encoder (the decoder mirrors them)"),
              .int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the code"),
-             .choice("loss", \.loss, ["bce", "mse"], "reconstruction loss per image, summed over pixels"),
-             .double("learning_rate", \.learningRate, above: 0, "Adam's step size"),
-             .int("batch_size", \.batchSize, min: 1, max: 1 << 16, "images per step"),
-             .int("epochs", \.epochs, min: 1, max: 1 << 20, "passes over the training set"),
-             .bool("conditional", \.conditional, "feed the label to encoder and decoder")]
+             .choice("loss", \.loss, ["bce", "mse"], "reconstruction loss per image, summed over pixels")] + trainingFields
         }
     }
 
@@ -51,7 +47,7 @@ public final class Autoencoder: GenerativeModel {
         config = try Config(settings)
         self.shape = shape
         var weights = SeededGenerator(seed: seed)
-        let labels = config.conditional ? shape.classCount : 0
+        let labels = config.labelInputs(shape)
         encoder = MLP(sizes: [shape.features + labels] + config.hidden + [config.latentSize], activation: .relu, using: &weights)
         decoder = MLP(sizes: [config.latentSize + labels] + config.hidden.reversed() + [shape.features], activation: .relu,
                       using: &weights)

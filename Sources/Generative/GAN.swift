@@ -15,7 +15,7 @@ import Training
 /// discriminator are options.
 /// With `conditional`, the label's one-hot code is appended to both networks' inputs.
 public final class GAN: GenerativeModel {
-    public struct Config: TypedConfig {
+    public struct Config: ModelConfig {
         public var generatorHidden = [256, 256]
         public var discriminatorHidden = [256, 256]
         public var latentSize = 64
@@ -36,11 +36,7 @@ public final class GAN: GenerativeModel {
              .choice("generator_loss", \.generatorLoss, ["non_saturating", "minimax"], "the generator's objective"),
              .double("label_smoothing", \.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
              .double("dropout", \.dropout, in: 0...0.9, "dropout after each hidden layer of the discriminator (0: none)"),
-             .double("learning_rate", \.learningRate, above: 0, "Adam's step size, both networks"),
-             .double("beta1", \.beta1, in: 0...0.999, "Adam's β₁, both networks"),
-             .int("batch_size", \.batchSize, min: 1, max: 1 << 16, "samples per step"),
-             .int("epochs", \.epochs, min: 1, max: 1 << 20, "passes over the training set"),
-             .bool("conditional", \.conditional, "feed the label to generator and discriminator")]
+             .double("beta1", \.beta1, in: 0...0.999, "Adam's β₁, both networks")] + trainingFields
         }
     }
 
@@ -62,7 +58,7 @@ public final class GAN: GenerativeModel {
         config = try Config(settings)
         self.shape = shape
         var weights = SeededGenerator(seed: seed)
-        let labels = config.conditional ? shape.classCount : 0
+        let labels = config.labelInputs(shape)
         generator = MLP(sizes: [config.latentSize + labels] + config.generatorHidden + [shape.features], activation: .relu,
                         outputActivation: shape.isImage ? .tanh : nil, using: &weights)
         var layers: [any Layer] = []

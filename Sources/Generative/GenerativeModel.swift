@@ -71,6 +71,27 @@ extension GenerativeModel {
     public func epochFinished() {}
 }
 
+/// The settings every generative model has: how it trains and whether it is conditional.
+public protocol ModelConfig: TypedConfig {
+    var learningRate: Double { get set }
+    var batchSize: Int { get set }
+    var epochs: Int { get set }
+    var conditional: Bool { get set }
+}
+
+extension ModelConfig {
+    /// The fields of the shared settings, after a model's own.
+    static var trainingFields: [ConfigField<Self>] {
+        [.double("learning_rate", \.learningRate, above: 0, "Adam's step size"),
+         .int("batch_size", \.batchSize, min: 1, max: 1 << 16, "samples per step"),
+         .int("epochs", \.epochs, min: 1, max: 1 << 20, "passes over the training set"),
+         .bool("conditional", \.conditional, "feed the label's one-hot code to both networks")]
+    }
+
+    /// The inputs a label adds to each network: the class count when conditional, else none.
+    func labelInputs(_ shape: DataShape) -> Int { conditional ? shape.classCount : 0 }
+}
+
 /// What `rlbench list models` and the run know about a model without building one.
 public struct ModelDescriptor: Sendable {
     /// The command-line name (`vae`, `gan`, ...).

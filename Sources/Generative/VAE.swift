@@ -12,7 +12,7 @@ import Training
 /// (β = 1 is the true bound; β > 1 is the β-VAE). With `conditional`, the label's one-hot code is fed to both
 /// networks, so `rlbench sample --label K` draws a chosen digit.
 public final class VAE: GenerativeModel {
-    public struct Config: TypedConfig {
+    public struct Config: ModelConfig {
         public var hidden = [400]
         public var latentSize = 20
         public var beta = 1.0
@@ -25,11 +25,7 @@ public final class VAE: GenerativeModel {
         public static var fields: [ConfigField<Config>] {
             [.sizes("hidden", \.hidden, "hidden layer sizes of the encoder (the decoder mirrors them)"),
              .int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the latent z"),
-             .double("beta", \.beta, in: 0...1000, "weight of the KL term (1: the evidence lower bound; > 1: β-VAE)"),
-             .double("learning_rate", \.learningRate, above: 0, "Adam's step size"),
-             .int("batch_size", \.batchSize, min: 1, max: 1 << 16, "images per step"),
-             .int("epochs", \.epochs, min: 1, max: 1 << 20, "passes over the training set"),
-             .bool("conditional", \.conditional, "feed the label to encoder and decoder")]
+             .double("beta", \.beta, in: 0...1000, "weight of the KL term (1: the evidence lower bound; > 1: β-VAE)")] + trainingFields
         }
     }
 
@@ -52,7 +48,7 @@ public final class VAE: GenerativeModel {
         config = try Config(settings)
         self.shape = shape
         var weights = SeededGenerator(seed: seed)
-        let labels = config.conditional ? shape.classCount : 0
+        let labels = config.labelInputs(shape)
         let encoderSizes = [shape.features + labels] + config.hidden
         encoder = MLP(sizes: encoderSizes, activation: .relu, outputActivation: config.hidden.isEmpty ? nil : .relu, using: &weights)
         let top = encoderSizes.last!
