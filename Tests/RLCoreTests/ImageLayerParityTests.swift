@@ -10,8 +10,9 @@ import Testing
 @Suite struct ImageLayerParityTests {
     static let prefixes = ["layers.conv2d", "layers.conv_transpose2d", "layers.max_pool2d", "layers.avg_pool2d",
                            "layers.adaptive_avg_pool2d"]
-    /// Float32 arithmetic against float64 recordings, measured as |got − want| / (1 + |want|).
-    static let tolerance = 1e-5
+    /// Float32 arithmetic against float64 recordings, measured as |got − want| / (1 + |want|): the worst measured is
+    /// 7.5e-7 (conv2d.rect, d/dweight).
+    static let tolerance = 5e-6
 
     @Test func imageLayersMatchPyTorch() throws {
         let fixtures = try TorchFixture.all(prefixes: Self.prefixes)

@@ -147,73 +147,90 @@ struct ConvolutionGeometry: Equatable {
 
     // MARK: The three products
 
-    /// A buffer for one lowered image, or none when lowering is the identity.
-    private func scratch() -> [Float] {
-        lowersToItself ? [] : [Float](unsafeUninitializedCapacity: depth * gridPlane) { $1 = depth * gridPlane }
+    /// A buffer for one lowered image (nil when lowering is the identity), valid while `body` runs.
+    private func withScratch(_ body: (UnsafeMutablePointer<Float>?) -> Void) {
+        guard !lowersToItself else { body(nil); return }
+        let count = depth * gridPlane
+        var lowered = [Float](unsafeUninitializedCapacity: count) { $1 = count }
+        lowered.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
     }
 
     /// One group's image as a lowered matrix: the image itself when lowering is the identity, else lowered into
     /// `scratch`.
     private func lowering(_ image: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
-        guard let scratch, !lowersToItself else { return image }
+        guard let scratch else { return image }
         lower(image, into: scratch)
         return UnsafePointer(scratch)
     }
 
+    /// The multiply-adds of one of the three products over the whole batch.
+    var productSize: Int { batch * gridChannels * gridPlane * depth }
+
+    /// Runs `body` over all samples, as two halves on two cores when the product is at least
+    /// `Tensor.splitForwardProduct`. Samples are independent, so the values are the same on one core or two.
+    private func splittingSamples(_ body: (Range<Int>) -> Void) {
+        guard batch >= 2 && productSize >= Tensor.splitForwardProduct else { body(0..<batch); return }
+        _ = ForkJoin.both({ body(0..<(batch / 2)) }, { body((batch / 2)..<batch) })
+    }
+
     /// grid[n, g] = F_g · lower(image[n, g]) for every sample n and group g, overwriting `grid`.
     func correlate(image: [Float], filter: [Float], grid: inout [Float]) {
-        var lowered = scratch()
         image.withUnsafeBufferPointer { image in filter.withUnsafeBufferPointer { filter in
-            grid.withUnsafeMutableBufferPointer { grid in lowered.withUnsafeMutableBufferPointer { lowered in
+            grid.withUnsafeMutableBufferPointer { grid in
                 let image = image.baseAddress!, filter = filter.baseAddress!, grid = grid.baseAddress!
-                for n in 0..<batch {
-                    for g in 0..<groups {
-                        let source = lowering(image + imageStart(n, g), scratch: lowered.baseAddress)
-                        Gemm.multiply(transA: false, transB: false, m: gridGroupChannels, n: gridPlane, k: depth, alpha: 1,
-                                      a: filter + filterStart(g), lda: depth, b: source, ldb: gridPlane,
-                                      beta: 0, c: grid + gridStart(n, g), ldc: gridPlane)
+                splittingSamples { samples in withScratch { scratch in
+                    for n in samples {
+                        for g in 0..<groups {
+                            Gemm.multiply(transA: false, transB: false, m: gridGroupChannels, n: gridPlane, k: depth,
+                                          alpha: 1, a: filter + filterStart(g), lda: depth,
+                                          b: lowering(image + imageStart(n, g), scratch: scratch), ldb: gridPlane,
+                                          beta: 0, c: grid + gridStart(n, g), ldc: gridPlane)
+                        }
                     }
-                }
-            } }
+                } }
+            }
         } }
     }
 
     /// image[n, g] += unlower(F_gᵀ · grid[n, g]) for every sample n and group g.
     func spread(grid: [Float], filter: [Float], image: inout [Float]) {
-        var lowered = scratch()
         grid.withUnsafeBufferPointer { grid in filter.withUnsafeBufferPointer { filter in
-            image.withUnsafeMutableBufferPointer { image in lowered.withUnsafeMutableBufferPointer { lowered in
+            image.withUnsafeMutableBufferPointer { image in
                 let image = image.baseAddress!, filter = filter.baseAddress!, grid = grid.baseAddress!
-                for n in 0..<batch {
-                    for g in 0..<groups {
-                        // Without lowering, the product adds straight into the image (beta 1).
-                        let target = lowersToItself ? image + imageStart(n, g) : lowered.baseAddress!
-                        Gemm.multiply(transA: true, transB: false, m: depth, n: gridPlane, k: gridGroupChannels, alpha: 1,
-                                      a: filter + filterStart(g), lda: depth, b: grid + gridStart(n, g), ldb: gridPlane,
-                                      beta: lowersToItself ? 1 : 0, c: target, ldc: gridPlane)
-                        if !lowersToItself { unlower(lowered.baseAddress!, into: image + imageStart(n, g)) }
+                splittingSamples { samples in withScratch { scratch in
+                    for n in samples {
+                        for g in 0..<groups {
+                            // Without lowering, the product adds straight into the image (beta 1).
+                            Gemm.multiply(transA: true, transB: false, m: depth, n: gridPlane, k: gridGroupChannels,
+                                          alpha: 1, a: filter + filterStart(g), lda: depth, b: grid + gridStart(n, g),
+                                          ldb: gridPlane, beta: scratch == nil ? 1 : 0,
+                                          c: scratch ?? image + imageStart(n, g), ldc: gridPlane)
+                            if let scratch { unlower(scratch, into: image + imageStart(n, g)) }
+                        }
                     }
-                }
-            } }
+                } }
+            }
         } }
     }
 
-    /// dF_g = Σ_n grid[n, g] · lower(image[n, g])ᵀ for every group g, overwriting `filterGradient` (samples added in order).
+    /// dF_g = Σ_n grid[n, g] · lower(image[n, g])ᵀ for every group g, overwriting `filterGradient` (samples added in
+    /// order, on one core: a split would change the order of the sum).
     func filterGradient(image: [Float], grid: [Float], into filterGradient: inout [Float]) {
         guard batch > 0 else { filterGradient = [Float](repeating: 0, count: filterGradient.count); return }
-        var lowered = scratch()
         image.withUnsafeBufferPointer { image in grid.withUnsafeBufferPointer { grid in
-            filterGradient.withUnsafeMutableBufferPointer { gradient in lowered.withUnsafeMutableBufferPointer { lowered in
+            filterGradient.withUnsafeMutableBufferPointer { gradient in
                 let image = image.baseAddress!, grid = grid.baseAddress!, gradient = gradient.baseAddress!
-                for n in 0..<batch {
-                    for g in 0..<groups {
-                        let source = lowering(image + imageStart(n, g), scratch: lowered.baseAddress)
-                        Gemm.multiply(transA: false, transB: true, m: gridGroupChannels, n: depth, k: gridPlane, alpha: 1,
-                                      a: grid + gridStart(n, g), lda: gridPlane, b: source, ldb: gridPlane,
-                                      beta: n == 0 ? 0 : 1, c: gradient + filterStart(g), ldc: depth)
+                withScratch { scratch in
+                    for n in 0..<batch {
+                        for g in 0..<groups {
+                            Gemm.multiply(transA: false, transB: true, m: gridGroupChannels, n: depth, k: gridPlane,
+                                          alpha: 1, a: grid + gridStart(n, g), lda: gridPlane,
+                                          b: lowering(image + imageStart(n, g), scratch: scratch), ldb: gridPlane,
+                                          beta: n == 0 ? 0 : 1, c: gradient + filterStart(g), ldc: depth)
+                        }
                     }
                 }
-            } }
+            }
         } }
     }
 }
@@ -332,16 +349,13 @@ extension Tensor {
         if let bias { addChannelBias(&y, bias.data, batch: geometry.batch, plane: geometry.gridPlane) }
         return result(y, shape: geometry.gridShape, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { out in
             let g = out.grad!
-            if x.requiresGrad {
-                var gx = [Float](repeating: 0, count: x.count)
-                geometry.spread(grid: g, filter: weight.data, image: &gx)
-                x.accumulateGrad(gx)
-            }
-            weight.accumulateGrad { geometry.filterGradient(image: x.data, grid: g, into: &$0) }
-            if let bias, bias.requiresGrad {
-                bias.accumulateGrad(channelSums(g, channels: geometry.gridChannels, batch: geometry.batch,
-                                                plane: geometry.gridPlane))
-            }
+            convolutionBackward(g, x: x, weight: weight, bias: bias, geometry: geometry, outputPlane: geometry.gridPlane,
+                                inputGradient: {
+                                    var gx = [Float](repeating: 0, count: x.count)
+                                    geometry.spread(grid: g, filter: weight.data, image: &gx)
+                                    return gx
+                                },
+                                filterGradient: { geometry.filterGradient(image: x.data, grid: g, into: &$0) })
         }
     }
 
@@ -362,17 +376,36 @@ extension Tensor {
         if let bias { addChannelBias(&y, bias.data, batch: geometry.batch, plane: geometry.imagePlane) }
         return result(y, shape: geometry.imageShape, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { out in
             let g = out.grad!
-            if x.requiresGrad {
-                let count = x.count
-                var gx = [Float](unsafeUninitializedCapacity: count) { $1 = count }  // correlate overwrites it
-                geometry.correlate(image: g, filter: weight.data, grid: &gx)
-                x.accumulateGrad(gx)
-            }
-            weight.accumulateGrad { geometry.filterGradient(image: g, grid: x.data, into: &$0) }
-            if let bias, bias.requiresGrad {
-                bias.accumulateGrad(channelSums(g, channels: geometry.imageChannels, batch: geometry.batch,
-                                                plane: geometry.imagePlane))
-            }
+            convolutionBackward(g, x: x, weight: weight, bias: bias, geometry: geometry, outputPlane: geometry.imagePlane,
+                                inputGradient: {
+                                    let count = x.count
+                                    var gx = [Float](unsafeUninitializedCapacity: count) { $1 = count }  // overwritten
+                                    geometry.correlate(image: g, filter: weight.data, grid: &gx)
+                                    return gx
+                                },
+                                filterGradient: { geometry.filterGradient(image: g, grid: x.data, into: &$0) })
+        }
+    }
+
+    /// The backward both convolutions share, from the upstream gradient `g` of their output (`[N, C_out, outputPlane]`).
+    /// The input gradient (when `x` requires grad) and the weight gradient are independent products: large ones run on
+    /// two cores at once, with the same values either way; as in `linear`, the weight gradient stays on the calling
+    /// thread, which next reads it. The bias gradient is the per-channel sum of `g`.
+    static func convolutionBackward(_ g: [Float], x: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry,
+                                    outputPlane: Int, inputGradient: () -> [Float],
+                                    filterGradient: (inout [Float]) -> Void) {
+        var gx: [Float]?
+        func inputProduct() { gx = inputGradient() }
+        func weightProduct() { weight.accumulateGrad(writing: filterGradient) }
+        if x.requiresGrad && weight.requiresGrad && geometry.productSize >= parallelBackwardProduct {
+            _ = ForkJoin.both(weightProduct, inputProduct)
+        } else {
+            if x.requiresGrad { inputProduct() }
+            weightProduct()
+        }
+        if let gx { x.accumulateGrad(gx) }
+        if let bias, bias.requiresGrad {
+            bias.accumulateGrad(channelSums(g, channels: bias.count, batch: geometry.batch, plane: outputPlane))
         }
     }
 
