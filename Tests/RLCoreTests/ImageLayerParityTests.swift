@@ -281,6 +281,27 @@ import Testing
         #expect(Conv2d(4, 6, kernelSize: [3, 2], groups: 2, using: &again).weight.data == conv.weight.data)
     }
 
+    /// Max pooling's rules the recordings do not exercise: on a tie the first maximum scanning row by row wins (and
+    /// gets the gradient, added up over overlapping windows); padding never wins, even over negative values.
+    @Test func maxPoolTiesAndPadding() {
+        let x = Tensor([1, 3, 3, 3, 2, 0], shape: [1, 1, 2, 3])
+        x.requiresGrad = true
+        let (values, indices) = x.maxPool2d(kernelSize: 2, stride: 1)
+        #expect(values.data == [3, 3] && indices == [1, 1])
+        values.sum().backward()
+        #expect(x.grad == [0, 2, 0, 0, 0, 0])
+        let negative = Tensor([-5, -4, -3, -2], shape: [1, 1, 2, 2])
+        let padded = negative.maxPool2d(kernelSize: 2, stride: 2, padding: 1)
+        #expect(padded.values.data == [-5, -4, -3, -2] && padded.indices == [0, 1, 2, 3])
+    }
+
+    /// Adaptive windows are PyTorch's ⌊i·H/out⌋ ..< ⌈(i+1)·H/out⌉: for 5 rows into 3, rows 0..<2, 1..<4 and 3..<5.
+    @Test func adaptiveWindows() {
+        let x = Tensor([1, 2, 3, 4, 5, 10, 20, 30, 40, 50], shape: [1, 1, 5, 2])
+        expectClose(x.adaptiveAvgPool2d([3, 1]).data, [(1 + 2 + 3 + 4) / 4, (3 + 4 + 5 + 10 + 20 + 30) / 6, (20 + 30 + 40 + 50) / 4],
+                    tol: 1e-6, "adaptive 5 → 3 rows")
+    }
+
     /// Nearest upsampling repeats each cell; Flatten/Unflatten only reshape; a layer stack runs end to end.
     @Test func layersCompose() {
         let x = Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2])
