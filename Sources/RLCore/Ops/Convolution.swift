@@ -1,3 +1,5 @@
+import CKernels
+
 /// 2-D convolution and transposed convolution (PyTorch's `conv2d` / `conv_transpose2d`, NCHW), lowered to GEMM.
 ///
 /// Both ops are one geometry seen from two sides: a kernel visits a padded *image* and each visit gives one cell of
@@ -126,13 +128,13 @@ struct ConvolutionGeometry: Equatable {
         let stride = w.stride, width = w.grid
         forEachRun { run, start, valid in
             let out = lowered + run
-            for x in 0..<valid.lowerBound { out[x] = 0 }
-            if stride == 1, !valid.isEmpty {
+            out.update(repeating: 0, count: valid.lowerBound)
+            if stride == 1 {
                 (out + valid.lowerBound).update(from: image + (start + valid.lowerBound), count: valid.count)
             } else {
                 for x in valid { out[x] = image[start + x * stride] }
             }
-            for x in valid.upperBound..<width { out[x] = 0 }
+            (out + valid.upperBound).update(repeating: 0, count: width - valid.upperBound)
         }
     }
 
@@ -141,7 +143,14 @@ struct ConvolutionGeometry: Equatable {
     func unlower(_ lowered: UnsafePointer<Float>, into image: UnsafeMutablePointer<Float>) {
         let stride = w.stride
         forEachRun { run, start, valid in
-            for x in valid { image[start + x * stride] += lowered[run + x] }
+            if stride == 1 {
+                // Unit stride: the loop over plain pointers vectorizes (wrapping indices, no overflow checks).
+                let target = image + start, source = lowered + run
+                var x = valid.lowerBound
+                while x < valid.upperBound { target[x] += source[x]; x &+= 1 }
+            } else {
+                for x in valid { image[start + x * stride] += lowered[run + x] }
+            }
         }
     }
 
@@ -415,26 +424,25 @@ extension Tensor {
         y.withUnsafeMutableBufferPointer { y in
             for n in 0..<batch {
                 for c in 0..<channels {
-                    let start = (n * channels + c) * plane, b = bias[c]
-                    for i in start..<(start + plane) { y[i] += b }
+                    let values = y.baseAddress! + (n * channels + c) * plane, b = bias[c]
+                    var i = 0
+                    while i < plane { values[i] += b; i &+= 1 }  // vectorizes (no overflow checks)
                 }
             }
         }
     }
 
-    /// The sum of each channel of an `[N, C, plane]` buffer over the batch and the plane: a channel bias's gradient.
+    /// The sum of each channel of an `[N, C, plane]` buffer over the batch and the plane: a channel bias's gradient
+    /// (each plane summed in order, then the samples in order).
     static func channelSums(_ g: [Float], channels: Int, batch: Int, plane: Int) -> [Float] {
-        var sums = [Float](repeating: 0, count: channels)
-        g.withUnsafeBufferPointer { g in
-            for n in 0..<batch {
-                for c in 0..<channels {
-                    let start = (n * channels + c) * plane
-                    var s: Float = 0
-                    for i in start..<(start + plane) { s += g[i] }
-                    sums[c] += s
-                }
+        var planeSums = [Float](repeating: 0, count: batch * channels)
+        if plane > 0 {
+            g.withUnsafeBufferPointer { g in
+                planeSums.withUnsafeMutableBufferPointer { rl_row_sums(g.baseAddress!, batch * channels, plane, $0.baseAddress!) }
             }
         }
+        var sums = [Float](repeating: 0, count: channels)
+        for n in 0..<batch { for c in 0..<channels { sums[c] += planeSums[n * channels + c] } }
         return sums
     }
 }
