@@ -127,14 +127,17 @@ struct ConvolutionGeometry: Equatable {
     func lower(_ image: UnsafePointer<Float>, into lowered: UnsafeMutablePointer<Float>) {
         let stride = w.stride, width = w.grid
         forEachRun { run, start, valid in
-            let out = lowered + run
-            out.update(repeating: 0, count: valid.lowerBound)
+            // Plain loops with wrapping arithmetic (the indices are in bounds): runs are short (a grid row, often under
+            // 30 values), so calls to memset/memmove and overflow checks would cost as much as the copy.
+            let out = lowered + run, source = image + start
+            var x = 0
+            while x < valid.lowerBound { out[x] = 0; x &+= 1 }
             if stride == 1 {
-                (out + valid.lowerBound).update(from: image + (start + valid.lowerBound), count: valid.count)
+                while x < valid.upperBound { out[x] = source[x]; x &+= 1 }
             } else {
-                for x in valid { out[x] = image[start + x * stride] }
+                while x < valid.upperBound { out[x] = source[x &* stride]; x &+= 1 }
             }
-            (out + valid.upperBound).update(repeating: 0, count: width - valid.upperBound)
+            while x < width { out[x] = 0; x &+= 1 }
         }
     }
 
@@ -143,13 +146,13 @@ struct ConvolutionGeometry: Equatable {
     func unlower(_ lowered: UnsafePointer<Float>, into image: UnsafeMutablePointer<Float>) {
         let stride = w.stride
         forEachRun { run, start, valid in
+            // Wrapping arithmetic, as in `lower`.
+            let target = image + start, source = lowered + run
+            var x = valid.lowerBound
             if stride == 1 {
-                // Unit stride: the loop over plain pointers vectorizes (wrapping indices, no overflow checks).
-                let target = image + start, source = lowered + run
-                var x = valid.lowerBound
                 while x < valid.upperBound { target[x] += source[x]; x &+= 1 }
             } else {
-                for x in valid { image[start + x * stride] += lowered[run + x] }
+                while x < valid.upperBound { target[x &* stride] += source[x]; x &+= 1 }
             }
         }
     }
