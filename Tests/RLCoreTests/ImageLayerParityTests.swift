@@ -318,5 +318,8 @@ import Testing
         #expect(net.parameters.allSatisfy { $0.grad != nil })
         let back = Unflatten(dim: 1, sizes: [16, 5, 5])(Flatten()(Tensor.zeros([2, 16, 5, 5])))
         #expect(back.shape == [2, 16, 5, 5])
+        // An empty batch gives an empty batch, in both directions.
+        #expect(net.layers[0](Tensor.zeros([0, 1, 28, 28])).shape == [0, 6, 28, 28])
+        #expect(ConvTranspose2d(6, 1, kernelSize: 5, padding: 2, using: &rng)(Tensor.zeros([0, 6, 28, 28])).shape == [0, 1, 28, 28])
     }
 }

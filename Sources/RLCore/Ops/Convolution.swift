@@ -1,19 +1,19 @@
 import CKernels
 
-/// 2-D convolution and transposed convolution (PyTorch's `conv2d` / `conv_transpose2d`, NCHW), lowered to GEMM.
-///
-/// Both ops are one geometry seen from two sides: a kernel visits a padded *image* and each visit gives one cell of
-/// a smaller *grid*. `conv2d` reads the image (its input) and writes the grid (its output); `conv_transpose2d` is
-/// exactly the input-gradient path of `conv2d` run forward (its input is the grid, its output the image). So three
-/// products cover both ops and all their gradients, per sample and group, with the weight viewed as a matrix F:
-///
-///     correlate:      grid  = F · lower(image)             conv2d forward,   conv_transpose2d input gradient
-///     spread:         image += unlower(Fᵀ · grid)          conv2d input gradient, conv_transpose2d forward
-///     filterGradient: dF    = Σ_n grid · lower(image)ᵀ     the weight gradient of both
-///
-/// `lower` (im2col) copies the image cells each kernel tap sees into one row per (channel, tap); `unlower` (col2im)
-/// adds such rows back into the image. F is `[grid channels, image channels / groups · kH · kW]`: conv2d's weight
-/// `[out, in/groups, kH, kW]` as stored, and conv_transpose2d's `[in, out/groups, kH, kW]` as stored too.
+// 2-D convolution and transposed convolution (PyTorch's `conv2d` / `conv_transpose2d`, NCHW), lowered to GEMM.
+//
+// Both ops are one geometry seen from two sides: a kernel visits a padded *image*, and each place it visits is one
+// cell of a *grid*. `conv2d` reads the image (its input) and writes the grid (its output); `conv_transpose2d` is
+// exactly the input-gradient path of `conv2d` run forward (its input is the grid, its output the image). So three
+// products cover both ops and all their gradients, per sample and group, with the weight viewed as a matrix F:
+//
+//     correlate:      grid  = F · lower(image)             conv2d forward,   conv_transpose2d input gradient
+//     spread:         image += unlower(Fᵀ · grid)          conv2d input gradient, conv_transpose2d forward
+//     filterGradient: dF    = Σ_n grid · lower(image)ᵀ     the weight gradient of both
+//
+// `lower` (im2col) copies the image cells each kernel tap sees into one row per (channel, tap); `unlower` (col2im)
+// adds such rows back into the image. F is `[grid channels, image channels / groups · kH · kW]`: conv2d's weight
+// `[out, in/groups, kH, kW]` as stored, and conv_transpose2d's `[in, out/groups, kH, kW]` as stored too.
 
 /// A (height, width) pair for the hyperparameters of image layers (kernel size, stride, padding, dilation), in
 /// PyTorch's order. An integer literal means the same value for both, as torch's `kernel_size=3`.
@@ -187,6 +187,7 @@ struct ConvolutionGeometry: Equatable {
 
     /// grid[n, g] = F_g · lower(image[n, g]) for every sample n and group g, overwriting `grid`.
     func correlate(image: [Float], filter: [Float], grid: inout [Float]) {
+        guard batch > 0 else { return }  // empty buffers have no base address
         image.withUnsafeBufferPointer { image in filter.withUnsafeBufferPointer { filter in
             grid.withUnsafeMutableBufferPointer { grid in
                 let image = image.baseAddress!, filter = filter.baseAddress!, grid = grid.baseAddress!
@@ -206,6 +207,7 @@ struct ConvolutionGeometry: Equatable {
 
     /// image[n, g] += unlower(F_gᵀ · grid[n, g]) for every sample n and group g.
     func spread(grid: [Float], filter: [Float], image: inout [Float]) {
+        guard batch > 0 else { return }
         grid.withUnsafeBufferPointer { grid in filter.withUnsafeBufferPointer { filter in
             image.withUnsafeMutableBufferPointer { image in
                 let image = image.baseAddress!, filter = filter.baseAddress!, grid = grid.baseAddress!
