@@ -302,6 +302,24 @@ import Testing
                     tol: 1e-6, "adaptive 5 → 3 rows")
     }
 
+    /// Large convolutions split the batch between two cores and run the input and weight gradients beside each other:
+    /// the values are the same bits as on one core.
+    @Test func sameValuesOnOneCoreOrTwo() {
+        func run(parallel: Bool) -> [[Float]] {
+            ForkJoin.isParallel = parallel
+            defer { ForkJoin.isParallel = true }
+            var rng = SeededGenerator(seed: 11)
+            let conv = Conv2d(8, 16, kernelSize: 3, stride: 2, padding: 1, using: &rng)
+            let deconv = ConvTranspose2d(16, 8, kernelSize: 4, stride: 2, padding: 1, using: &rng)
+            let x = Tensor.uniform([16, 8, 32, 32], low: -1, high: 1, using: &rng)
+            x.requiresGrad = true
+            let y = deconv(conv(x))
+            (y * y).sum().backward()
+            return [y.data, x.grad!] + (conv.parameters + deconv.parameters).map { $0.grad! }
+        }
+        #expect(run(parallel: true) == run(parallel: false))
+    }
+
     /// Nearest upsampling repeats each cell; Flatten/Unflatten only reshape; a layer stack runs end to end.
     @Test func layersCompose() {
         let x = Tensor([1, 2, 3, 4], shape: [1, 1, 2, 2])
