@@ -1,17 +1,19 @@
-/// 2-D convolution and transposed convolution (PyTorch's `conv2d` / `conv_transpose2d`, NCHW), lowered to GEMM.
-///
-/// Both ops are one geometry seen from two sides: a kernel visits a padded *image* and each visit gives one cell of
-/// a smaller *grid*. `conv2d` reads the image (its input) and writes the grid (its output); `conv_transpose2d` is
-/// exactly the input-gradient path of `conv2d` run forward (its input is the grid, its output the image). So three
-/// products cover both ops and all their gradients, per sample and group, with the weight viewed as a matrix F:
-///
-///     correlate:      grid  = F · lower(image)             conv2d forward,   conv_transpose2d input gradient
-///     spread:         image += unlower(Fᵀ · grid)          conv2d input gradient, conv_transpose2d forward
-///     filterGradient: dF    = Σ_n grid · lower(image)ᵀ     the weight gradient of both
-///
-/// `lower` (im2col) copies the image cells each kernel tap sees into one row per (channel, tap); `unlower` (col2im)
-/// adds such rows back into the image. F is `[grid channels, image channels / groups · kH · kW]`: conv2d's weight
-/// `[out, in/groups, kH, kW]` as stored, and conv_transpose2d's `[in, out/groups, kH, kW]` as stored too.
+import CKernels
+
+// 2-D convolution and transposed convolution (PyTorch's `conv2d` / `conv_transpose2d`, NCHW), lowered to GEMM.
+//
+// Both ops are one geometry seen from two sides: a kernel visits a padded *image*, and each place it visits is one
+// cell of a *grid*. `conv2d` reads the image (its input) and writes the grid (its output); `conv_transpose2d` is
+// exactly the input-gradient path of `conv2d` run forward (its input is the grid, its output the image). So three
+// products cover both ops and all their gradients, per sample and group, with the weight viewed as a matrix F:
+//
+//     correlate:      grid  = F · lower(image)             conv2d forward,   conv_transpose2d input gradient
+//     spread:         image += unlower(Fᵀ · grid)          conv2d input gradient, conv_transpose2d forward
+//     filterGradient: dF    = Σ_n grid · lower(image)ᵀ     the weight gradient of both
+//
+// `lower` (im2col) copies the image cells each kernel tap sees into one row per (channel, tap); `unlower` (col2im)
+// adds such rows back into the image. F is `[grid channels, image channels / groups · kH · kW]`: conv2d's weight
+// `[out, in/groups, kH, kW]` as stored, and conv_transpose2d's `[in, out/groups, kH, kW]` as stored too.
 
 /// A (height, width) pair for the hyperparameters of image layers (kernel size, stride, padding, dilation), in
 /// PyTorch's order. An integer literal means the same value for both, as torch's `kernel_size=3`.
@@ -125,14 +127,17 @@ struct ConvolutionGeometry: Equatable {
     func lower(_ image: UnsafePointer<Float>, into lowered: UnsafeMutablePointer<Float>) {
         let stride = w.stride, width = w.grid
         forEachRun { run, start, valid in
-            let out = lowered + run
-            for x in 0..<valid.lowerBound { out[x] = 0 }
-            if stride == 1, !valid.isEmpty {
-                (out + valid.lowerBound).update(from: image + (start + valid.lowerBound), count: valid.count)
+            // Plain loops with wrapping arithmetic (the indices are in bounds): runs are short (a grid row, often under
+            // 30 values), so calls to memset/memmove and overflow checks would cost as much as the copy.
+            let out = lowered + run, source = image + start
+            var x = 0
+            while x < valid.lowerBound { out[x] = 0; x &+= 1 }
+            if stride == 1 {
+                while x < valid.upperBound { out[x] = source[x]; x &+= 1 }
             } else {
-                for x in valid { out[x] = image[start + x * stride] }
+                while x < valid.upperBound { out[x] = source[x &* stride]; x &+= 1 }
             }
-            for x in valid.upperBound..<width { out[x] = 0 }
+            while x < width { out[x] = 0; x &+= 1 }
         }
     }
 
@@ -141,79 +146,105 @@ struct ConvolutionGeometry: Equatable {
     func unlower(_ lowered: UnsafePointer<Float>, into image: UnsafeMutablePointer<Float>) {
         let stride = w.stride
         forEachRun { run, start, valid in
-            for x in valid { image[start + x * stride] += lowered[run + x] }
+            // Wrapping arithmetic, as in `lower`.
+            let target = image + start, source = lowered + run
+            var x = valid.lowerBound
+            if stride == 1 {
+                while x < valid.upperBound { target[x] += source[x]; x &+= 1 }
+            } else {
+                while x < valid.upperBound { target[x &* stride] += source[x]; x &+= 1 }
+            }
         }
     }
 
     // MARK: The three products
 
-    /// A buffer for one lowered image, or none when lowering is the identity.
-    private func scratch() -> [Float] {
-        lowersToItself ? [] : [Float](unsafeUninitializedCapacity: depth * gridPlane) { $1 = depth * gridPlane }
+    /// A buffer for one lowered image (nil when lowering is the identity), valid while `body` runs.
+    private func withScratch(_ body: (UnsafeMutablePointer<Float>?) -> Void) {
+        guard !lowersToItself else { body(nil); return }
+        let count = depth * gridPlane
+        var lowered = [Float](unsafeUninitializedCapacity: count) { $1 = count }
+        lowered.withUnsafeMutableBufferPointer { body($0.baseAddress!) }
     }
 
     /// One group's image as a lowered matrix: the image itself when lowering is the identity, else lowered into
     /// `scratch`.
     private func lowering(_ image: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
-        guard let scratch, !lowersToItself else { return image }
+        guard let scratch else { return image }
         lower(image, into: scratch)
         return UnsafePointer(scratch)
     }
 
+    /// The multiply-adds of one of the three products over the whole batch.
+    var productSize: Int { batch * gridChannels * gridPlane * depth }
+
+    /// Runs `body` over all samples, as two halves on two cores when the product is at least
+    /// `Tensor.splitForwardProduct`. Samples are independent, so the values are the same on one core or two.
+    private func splittingSamples(_ body: (Range<Int>) -> Void) {
+        guard batch >= 2 && productSize >= Tensor.splitForwardProduct else { body(0..<batch); return }
+        _ = ForkJoin.both({ body(0..<(batch / 2)) }, { body((batch / 2)..<batch) })
+    }
+
     /// grid[n, g] = F_g · lower(image[n, g]) for every sample n and group g, overwriting `grid`.
     func correlate(image: [Float], filter: [Float], grid: inout [Float]) {
-        var lowered = scratch()
+        guard batch > 0 else { return }  // empty buffers have no base address
         image.withUnsafeBufferPointer { image in filter.withUnsafeBufferPointer { filter in
-            grid.withUnsafeMutableBufferPointer { grid in lowered.withUnsafeMutableBufferPointer { lowered in
+            grid.withUnsafeMutableBufferPointer { grid in
                 let image = image.baseAddress!, filter = filter.baseAddress!, grid = grid.baseAddress!
-                for n in 0..<batch {
-                    for g in 0..<groups {
-                        let source = lowering(image + imageStart(n, g), scratch: lowered.baseAddress)
-                        Gemm.multiply(transA: false, transB: false, m: gridGroupChannels, n: gridPlane, k: depth, alpha: 1,
-                                      a: filter + filterStart(g), lda: depth, b: source, ldb: gridPlane,
-                                      beta: 0, c: grid + gridStart(n, g), ldc: gridPlane)
+                splittingSamples { samples in withScratch { scratch in
+                    for n in samples {
+                        for g in 0..<groups {
+                            Gemm.multiply(transA: false, transB: false, m: gridGroupChannels, n: gridPlane, k: depth,
+                                          alpha: 1, a: filter + filterStart(g), lda: depth,
+                                          b: lowering(image + imageStart(n, g), scratch: scratch), ldb: gridPlane,
+                                          beta: 0, c: grid + gridStart(n, g), ldc: gridPlane)
+                        }
                     }
-                }
-            } }
+                } }
+            }
         } }
     }
 
     /// image[n, g] += unlower(F_gᵀ · grid[n, g]) for every sample n and group g.
     func spread(grid: [Float], filter: [Float], image: inout [Float]) {
-        var lowered = scratch()
+        guard batch > 0 else { return }
         grid.withUnsafeBufferPointer { grid in filter.withUnsafeBufferPointer { filter in
-            image.withUnsafeMutableBufferPointer { image in lowered.withUnsafeMutableBufferPointer { lowered in
+            image.withUnsafeMutableBufferPointer { image in
                 let image = image.baseAddress!, filter = filter.baseAddress!, grid = grid.baseAddress!
-                for n in 0..<batch {
-                    for g in 0..<groups {
-                        // Without lowering, the product adds straight into the image (beta 1).
-                        let target = lowersToItself ? image + imageStart(n, g) : lowered.baseAddress!
-                        Gemm.multiply(transA: true, transB: false, m: depth, n: gridPlane, k: gridGroupChannels, alpha: 1,
-                                      a: filter + filterStart(g), lda: depth, b: grid + gridStart(n, g), ldb: gridPlane,
-                                      beta: lowersToItself ? 1 : 0, c: target, ldc: gridPlane)
-                        if !lowersToItself { unlower(lowered.baseAddress!, into: image + imageStart(n, g)) }
+                splittingSamples { samples in withScratch { scratch in
+                    for n in samples {
+                        for g in 0..<groups {
+                            // Without lowering, the product adds straight into the image (beta 1).
+                            Gemm.multiply(transA: true, transB: false, m: depth, n: gridPlane, k: gridGroupChannels,
+                                          alpha: 1, a: filter + filterStart(g), lda: depth, b: grid + gridStart(n, g),
+                                          ldb: gridPlane, beta: scratch == nil ? 1 : 0,
+                                          c: scratch ?? image + imageStart(n, g), ldc: gridPlane)
+                            if let scratch { unlower(scratch, into: image + imageStart(n, g)) }
+                        }
                     }
-                }
-            } }
+                } }
+            }
         } }
     }
 
-    /// dF_g = Σ_n grid[n, g] · lower(image[n, g])ᵀ for every group g, overwriting `filterGradient` (samples added in order).
+    /// dF_g = Σ_n grid[n, g] · lower(image[n, g])ᵀ for every group g, overwriting `filterGradient` (samples added in
+    /// order, on one core: a split would change the order of the sum).
     func filterGradient(image: [Float], grid: [Float], into filterGradient: inout [Float]) {
         guard batch > 0 else { filterGradient = [Float](repeating: 0, count: filterGradient.count); return }
-        var lowered = scratch()
         image.withUnsafeBufferPointer { image in grid.withUnsafeBufferPointer { grid in
-            filterGradient.withUnsafeMutableBufferPointer { gradient in lowered.withUnsafeMutableBufferPointer { lowered in
+            filterGradient.withUnsafeMutableBufferPointer { gradient in
                 let image = image.baseAddress!, grid = grid.baseAddress!, gradient = gradient.baseAddress!
-                for n in 0..<batch {
-                    for g in 0..<groups {
-                        let source = lowering(image + imageStart(n, g), scratch: lowered.baseAddress)
-                        Gemm.multiply(transA: false, transB: true, m: gridGroupChannels, n: depth, k: gridPlane, alpha: 1,
-                                      a: grid + gridStart(n, g), lda: gridPlane, b: source, ldb: gridPlane,
-                                      beta: n == 0 ? 0 : 1, c: gradient + filterStart(g), ldc: depth)
+                withScratch { scratch in
+                    for n in 0..<batch {
+                        for g in 0..<groups {
+                            Gemm.multiply(transA: false, transB: true, m: gridGroupChannels, n: depth, k: gridPlane,
+                                          alpha: 1, a: grid + gridStart(n, g), lda: gridPlane,
+                                          b: lowering(image + imageStart(n, g), scratch: scratch), ldb: gridPlane,
+                                          beta: n == 0 ? 0 : 1, c: gradient + filterStart(g), ldc: depth)
+                        }
                     }
                 }
-            } }
+            }
         } }
     }
 }
@@ -332,16 +363,13 @@ extension Tensor {
         if let bias { addChannelBias(&y, bias.data, batch: geometry.batch, plane: geometry.gridPlane) }
         return result(y, shape: geometry.gridShape, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { out in
             let g = out.grad!
-            if x.requiresGrad {
-                var gx = [Float](repeating: 0, count: x.count)
-                geometry.spread(grid: g, filter: weight.data, image: &gx)
-                x.accumulateGrad(gx)
-            }
-            weight.accumulateGrad { geometry.filterGradient(image: x.data, grid: g, into: &$0) }
-            if let bias, bias.requiresGrad {
-                bias.accumulateGrad(channelSums(g, channels: geometry.gridChannels, batch: geometry.batch,
-                                                plane: geometry.gridPlane))
-            }
+            convolutionBackward(g, x: x, weight: weight, bias: bias, geometry: geometry, outputPlane: geometry.gridPlane,
+                                inputGradient: {
+                                    var gx = [Float](repeating: 0, count: x.count)
+                                    geometry.spread(grid: g, filter: weight.data, image: &gx)
+                                    return gx
+                                },
+                                filterGradient: { geometry.filterGradient(image: x.data, grid: g, into: &$0) })
         }
     }
 
@@ -362,17 +390,36 @@ extension Tensor {
         if let bias { addChannelBias(&y, bias.data, batch: geometry.batch, plane: geometry.imagePlane) }
         return result(y, shape: geometry.imageShape, inputs: [x, weight] + (bias.map { [$0] } ?? [])) { out in
             let g = out.grad!
-            if x.requiresGrad {
-                let count = x.count
-                var gx = [Float](unsafeUninitializedCapacity: count) { $1 = count }  // correlate overwrites it
-                geometry.correlate(image: g, filter: weight.data, grid: &gx)
-                x.accumulateGrad(gx)
-            }
-            weight.accumulateGrad { geometry.filterGradient(image: g, grid: x.data, into: &$0) }
-            if let bias, bias.requiresGrad {
-                bias.accumulateGrad(channelSums(g, channels: geometry.imageChannels, batch: geometry.batch,
-                                                plane: geometry.imagePlane))
-            }
+            convolutionBackward(g, x: x, weight: weight, bias: bias, geometry: geometry, outputPlane: geometry.imagePlane,
+                                inputGradient: {
+                                    let count = x.count
+                                    var gx = [Float](unsafeUninitializedCapacity: count) { $1 = count }  // overwritten
+                                    geometry.correlate(image: g, filter: weight.data, grid: &gx)
+                                    return gx
+                                },
+                                filterGradient: { geometry.filterGradient(image: g, grid: x.data, into: &$0) })
+        }
+    }
+
+    /// The backward both convolutions share, from the upstream gradient `g` of their output (`[N, C_out, outputPlane]`).
+    /// The input gradient (when `x` requires grad) and the weight gradient are independent products: large ones run on
+    /// two cores at once, with the same values either way; as in `linear`, the weight gradient stays on the calling
+    /// thread, which next reads it. The bias gradient is the per-channel sum of `g`.
+    static func convolutionBackward(_ g: [Float], x: Tensor, weight: Tensor, bias: Tensor?, geometry: ConvolutionGeometry,
+                                    outputPlane: Int, inputGradient: () -> [Float],
+                                    filterGradient: (inout [Float]) -> Void) {
+        var gx: [Float]?
+        func inputProduct() { gx = inputGradient() }
+        func weightProduct() { weight.accumulateGrad(writing: filterGradient) }
+        if x.requiresGrad && weight.requiresGrad && geometry.productSize >= parallelBackwardProduct {
+            _ = ForkJoin.both(weightProduct, inputProduct)
+        } else {
+            if x.requiresGrad { inputProduct() }
+            weightProduct()
+        }
+        if let gx { x.accumulateGrad(gx) }
+        if let bias, bias.requiresGrad {
+            bias.accumulateGrad(channelSums(g, channels: bias.count, batch: geometry.batch, plane: outputPlane))
         }
     }
 
@@ -382,26 +429,25 @@ extension Tensor {
         y.withUnsafeMutableBufferPointer { y in
             for n in 0..<batch {
                 for c in 0..<channels {
-                    let start = (n * channels + c) * plane, b = bias[c]
-                    for i in start..<(start + plane) { y[i] += b }
+                    let values = y.baseAddress! + (n * channels + c) * plane, b = bias[c]
+                    var i = 0
+                    while i < plane { values[i] += b; i &+= 1 }  // vectorizes (no overflow checks)
                 }
             }
         }
     }
 
-    /// The sum of each channel of an `[N, C, plane]` buffer over the batch and the plane: a channel bias's gradient.
+    /// The sum of each channel of an `[N, C, plane]` buffer over the batch and the plane: a channel bias's gradient
+    /// (each plane summed in order, then the samples in order).
     static func channelSums(_ g: [Float], channels: Int, batch: Int, plane: Int) -> [Float] {
-        var sums = [Float](repeating: 0, count: channels)
-        g.withUnsafeBufferPointer { g in
-            for n in 0..<batch {
-                for c in 0..<channels {
-                    let start = (n * channels + c) * plane
-                    var s: Float = 0
-                    for i in start..<(start + plane) { s += g[i] }
-                    sums[c] += s
-                }
+        var planeSums = [Float](repeating: 0, count: batch * channels)
+        if plane > 0 {
+            g.withUnsafeBufferPointer { g in
+                planeSums.withUnsafeMutableBufferPointer { rl_row_sums(g.baseAddress!, batch * channels, plane, $0.baseAddress!) }
             }
         }
+        var sums = [Float](repeating: 0, count: channels)
+        for n in 0..<batch { for c in 0..<channels { sums[c] += planeSums[n * channels + c] } }
         return sums
     }
 }

@@ -1,6 +1,6 @@
-/// Pooling over the planes of an NCHW tensor (PyTorch's `max_pool2d`, `avg_pool2d`, `adaptive_avg_pool2d`, with
-/// `ceil_mode=False`) and nearest-neighbour upsampling. A pooling window moves over a plane as a convolution kernel
-/// does, so windows are described with `ConvolutionAxis` (see Convolution.swift).
+// Pooling over the planes of an NCHW tensor (PyTorch's `max_pool2d`, `avg_pool2d`, `adaptive_avg_pool2d`, with
+// `ceil_mode=False`) and nearest-neighbour upsampling. A pooling window moves over a plane as a convolution kernel
+// does, so windows are described with `ConvolutionAxis` (see Convolution.swift).
 
 /// One output position's window along one axis of an average pooling: the input cells it covers, and the length it
 /// spans counting padding (what `count_include_pad` divides by).
