@@ -302,7 +302,7 @@ import Testing
                                                      "3.branches.0.num_batches_tracked"])
     }
 
-    @Test func batchNormTracksStatisticsAndUsesThemInEval() {
+    @Test func batchNormTracksStatisticsAndUsesThemInEval() throws {
         var rng = SeededGenerator(seed: 6)
         let bn = BatchNorm2d(3)
         let x = Tensor.uniform([4, 3, 2, 2], low: -1, high: 3, using: &rng)
@@ -323,6 +323,11 @@ import Testing
             #expect(abs(z.data[c] - (-bn.runningMean.data[c] / (bn.runningVar.data[c] + 1e-5).squareRoot())) < 1e-6)
         }
         #expect(bn.stateDict().map(\.name) == ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"])
+        // A checkpoint keeps the buffers (the scalar counter too).
+        let restored = BatchNorm2d(3)
+        try restored.load(stateDict: SafeTensors.decode(SafeTensors.encode(bn.stateDict())).tensors)
+        #expect(restored.stateDict().map(\.tensor.data) == bn.stateDict().map(\.tensor.data))
+        #expect(BatchNorm1d(3, affine: false).namedParameters().isEmpty)
     }
 
     // MARK: Composition
