@@ -239,10 +239,16 @@ struct RecurrentPass {
                         }
                     }
                 }
-                // dh_{t-1} += dHP_t W_hh (not needed before the first step unless h0 is differentiated).
+                // dh_{t-1} += dHP_t W_hh (not needed before the first step unless h0 is differentiated), in slices of
+                // the gate rows short enough for the panel kernel (`Gemm.panelDepths`), which reads W_hh in place
+                // instead of packing it again at every step.
                 if t > 0 || needInitialState {
-                    Gemm.multiply(transA: false, transB: false, m: B, n: H, k: GH, alpha: 1, a: dhp + t * GH, lda: T * GH,
-                                  b: whh.baseAddress!, ldb: H, beta: 1, c: dh, ldc: H)
+                    let slices = (GH + 255) / 256, depth = (GH + slices - 1) / slices
+                    for start in stride(from: 0, to: GH, by: depth) {
+                        Gemm.multiply(transA: false, transB: false, m: B, n: H, k: min(depth, GH - start), alpha: 1,
+                                      a: dhp + t * GH + start, lda: T * GH, b: whh.baseAddress! + start * H, ldb: H,
+                                      beta: 1, c: dh, ldc: H)
+                    }
                 }
             }
         } } } } } } } } } }
