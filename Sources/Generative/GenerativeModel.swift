@@ -118,7 +118,7 @@ public struct ModelDescriptor: Sendable {
 
 /// The generative models by command-line name.
 public enum ModelCatalog {
-    public static let all: [any GenerativeModel.Type] = [Autoencoder.self, VAE.self, GAN.self]
+    public static let all: [any GenerativeModel.Type] = [Autoencoder.self, VAE.self, ConvVAE.self, GAN.self, DCGAN.self]
     public static var names: [String] { all.map { $0.descriptor.name } }
 
     public static func model(named name: String) throws -> any GenerativeModel.Type {

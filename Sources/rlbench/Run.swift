@@ -85,6 +85,9 @@ struct Run: ParsableCommand {
 
     mutating func run() throws {
         if try isModelRun() { return try runModel() }
+        if let (_, flag) = [(data != nil, "--data"), (dataDir != nil, "--data-dir"), (epochs != nil, "--epochs")].first(where: { $0.0 }) {
+            throw ValidationError("\(flag) is for generative models (\(ModelCatalog.names.joined(separator: ", "))); an agent trains for --steps on --env")
+        }
         var envOptions: [String: String] = [:]
         for item in envOption {
             guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {

@@ -34,7 +34,7 @@ import Training
 
     /// Same seed, same bytes; and a run stopped after an epoch and resumed ends with the uninterrupted run's bytes.
     @Test func runsAreDeterministicAndResumeExactly() throws {
-        for model in ["ae", "vae", "gan"] {
+        for model in ["ae", "vae", "conv-vae", "gan", "dcgan"] {
             let a = Scratch.directory(model), b = Scratch.directory(model)
             try GenerativeRun(options(model, "digits", epochs: 3, ["batch_size=64"], in: a)).run()
             let interrupted = try GenerativeRun(options(model, "digits", epochs: 3, ["batch_size=64"], in: b))
@@ -72,7 +72,7 @@ import Training
         func message(_ o: GenerativeRunOptions) -> String {
             do { _ = try GenerativeRun(o); return "" } catch { return "\(error)" }
         }
-        #expect(message(options("diffusion", "digits", epochs: 1, in: dir)).contains("unknown model 'diffusion'; known: ae, vae, gan"))
+        #expect(message(options("diffusion", "digits", epochs: 1, in: dir)).contains("unknown model 'diffusion'; known: ae, vae, conv-vae, gan, dcgan"))
         #expect(message(options("vae", "cifar", epochs: 1, in: dir)).contains("unknown data set 'cifar'"))
         #expect(message(options("vae", "ring8", epochs: 1, in: dir)).contains("holds 2-D points"))
         #expect(message(options("gan", "ring8", epochs: 1, ["conditional=true"], in: dir)).contains("needs labelled data"))
