@@ -11,13 +11,15 @@ import Training
 ///          or  minimize  −BCE(D(G(z)), 0) = log(1 − D(G(z)))   (the original minimax loss)
 ///
 /// with z ~ N(0, I). Images are scaled to [−1, 1] for the generator's tanh output; 2-D points (`ring8`, `grid25`)
-/// are modelled as they are, with a linear output. One-sided label smoothing (real targets 1 − s) and dropout in the
-/// discriminator are options. This protocol's extension is that game, written once for `GAN` (MLPs) and `DCGAN`
+/// are modelled as they are, with a linear output. One-sided label smoothing (real targets 1 − s), dropout in the
+/// discriminator, and packing (PacGAN, Lin et al. 2018: the discriminator judges `pack` samples at once, which makes
+/// a collapsed generator easy to spot) are options. This protocol's extension is that game, written once for `GAN` (MLPs) and `DCGAN`
 /// (convolutions); a model supplies its networks through `generated` and `judged`.
 public protocol AdversarialModel: GenerativeModel {
     /// Samples in the model's range from noise `[n, latentSize]`, as rows `[n, features]`.
     func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor
-    /// The discriminator's logits `[n, 1]` for rows `[n, features]` in the model's range.
+    /// The discriminator's logits `[m, 1]` for rows `[n, features]` in the model's range (m = n, or fewer when the
+    /// discriminator judges packs of samples).
     func judged(_ x: Tensor, _ labels: [Int]?) -> Tensor
     /// The networks, by checkpoint prefix.
     var networks: [(name: String, module: Module)] { get }
@@ -47,8 +49,9 @@ extension AdversarialModel {
         let fake = Tensor.withoutGrad { generated(Tensor.normal([n, latentSize], using: &rng), labels) }
         let realLogits = judged(real, labels)
         let fakeLogits = judged(fake, labels)
-        let realTarget = Tensor.full(Float(1 - labelSmoothing), shape: [n, 1])
-        let dLoss = binaryCrossEntropyWithLogits(realLogits, realTarget) + binaryCrossEntropyWithLogits(fakeLogits, Tensor.zeros([n, 1]))
+        let realTarget = Tensor.full(Float(1 - labelSmoothing), shape: realLogits.shape)
+        let dLoss = binaryCrossEntropyWithLogits(realLogits, realTarget)
+            + binaryCrossEntropyWithLogits(fakeLogits, Tensor.zeros(fakeLogits.shape))
         discriminatorOptimizer.zeroGrad()
         dLoss.backward()
         discriminatorOptimizer.step()
@@ -56,8 +59,8 @@ extension AdversarialModel {
         // Generator: through the updated discriminator, on fresh noise.
         let logits = judged(generated(Tensor.normal([n, latentSize], using: &rng), labels), labels)
         let gLoss = generatorLoss == "minimax"
-            ? binaryCrossEntropyWithLogits(logits, Tensor.zeros([n, 1])) * -1
-            : binaryCrossEntropyWithLogits(logits, Tensor.ones([n, 1]))
+            ? binaryCrossEntropyWithLogits(logits, Tensor.zeros(logits.shape)) * -1
+            : binaryCrossEntropyWithLogits(logits, Tensor.ones(logits.shape))
         generatorOptimizer.zeroGrad()
         gLoss.backward()
         generatorOptimizer.step()
@@ -108,6 +111,7 @@ public final class GAN: AdversarialModel {
         public var generatorLoss = "non_saturating"
         public var labelSmoothing = 0.0
         public var dropout = 0.0
+        public var pack = 1
         public var learningRate = 2e-4
         public var beta1 = 0.5
         public var batchSize = 64
@@ -122,6 +126,7 @@ public final class GAN: AdversarialModel {
              .choice("generator_loss", \.generatorLoss, ["non_saturating", "minimax"], "the generator's objective"),
              .double("label_smoothing", \.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
              .double("dropout", \.dropout, in: 0...0.9, "dropout after each hidden layer of the discriminator (0: none)"),
+             .int("pack", \.pack, min: 1, max: 16, "samples the discriminator judges together (PacGAN; 1: one at a time)"),
              .double("beta1", \.beta1, in: 0...0.999, "Adam's β₁, both networks")] + trainingFields
         }
     }
@@ -152,7 +157,7 @@ public final class GAN: AdversarialModel {
         generator = MLP(sizes: [config.latentSize + labels] + config.generatorHidden + [shape.features], activation: .relu,
                         outputActivation: shape.isImage ? .tanh : nil, using: &weights)
         var layers: [any Layer] = []
-        var width = shape.features + labels
+        var width = (shape.features + labels) * config.pack
         for h in config.discriminatorHidden {
             layers += [Linear(width, h, using: &weights), LeakyReLU(slope: 0.2)]
             if config.dropout > 0 { layers.append(Dropout(Float(config.dropout), generator: weights.fork())) }
@@ -166,7 +171,14 @@ public final class GAN: AdversarialModel {
     }
 
     public func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }
-    public func judged(_ x: Tensor, _ labels: [Int]?) -> Tensor { discriminator(conditioned(x, labels, classes: shape.classCount)) }
+    /// With packing, each run of `pack` consecutive rows is one input (a batch's rows beyond a whole pack are left out).
+    public func judged(_ x: Tensor, _ labels: [Int]?) -> Tensor {
+        let rows = conditioned(x, labels, classes: shape.classCount)
+        guard config.pack > 1 else { return discriminator(rows) }
+        let packs = rows.shape[0] / config.pack
+        let whole = packs * config.pack == rows.shape[0] ? rows : rows.sliced(axis: 0, 0..<(packs * config.pack))
+        return discriminator(whole.reshaped([packs, config.pack * rows.shape[1]]))
+    }
 
     /// The generator; images come out of its tanh in [−1, 1] and are mapped to [0, 1].
     public var generatorDescription: String {

@@ -54,6 +54,8 @@ public final class GenerativeRun {
     /// Called after every epoch with the fixed-noise samples (`[n, features]`, values in [0, 1] for images) and the
     /// metrics so far; runs on the training thread (the live window takes a copy).
     public var onEpoch: ((_ samples: [Float], _ epoch: Int, _ history: [[String: Double]]) -> Void)?
+    /// Asked before every step whether to stop (saving a checkpoint first): Ctrl-C by default.
+    public var shouldStop: () -> Bool = { StopRequest.isRequested }
 
     private let folder: RunFolder
     private var progress: ProgressReporter
@@ -188,7 +190,7 @@ public final class GenerativeRun {
             var sums: [String: Double] = [:]
             var batches = 0
             for start in stride(from: batchesDone * batchSize, to: train.count, by: batchSize) {
-                if StopRequest.isRequested {
+                if shouldStop() {
                     metrics.flush()
                     let saved = try saveCheckpoint(named: nil)
                     progress.finishLine()

@@ -32,16 +32,17 @@ import Training
         #expect(rows.first == "epoch,step,loss,reconstruction,kl,wall_time_s" && rows.count == 9)
     }
 
-    /// Same seed, same bytes; and a run stopped after an epoch and resumed ends with the uninterrupted run's bytes.
+    /// Same seed, same bytes; and a run stopped in the middle of an epoch and resumed ends with the uninterrupted run's
+    /// bytes.
     @Test func runsAreDeterministicAndResumeExactly() throws {
         for model in ["ae", "vae", "conv-vae", "gan", "dcgan"] {
             let a = Scratch.directory(model), b = Scratch.directory(model)
             try GenerativeRun(options(model, "digits", epochs: 3, ["batch_size=64"], in: a)).run()
             let interrupted = try GenerativeRun(options(model, "digits", epochs: 3, ["batch_size=64"], in: b))
-            interrupted.onEpoch = { _, epoch, _ in if epoch == 1 { StopRequest.request() } }
-            StopRequest.reset()
+            // Stops in the middle of the second epoch.
+            var steps = 0
+            interrupted.shouldStop = { steps += 1; return steps > 23 + 11 }
             #expect(throws: GenerativeError.self) { try interrupted.run() }
-            StopRequest.reset()
             var resume = options(model, "digits", epochs: 3, in: b)
             resume.overrides = []
             resume.resume = true
