@@ -63,6 +63,8 @@ public final class GenerativeRun {
     private var epochsDone = 0
     /// Batches of the current epoch already trained (a checkpoint saved by Ctrl-C mid-epoch resumes after them).
     private var batchesDone = 0
+    /// The sums of the current epoch's batch losses (its `metrics.csv` row is their mean over `batchesDone`).
+    private var lossSums: [String: Double] = [:]
     private var stepsDone = 0
     private var history: [[String: Double]] = []
     private var earlierWallSeconds = 0.0
@@ -135,6 +137,10 @@ public final class GenerativeRun {
                                                      + "give --epochs above \(epoch) to train it further")
             }
             (epochsDone, batchesDone, stepsDone, noise) = (epoch, batches, steps, generator)
+            // Stored as the bits of each Double, so the resumed epoch's mean is the uninterrupted one's.
+            if let json = meta["loss_sums"], let bits = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] {
+                lossSums = bits.compactMapValues { UInt64($0).map(Double.init(bitPattern:)) }
+            }
             lastGood = (folder.last, epoch)
             try readEarlierMetrics()
         }
@@ -187,8 +193,6 @@ public final class GenerativeRun {
         while epochsDone < epochs {
             let epoch = epochsDone + 1
             let order = order(epoch: epoch)
-            var sums: [String: Double] = [:]
-            var batches = 0
             for start in stride(from: batchesDone * batchSize, to: train.count, by: batchSize) {
                 if shouldStop() {
                     metrics.flush()
@@ -210,16 +214,16 @@ public final class GenerativeRun {
                     }
                     throw GenerativeError.nonFinite(epoch: epoch, step: stepsDone + 1, quantity: key)
                 }
-                for (key, value) in losses { sums[key, default: 0] += value }
-                batches += 1
+                for (key, value) in losses { lossSums[key, default: 0] += value }
                 batchesDone += 1
                 stepsDone += 1
                 drawProgress(epoch: epoch, stepsPerEpoch: stepsPerEpoch, firstStep: firstStep, losses: losses)
             }
             model.epochFinished()
             epochsDone = epoch
+            var record = lossSums.mapValues { $0 / Double(max(batchesDone, 1)) }
             batchesDone = 0
-            var record = sums.mapValues { $0 / Double(max(batches, 1)) }
+            lossSums = [:]
             record["epoch"] = Double(epoch)
             record["step"] = Double(stepsDone)
             record["wall_time_s"] = wallSeconds
@@ -340,7 +344,7 @@ public final class GenerativeRun {
     /// The checkpoint's metadata: enough to rebuild the model (`GenerativeCheckpoint`) and to sample without rlbench.
     private var metadata: [String: String] {
         ["format": Self.checkpointFormat, "model": descriptor.name, "data": options.data, "seed": String(options.seed),
-         "epoch": String(epochsDone), "batch": String(batchesDone), "step": String(stepsDone),
+         "epoch": String(epochsDone), "batch": String(batchesDone), "step": String(stepsDone), "loss_sums": jsonString(lossSums.mapValues { String($0.bitPattern) }),
          "rng_state": noise.stateWords.map(String.init).joined(separator: ","),
          "hyperparameters": settings.json, "generator": model.generatorDescription,
          "latent_size": String(model.latentSize), "sample_shape": jsonString(shape.sample),

@@ -50,6 +50,12 @@ import Training
             let first = try Data(contentsOf: a.appendingPathComponent("final.safetensors"))
             let second = try Data(contentsOf: b.appendingPathComponent("final.safetensors"))
             #expect(first == second, "\(model): the resumed run differs from the uninterrupted one")
+            // The metrics too, but for the wall time.
+            func rows(_ dir: URL) throws -> [String] {
+                try String(contentsOf: dir.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n")
+                    .map { $0.split(separator: ",").dropLast().joined(separator: ",") }
+            }
+            #expect(try rows(a) == rows(b), "\(model): the resumed run's metrics differ")
             let c = Scratch.directory(model)
             try GenerativeRun(options(model, "digits", epochs: 3, ["batch_size=64"], in: c)).run()
             #expect(try Data(contentsOf: c.appendingPathComponent("final.safetensors")) == first, "\(model): same seed, other bytes")
