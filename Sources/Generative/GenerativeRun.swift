@@ -180,7 +180,8 @@ public final class GenerativeRun {
     /// NaN loss keeps the last good checkpoint and throws `nonFinite`.
     @discardableResult
     public func run() throws -> [String: Double] {
-        try folder.create()
+        let lock = try folder.claim(resuming: options.resume)
+        defer { withExtendedLifetime(lock) {} }
         try Files.makeDirectory(folder.url.appendingPathComponent("samples"))
         if !options.resume || options.epochs != nil { try folder.writeConfig(settings.yaml) }
         let metrics = try MetricsLog(url: folder.metrics, header: metricColumns, keptRows: history.map { row($0).joined(separator: ",") })

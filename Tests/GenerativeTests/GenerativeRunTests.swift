@@ -106,3 +106,16 @@ import Training
         #expect(nowhere.modesCovered == 0 && nowhere.highQualityFraction == 0)
     }
 }
+
+@Suite struct RunFolderLockTests {
+    /// A run folder has one owner: a second claim fails at once naming the owner's pid, and the folder is free again
+    /// once the owner lets go.
+    @Test func oneOwnerPerFolder() throws {
+        let folder = RunFolder(Scratch.directory("lock").appendingPathComponent("run"))
+        var first: RunFolderLock? = try folder.claim(resuming: false)
+        #expect(first != nil)
+        #expect { try folder.claim(resuming: false) } throws: { "\($0)".contains("in use by another rlbench run (pid \(getpid()))") }
+        first = nil
+        _ = try folder.claim(resuming: false)
+    }
+}
