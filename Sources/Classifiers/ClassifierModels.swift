@@ -64,14 +64,24 @@ public final class ClassifierNetwork: Layer {
     public let head: Linear
     /// The dropout layers, whose generators checkpoints keep so that a resumed run drops the same units.
     public let dropouts: [Dropout]
+    /// `[channels, height, width]` for convolutional bodies, which take `[n, c, h, w]`; nil for an MLP.
+    let imageShape: [Int]?
 
-    init(body: [any Layer], head: Linear) {
+    init(body: [any Layer], head: Linear, imageShape: [Int]? = nil) {
         self.body = Sequential(body)
         self.head = head
+        self.imageShape = imageShape
         dropouts = body.compactMap { $0 as? Dropout }
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { head(body(x)) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { head(features(x)) }
+
+    /// The body's output for a batch of flattened images `[n, features]`.
+    public func features(_ x: Tensor) -> Tensor {
+        // Reshaped here rather than by an Unflatten layer: a Sequential outside a graph expects rank-2 inputs to stay
+        // rank 2 through every layer.
+        body(imageShape.map { x.reshaped([x.shape[0]] + $0) } ?? x)
+    }
 
     public func namedParameters() -> [(name: String, tensor: Tensor)] {
         prefixed("body", body.namedParameters()) + prefixed("head", head.namedParameters())
@@ -209,13 +219,12 @@ public enum LeNet {
         let pad2 = min(h, w) < 20 ? 2 : 0
         let (h2, w2) = ((h / 2 + 2 * pad2 - 4) / 2, (w / 2 + 2 * pad2 - 4) / 2)
         let p = config.training.dropout
-        let body: [any Layer] = [Unflatten(dim: 1, sizes: shape),
-                                 Conv2d(c, 6, kernelSize: 5, padding: 2, using: &rng), relu, MaxPool2d(kernelSize: 2),
+        let body: [any Layer] = [Conv2d(c, 6, kernelSize: 5, padding: 2, using: &rng), relu, MaxPool2d(kernelSize: 2),
                                  Conv2d(6, 16, kernelSize: 5, padding: Size2D(integerLiteral: pad2), using: &rng), relu,
                                  MaxPool2d(kernelSize: 2), Flatten()]
             + dropout(p, index: 0, seed: &rng) + [Linear(16 * h2 * w2, 120, using: &rng), relu]
             + dropout(p, index: 1, seed: &rng) + [Linear(120, featureSize, using: &rng), relu]
-        return ClassifierNetwork(body: body, head: Linear(featureSize, classes, using: &rng))
+        return ClassifierNetwork(body: body, head: Linear(featureSize, classes, using: &rng), imageShape: shape)
     }
 }
 
@@ -243,7 +252,7 @@ public enum ResNet {
             [Conv2d(i, o, kernelSize: Size2D(integerLiteral: k), stride: Size2D(integerLiteral: stride),
                     padding: Size2D(integerLiteral: k / 2), bias: false, using: &rng), BatchNorm2d(o)]
         }
-        var layers: [any Layer] = [Unflatten(dim: 1, sizes: shape)] + conv(c, first, 3, stride: 1, rng: &rng) + [relu]
+        var layers: [any Layer] = conv(c, first, 3, stride: 1, rng: &rng) + [relu]
         var width = first
         for (stage, out) in config.widths.enumerated() {
             for block in 0..<config.blocks {
@@ -255,6 +264,6 @@ public enum ResNet {
             }
         }
         layers += [AdaptiveAvgPool2d(1), Flatten()] + dropout(config.training.dropout, index: 0, seed: &rng)
-        return ClassifierNetwork(body: layers, head: Linear(width, classes, using: &rng))
+        return ClassifierNetwork(body: layers, head: Linear(width, classes, using: &rng), imageShape: shape)
     }
 }

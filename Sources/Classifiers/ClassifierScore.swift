@@ -66,7 +66,7 @@ public final class Scorer {
         Tensor.withoutGrad {
             for start in stride(from: 0, to: count, by: 500) {
                 let n = min(500, count - start)
-                let h = network.body(Tensor(Array(images[(start * f)..<((start + n) * f)]), shape: [n, f]))
+                let h = network.features(Tensor(Array(images[(start * f)..<((start + n) * f)]), shape: [n, f]))
                 features += h.data.map(Double.init)
                 probabilities += network.head(h).softmax(axis: 1).data.map(Double.init)
             }
