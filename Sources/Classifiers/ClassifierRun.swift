@@ -54,6 +54,8 @@ public final class ClassifierRun {
     public let epochs: Int
     /// Called after every epoch with the metrics so far (on the training thread).
     public var onEpoch: ((_ epoch: Int, _ history: [[String: Double]]) -> Void)?
+    /// Called after every optimization step with the steps done so far.
+    public var onStep: ((_ step: Int) -> Void)?
 
     private let optimizer: any Optimizer
     private let penalized: [Tensor]
@@ -182,11 +184,12 @@ public final class ClassifierRun {
                 }
                 batchesDone += 1
                 stepsDone += 1
+                onStep?(stepsDone)
                 drawProgress(epoch: epoch, stepsPerEpoch: stepsPerEpoch, firstStep: firstStep)
             }
             var record: [String: Double] = ["epoch": Double(epoch), "train_loss": lossSum / Double(max(seen, 1)),
                                             "train_accuracy": Double(correct) / Double(max(seen, 1)),
-                                            "learning_rate": Double(optimizer.learningRate)]
+                                            "learning_rate": learningRate(epoch: epoch)]
             if let validation {
                 let v = evaluate(validation)
                 (record["val_loss"], record["val_accuracy"]) = (v.loss, v.accuracy)
