@@ -233,7 +233,7 @@ public enum LeNet {
 /// global average pooling and one linear layer.
 public enum ResNet {
     public struct Config: ClassifierConfig {
-        public var widths = [32, 64, 128]
+        public var widths = [16, 32, 64]
         public var blocks = 1
         public var training = TrainingSettings()
         public init() {}

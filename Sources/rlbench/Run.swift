@@ -85,6 +85,10 @@ struct Run: ParsableCommand {
     }
 
     mutating func run() throws {
+        if data != nil, let agent, !ModelCatalog.names.contains(agent), !ClassifierCatalog.names.contains(agent) {
+            throw ValidationError("unknown model '\(agent)' for --data; generative models: \(ModelCatalog.names.joined(separator: ", ")); "
+                                  + "classifiers: \(ClassifierCatalog.names.joined(separator: ", "))")
+        }
         if isClassifierRun() { return try runClassifier() }
         if try isModelRun() { return try runModel() }
         var envOptions: [String: String] = [:]
