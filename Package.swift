@@ -3,7 +3,7 @@
 //
 // Dependency direction (never the other way):
 //   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Training, Datasets
-//     <-  Agents, Generative  <-  Viewer, rlbench (CLI)
+//     <-  Agents, Generative, Classifiers  <-  Viewer, rlbench (CLI)
 // Only the Viewer imports SDL (through CSDL2).
 import PackageDescription
 
@@ -66,6 +66,10 @@ let package = Package(
         .target(name: "Generative", dependencies: ["RLCore", "Datasets", "Training", "Imaging", "SeededRandom", "Support"],
                 path: "Sources/Generative", resources: [.copy("Configs")], swiftSettings: fastMath),
 
+        // Image classifiers (MLP, LeNet-5, a small ResNet), their training runs, and the LeNet scorer of generated images.
+        .target(name: "Classifiers", dependencies: ["RLCore", "Datasets", "Training", "Imaging", "SeededRandom", "Support"],
+                path: "Sources/Classifiers", resources: [.copy("Configs")], swiftSettings: fastMath),
+
         // Learning agents on the core and the environments.
         .target(name: "Agents", dependencies: ["RLCore", "Environments", "SeededRandom", "Imaging", "Support", "Training",
                                                .product(name: "Yams", package: "Yams")],
@@ -77,7 +81,7 @@ let package = Package(
 
         // The command-line tool.
         .executableTarget(name: "rlbench",
-                          dependencies: ["RLCore", "CKernels", "Environments", "Training", "Agents", "Datasets", "Generative",
+                          dependencies: ["RLCore", "CKernels", "Environments", "Training", "Agents", "Datasets", "Generative", "Classifiers",
                                          "Viewer", "Imaging", "SeededRandom",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/rlbench"),
@@ -93,6 +97,8 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GenerativeTests", dependencies: ["Generative", "Datasets", "Training", "RLCore", "SeededRandom",
                                                             "Imaging", "TestSupport"]),
+        .testTarget(name: "ClassifiersTests", dependencies: ["Classifiers", "Datasets", "Training", "RLCore", "SeededRandom",
+                                                             "TestSupport"]),
         .testTarget(name: "SupportTests", dependencies: ["Support", "SeededRandom", "TestSupport"]),
     ]
 )

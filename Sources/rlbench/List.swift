@@ -1,4 +1,5 @@
 import Agents
+import Classifiers
 import ArgumentParser
 import Generative
 import Training
@@ -26,7 +27,7 @@ struct ListAgents: ParsableCommand {
 }
 
 struct ListModels: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "models", abstract: "Show the generative models, their settings and defaults.")
+    static let configuration = CommandConfiguration(commandName: "models", abstract: "Show the generative models and the classifiers, their settings and defaults.")
 
     func run() {
         for type in ModelCatalog.all {
@@ -35,12 +36,24 @@ struct ListModels: ParsableCommand {
             print("  data: \(d.handlesPoints ? "images and 2-D points" : "images"); default --data \(d.defaultData); "
                   + "tuned configs: \(TunedModelDefaults.dataSets(model: d.name).joined(separator: ", "))")
             print("  metrics.csv: epoch, step, \(d.losses.joined(separator: ", ")), wall_time_s")
-            let width = d.help.map(\.key.count).max() ?? 0
-            for (key, help) in d.help {
-                let value = d.defaults[key].map { "\($0)" } ?? ""
-                print("  \(key.padding(toLength: width, withPad: " ", startingAt: 0))  \(value.padding(toLength: 16, withPad: " ", startingAt: 0)) \(help)")
-            }
-            print()
+            printSettings(d.help, d.defaults)
         }
+        print("classifiers (rlbench run <name> --data digits | mnist | fashion-mnist):\n")
+        for d in ClassifierCatalog.all {
+            print("\(d.name) — \(d.summary)")
+            print("  default --data \(d.defaultData); tuned configs: \(TunedClassifierDefaults.dataSets(model: d.name).joined(separator: ", "))")
+            print("  metrics.csv: \(ClassifierRun.metricColumns.joined(separator: ", "))")
+            printSettings(d.help, d.defaults)
+        }
+    }
+
+    /// One line per setting: key, default, help.
+    private func printSettings(_ help: [(key: String, help: String)], _ defaults: [String: ConfigValue]) {
+        let width = help.map(\.key.count).max() ?? 0
+        for (key, text) in help {
+            let value = defaults[key].map { "\($0)" } ?? ""
+            print("  \(key.padding(toLength: width, withPad: " ", startingAt: 0))  \(value.padding(toLength: 16, withPad: " ", startingAt: 0)) \(text)")
+        }
+        print()
     }
 }

@@ -1,5 +1,6 @@
 import Agents
 import Datasets
+import Classifiers
 import Generative
 import ArgumentParser
 import Environments
@@ -19,16 +20,16 @@ struct Run: ParsableCommand {
         metrics.csv, checkpoints/, last.safetensors, final.safetensors, learning_curve.png and eval.json.
         """)
 
-    @Argument(help: "The agent (\(AgentCatalog.names.joined(separator: ", "))) or generative model (\(ModelCatalog.names.joined(separator: ", "))) (default: ppo; with --resume, the run's).")
+    @Argument(help: "The agent (\(AgentCatalog.names.joined(separator: ", "))) generative model (\(ModelCatalog.names.joined(separator: ", "))) or classifier (\(ClassifierCatalog.names.joined(separator: ", "))) (default: ppo; with --resume, the run's).")
     var agent: String?
 
-    @Option(name: .long, help: "Data set of a generative model: \(Datasets.names.joined(separator: ", ")) (default: the model's own).")
+    @Option(name: .long, help: "Data set of a generative model or classifier: \(Datasets.names.joined(separator: ", ")) (default: the model's own).")
     var data: String?
 
     @Option(name: .long, help: "Folder holding the IDX files of --data mnist or fashion-mnist (default: $RLBENCH_DATA/<name>, then /usr/share/datasets/<name>).")
     var dataDir: String?
 
-    @Option(name: .long, parsing: .unconditional, help: "Training epochs of a generative model (default: the config's epochs).")
+    @Option(name: .long, parsing: .unconditional, help: "Training epochs of a generative model or classifier (default: the config's epochs).")
     var epochs: Int?
 
     @Option(name: .long, help: "Environment id (see `rlbench env list`).")
@@ -84,6 +85,11 @@ struct Run: ParsableCommand {
     }
 
     mutating func run() throws {
+        if data != nil, let agent, !ModelCatalog.names.contains(agent), !ClassifierCatalog.names.contains(agent) {
+            throw ValidationError("unknown model '\(agent)' for --data; generative models: \(ModelCatalog.names.joined(separator: ", ")); "
+                                  + "classifiers: \(ClassifierCatalog.names.joined(separator: ", "))")
+        }
+        if isClassifierRun() { return try runClassifier() }
         if try isModelRun() { return try runModel() }
         if let (_, flag) = [(data != nil, "--data"), (dataDir != nil, "--data-dir"), (epochs != nil, "--epochs")].first(where: { $0.0 }) {
             throw ValidationError("\(flag) is for generative models (\(ModelCatalog.names.joined(separator: ", "))); an agent trains for --steps on --env")
