@@ -63,7 +63,7 @@ let package = Package(
                 resources: [.copy("Resources")]),
 
         // Generative models (autoencoder, VAE, GAN) and their training runs.
-        .target(name: "Generative", dependencies: ["RLCore", "Datasets", "Training", "Imaging", "SeededRandom", "Support"],
+        .target(name: "Generative", dependencies: ["RLCore", "Datasets", "Training", "Classifiers", "Imaging", "SeededRandom", "Support"],
                 path: "Sources/Generative", resources: [.copy("Configs")], swiftSettings: fastMath),
 
         // Image classifiers (MLP, LeNet-5, a small ResNet), their training runs, and the LeNet scorer of generated images.

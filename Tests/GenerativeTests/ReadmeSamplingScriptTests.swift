@@ -23,6 +23,7 @@ import Training
             options.epochs = 1
             options.overrides = overrides
             options.progress = .quiet
+            options.scoreSamples = false
             let run = try GenerativeRun(options)
             try run.run()
             let noise = Tensor.normal([16, run.model.latentSize], using: &rng)
