@@ -112,6 +112,7 @@ public final class GAN: AdversarialModel {
         public var labelSmoothing = 0.0
         public var dropout = 0.0
         public var pack = 1
+        public var learningRateDecay = false
         public var learningRate = 2e-4
         public var beta1 = 0.5
         public var batchSize = 64
@@ -127,6 +128,7 @@ public final class GAN: AdversarialModel {
              .double("label_smoothing", \.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
              .double("dropout", \.dropout, in: 0...0.9, "dropout after each hidden layer of the discriminator (0: none)"),
              .int("pack", \.pack, min: 1, max: 16, "samples the discriminator judges together (PacGAN; 1: one at a time)"),
+             .bool("learning_rate_decay", \.learningRateDecay, "decay both learning rates linearly to 0 over the run"),
              .double("beta1", \.beta1, in: 0...0.999, "Adam's β₁, both networks")] + trainingFields
         }
     }
@@ -171,6 +173,13 @@ public final class GAN: AdversarialModel {
     }
 
     public func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }
+
+    /// With `learning_rate_decay`, the step size falls linearly to 0 over the run: the samples settle on the modes.
+    public func trainingRemaining(_ fraction: Double) {
+        guard config.learningRateDecay else { return }
+        for optimizer in [generatorOptimizer, discriminatorOptimizer] { optimizer.learningRate = Float(config.learningRate * fraction) }
+    }
+
     /// With packing, each run of `pack` consecutive rows is one input (a batch's rows beyond a whole pack are left out).
     public func judged(_ x: Tensor, _ labels: [Int]?) -> Tensor {
         let rows = conditioned(x, labels, classes: shape.classCount)

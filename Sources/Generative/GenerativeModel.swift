@@ -61,6 +61,10 @@ public protocol GenerativeModel: AnyObject {
     /// Called after each epoch's last step.
     func epochFinished()
 
+    /// Called before each step with the fraction of the run's steps still to come (1 at the start, → 0 at the end),
+    /// for learning-rate schedules.
+    func trainingRemaining(_ fraction: Double)
+
     /// For an autoencoder: test images and their reconstructions, `[n, features]` each, values in [0, 1].
     func reconstruct(_ images: Tensor, labels: [Int]?) -> Tensor?
 }
@@ -69,6 +73,7 @@ extension GenerativeModel {
     public func evaluate(on test: Batch, using rng: inout SeededGenerator) -> [String: Double] { [:] }
     public func reconstruct(_ images: Tensor, labels: [Int]?) -> Tensor? { nil }
     public func epochFinished() {}
+    public func trainingRemaining(_ fraction: Double) {}
 }
 
 /// The settings every generative model has: how it trains and whether it is conditional.

@@ -207,6 +207,7 @@ public final class GenerativeRun {
                 }
                 let rows = Array(order[start..<min(start + batchSize, train.count)])
                 let batch = self.batch(train, rows)
+                model.trainingRemaining(1 - Double(stepsDone) / Double(epochs * stepsPerEpoch))
                 let losses = model.trainStep(batch, using: &noise)
                 for (key, value) in losses.sorted(by: { $0.key < $1.key }) where !value.isFinite {
                     metrics.flush()
