@@ -19,23 +19,10 @@ struct BenchGenerative: ParsableCommand {
         and {"name": "step_us", "model": "dcgan", "data": "mnist", "batch": 64, ...} (the step of bench layers).
         """)
 
-    @Flag(help: "One JSON object per line.")
-    var json = false
-
-    @Flag(help: "Also time PyTorch (python3 with torch, 2 threads).")
-    var torch = false
+    @OptionGroup var options: ComparisonOptions
 
     @Option(parsing: .unconditional, help: "VAE training epochs per backend.")
     var epochs = 10
-
-    @Option(parsing: .unconditional, help: "Seconds of timed steps per model, backend and round.")
-    var seconds = 2.0
-
-    @Option(parsing: .unconditional, help: "Rounds alternating the core and PyTorch; medians are reported.")
-    var rounds = 3
-
-    @Option(help: "Folder of the MNIST IDX files (default $RLBENCH_DATA/mnist).")
-    var dataDir: String?
 
     @Flag(help: "Skip the VAE epochs.")
     var noVae = false
@@ -44,29 +31,25 @@ struct BenchGenerative: ParsableCommand {
     var vaeChild = false
 
     func validate() throws {
-        guard epochs > 0, seconds > 0, seconds.isFinite, rounds > 0 else {
-            throw ValidationError("--epochs, --seconds and --rounds must be positive")
-        }
+        guard epochs > 0 else { throw ValidationError("--epochs must be positive, got \(epochs)") }
     }
 
     func run() throws {
-        let mnist = mnistDirectory(dataDir)
+        let mnist = options.mnist
         if vaeChild {
             try fail { try printVAEEpochs(mnist: mnist) }
             return
         }
-        MachineLine.emit(json: json)
-        let peak = gemmPeakGFLOPs()
-        let session = torch ? TorchSession() : nil
+        let peak = options.emitMachineAndPeak()
+        let session = options.torchSession()
         if !noVae {
             try fail {
                 let args = ["bench", "generative", "--vae-child", "--epochs", String(epochs), "--data-dir", mnist]
                 emitVAE(try childRecord(args), backend: "core")
-                if session != nil { emitVAE(try childRecord(["vae", mnist, String(epochs)], peer: "torch_peer"), backend: "pytorch") }
+                if session != nil { emitVAE(try options.torchRecord(["vae", mnist, String(epochs)]), backend: "pytorch") }
             }
         }
-        let comparison = ComparisonOptions(json: json, seconds: seconds, rounds: rounds)
-        comparison.compare([try fail { try GANStep() }], name: "step_us", extra: ["data": "digits"], torch: session, peak: peak)
+        options.compare([try fail { try GANStep() }], name: "step_us", extra: ["data": "digits"], torch: session, peak: peak)
         let dcgan = DCGANStep(batch: 64, seed: 1)
         let train = try fail { try Datasets.load("mnist", directory: URL(fileURLWithPath: mnist)).train }
         var next = 0
@@ -75,11 +58,11 @@ struct BenchGenerative: ParsableCommand {
             defer { next += 64 }
             return rowsTensor(train, Array(next..<(next + 64)), shape: [64, 1, 28, 28]) * 2 - 1
         }
-        comparison.compare([dcgan], name: "step_us", extra: ["data": "mnist"], torch: session, mnist: mnist, peak: peak)
+        options.compare([dcgan], name: "step_us", extra: ["data": "mnist"], torch: session, mnist: mnist, peak: peak)
     }
 
     private func emitVAE(_ record: [String: Any], backend: String) {
-        let seconds = record["epoch_s"] as? Double ?? .nan
+        let json = options.json, seconds = record["epoch_s"] as? Double ?? .nan
         let elbo = record["test_neg_elbo"] as? Double ?? .nan
         let multiplyAdds: Double = 784 * 400 + 2 * 400 * 20 + 20 * 400 + 400 * 784
         let flops = 6 * multiplyAdds * 60_000

@@ -19,23 +19,10 @@ struct BenchLayers: ParsableCommand {
         of its own, whose peak resident memory is reported.
         """)
 
-    @Flag(help: "One JSON object per line.")
-    var json = false
-
-    @Flag(help: "Also time PyTorch (python3 with torch, 2 threads).")
-    var torch = false
-
-    @Option(parsing: .unconditional, help: "Seconds of timed steps per model, backend and round.")
-    var seconds = 2.0
-
-    @Option(parsing: .unconditional, help: "Rounds alternating the core and PyTorch; medians are reported.")
-    var rounds = 3
+    @OptionGroup var options: ComparisonOptions
 
     @Option(help: "Models to time (repeatable): lenet, dcgan, lstm.")
     var model: [String] = ["lenet", "dcgan", "lstm"]
-
-    @Option(help: "Folder of the MNIST IDX files (default $RLBENCH_DATA/mnist).")
-    var dataDir: String?
 
     @Flag(help: "Skip the MNIST epoch.")
     var noEpoch = false
@@ -44,7 +31,6 @@ struct BenchLayers: ParsableCommand {
     var epochChild = false
 
     func validate() throws {
-        guard seconds > 0, seconds.isFinite, rounds > 0 else { throw ValidationError("--seconds and --rounds must be positive") }
         if let other = model.first(where: { !["lenet", "dcgan", "lstm"].contains($0) }) {
             throw ValidationError("unknown model '\(other)'; bench layers times lenet, dcgan, lstm")
         }
@@ -52,14 +38,11 @@ struct BenchLayers: ParsableCommand {
 
     func run() throws {
         if epochChild {
-            try fail { try printLeNetEpoch(mnist: mnistDirectory(dataDir)) }
+            try fail { try printLeNetEpoch(mnist: options.mnist) }
             return
         }
-        MachineLine.emit(json: json)
-        let peak = gemmPeakGFLOPs()
-        report(json: json, name: "gemm_peak_gflops", value: rounded(peak), unit: "GFLOP/s", ["backend": "cblas", "n": 512],
-               label: "two-core sgemm 512³ (the peak of peak_fraction)")
-        let session = torch ? TorchSession() : nil
+        let peak = options.emitMachineAndPeak()
+        let session = options.torchSession()
         let steps: [TrainingStep] = model.map {
             switch $0 {
             case "lenet": LeNetStep(batch: 64, seed: 1)
@@ -67,18 +50,19 @@ struct BenchLayers: ParsableCommand {
             default: LSTMStep(batch: 32, seed: 1)
             }
         }
-        ComparisonOptions(json: json, seconds: seconds, rounds: rounds).compare(steps, name: "layer_step_us", torch: session, peak: peak)
+        options.compare(steps, name: "layer_step_us", torch: session, peak: peak)
         guard !noEpoch else { return }
-        let mnist = mnistDirectory(dataDir)
+        let mnist = options.mnist
         try fail {
             emitEpoch(try childRecord(["bench", "layers", "--epoch-child", "--data-dir", mnist]), backend: "core")
-            if session != nil { emitEpoch(try childRecord(["lenet_epoch", mnist], peer: "torch_peer"), backend: "pytorch") }
+            if session != nil { emitEpoch(try options.torchRecord(["lenet_epoch", mnist]), backend: "pytorch") }
         }
     }
 
     private func emitEpoch(_ record: [String: Any], backend: String) {
         let seconds = record["epoch_s"] as? Double ?? .nan, peak = record["peak_rss_mb"] as? Double ?? .nan
         let flops = 6 * LeNetStep.multiplyAddsPerImage * 60_000
+        let json = options.json
         printRecord(json: json, name: "epoch_s", fields: [("model", "lenet"), ("data", "mnist"), ("batch", 64), ("backend", backend),
                                                           ("gflops", rounded(flops / seconds / 1e9))],
                     value: seconds, unit: "s", label: "LeNet-5 MNIST epoch, batch 64, \(backend)")
@@ -102,11 +86,6 @@ struct BenchLayers: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         print("{\"epoch_s\": \(seconds), \"peak_rss_mb\": \(Memory.peakMB)}")
     }
-}
-
-/// The MNIST folder: `--data-dir`, else `$RLBENCH_DATA/mnist`.
-func mnistDirectory(_ dataDir: String?) -> String {
-    dataDir ?? ((ProcessInfo.processInfo.environment["RLBENCH_DATA"] ?? ".") + "/mnist")
 }
 
 /// The samples `rows` of `data`, as one tensor of `shape`.

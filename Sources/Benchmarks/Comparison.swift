@@ -1,3 +1,4 @@
+import ArgumentParser
 import CBLAS
 import Foundation
 import RLCore
@@ -37,9 +38,9 @@ final class TorchSession {
     private var buffered = Data()
     private(set) var version = ""
 
-    init?() {
+    init?(threads: Int) {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Peer.source("torch_peer"), "session"]
+        process.arguments = ["python3", "-c", Peer.source("torch_peer"), String(threads), "session"]
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.standardError
@@ -105,10 +106,50 @@ struct ChildFailure: Error, CustomStringConvertible {
 }
 
 /// Shared options of `bench layers` and `bench generative`.
-struct ComparisonOptions {
-    var json: Bool
-    var seconds: Double
-    var rounds: Int
+struct ComparisonOptions: ParsableArguments {
+    @Flag(help: "One JSON object per line.")
+    var json = false
+
+    @Flag(help: "Also time PyTorch (python3 with torch).")
+    var torch = false
+
+    @Option(parsing: .unconditional, help: "PyTorch's threads (torch.set_num_threads); the core uses two cores.")
+    var torchThreads = 2
+
+    @Option(parsing: .unconditional, help: "Seconds of timed steps per model, backend and round.")
+    var seconds = 2.0
+
+    @Option(parsing: .unconditional, help: "Rounds alternating the core and PyTorch; medians are reported.")
+    var rounds = 3
+
+    @Option(help: "Folder of the MNIST IDX files (default $RLBENCH_DATA/mnist).")
+    var dataDir: String?
+
+    func validate() throws {
+        guard seconds > 0, seconds.isFinite, rounds > 0, torchThreads > 0 else {
+            throw ValidationError("--seconds, --rounds and --torch-threads must be positive")
+        }
+    }
+
+    /// The MNIST folder: `--data-dir`, else `$RLBENCH_DATA/mnist`.
+    var mnist: String { dataDir ?? ((ProcessInfo.processInfo.environment["RLBENCH_DATA"] ?? ".") + "/mnist") }
+
+    /// Prints the machine line and the two-core sgemm row; returns that peak in GFLOP/s.
+    func emitMachineAndPeak() -> Double {
+        MachineLine.emit(json: json)
+        let peak = gemmPeakGFLOPs()
+        report(json: json, name: "gemm_peak_gflops", value: rounded(peak), unit: "GFLOP/s", ["backend": "cblas", "n": 512],
+               label: "two-core sgemm 512³ (the peak of peak_fraction)")
+        return peak
+    }
+
+    /// The PyTorch session with `--torch`.
+    func torchSession() -> TorchSession? { torch ? TorchSession(threads: torchThreads) : nil }
+
+    /// Runs `python3 -c torch_peer.py <threads> arguments...` and reads its record.
+    func torchRecord(_ arguments: [String]) throws -> [String: Any] {
+        try childRecord([String(torchThreads)] + arguments, peer: "torch_peer")
+    }
 
     /// Times each step on the core and, with `torch`, in PyTorch, alternating for `rounds` rounds; prints the medians
     /// as `name` rows with GFLOP/s and the fraction of `peak`, and for PyTorch the ratio core time / PyTorch time.

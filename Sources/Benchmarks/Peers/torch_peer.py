@@ -1,5 +1,5 @@
 # The PyTorch side of `rlbench bench layers` and `rlbench bench generative`: the same models and steps as
-# LayerSteps.swift and Sources/Generative, on 2 threads. Exit status 3 when torch cannot be imported.
+# LayerSteps.swift and Sources/Generative. Exit status 3 when torch cannot be imported. argv: threads, then
 #   session                    prints "ready <torch version>", then answers lines "<model> <batch> <seconds> [mnist dir]"
 #                              with the median step time in microseconds
 #   lenet_epoch <mnist dir>    one MNIST epoch of LeNet-5 (batch 64, Adam): a JSON object
@@ -11,7 +11,7 @@ try:
     import torch.nn.functional as F
 except ImportError:
     sys.exit(3)
-torch.set_num_threads(2)
+torch.set_num_threads(int(sys.argv[1]))
 torch.manual_seed(0)
 
 
@@ -179,16 +179,19 @@ def vae(directory, epochs):
         times.append(time.perf_counter() - start)
     model.eval()
     with torch.no_grad():
-        total = sum(vae_loss(*model(x), x).item() for x in test.split(1000))
+        total = 0.0
+        for x in test.split(1000):
+            recon, mu, logvar = model(x)
+            total += vae_loss(recon, x, mu, logvar).item()
     print(json.dumps({"epoch_s": statistics.median(times), "epoch_times": times, "test_neg_elbo": total / len(test),
                       "peak_rss_mb": peak_rss_mb()}))
 
 
 if __name__ == "__main__":
-    mode = sys.argv[1]
+    mode = sys.argv[2]
     if mode == "session":
         session()
     elif mode == "lenet_epoch":
-        lenet_epoch(sys.argv[2])
+        lenet_epoch(sys.argv[3])
     elif mode == "vae":
-        vae(sys.argv[2], int(sys.argv[3]))
+        vae(sys.argv[3], int(sys.argv[4]))
