@@ -18,6 +18,8 @@ public struct Batch {
     public var features: Tensor
     public var labels: [Int]
     public var count: Int { labels.count }
+
+    public init(features: Tensor, labels: [Int]) { self.features = features; self.labels = labels }
 }
 
 /// A generative model: one file each (`Autoencoder.swift`, `VAE.swift`, `GAN.swift`), holding its networks, its

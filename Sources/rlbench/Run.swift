@@ -3,6 +3,7 @@ import Datasets
 import Classifiers
 import Generative
 import ArgumentParser
+import CLIKit
 import Environments
 import Foundation
 import Glibc
@@ -178,18 +179,4 @@ extension Run {
         }
         return URL(fileURLWithPath: candidate)
     }
-}
-
-/// Runs `body`; a thrown error becomes one clear line on stderr and a non-zero exit.
-func fail<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let error as ExitCode { throw error } catch {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode.failure
-    }
-}
-
-/// `error` as one clear line on stderr; returns the non-zero exit to throw.
-func fail(_ error: Error) -> Error {
-    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-    return ExitCode.failure
 }
