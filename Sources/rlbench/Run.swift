@@ -86,14 +86,16 @@ struct Run: ParsableCommand {
     }
 
     mutating func run() throws {
-        if data != nil, let agent, !ModelCatalog.names.contains(agent), !ClassifierCatalog.names.contains(agent) {
+        if data != nil, let agent, !ModelCatalog.names.contains(agent), !ClassifierCatalog.names.contains(agent),
+           !AgentCatalog.names.contains(agent) {
             throw ValidationError("unknown model '\(agent)' for --data; generative models: \(ModelCatalog.names.joined(separator: ", ")); "
                                   + "classifiers: \(ClassifierCatalog.names.joined(separator: ", "))")
         }
         if isClassifierRun() { return try runClassifier() }
         if try isModelRun() { return try runModel() }
         if let (_, flag) = [(data != nil, "--data"), (dataDir != nil, "--data-dir"), (epochs != nil, "--epochs")].first(where: { $0.0 }) {
-            throw ValidationError("\(flag) is for generative models (\(ModelCatalog.names.joined(separator: ", "))); an agent trains for --steps on --env")
+            throw ValidationError("\(flag) is for generative models and classifiers (\((ModelCatalog.names + ClassifierCatalog.names).joined(separator: ", "))); "
+                                  + "an agent trains for --steps on --env")
         }
         var envOptions: [String: String] = [:]
         for item in envOption {
