@@ -6,26 +6,8 @@ import SeededRandom
 import Support
 import Training
 
-/// Everything `rlbench run <classifier> --data …` was asked for.
-public struct ClassifierRunOptions: Sendable {
-    public var model: String
-    public var data: String
-    /// Where the IDX files of `mnist` / `fashion-mnist` are (nil: the usual places, see `Datasets`).
-    public var dataDirectory: URL?
-    /// Training epochs; nil: the config's `epochs`.
-    public var epochs: Int?
-    public var seed: UInt64 = 0
-    public var configFile: URL?
-    public var overrides: [String] = []
-    public var outputDirectory: URL
-    /// Continue the run in `outputDirectory` from its last checkpoint (with its own data, seed and config).
-    public var resume = false
-    public var progress: ProgressStyle = .automatic
-
-    public init(model: String, data: String, outputDirectory: URL) {
-        self.model = model; self.data = data; self.outputDirectory = outputDirectory
-    }
-}
+/// The options of a classifier's run.
+public typealias ClassifierRunOptions = DataRunOptions
 
 /// One classifier's training run, designed as `GenerativeRun`. It writes the run folder:
 ///

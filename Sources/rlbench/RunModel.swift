@@ -19,46 +19,10 @@ extension Run {
     }
 
     func runModel() throws {
-        // Flags of agent runs have no meaning here: refuse them rather than ignore them.
-        let agentOnly: [(Bool, String)] = [(env != nil, "--env"), (steps != nil, "--steps"), (!envOption.isEmpty, "--env-option"),
-                                           (checkpointEvery != nil, "--checkpoint-every"), (evalEpisodes != 100, "--eval-episodes"),
-                                           (fps != nil, "--fps")]
-        if let (_, flag) = agentOnly.first(where: { $0.0 }) {
-            throw ValidationError("\(flag) is for agents; a generative model trains for --epochs on --data")
+        let options = try dataRunOptions(kind: "generative model", defaultModel: "vae", refusing: []) {
+            let type = try ModelCatalog.model(named: $0)
+            return (type.descriptor.name, type.descriptor.defaultData)
         }
-        var options: GenerativeRunOptions
-        if let resume {
-            let directory = URL(fileURLWithPath: resume)
-            let meta = try fail { try RunFolder(directory).resumableMetadata() }
-            guard let model = meta["model"], let data = meta["data"], let own = meta["seed"] else {
-                throw fail(GenerativeError.badCheckpoint("\(resume)/last.safetensors is not a generative-model checkpoint"))
-            }
-            func conflict(_ what: String, _ given: String, _ value: String) -> ValidationError {
-                ValidationError("--resume continues the run in \(resume) with its own \(what) (\(value)); drop \(given)")
-            }
-            if let agent, agent != model { throw conflict("model", "'\(agent)'", model) }
-            if let d = self.data, d != data { throw conflict("data set", "--data \(d)", data) }
-            if let seed, String(seed) != own { throw conflict("seed", "--seed \(seed)", own) }
-            if config != nil || !overrides.isEmpty {
-                throw conflict("settings", config != nil ? "--config" : "--set", "\(resume)/config.yml")
-            }
-            if out != nil { throw ValidationError("--resume writes into the run's own folder; drop --out") }
-            options = GenerativeRunOptions(model: model, data: data, outputDirectory: directory)
-            options.resume = true
-        } else {
-            let type = try fail { try ModelCatalog.model(named: agent ?? "vae") }
-            let name = type.descriptor.name, data = self.data ?? type.descriptor.defaultData
-            let directory = out.map { URL(fileURLWithPath: $0) }
-                ?? Run.freshDirectory("runs/\(name)-\(data)-seed\(seed ?? 0)")
-            options = GenerativeRunOptions(model: name, data: data, outputDirectory: directory)
-            options.seed = seed ?? 0
-            options.configFile = config.map { URL(fileURLWithPath: $0) }
-            options.overrides = overrides
-        }
-        options.dataDirectory = dataDir.map { URL(fileURLWithPath: $0) }
-        options.epochs = epochs
-        options.progress = plain ? .lines : .automatic
-
         StopRequest.reset()
         StopRequest.installInterruptHandler()
         let training = try fail { try GenerativeRun(options) }
@@ -77,5 +41,50 @@ extension Run {
         }
         print("done: \(training.descriptor.name) on \(options.data); eval.json: "
               + quality.keys.sorted().map { "\($0) \(String(format: "%.4g", quality[$0]!))" }.joined(separator: ", "))
+    }
+
+    /// The options of an epoch-based run (a generative model, a classifier) from `run`'s flags: a new run of the model
+    /// named (or `defaultModel`) on `--data` (or its own default), or `--resume` of a folder with its own model, data,
+    /// seed and settings. Agents' flags, and `extra` ones (flag given, name), are refused by name.
+    func dataRunOptions(kind: String, defaultModel: String, refusing extra: [(Bool, String)],
+                        resolve: (String) throws -> (name: String, defaultData: String)) throws -> DataRunOptions {
+        let refused = [(env != nil, "--env"), (steps != nil, "--steps"), (!envOption.isEmpty, "--env-option"),
+                       (checkpointEvery != nil, "--checkpoint-every"), (evalEpisodes != 100, "--eval-episodes"),
+                       (fps != nil, "--fps")] + extra
+        if let (_, flag) = refused.first(where: { $0.0 }) {
+            throw ValidationError("\(flag) is not for a \(kind); a \(kind) trains for --epochs on --data")
+        }
+        var options: DataRunOptions
+        if let resume {
+            let directory = URL(fileURLWithPath: resume)
+            let meta = try fail { try RunFolder(directory).resumableMetadata() }
+            guard let model = meta["model"], let data = meta["data"], let own = meta["seed"] else {
+                throw fail(ValidationError("\(resume)/last.safetensors is not a \(kind) checkpoint"))
+            }
+            func conflict(_ what: String, _ given: String, _ value: String) -> ValidationError {
+                ValidationError("--resume continues the run in \(resume) with its own \(what) (\(value)); drop \(given)")
+            }
+            if let agent, agent != model { throw conflict("model", "'\(agent)'", model) }
+            if let d = self.data, d != data { throw conflict("data set", "--data \(d)", data) }
+            if let seed, String(seed) != own { throw conflict("seed", "--seed \(seed)", own) }
+            if config != nil || !overrides.isEmpty {
+                throw conflict("settings", config != nil ? "--config" : "--set", "\(resume)/config.yml")
+            }
+            if out != nil { throw ValidationError("--resume writes into the run's own folder; drop --out") }
+            options = DataRunOptions(model: model, data: data, outputDirectory: directory)
+            options.resume = true
+        } else {
+            let (name, defaultData) = try fail { try resolve(agent ?? defaultModel) }
+            let data = self.data ?? defaultData
+            let directory = out.map { URL(fileURLWithPath: $0) } ?? Run.freshDirectory("runs/\(name)-\(data)-seed\(seed ?? 0)")
+            options = DataRunOptions(model: name, data: data, outputDirectory: directory)
+            options.seed = seed ?? 0
+            options.configFile = config.map { URL(fileURLWithPath: $0) }
+            options.overrides = overrides
+        }
+        options.dataDirectory = dataDir.map { URL(fileURLWithPath: $0) }
+        options.epochs = epochs
+        options.progress = plain ? .lines : .automatic
+        return options
     }
 }
