@@ -3,7 +3,7 @@
 //
 // Dependency direction (never the other way):
 //   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Training, Datasets
-//     <-  Agents, Generative, Classifiers  <-  Viewer, rlbench (CLI)
+//     <-  Agents, Classifiers  <-  Generative  <-  Viewer  <-  Benchmarks  <-  rlbench (CLI)
 // Only the Viewer imports SDL (through CSDL2).
 import PackageDescription
 
@@ -63,7 +63,7 @@ let package = Package(
                 resources: [.copy("Resources")]),
 
         // Generative models (autoencoder, VAE, GAN) and their training runs.
-        .target(name: "Generative", dependencies: ["RLCore", "Datasets", "Training", "Imaging", "SeededRandom", "Support"],
+        .target(name: "Generative", dependencies: ["RLCore", "Datasets", "Training", "Classifiers", "Imaging", "SeededRandom", "Support"],
                 path: "Sources/Generative", resources: [.copy("Configs")], swiftSettings: fastMath),
 
         // Image classifiers (MLP, LeNet-5, a small ResNet), their training runs, and the LeNet scorer of generated images.
@@ -79,10 +79,21 @@ let package = Package(
         .target(name: "Viewer", dependencies: ["CSDL2", "Imaging", "Environments", "Agents", "Generative", "RLCore"],
                 path: "Sources/Viewer"),
 
+        // What the command-line tool and its benchmarks share: failure messages, seed parsing.
+        .target(name: "CLIKit", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+                path: "Sources/CLIKit"),
+
+        // `rlbench bench ...`: the benchmark harness, with its Python peers (PyTorch, Stable-Baselines3) as resources.
+        .target(name: "Benchmarks",
+                dependencies: ["RLCore", "CBLAS", "CKernels", "Environments", "Training", "Agents", "Datasets", "Generative",
+                               "Viewer", "SeededRandom", "Support", "CLIKit",
+                               .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                path: "Sources/Benchmarks", resources: [.copy("Peers")], swiftSettings: fastMath),
+
         // The command-line tool.
         .executableTarget(name: "rlbench",
-                          dependencies: ["RLCore", "CKernels", "Environments", "Training", "Agents", "Datasets", "Generative", "Classifiers",
-                                         "Viewer", "Imaging", "SeededRandom",
+                          dependencies: ["RLCore", "CKernels", "Environments", "Training", "Agents", "Datasets", "Generative",
+                                         "Classifiers", "Viewer", "Imaging", "SeededRandom", "Support", "CLIKit", "Benchmarks",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/rlbench"),
 

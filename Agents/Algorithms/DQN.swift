@@ -155,7 +155,7 @@ public final class DQNAgent: Agent, ValueEstimating {
                 try context.recordDiagnostics(step: stepsDone, ["epsilon": eps, "learning_rate": Double(optimizer.learningRate),
                                                                 "loss": lossSum / Double(steps), "q_mean": qSum / Double(steps)])
             }
-            // 3. Move the target network (after the step's training; SB3 moves it before, see the README).
+            // 3. Move the target network (after the step's training; SB3 moves it before, see docs/design.md).
             if stepsDone % targetUpdateInterval == 0 { targetNetwork.moveTowards(qNetwork, tau: tau) }
             if stepsDone % 1000 == 0 { try context.tick(step: stepsDone) }
         }

@@ -96,7 +96,7 @@ func explainedVariance(values: [Float], returns: [Float], valid: [Float]) -> Dou
 }
 
 /// Standardizes in place: (x − mean) / (std + 1e-8), as SB3 normalizes advantages, but with the population standard
-/// deviation (SB3's torch `std()` divides by n − 1; see the README's learning section). Fewer than two values are left
+/// deviation (SB3's torch `std()` divides by n − 1; see docs/design.md, "Following Stable-Baselines3"). Fewer than two values are left
 /// alone.
 func standardize(_ x: inout [Float]) {
     guard x.count > 1 else { return }

@@ -233,7 +233,8 @@ public final class TrainingRun: TrainingContext {
     @discardableResult
     public func run() throws -> RunResult {
         let dir = options.outputDirectory
-        try folder.create()
+        let lock = try folder.claim(resuming: options.resume)
+        defer { withExtendedLifetime(lock) {} }
         if !options.resume || options.steps != nil { try folder.writeConfig(hyperParameters.yaml) }
         // A resumed run keeps the rows up to its checkpoint; a new one starts with the header.
         let header = ["step", "episode", "return", "length", "wall_time_s"] + descriptor.diagnostics

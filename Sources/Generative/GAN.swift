@@ -3,7 +3,7 @@ import RLCore
 import SeededRandom
 import Training
 
-/// A generative adversarial network (Goodfellow et al. 2014) of two MLPs. The discriminator D learns to tell data
+/// A generative adversarial network (Goodfellow et al. 2014). The discriminator D learns to tell data
 /// from the generator's samples; the generator G learns to fool it:
 ///
 ///     D step:  minimize  BCE(D(x), 1 − smoothing) + BCE(D(G(z)), 0)
@@ -11,10 +11,99 @@ import Training
 ///          or  minimize  −BCE(D(G(z)), 0) = log(1 − D(G(z)))   (the original minimax loss)
 ///
 /// with z ~ N(0, I). Images are scaled to [−1, 1] for the generator's tanh output; 2-D points (`ring8`, `grid25`)
-/// are modelled as they are, with a linear output. One-sided label smoothing (real targets 1 − s) and dropout in the
-/// discriminator are options.
-/// With `conditional`, the label's one-hot code is appended to both networks' inputs.
-public final class GAN: GenerativeModel {
+/// are modelled as they are, with a linear output. One-sided label smoothing (real targets 1 − s), dropout in the
+/// discriminator, and packing (PacGAN, Lin et al. 2018: the discriminator judges `pack` samples at once, which makes
+/// a collapsed generator easy to spot) are options. This protocol's extension is that game, written once for `GAN` (MLPs) and `DCGAN`
+/// (convolutions); a model supplies its networks through `generated` and `judged`.
+public protocol AdversarialModel: GenerativeModel {
+    /// Samples in the model's range from noise `[n, latentSize]`, as rows `[n, features]`.
+    func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor
+    /// The discriminator's logits `[m, 1]` for rows `[n, features]` in the model's range (m = n, or fewer when the
+    /// discriminator judges packs of samples).
+    func judged(_ x: Tensor, _ labels: [Int]?) -> Tensor
+    /// The networks, by checkpoint prefix.
+    var networks: [(name: String, module: Module)] { get }
+    var generatorOptimizer: Adam { get }
+    var discriminatorOptimizer: Adam { get }
+    /// `non_saturating` or `minimax`.
+    var generatorLoss: String { get }
+    /// One-sided: the real samples' target is 1 − this.
+    var labelSmoothing: Double { get }
+    /// Dropout layers of the discriminator, whose masks each step draws from the run's generator.
+    var dropoutLayers: [Dropout] { get }
+    var shape: DataShape { get }
+}
+
+extension AdversarialModel {
+    /// Images in [0, 1] become [−1, 1], the range of the generator's tanh; points stay as they are.
+    func toModelRange(_ x: Tensor) -> Tensor { shape.isImage ? x * 2 - 1 : x }
+
+    public func trainStep(_ batch: Batch, using rng: inout SeededGenerator) -> [String: Double] {
+        let n = batch.count
+        let labels = isConditional ? batch.labels : nil
+        let real = toModelRange(batch.features)
+        // The dropout masks come from the run's generator, whose state checkpoints keep (so a resume is exact).
+        for dropout in dropoutLayers { dropout.generator = rng.fork() }
+
+        // Discriminator: real towards 1 − smoothing, generated towards 0.
+        let fake = Tensor.withoutGrad { generated(Tensor.normal([n, latentSize], using: &rng), labels) }
+        let realLogits = judged(real, labels)
+        let fakeLogits = judged(fake, labels)
+        let realTarget = Tensor.full(Float(1 - labelSmoothing), shape: realLogits.shape)
+        let dLoss = binaryCrossEntropyWithLogits(realLogits, realTarget)
+            + binaryCrossEntropyWithLogits(fakeLogits, Tensor.zeros(fakeLogits.shape))
+        discriminatorOptimizer.zeroGrad()
+        dLoss.backward()
+        discriminatorOptimizer.step()
+
+        // Generator: through the updated discriminator, on fresh noise.
+        let logits = judged(generated(Tensor.normal([n, latentSize], using: &rng), labels), labels)
+        let gLoss = generatorLoss == "minimax"
+            ? binaryCrossEntropyWithLogits(logits, Tensor.zeros(logits.shape)) * -1
+            : binaryCrossEntropyWithLogits(logits, Tensor.ones(logits.shape))
+        generatorOptimizer.zeroGrad()
+        gLoss.backward()
+        generatorOptimizer.step()
+
+        func meanProbability(_ logits: Tensor) -> Double {
+            logits.data.reduce(0.0) { $0 + 1 / (1 + Foundation.exp(-Double($1))) } / Double(logits.count)
+        }
+        return ["d_loss": Double(dLoss.item), "g_loss": Double(gLoss.item),
+                "d_real": meanProbability(realLogits), "d_fake": meanProbability(fakeLogits)]
+    }
+
+    public func generate(noise: Tensor, labels: [Int]?) -> Tensor {
+        Tensor.withoutGrad {
+            let x = generated(noise, isConditional ? labels : nil)
+            return shape.isImage ? (x + 1) * 0.5 : x
+        }
+    }
+
+    var parameterState: [(name: String, tensor: Tensor)] { networks.flatMap { prefixedState($0.name, $0.module) } }
+
+    public func state() -> [(name: String, tensor: Tensor)] {
+        parameterState + prefixed("optimizer.generator", generatorOptimizer.stateTensors())
+            + prefixed("optimizer.discriminator", discriminatorOptimizer.stateTensors())
+    }
+
+    public func restore(_ tensors: [(name: String, tensor: Tensor)]) throws {
+        try load(tensors, into: parameterState)
+        try generatorOptimizer.loadStateTensors(unprefixed("optimizer.generator", tensors))
+        try discriminatorOptimizer.loadStateTensors(unprefixed("optimizer.discriminator", tensors))
+    }
+
+    public func setTraining(_ training: Bool) { for (_, m) in networks { m.setTraining(training) } }
+
+    /// Adam with the GAN's β₁ over the networks named `prefix…`, for one player.
+    static func optimizer(_ networks: [(name: String, module: Module)], learningRate: Double, beta1: Double) -> Adam {
+        Adam(networks.flatMap { prefixed($0.name, $0.module.namedParameters()) }, learningRate: Float(learningRate),
+             beta1: Float(beta1))
+    }
+}
+
+/// The GAN of two MLPs: a ReLU generator (tanh output for images, linear for points) and a LeakyReLU(0.2)
+/// discriminator, each with the label's one-hot code appended to its input when conditional.
+public final class GAN: AdversarialModel {
     public struct Config: ModelConfig {
         public var generatorHidden = [256, 256]
         public var discriminatorHidden = [256, 256]
@@ -22,6 +111,8 @@ public final class GAN: GenerativeModel {
         public var generatorLoss = "non_saturating"
         public var labelSmoothing = 0.0
         public var dropout = 0.0
+        public var pack = 1
+        public var learningRateDecay = false
         public var learningRate = 2e-4
         public var beta1 = 0.5
         public var batchSize = 64
@@ -36,6 +127,8 @@ public final class GAN: GenerativeModel {
              .choice("generator_loss", \.generatorLoss, ["non_saturating", "minimax"], "the generator's objective"),
              .double("label_smoothing", \.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
              .double("dropout", \.dropout, in: 0...0.9, "dropout after each hidden layer of the discriminator (0: none)"),
+             .int("pack", \.pack, min: 1, max: 16, "samples the discriminator judges together (PacGAN; 1: one at a time)"),
+             .bool("learning_rate_decay", \.learningRateDecay, "decay both learning rates linearly to 0 over the run"),
              .double("beta1", \.beta1, in: 0...0.999, "Adam's β₁, both networks")] + trainingFields
         }
     }
@@ -45,14 +138,18 @@ public final class GAN: GenerativeModel {
         config: Config.self, losses: ["d_loss", "g_loss", "d_real", "d_fake"], handlesPoints: true, defaultData: "digits")
 
     public let config: Config
-    let shape: DataShape
+    public let shape: DataShape
     let generator: Sequential
     let discriminator: Sequential
-    let generatorOptimizer: Adam
-    let discriminatorOptimizer: Adam
+    public let generatorOptimizer: Adam
+    public let discriminatorOptimizer: Adam
 
     public var latentSize: Int { config.latentSize }
     public var isConditional: Bool { config.conditional }
+    public var generatorLoss: String { config.generatorLoss }
+    public var labelSmoothing: Double { config.labelSmoothing }
+    public var dropoutLayers: [Dropout] { discriminator.layers.compactMap { $0 as? Dropout } }
+    public var networks: [(name: String, module: Module)] { [("generator", generator), ("discriminator", discriminator)] }
 
     public init(settings: HyperParameters, shape: DataShape, seed: UInt64) throws {
         config = try Config(settings)
@@ -62,7 +159,7 @@ public final class GAN: GenerativeModel {
         generator = MLP(sizes: [config.latentSize + labels] + config.generatorHidden + [shape.features], activation: .relu,
                         outputActivation: shape.isImage ? .tanh : nil, using: &weights)
         var layers: [any Layer] = []
-        var width = shape.features + labels
+        var width = (shape.features + labels) * config.pack
         for h in config.discriminatorHidden {
             layers += [Linear(width, h, using: &weights), LeakyReLU(slope: 0.2)]
             if config.dropout > 0 { layers.append(Dropout(Float(config.dropout), generator: weights.fork())) }
@@ -70,77 +167,30 @@ public final class GAN: GenerativeModel {
         }
         layers.append(Linear(width, 1, using: &weights))
         discriminator = Sequential(layers)
-        generatorOptimizer = Adam(prefixed("generator", generator.namedParameters()), learningRate: Float(config.learningRate),
-                                  beta1: Float(config.beta1))
-        discriminatorOptimizer = Adam(prefixed("discriminator", discriminator.namedParameters()),
-                                      learningRate: Float(config.learningRate), beta1: Float(config.beta1))
+        generatorOptimizer = Self.optimizer([("generator", generator)], learningRate: config.learningRate, beta1: config.beta1)
+        discriminatorOptimizer = Self.optimizer([("discriminator", discriminator)], learningRate: config.learningRate,
+                                                beta1: config.beta1)
     }
 
-    /// Images in [0, 1] become [−1, 1], the range of the generator's tanh; points stay as they are.
-    func toModelRange(_ x: Tensor) -> Tensor { shape.isImage ? x * 2 - 1 : x }
+    public func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }
 
-    func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }
-    func judged(_ x: Tensor, _ labels: [Int]?) -> Tensor { discriminator(conditioned(x, labels, classes: shape.classCount)) }
-
-    public func trainStep(_ batch: Batch, using rng: inout SeededGenerator) -> [String: Double] {
-        let n = batch.count
-        let labels = config.conditional ? batch.labels : nil
-        let real = toModelRange(batch.features)
-        // The dropout masks come from the run's generator, whose state checkpoints keep (so a resume is exact).
-        for case let dropout as Dropout in discriminator.layers { dropout.generator = rng.fork() }
-
-        // Discriminator: real towards 1 − smoothing, generated towards 0.
-        let fake = Tensor.withoutGrad { generated(Tensor.normal([n, config.latentSize], using: &rng), labels) }
-        let realLogits = judged(real, labels)
-        let fakeLogits = judged(fake, labels)
-        let realTarget = Tensor.full(Float(1 - config.labelSmoothing), shape: [n, 1])
-        let dLoss = binaryCrossEntropyWithLogits(realLogits, realTarget) + binaryCrossEntropyWithLogits(fakeLogits, Tensor.zeros([n, 1]))
-        discriminatorOptimizer.zeroGrad()
-        dLoss.backward()
-        discriminatorOptimizer.step()
-
-        // Generator: through the updated discriminator, on fresh noise.
-        let logits = judged(generated(Tensor.normal([n, config.latentSize], using: &rng), labels), labels)
-        let gLoss = config.generatorLoss == "minimax"
-            ? binaryCrossEntropyWithLogits(logits, Tensor.zeros([n, 1])) * -1
-            : binaryCrossEntropyWithLogits(logits, Tensor.ones([n, 1]))
-        generatorOptimizer.zeroGrad()
-        gLoss.backward()
-        generatorOptimizer.step()
-
-        func meanProbability(_ logits: Tensor) -> Double {
-            logits.data.reduce(0.0) { $0 + 1 / (1 + Foundation.exp(-Double($1))) } / Double(logits.count)
-        }
-        return ["d_loss": Double(dLoss.item), "g_loss": Double(gLoss.item),
-                "d_real": meanProbability(realLogits), "d_fake": meanProbability(fakeLogits)]
+    /// With `learning_rate_decay`, the step size falls linearly to 0 over the run: the samples settle on the modes.
+    public func trainingRemaining(_ fraction: Double) {
+        guard config.learningRateDecay else { return }
+        for optimizer in [generatorOptimizer, discriminatorOptimizer] { optimizer.learningRate = Float(config.learningRate * fraction) }
     }
 
-    public func generate(noise: Tensor, labels: [Int]?) -> Tensor {
-        Tensor.withoutGrad {
-            let x = generated(noise, config.conditional ? labels : nil)
-            return shape.isImage ? (x + 1) * 0.5 : x
-        }
-    }
-
-    var parameters: [(name: String, tensor: Tensor)] {
-        prefixed("generator", generator.namedParameters()) + prefixed("discriminator", discriminator.namedParameters())
-    }
-
-    public func state() -> [(name: String, tensor: Tensor)] {
-        parameters + prefixed("optimizer.generator", generatorOptimizer.stateTensors())
-            + prefixed("optimizer.discriminator", discriminatorOptimizer.stateTensors())
-    }
-
-    public func restore(_ tensors: [(name: String, tensor: Tensor)]) throws {
-        try load(tensors, into: parameters)
-        try generatorOptimizer.loadStateTensors(unprefixed("optimizer.generator", tensors))
-        try discriminatorOptimizer.loadStateTensors(unprefixed("optimizer.discriminator", tensors))
+    /// With packing, each run of `pack` consecutive rows is one input (a batch's rows beyond a whole pack are left out).
+    public func judged(_ x: Tensor, _ labels: [Int]?) -> Tensor {
+        let rows = conditioned(x, labels, classes: shape.classCount)
+        guard config.pack > 1 else { return discriminator(rows) }
+        let packs = rows.shape[0] / config.pack
+        let whole = packs * config.pack == rows.shape[0] ? rows : rows.sliced(axis: 0, 0..<(packs * config.pack))
+        return discriminator(whole.reshaped([packs, config.pack * rows.shape[1]]))
     }
 
     /// The generator; images come out of its tanh in [−1, 1] and are mapped to [0, 1].
     public var generatorDescription: String {
         describe(generator, prefix: "generator", after: shape.isImage ? [#"{"type": "scale_shift", "scale": 0.5, "shift": 0.5}"#] : [])
     }
-
-    public func setTraining(_ training: Bool) { generator.setTraining(training); discriminator.setTraining(training) }
 }

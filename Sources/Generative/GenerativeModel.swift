@@ -18,6 +18,8 @@ public struct Batch {
     public var features: Tensor
     public var labels: [Int]
     public var count: Int { labels.count }
+
+    public init(features: Tensor, labels: [Int]) { self.features = features; self.labels = labels }
 }
 
 /// A generative model: one file each (`Autoencoder.swift`, `VAE.swift`, `GAN.swift`), holding its networks, its
@@ -61,6 +63,10 @@ public protocol GenerativeModel: AnyObject {
     /// Called after each epoch's last step.
     func epochFinished()
 
+    /// Called before each step with the fraction of the run's steps still to come (1 at the start, → 0 at the end),
+    /// for learning-rate schedules.
+    func trainingRemaining(_ fraction: Double)
+
     /// For an autoencoder: test images and their reconstructions, `[n, features]` each, values in [0, 1].
     func reconstruct(_ images: Tensor, labels: [Int]?) -> Tensor?
 }
@@ -69,6 +75,7 @@ extension GenerativeModel {
     public func evaluate(on test: Batch, using rng: inout SeededGenerator) -> [String: Double] { [:] }
     public func reconstruct(_ images: Tensor, labels: [Int]?) -> Tensor? { nil }
     public func epochFinished() {}
+    public func trainingRemaining(_ fraction: Double) {}
 }
 
 /// The settings every generative model has: how it trains and whether it is conditional.
@@ -118,7 +125,7 @@ public struct ModelDescriptor: Sendable {
 
 /// The generative models by command-line name.
 public enum ModelCatalog {
-    public static let all: [any GenerativeModel.Type] = [Autoencoder.self, VAE.self, GAN.self]
+    public static let all: [any GenerativeModel.Type] = [Autoencoder.self, VAE.self, ConvVAE.self, GAN.self, DCGAN.self]
     public static var names: [String] { all.map { $0.descriptor.name } }
 
     public static func model(named name: String) throws -> any GenerativeModel.Type {

@@ -1,3 +1,4 @@
+import Classifiers
 import Datasets
 import Foundation
 import Imaging
@@ -21,6 +22,8 @@ public struct GenerativeRunOptions: Sendable {
     /// Continue the run in `outputDirectory` from its last checkpoint (with its own data, seed and config).
     public var resume = false
     public var progress: ProgressStyle = .automatic
+    /// Whether `eval.json` scores 10,000 image samples with rlbench's LeNet for the data set (trained on first use).
+    public var scoreSamples = true
 
     public init(model: String, data: String, outputDirectory: URL) {
         self.model = model; self.data = data; self.outputDirectory = outputDirectory
@@ -54,6 +57,8 @@ public final class GenerativeRun {
     /// Called after every epoch with the fixed-noise samples (`[n, features]`, values in [0, 1] for images) and the
     /// metrics so far; runs on the training thread (the live window takes a copy).
     public var onEpoch: ((_ samples: [Float], _ epoch: Int, _ history: [[String: Double]]) -> Void)?
+    /// Asked before every step whether to stop (saving a checkpoint first): Ctrl-C by default.
+    public var shouldStop: () -> Bool = { StopRequest.isRequested }
 
     private let folder: RunFolder
     private var progress: ProgressReporter
@@ -61,6 +66,8 @@ public final class GenerativeRun {
     private var epochsDone = 0
     /// Batches of the current epoch already trained (a checkpoint saved by Ctrl-C mid-epoch resumes after them).
     private var batchesDone = 0
+    /// The sums of the current epoch's batch losses (its `metrics.csv` row is their mean over `batchesDone`).
+    private var lossSums: [String: Double] = [:]
     private var stepsDone = 0
     private var history: [[String: Double]] = []
     private var earlierWallSeconds = 0.0
@@ -133,6 +140,10 @@ public final class GenerativeRun {
                                                      + "give --epochs above \(epoch) to train it further")
             }
             (epochsDone, batchesDone, stepsDone, noise) = (epoch, batches, steps, generator)
+            // Stored as the bits of each Double, so the resumed epoch's mean is the uninterrupted one's.
+            if let json = meta["loss_sums"], let bits = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] {
+                lossSums = bits.compactMapValues { UInt64($0).map(Double.init(bitPattern:)) }
+            }
             lastGood = (folder.last, epoch)
             try readEarlierMetrics()
         }
@@ -172,7 +183,8 @@ public final class GenerativeRun {
     /// NaN loss keeps the last good checkpoint and throws `nonFinite`.
     @discardableResult
     public func run() throws -> [String: Double] {
-        try folder.create()
+        let lock = try folder.claim(resuming: options.resume)
+        defer { withExtendedLifetime(lock) {} }
         try Files.makeDirectory(folder.url.appendingPathComponent("samples"))
         if !options.resume || options.epochs != nil { try folder.writeConfig(settings.yaml) }
         let metrics = try MetricsLog(url: folder.metrics, header: metricColumns, keptRows: history.map { row($0).joined(separator: ",") })
@@ -185,10 +197,8 @@ public final class GenerativeRun {
         while epochsDone < epochs {
             let epoch = epochsDone + 1
             let order = order(epoch: epoch)
-            var sums: [String: Double] = [:]
-            var batches = 0
             for start in stride(from: batchesDone * batchSize, to: train.count, by: batchSize) {
-                if StopRequest.isRequested {
+                if shouldStop() {
                     metrics.flush()
                     let saved = try saveCheckpoint(named: nil)
                     progress.finishLine()
@@ -197,6 +207,7 @@ public final class GenerativeRun {
                 }
                 let rows = Array(order[start..<min(start + batchSize, train.count)])
                 let batch = self.batch(train, rows)
+                model.trainingRemaining(1 - Double(stepsDone) / Double(epochs * stepsPerEpoch))
                 let losses = model.trainStep(batch, using: &noise)
                 for (key, value) in losses.sorted(by: { $0.key < $1.key }) where !value.isFinite {
                     metrics.flush()
@@ -208,16 +219,16 @@ public final class GenerativeRun {
                     }
                     throw GenerativeError.nonFinite(epoch: epoch, step: stepsDone + 1, quantity: key)
                 }
-                for (key, value) in losses { sums[key, default: 0] += value }
-                batches += 1
+                for (key, value) in losses { lossSums[key, default: 0] += value }
                 batchesDone += 1
                 stepsDone += 1
                 drawProgress(epoch: epoch, stepsPerEpoch: stepsPerEpoch, firstStep: firstStep, losses: losses)
             }
             model.epochFinished()
             epochsDone = epoch
+            var record = lossSums.mapValues { $0 / Double(max(batchesDone, 1)) }
             batchesDone = 0
-            var record = sums.mapValues { $0 / Double(max(batches, 1)) }
+            lossSums = [:]
             record["epoch"] = Double(epoch)
             record["step"] = Double(stepsDone)
             record["wall_time_s"] = wallSeconds
@@ -233,7 +244,7 @@ public final class GenerativeRun {
         progress.finishLine()
         try writeLossCurve()
         try writeProgressGIF()
-        let quality = evaluate()
+        let quality = try evaluate()
         try AtomicFile.write(Data((jsonString(quality) + "\n").utf8), to: folder.url.appendingPathComponent("eval.json"))
         progress.log("evaluation: " + quality.keys.sorted().map { "\($0) \(format(quality[$0]!))" }.joined(separator: ", "))
         progress.log("final checkpoint: \(final.path)")
@@ -267,8 +278,10 @@ public final class GenerativeRun {
     /// The whole test set as one batch.
     private var testBatch: Batch { Batch(features: Tensor(test.features, shape: [test.count, test.featureCount]), labels: test.labels) }
 
-    /// The model's own figures on the test set, and for 2-D mixtures the coverage of 2,500 fixed-noise samples.
-    public func evaluate() -> [String: Double] {
+    /// The model's own figures on the test set; for images, how rlbench's LeNet scores 10,000 samples (the fraction
+    /// it classifies with confidence above 0.9, the entropy of its predicted classes, the Fréchet distance of its
+    /// features from the test images'); for 2-D mixtures, the coverage of 2,500 samples.
+    public func evaluate() throws -> [String: Double] {
         var rng = SeededGenerator(seed: options.seed &+ 0x6576616C) // "eval"
         model.setTraining(false)
         var quality = model.evaluate(on: testBatch, using: &rng)
@@ -279,6 +292,19 @@ public final class GenerativeRun {
             quality["modes_covered"] = Double(coverage.modesCovered)
             quality["modes"] = Double(coverage.modeCount)
             quality["high_quality_fraction"] = coverage.highQualityFraction
+        }
+        if shape.isImage && options.scoreSamples {
+            progress.log("scoring 10,000 samples with rlbench's LeNet for \(options.data)")
+            let scorer = try ClassifierScore.scorer(data: options.data, directory: options.dataDirectory)
+            var samples: [Float] = []
+            for start in stride(from: 0, to: 10_000, by: 500) {
+                let labels = model.isConditional ? (start..<(start + 500)).map { $0 % shape.classCount } : nil
+                samples += model.generate(noise: Tensor.normal([500, model.latentSize], using: &rng), labels: labels).data
+            }
+            let score = scorer.score(samples: samples, count: 10_000, reference: scorer.reference)
+            quality["classifier_confident_fraction"] = score.confidentFraction
+            quality["classifier_entropy"] = score.classEntropy
+            quality["frechet_distance"] = score.frechetDistance
         }
         quality["epochs"] = Double(epochsDone)
         return quality
@@ -338,7 +364,7 @@ public final class GenerativeRun {
     /// The checkpoint's metadata: enough to rebuild the model (`GenerativeCheckpoint`) and to sample without rlbench.
     private var metadata: [String: String] {
         ["format": Self.checkpointFormat, "model": descriptor.name, "data": options.data, "seed": String(options.seed),
-         "epoch": String(epochsDone), "batch": String(batchesDone), "step": String(stepsDone),
+         "epoch": String(epochsDone), "batch": String(batchesDone), "step": String(stepsDone), "loss_sums": jsonString(lossSums.mapValues { String($0.bitPattern) }),
          "rng_state": noise.stateWords.map(String.init).joined(separator: ","),
          "hyperparameters": settings.json, "generator": model.generatorDescription,
          "latent_size": String(model.latentSize), "sample_shape": jsonString(shape.sample),

@@ -3,87 +3,36 @@ import RLCore
 import SeededRandom
 import Training
 
-/// A variational autoencoder (Kingma & Welling 2014), as the PyTorch examples' MNIST VAE: an MLP encoder to the mean
-/// μ and log-variance log σ² of a diagonal Gaussian over the latent z, the reparameterization z = μ + σ·ε, and an MLP
-/// decoder to Bernoulli logits over the pixels. The loss is the negative evidence lower bound per image, in nats:
+/// A variational autoencoder (Kingma & Welling 2014): an encoder to the mean μ and log-variance log σ² of a diagonal
+/// Gaussian over the latent z, the reparameterization z = μ + σ·ε, and a decoder to Bernoulli logits over the pixels.
+/// The loss is the negative evidence lower bound per image, in nats:
 ///
 ///     −ELBO = Σ_pixels BCE(decoder(z), x) + β · KL(N(μ, σ²) ‖ N(0, I))
 ///
-/// (β = 1 is the true bound; β > 1 is the β-VAE). With `conditional`, the label's one-hot code is fed to both
-/// networks, so `rlbench sample --label K` draws a chosen digit.
-public final class VAE: GenerativeModel {
-    public struct Config: ModelConfig {
-        public var hidden = [400]
-        public var latentSize = 20
-        public var beta = 1.0
-        public var learningRate = 1e-3
-        public var batchSize = 128
-        public var epochs = 10
-        public var conditional = false
-        public init() {}
+/// (β = 1 is the true bound; β > 1 is the β-VAE). `VAE` (MLP, the PyTorch examples' MNIST VAE) and `ConvVAE` differ
+/// only in their networks: this protocol's extension is the algorithm both run.
+public protocol VariationalModel: GenerativeModel {
+    /// μ and log σ² of q(z | x) for images `[n, features]`.
+    func encode(_ x: Tensor, _ labels: [Int]?) -> (mean: Tensor, logVariance: Tensor)
+    /// Bernoulli logits of p(x | z), `[n, features]`.
+    func decode(_ z: Tensor, _ labels: [Int]?) -> Tensor
+    /// The networks, by checkpoint prefix.
+    var networks: [(name: String, module: Module)] { get }
+    var optimizer: Adam { get }
+    var beta: Double { get }
+}
 
-        public static var fields: [ConfigField<Config>] {
-            [.sizes("hidden", \.hidden, "hidden layer sizes of the encoder (the decoder mirrors them)"),
-             .int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the latent z"),
-             .double("beta", \.beta, in: 0...1000, "weight of the KL term (1: the evidence lower bound; > 1: β-VAE)")] + trainingFields
-        }
-    }
-
-    public static let descriptor = ModelDescriptor(
-        name: "vae", summary: "variational autoencoder (MLP, Bernoulli decoder, loss −ELBO = reconstruction + β·KL)",
-        config: Config.self, losses: ["loss", "reconstruction", "kl"], handlesPoints: false, defaultData: "mnist")
-
-    public let config: Config
-    let shape: DataShape
-    let encoder: Sequential
-    let mean: Linear
-    let logVariance: Linear
-    let decoder: Sequential
-    let optimizer: Adam
-
-    public var latentSize: Int { config.latentSize }
-    public var isConditional: Bool { config.conditional }
-
-    public init(settings: HyperParameters, shape: DataShape, seed: UInt64) throws {
-        config = try Config(settings)
-        self.shape = shape
-        var weights = SeededGenerator(seed: seed)
-        let labels = config.labelInputs(shape)
-        let encoderSizes = [shape.features + labels] + config.hidden
-        encoder = MLP(sizes: encoderSizes, activation: .relu, outputActivation: config.hidden.isEmpty ? nil : .relu, using: &weights)
-        let top = encoderSizes.last!
-        mean = Linear(top, config.latentSize, using: &weights)
-        logVariance = Linear(top, config.latentSize, using: &weights)
-        decoder = MLP(sizes: [config.latentSize + labels] + config.hidden.reversed() + [shape.features],
-                      activation: .relu, using: &weights)
-        optimizer = Adam(Self.parameters(encoder, mean, logVariance, decoder), learningRate: Float(config.learningRate))
-    }
-
-    static func parameters(_ encoder: Sequential, _ mean: Linear, _ logVariance: Linear, _ decoder: Sequential)
-        -> [(name: String, tensor: Tensor)] {
-        prefixed("encoder", encoder.namedParameters()) + prefixed("mean", mean.namedParameters())
-            + prefixed("log_variance", logVariance.namedParameters()) + prefixed("decoder", decoder.namedParameters())
-    }
-
-    /// μ and log σ² of q(z | x).
-    func encode(_ x: Tensor, _ labels: [Int]?) -> (mean: Tensor, logVariance: Tensor) {
-        let h = encoder(conditioned(x, labels, classes: shape.classCount))
-        return (mean(h), logVariance(h))
-    }
-
-    /// Bernoulli logits of p(x | z).
-    func decode(_ z: Tensor, _ labels: [Int]?) -> Tensor { decoder(conditioned(z, labels, classes: shape.classCount)) }
-
+extension VariationalModel {
     /// The per-image reconstruction and KL terms, and the loss they make, for a batch.
     func losses(_ batch: Batch, using rng: inout SeededGenerator) -> (loss: Tensor, reconstruction: Tensor, kl: Tensor) {
-        let labels = config.conditional ? batch.labels : nil
+        let labels = isConditional ? batch.labels : nil
         let (mu, logVar) = encode(batch.features, labels)
         let epsilon = Tensor.normal(mu.shape, using: &rng)
         let z = mu + (logVar * 0.5).exp() * epsilon
         let logits = decode(z, labels)
         let reconstruction = binaryCrossEntropyWithLogits(logits, batch.features, reduction: .sum) * (1 / Float(batch.count))
         let kl = gaussianKLLoss(mean: mu, logVariance: logVar)
-        return (reconstruction + kl * Float(config.beta), reconstruction, kl)
+        return (reconstruction + kl * Float(beta), reconstruction, kl)
     }
 
     public func trainStep(_ batch: Batch, using rng: inout SeededGenerator) -> [String: Double] {
@@ -95,11 +44,12 @@ public final class VAE: GenerativeModel {
     }
 
     public func generate(noise: Tensor, labels: [Int]?) -> Tensor {
-        Tensor.withoutGrad { decode(noise, config.conditional ? labels : nil).sigmoid() }
+        Tensor.withoutGrad { decode(noise, isConditional ? labels : nil).sigmoid() }
     }
 
     public func reconstruct(_ images: Tensor, labels: [Int]?) -> Tensor? {
-        Tensor.withoutGrad { decode(encode(images, config.conditional ? labels : nil).mean, config.conditional ? labels : nil).sigmoid() }
+        let labels = isConditional ? labels : nil
+        return Tensor.withoutGrad { decode(encode(images, labels).mean, labels).sigmoid() }
     }
 
     /// The test set's −ELBO in nats per image (β = 1 whatever the training β, with one sample of z per image, as the
@@ -120,17 +70,85 @@ public final class VAE: GenerativeModel {
     }
 
     public func state() -> [(name: String, tensor: Tensor)] {
-        Self.parameters(encoder, mean, logVariance, decoder) + prefixed("optimizer", optimizer.stateTensors())
+        networks.flatMap { prefixedState($0.name, $0.module) } + prefixed("optimizer", optimizer.stateTensors())
     }
 
     public func restore(_ tensors: [(name: String, tensor: Tensor)]) throws {
-        try load(tensors, into: Self.parameters(encoder, mean, logVariance, decoder))
+        try load(tensors, into: networks.flatMap { prefixedState($0.name, $0.module) })
         try optimizer.loadStateTensors(unprefixed("optimizer", tensors))
     }
 
-    public var generatorDescription: String { describe(decoder, prefix: "decoder", after: [#"{"type": "sigmoid"}"#]) }
+    public func setTraining(_ training: Bool) { for (_, m) in networks { m.setTraining(training) } }
 
-    public func setTraining(_ training: Bool) {
-        for m in [encoder, decoder] as [Module] { m.setTraining(training) }
+    /// Adam over every network's parameters, named as in checkpoints.
+    static func optimizer(_ networks: [(name: String, module: Module)], learningRate: Double) -> Adam {
+        Adam(networks.flatMap { prefixed($0.name, $0.module.namedParameters()) }, learningRate: Float(learningRate))
     }
+}
+
+/// The MNIST VAE of the PyTorch examples: MLP encoder (ReLU) to two linear heads for μ and log σ², MLP decoder. With
+/// `conditional`, the label's one-hot code is appended to the encoder's input and to z, so `rlbench sample --label K`
+/// draws a chosen digit.
+public final class VAE: VariationalModel {
+    public struct Config: ModelConfig {
+        public var hidden = [400]
+        public var latentSize = 20
+        public var beta = 1.0
+        public var learningRate = 1e-3
+        public var batchSize = 128
+        public var epochs = 10
+        public var conditional = false
+        public init() {}
+
+        public static var fields: [ConfigField<Config>] {
+            [.sizes("hidden", \.hidden, "hidden layer sizes of the encoder (the decoder mirrors them)"),
+             .int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the latent z"),
+             .double("beta", \.beta, in: 0...1000, "weight of the KL term (1: the evidence lower bound; > 1: β-VAE)")]
+                + trainingFields
+        }
+    }
+
+    public static let descriptor = ModelDescriptor(
+        name: "vae", summary: "variational autoencoder (MLP, Bernoulli decoder, loss −ELBO = reconstruction + β·KL)",
+        config: Config.self, losses: ["loss", "reconstruction", "kl"], handlesPoints: false, defaultData: "mnist")
+
+    public let config: Config
+    let shape: DataShape
+    let encoder: Sequential
+    let mean: Linear
+    let logVariance: Linear
+    let decoder: Sequential
+    public let optimizer: Adam
+
+    public var latentSize: Int { config.latentSize }
+    public var isConditional: Bool { config.conditional }
+    public var beta: Double { config.beta }
+    public var networks: [(name: String, module: Module)] {
+        [("encoder", encoder), ("mean", mean), ("log_variance", logVariance), ("decoder", decoder)]
+    }
+
+    public init(settings: HyperParameters, shape: DataShape, seed: UInt64) throws {
+        config = try Config(settings)
+        self.shape = shape
+        var weights = SeededGenerator(seed: seed)
+        let labels = config.labelInputs(shape)
+        let encoderSizes = [shape.features + labels] + config.hidden
+        encoder = MLP(sizes: encoderSizes, activation: .relu, outputActivation: config.hidden.isEmpty ? nil : .relu, using: &weights)
+        let top = encoderSizes.last!
+        mean = Linear(top, config.latentSize, using: &weights)
+        logVariance = Linear(top, config.latentSize, using: &weights)
+        decoder = MLP(sizes: [config.latentSize + labels] + config.hidden.reversed() + [shape.features],
+                      activation: .relu, using: &weights)
+        optimizer = Self.optimizer([("encoder", encoder), ("mean", mean), ("log_variance", logVariance), ("decoder", decoder)],
+                                   learningRate: config.learningRate)
+    }
+
+    public func encode(_ x: Tensor, _ labels: [Int]?) -> (mean: Tensor, logVariance: Tensor) {
+        let h = encoder(conditioned(x, labels, classes: shape.classCount))
+        return (mean(h), logVariance(h))
+    }
+
+    public func decode(_ z: Tensor, _ labels: [Int]?) -> Tensor { decoder(conditioned(z, labels, classes: shape.classCount)) }
+
+    public var generatorDescription: String { describe(decoder, prefix: "decoder", after: [#"{"type": "sigmoid"}"#]) }
 }

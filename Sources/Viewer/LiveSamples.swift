@@ -19,10 +19,12 @@ public enum LiveSamples {
         let blank = training.picture(training.model.generate(noise: training.fixedNoise.noise,
                                                              labels: training.fixedNoise.labels).data)
         let curvesSize = (width: 560, height: max(blank.height, 360))
+        let blankCurves = RGBImage(width: curvesSize.width, height: curvesSize.height)
+        let layout = try ViewerWindow.grid([blank, blankCurves], columns: 2)
         let window: ViewerWindow
         do {
             window = try ViewerWindow(title: "rlbench — \(training.descriptor.name) on \(training.options.data)",
-                                      width: blank.width + curvesSize.width + 6, height: curvesSize.height + 4)
+                                      width: layout.width, height: layout.height)
         } catch let error as ViewerError {
             log("viewer: \(error); training headless")
             return try training.run()
@@ -46,7 +48,7 @@ public enum LiveSamples {
         trainer.start()
 
         var seen: UInt64 = 0
-        var frame = Frame(samples: blank, curves: RGBImage(width: curvesSize.width, height: curvesSize.height))
+        var frame = Frame(samples: blank, curves: blankCurves)
         var open = true
         while !finished.load(ordering: .acquiring) {
             if open {

@@ -1,5 +1,6 @@
 import Agents
 import ArgumentParser
+import CLIKit
 import Environments
 import Foundation
 import Viewer

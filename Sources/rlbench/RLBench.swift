@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
+import Benchmarks
+import CLIKit
 import RLCore
+import Support
 
 /// The `rlbench` command: train agents and generative models, inspect checkpoints, benchmark.
 @main
@@ -38,13 +41,4 @@ struct RLBench: ParsableCommand {
         execv("/proc/self/exe", CommandLine.unsafeArgv)
         unsetenv("OPENBLAS_CORETYPE")
     }
-}
-
-/// Reads a `--seed` value: a whole number from 0 to 2⁶⁴ − 1. Options that take it parse unconditionally, so that a
-/// negative number reaches this check instead of being read as a flag ("Missing value").
-func parseSeed(_ text: String) throws -> UInt64 {
-    guard let seed = UInt64(text) else {
-        throw ValidationError("a seed is a whole number from 0 to \(UInt64.max)")
-    }
-    return seed
 }

@@ -3,6 +3,7 @@ import Datasets
 import Classifiers
 import Generative
 import ArgumentParser
+import CLIKit
 import Environments
 import Foundation
 import Glibc
@@ -85,12 +86,17 @@ struct Run: ParsableCommand {
     }
 
     mutating func run() throws {
-        if data != nil, let agent, !ModelCatalog.names.contains(agent), !ClassifierCatalog.names.contains(agent) {
+        if data != nil, let agent, !ModelCatalog.names.contains(agent), !ClassifierCatalog.names.contains(agent),
+           !AgentCatalog.names.contains(agent) {
             throw ValidationError("unknown model '\(agent)' for --data; generative models: \(ModelCatalog.names.joined(separator: ", ")); "
                                   + "classifiers: \(ClassifierCatalog.names.joined(separator: ", "))")
         }
         if isClassifierRun() { return try runClassifier() }
         if try isModelRun() { return try runModel() }
+        if let (_, flag) = [(data != nil, "--data"), (dataDir != nil, "--data-dir"), (epochs != nil, "--epochs")].first(where: { $0.0 }) {
+            throw ValidationError("\(flag) is for generative models and classifiers (\((ModelCatalog.names + ClassifierCatalog.names).joined(separator: ", "))); "
+                                  + "an agent trains for --steps on --env")
+        }
         var envOptions: [String: String] = [:]
         for item in envOption {
             guard let eq = item.firstIndex(of: "="), eq != item.startIndex else {
@@ -175,18 +181,4 @@ extension Run {
         }
         return URL(fileURLWithPath: candidate)
     }
-}
-
-/// Runs `body`; a thrown error becomes one clear line on stderr and a non-zero exit.
-func fail<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let error as ExitCode { throw error } catch {
-        FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-        throw ExitCode.failure
-    }
-}
-
-/// `error` as one clear line on stderr; returns the non-zero exit to throw.
-func fail(_ error: Error) -> Error {
-    FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-    return ExitCode.failure
 }

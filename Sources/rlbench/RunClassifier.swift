@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLIKit
 import Classifiers
 import Foundation
 import Training

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CLIKit
 import Datasets
 import Foundation
 import Generative

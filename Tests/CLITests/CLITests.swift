@@ -399,4 +399,24 @@ import TestSupport
         #expect(missing.err.contains("cannot import stable_baselines3"), "\(missing.err)")
         #expect(!missing.out.contains("ppo on CartPole-v1"), "checks SB3 before timing rlbench: \(missing.out)")
     }
+
+    /// `bench layers --torch` without an importable torch (a stand-in `python3` that exits 3, as the peer does): a
+    /// clear note on stderr, and the core's rows still come out.
+    @Test func benchLayersWithoutTorchStillPrintsTheCoreRows() throws {
+        let dir = CLI.temporaryDirectory()
+        let python = dir.appendingPathComponent("python3")
+        try "#!/bin/sh\nexit 3\n".write(to: python, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: python.path)
+        let path = dir.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let r = try CLI.run(["bench", "layers", "--json", "--torch", "--model", "lstm", "--no-epoch", "--seconds", "0.05",
+                             "--rounds", "1"], environment: ["PATH": path])
+        #expect(r.status == 0, "\(r.err)")
+        #expect(r.err.contains("cannot import torch"), "\(r.err)")
+        let records = r.out.split(separator: "\n").compactMap {
+            try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+        }
+        #expect(records.map { $0["name"] as? String } == ["machine", "gemm_peak_gflops", "layer_step_us"], "\(r.out)")
+        #expect(records.last?["backend"] as? String == "core" && records.last?["model"] as? String == "lstm")
+        #expect((records.last?["value"] as? Double ?? 0) > 0)
+    }
 }

@@ -67,9 +67,9 @@ public enum CLI {
     }
 
     /// Runs another program and waits.
-    public static func runTool(_ executable: String, _ arguments: [String],
+    public static func runTool(_ executable: String, _ arguments: [String], in directory: URL? = nil,
                                environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {
-        try Running(URL(fileURLWithPath: executable), arguments, in: nil, environment: environment).finish()
+        try Running(URL(fileURLWithPath: executable), arguments, in: directory, environment: environment).finish()
     }
 
     /// The path of an executable on `PATH`, if any.

@@ -130,6 +130,7 @@ public final class Sequential: Layer {
 
     public init(_ layers: [any Layer]) {
         self.layers = layers
+        isDense = layers.allSatisfy { $0 is Linear || $0 is ActivationLayer }
         var steps: [Tensor.ChainStep] = []
         for (i, layer) in layers.enumerated() {
             if let linear = layer as? Linear {
@@ -144,6 +145,9 @@ public final class Sequential: Layer {
         chain = steps.count == layers.count && !steps.isEmpty ? steps : nil
     }
 
+    /// Whether every layer is a Linear layer or an activation: outside a graph such a stack runs on plain arrays.
+    let isDense: Bool
+
     /// Whether, in a graph, the layers run as one node (`Tensor.chain`) rather than one op per layer.
     public var isChained: Bool { chain != nil }
 
@@ -155,7 +159,7 @@ public final class Sequential: Layer {
     /// `Tensor.transposedInferenceRows` rows (DQN's target pass) through `Tensor.inferenceChain`.
     public func callAsFunction(_ x: Tensor) -> Tensor {
         if Tensor.isGradEnabled, x.rank == 2, let chain { return Tensor.chain(x, chain) }
-        guard !Tensor.isGradEnabled, x.rank == 2 else { return layers.reduce(x) { $1($0) } }
+        guard !Tensor.isGradEnabled, x.rank == 2, isDense else { return layers.reduce(x) { $1($0) } }
         let rows = x.shape[0]
         if let chain, rows >= Tensor.transposedInferenceRows {
             let y = Tensor.inferenceChain(x.data, rows: rows, inputs: x.shape[1], chain)

@@ -55,9 +55,9 @@ public enum Gemm {
     }
 
     /// The inner dimensions of the products `multiply` sends to the panel kernel (with B not transposed, alpha 1, beta
-    /// 0 or 1, and at least 16 rows and columns). Up to 256 OpenBLAS sums k in one block, so on the Zen 4 machine
-    /// its values are the panel kernel's (checked for m, n from 16 to 400, except some products of under a million
-    /// multiply-adds with n not a multiple of 16); from 384 on it adds the sums of blocks of k, which round otherwise.
+    /// 0 or 1, and at least 16 rows and columns). Up to 256 OpenBLAS's Cooper Lake kernels sum k in one block, so their
+    /// values are the panel kernel's (checked for m, n from 16 to 400, except some products of under a million
+    /// multiply-adds with n not a multiple of 16); from 384 on they add the sums of blocks of k, which round otherwise.
     @usableFromInline static let panelDepths = 16...256
 
     /// Row-major `C[m×n] = op(A)[m×k] · B[k×n] + start`, with B as stored (not transposed) and start C itself

@@ -37,8 +37,7 @@ extension Tensor {
         }
         // The two products are independent: large ones run on two cores at once (the same values either way). The
         // weight gradient stays on the calling thread, which next reads it for the gradient norm and the first half of
-        // the optimizer's update: computed on the helper, that read pulled it across from the other core's cache
-        // (`bench core`'s 4-256-256-2 training step on batches of 64: 320 instead of 510 µs on the Zen 3 machine).
+        // the optimizer's update: computed on the helper, that read would pull it across from the other core's cache.
         if inputGradient && weight.requiresGrad && n * inputs * outputs >= Tensor.parallelBackwardProduct {
             _ = ForkJoin.both(weightGradient, inputGradientProduct)
         } else {

@@ -10,25 +10,39 @@ extension Tensor {
         /// The number of elements in each group.
         var groupSize: Int { outer * inner }
 
-        /// Calls `body(group, innerIndex, flatIndex)` for every element, in storage order.
-        @inline(__always)
-        func forEach(_ body: (_ group: Int, _ inner: Int, _ index: Int) -> Void) {
-            var index = 0
-            for _ in 0..<outer {
-                for g in 0..<groups {
-                    for i in 0..<inner { body(g, i, index); index += 1 }
-                }
+        /// Calls `body(group, start)` for each run of `inner` consecutive elements of a group in `groups`, the run
+        /// starting at flat index `start`; a group's runs come in storage order. With `split` and enough elements, the
+        /// two halves of `groups` run on the two cores: each group's elements and sums are its own, so the values are
+        /// those of one core.
+        func forEachRun(groups: Range<Int>? = nil, split: Bool = false, _ body: (_ group: Int, _ start: Int) -> Void) {
+            let groups = groups ?? 0..<self.groups
+            if split && groups.count >= 2 && outer * groups.count * inner >= 1 << 15 {
+                let middle = groups.lowerBound + groups.count / 2
+                _ = ForkJoin.both({ forEachRun(groups: groups.lowerBound..<middle, body) },
+                                  { forEachRun(groups: middle..<groups.upperBound, body) })
+                return
+            }
+            for o in 0..<outer {
+                for g in groups { body(g, (o * self.groups + g) * inner) }
             }
         }
 
         /// The mean and biased variance of each group of `x`, accumulated in Double (two passes: no cancellation).
         func statistics(_ x: [Float]) -> (mean: [Double], variance: [Double]) {
             var sum = [Double](repeating: 0, count: groups), squares = [Double](repeating: 0, count: groups)
-            x.withUnsafeBufferPointer { x in forEach { g, _, k in sum[g] += Double(x[k]) } }
             let n = Double(groupSize)
-            let mean = sum.map { $0 / n }
-            x.withUnsafeBufferPointer { x in forEach { g, _, k in let d = Double(x[k]) - mean[g]; squares[g] += d * d } }
-            return (mean, squares.map { $0 / n })
+            x.withUnsafeBufferPointer { x in
+                sum.withUnsafeMutableBufferPointer { sum in
+                    forEachRun(split: true) { g, start in for k in start..<(start + inner) { sum[g] += Double(x[k]) } }
+                }
+                let mean = sum.map { $0 / n }
+                squares.withUnsafeMutableBufferPointer { squares in
+                    forEachRun(split: true) { g, start in
+                        for k in start..<(start + inner) { let d = Double(x[k]) - mean[g]; squares[g] += d * d }
+                    }
+                }
+            }
+            return (sum.map { $0 / n }, squares.map { $0 / n })
         }
     }
 
@@ -45,49 +59,72 @@ extension Tensor {
         for p in [weight, bias].compactMap({ $0 }) {
             precondition(p.count == parameterCount, "normalization: affine parameter \(p.shape) for \(parameterCount) features of \(x.shape)")
         }
-        var normalizedValues = [Float](repeating: 0, count: x.count), y = [Float](repeating: 0, count: x.count)
-        let w = weight?.data, b = bias?.data
-        x.data.withUnsafeBufferPointer { xs in
-            layout.forEach { g, i, k in
-                let xhat = Float((Double(xs[k]) - mean[g]) * invStd[g])
-                let p = affine == .group ? g : i
-                normalizedValues[k] = xhat
-                y[k] = xhat * (w?[p] ?? 1) + (b?[p] ?? 0)
-            }
-        }
+        // Missing parameters act as weight 1 and bias 0: the same products and sums, so the same values.
+        let w = weight?.data ?? [Float](repeating: 1, count: parameterCount)
+        let b = bias?.data ?? [Float](repeating: 0, count: parameterCount)
+        let byGroup = affine == .group, inner = layout.inner, count = x.count
+        var normalizedValues = [Float](repeating: 0, count: count), y = [Float](repeating: 0, count: count)
+        x.data.withUnsafeBufferPointer { xs in normalizedValues.withUnsafeMutableBufferPointer { xhats in
+            y.withUnsafeMutableBufferPointer { ys in w.withUnsafeBufferPointer { w in b.withUnsafeBufferPointer { b in
+                layout.forEachRun(split: true) { g, start in
+                    let m = mean[g], s = invStd[g]
+                    for i in 0..<inner {
+                        let k = start + i, p = byGroup ? g : i
+                        let xhat = Float((Double(xs[k]) - m) * s)
+                        xhats[k] = xhat
+                        ys[k] = xhat * w[p] + b[p]
+                    }
+                }
+            } } }
+        } }
         let inputs = [x] + [weight, bias].compactMap { $0 }
         return result(y, shape: x.shape, inputs: inputs) { out in
-            let g = out.grad!
             var gw = [Double](repeating: 0, count: parameterCount), gb = gw
-            var gxhat = [Float](repeating: 0, count: x.count)
-            layout.forEach { group, i, k in
-                let p = affine == .group ? group : i
-                gw[p] += Double(g[k] * normalizedValues[k])
-                gb[p] += Double(g[k])
-                gxhat[k] = g[k] * (w?[p] ?? 1)
-            }
+            var gxhat = [Float](repeating: 0, count: count), gx = [Float](repeating: 0, count: count)
+            var meanG = [Double](repeating: 0, count: layout.groups), meanGX = meanG
+            out.grad!.withUnsafeBufferPointer { g in normalizedValues.withUnsafeBufferPointer { xhat in
+                gw.withUnsafeMutableBufferPointer { gw in gb.withUnsafeMutableBufferPointer { gb in
+                    gxhat.withUnsafeMutableBufferPointer { gxhat in w.withUnsafeBufferPointer { w in
+                        // Per-feature sums: split over the cores only when the features are the groups.
+                        layout.forEachRun(split: byGroup) { group, start in
+                            for i in 0..<inner {
+                                let k = start + i, p = byGroup ? group : i
+                                gw[p] += Double(g[k] * xhat[k])
+                                gb[p] += Double(g[k])
+                                gxhat[k] = g[k] * w[p]
+                            }
+                        }
+                    } }
+                    guard x.requiresGrad else { return }
+                    gx.withUnsafeMutableBufferPointer { gx in
+                        guard batchStatistics else {
+                            layout.forEachRun(split: true) { group, start in
+                                for k in start..<(start + inner) { gx[k] = Float(Double(gxhat[k]) * invStd[group]) }
+                            }
+                            return
+                        }
+                        // dx = invStd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)), the means over the element's group.
+                        meanG.withUnsafeMutableBufferPointer { meanG in meanGX.withUnsafeMutableBufferPointer { meanGX in
+                            layout.forEachRun(split: true) { group, start in
+                                for k in start..<(start + inner) {
+                                    meanG[group] += Double(gxhat[k])
+                                    meanGX[group] += Double(gxhat[k]) * Double(xhat[k])
+                                }
+                            }
+                            let n = Double(layout.groupSize)
+                            layout.forEachRun(split: true) { group, start in
+                                for k in start..<(start + inner) {
+                                    let centred = Double(gxhat[k]) - meanG[group] / n - Double(xhat[k]) * meanGX[group] / n
+                                    gx[k] = Float(invStd[group] * centred)
+                                }
+                            }
+                        } }
+                    }
+                } }
+            } }
             if let weight { weight.accumulateGrad(gw.map { Float($0) }) }
             if let bias { bias.accumulateGrad(gb.map { Float($0) }) }
-            guard x.requiresGrad else { return }
-            guard batchStatistics else {
-                var gx = gxhat
-                layout.forEach { group, _, k in gx[k] = Float(Double(gxhat[k]) * invStd[group]) }
-                x.accumulateGrad(gx)
-                return
-            }
-            // dx = invStd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)), the means over the element's group.
-            var meanG = [Double](repeating: 0, count: layout.groups), meanGX = meanG
-            layout.forEach { group, _, k in
-                meanG[group] += Double(gxhat[k])
-                meanGX[group] += Double(gxhat[k]) * Double(normalizedValues[k])
-            }
-            let n = Double(layout.groupSize)
-            var gx = gxhat
-            layout.forEach { group, _, k in
-                let centred = Double(gxhat[k]) - meanG[group] / n - Double(normalizedValues[k]) * meanGX[group] / n
-                gx[k] = Float(invStd[group] * centred)
-            }
-            x.accumulateGrad(gx)
+            if x.requiresGrad { x.accumulateGrad(gx) }
         }
     }
 

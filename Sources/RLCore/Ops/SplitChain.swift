@@ -26,8 +26,8 @@ import CKernels
 ///
 /// Between the cores pass only the output shares and half of each dL/dh₁ share. `Tensor.chain`, which splits each
 /// wide product on its own, moves the wide layer's weights and gradients from one core's cache to the other's at
-/// every step, and each core's half of Adam then waits on memory the other core wrote: DQN's runs on CartPole take
-/// about 10% less time this way (README, "Where the time goes").
+/// every step, and each core's half of Adam then waits on memory the other core wrote, which this split avoids
+/// (docs/design.md, "Where the time goes").
 ///
 /// The values differ from the layer-by-layer ones only where sums are cut in two: the output (two shares, then b₃)
 /// and dL/dh₁ (two shares). The cut depends only on the sizes, so the values are the same on one core or two.

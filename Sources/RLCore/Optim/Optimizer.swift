@@ -401,7 +401,7 @@ func clipCoefficient(_ squares: [Double], maxNorm: Float) -> (norm: Float, coeff
 }
 
 /// Σ v² in Double, accumulated in four independent vectors of eight lanes, so the loop runs at SIMD speed instead of
-/// waiting on one running sum (one vector still waited on its own additions: 10 µs for DQN's 67k gradients).
+/// waiting on one running sum (with one vector the loop is bound by the latency of its own additions).
 func sumOfSquares(_ values: UnsafeBufferPointer<Float>) -> Double {
     let n = values.count
     guard n > 0 else { return 0 }

@@ -48,6 +48,16 @@ public struct RunFolder: Sendable {
     /// Makes the folder and its `checkpoints/`.
     public func create() throws { try Files.makeDirectory(checkpoints) }
 
+    /// Makes the folder and claims it for this process until the returned lock is released (or the process dies, even
+    /// by kill -9: the lock is the kernel's `flock` on `.rlbench.lock`). A folder another run holds is an error naming
+    /// its pid; a new run (not `resuming`) also re-checks, under the lock, that no run has finished there meanwhile.
+    public func claim(resuming: Bool) throws -> RunFolderLock {
+        try create()
+        let lock = try RunFolderLock(url.appendingPathComponent(".rlbench.lock"))
+        if !resuming { try checkUnused() }
+        return lock
+    }
+
     /// Writes `config.yml`.
     public func writeConfig(_ yaml: String) throws { try AtomicFile.write(Data(yaml.utf8), to: config) }
 
@@ -63,15 +73,40 @@ public struct RunFolder: Sendable {
     }
 }
 
+/// An exclusive `flock` on a run folder's lock file, held while this object lives.
+public final class RunFolderLock {
+    private let descriptor: Int32
+
+    init(_ file: URL) throws {
+        descriptor = open(file.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw RunFolderError.inUse(file.deletingLastPathComponent().path, "cannot open \(file.path): \(String(cString: strerror(errno)))") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = pread(descriptor, &buffer, buffer.count, 0)
+            let owner = String(decoding: buffer.prefix(max(n, 0)), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            close(descriptor)
+            throw RunFolderError.inUse(file.deletingLastPathComponent().path, owner.isEmpty ? "another process" : "pid \(owner)")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(descriptor, 0)
+        _ = pwrite(descriptor, pid, pid.count, 0)
+    }
+
+    deinit { close(descriptor) }
+}
+
 public enum RunFolderError: Error, CustomStringConvertible, Equatable {
     case occupied(String)
     case nothingToResume(String)
+    /// The folder, and who holds it.
+    case inUse(String, String)
 
     public var description: String {
         switch self {
         case let .occupied(path):
             "\(path) already holds a run; continue it with --resume \(path), or choose another --out"
         case let .nothingToResume(message): message
+        case let .inUse(path, owner): "\(path) is in use by another rlbench run (\(owner)); wait for it, or choose another --out"
         }
     }
 }

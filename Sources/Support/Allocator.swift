@@ -3,11 +3,11 @@ import Glibc
 #endif
 
 /// How the process's memory allocator is tuned for training.
-enum Allocator {
+public enum Allocator {
     /// Training allocates and frees tensor buffers of the same sizes at every step. By default glibc returns freed
     /// memory at the top of the heap to the kernel and then faults it in again page by page (a fifth of PPO's time on
     /// CartPole); keeping it makes the next step's buffers free to reuse. Peak memory is unchanged.
-    static func keepFreedMemory() {
+    public static func keepFreedMemory() {
         #if canImport(Glibc)
         // mallopt is in <malloc.h>, which Swift's Glibc module does not import.
         typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
@@ -23,7 +23,7 @@ enum Allocator {
 
     /// Returns the kept free memory to the kernel (`malloc_trim`), so that a measurement of resident memory that
     /// follows large, finished work (the GEMM benchmarks) sees only what is in use.
-    static func releaseFreedMemory() {
+    public static func releaseFreedMemory() {
         #if canImport(Glibc)
         typealias MallocTrim = @convention(c) (Int) -> Int32
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return }

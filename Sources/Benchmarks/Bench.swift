@@ -3,8 +3,8 @@ import Foundation
 import RLCore
 
 /// `rlbench bench ...`: benchmarks that print figures (one JSON object per line with `--json`).
-struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct Bench: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         abstract: "Measure speed and learning; prints figures (JSON lines with --json).",
         subcommands: [
             BenchCore.self,
@@ -12,8 +12,12 @@ struct Bench: ParsableCommand {
             BenchLearn.self,
             BenchEnv.self,
             BenchView.self,
+            BenchLayers.self,
+            BenchGenerative.self,
         ]
     )
+
+    public init() {}
 }
 
 /// The machine a benchmark ran on, printed first: figures from different CPUs (or OpenBLAS kernel sets) differ.

@@ -1,5 +1,6 @@
 import Agents
 import ArgumentParser
+import CLIKit
 import Foundation
 import Viewer
 

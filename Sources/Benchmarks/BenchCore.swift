@@ -2,6 +2,7 @@ import ArgumentParser
 import CBLAS
 import CKernels
 import Foundation
+import Support
 import RLCore
 import SeededRandom
 
@@ -21,16 +22,7 @@ enum Memory {
 
 /// Prints one figure: a table line, or with `json` one JSON object with `name`, `value`, `unit` and parameters.
 func report(json: Bool, name: String, value: Double, unit: String, _ parameters: KeyValuePairs<String, Any>, label: String) {
-    if json {
-        var fields = ["\"name\": \"\(name)\""]
-        for (k, v) in parameters { fields.append(v is String ? "\"\(k)\": \"\(v)\"" : "\"\(k)\": \(v)") }
-        fields.append("\"value\": \(value)")
-        fields.append("\"unit\": \"\(unit)\"")
-        print("{" + fields.joined(separator: ", ") + "}")
-    } else {
-        print(label.padding(toLength: 56, withPad: " ", startingAt: 0) + String(format: "%12.2f %@", value, unit))
-    }
-    fflush(nil)
+    printRecord(json: json, name: name, fields: parameters.map { ($0.key, $0.value) }, value: value, unit: unit, label: label)
 }
 
 /// Runs `body` repeatedly for about `seconds`; returns the best time per call over five windows.
@@ -190,45 +182,9 @@ final class MLPStep {
 /// the faster is reported); nil when PyTorch cannot be imported.
 enum PyTorchStep {
     static func microseconds(width: Int, batch: Int, seconds: Double) -> (us: Double, threads: Int, version: String)? {
-        let script = """
-        import sys, time
-        try:
-            import torch
-        except ImportError:
-            sys.exit(3)
-        width, batch, budget = \(width), \(batch), \(seconds)
-        best = None
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            torch.manual_seed(0)
-            net = torch.nn.Sequential(torch.nn.Linear(4, width), torch.nn.Tanh(), torch.nn.Linear(width, width),
-                                      torch.nn.Tanh(), torch.nn.Linear(width, 2))
-            opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-            x, y = torch.randn(batch, 4), torch.randn(batch, 2)
-            def step():
-                opt.zero_grad()
-                torch.nn.functional.mse_loss(net(x), y).backward()
-                opt.step()
-            for _ in range(200): step()
-            fastest, end = float("inf"), time.perf_counter() + budget
-            while time.perf_counter() < end:
-                start = time.perf_counter()
-                for _ in range(20): step()
-                fastest = min(fastest, (time.perf_counter() - start) / 20)
-            if best is None or fastest < best[0]: best = (fastest, threads)
-        print(best[0] * 1e6, best[1], torch.__version__)
-        """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script]
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return nil }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        guard let (status, data) = try? Peer.run("mlp_step", [String(width), String(batch), String(seconds)]) else { return nil }
         let fields = String(decoding: data, as: UTF8.self).split(separator: " ")
-        guard process.terminationStatus == 0, fields.count == 3, let us = Double(fields[0]), let threads = Int(fields[1])
+        guard status == 0, fields.count == 3, let us = Double(fields[0]), let threads = Int(fields[1])
         else { return nil }
         return (us, threads, fields[2].trimmingCharacters(in: .whitespacesAndNewlines))
     }

@@ -1,0 +1,97 @@
+import Foundation
+import RLCore
+import SeededRandom
+import Training
+
+/// DCGAN (Radford et al. 2016) at MNIST's size: the generator maps z through a linear layer to 128 maps of a quarter
+/// of the image's side, then two 4×4 stride-2 transposed convolutions double the side twice, with batch norm and ReLU
+/// between and tanh at the end; the discriminator mirrors it with 4×4 stride-2 convolutions, batch norm on the second
+/// and LeakyReLU 0.2, then a linear layer to one logit. Adam 2e-4 with β₁ = 0.5 for both, as the paper recommends.
+/// With `conditional`, the label's one-hot code joins z and the discriminator's flattened features.
+public final class DCGAN: AdversarialModel {
+    public struct Config: ModelConfig {
+        public var channels = [64, 128]
+        public var latentSize = 100
+        public var generatorLoss = "non_saturating"
+        public var labelSmoothing = 0.0
+        public var learningRate = 2e-4
+        public var beta1 = 0.5
+        public var batchSize = 64
+        public var epochs = 5
+        public var conditional = false
+        public init() {}
+
+        public static var fields: [ConfigField<Config>] {
+            [.sizes("channels", \.channels, max: 1024, "channels of the discriminator's two convolutions (the generator mirrors them)"),
+             .int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the noise z"),
+             .choice("generator_loss", \.generatorLoss, ["non_saturating", "minimax"], "the generator's objective"),
+             .double("label_smoothing", \.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
+             .double("beta1", \.beta1, in: 0...0.999, "Adam's β₁, both networks")]
+                + trainingFields
+        }
+    }
+
+    public static let descriptor = ModelDescriptor(
+        name: "dcgan", summary: "deep convolutional GAN (transposed convolutions, batch norm, LeakyReLU discriminator)",
+        config: Config.self, losses: ["d_loss", "g_loss", "d_real", "d_fake"], handlesPoints: false, defaultData: "mnist")
+
+    public let config: Config
+    public let shape: DataShape
+    let generator: Sequential
+    let discriminator: Sequential
+    /// The discriminator's last layer, after the label joins its features.
+    let discriminatorHead: Linear
+    public let generatorOptimizer: Adam
+    public let discriminatorOptimizer: Adam
+
+    public var latentSize: Int { config.latentSize }
+    public var isConditional: Bool { config.conditional }
+    public var generatorLoss: String { config.generatorLoss }
+    public var labelSmoothing: Double { config.labelSmoothing }
+    public var dropoutLayers: [Dropout] { [] }
+    public var networks: [(name: String, module: Module)] {
+        [("generator", generator), ("discriminator", discriminator), ("discriminator_head", discriminatorHead)]
+    }
+
+    public init(settings: HyperParameters, shape: DataShape, seed: UInt64) throws {
+        config = try Config(settings)
+        guard config.channels.count == 2 else {
+            throw ConfigError.badValue(key: "channels", source: settings.sources["channels"] ?? "defaults",
+                                       reason: "dcgan has two convolutions a network, so two channel counts, got \(config.channels)")
+        }
+        let (c, h, w) = (shape.sample[0], shape.sample[1], shape.sample[2])
+        guard h % 4 == 0, w % 4 == 0 else {
+            throw GenerativeError.unsuitableData("dcgan doubles the image's side twice, so its sides must be multiples of 4, not \(h)×\(w)")
+        }
+        self.shape = shape
+        var weights = SeededGenerator(seed: seed)
+        let (c1, c2) = (config.channels[0], config.channels[1])
+        let flat = c2 * (h / 4) * (w / 4)
+        generator = Sequential([
+            Linear(config.latentSize + config.labelInputs(shape), flat, using: &weights), BatchNorm1d(flat), ActivationLayer(.relu),
+            Unflatten(dim: 1, sizes: [c2, h / 4, w / 4]),
+            ConvTranspose2d(c2, c1, kernelSize: 4, stride: 2, padding: 1, using: &weights), BatchNorm2d(c1), ActivationLayer(.relu),
+            ConvTranspose2d(c1, c, kernelSize: 4, stride: 2, padding: 1, using: &weights), ActivationLayer(.tanh),
+            Flatten()])
+        discriminator = Sequential([
+            Unflatten(dim: 1, sizes: [c, h, w]),
+            Conv2d(c, c1, kernelSize: 4, stride: 2, padding: 1, using: &weights), LeakyReLU(slope: 0.2),
+            Conv2d(c1, c2, kernelSize: 4, stride: 2, padding: 1, using: &weights), BatchNorm2d(c2), LeakyReLU(slope: 0.2),
+            Flatten()])
+        discriminatorHead = Linear(flat + config.labelInputs(shape), 1, using: &weights)
+        generatorOptimizer = Self.optimizer([("generator", generator)], learningRate: config.learningRate, beta1: config.beta1)
+        discriminatorOptimizer = Self.optimizer([("discriminator", discriminator), ("discriminator_head", discriminatorHead)],
+                                                learningRate: config.learningRate, beta1: config.beta1)
+    }
+
+    public func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }
+
+    public func judged(_ x: Tensor, _ labels: [Int]?) -> Tensor {
+        discriminatorHead(conditioned(discriminator(x), labels, classes: shape.classCount))
+    }
+
+    /// The generator's layers; its tanh output in [−1, 1] is mapped to [0, 1].
+    public var generatorDescription: String {
+        describe(generator, prefix: "generator", after: [#"{"type": "scale_shift", "scale": 0.5, "shift": 0.5}"#])
+    }
+}
