@@ -6,6 +6,9 @@ import TestSupport
     @Test func badInputIsAClearErrorAndNonZeroExit() throws {
         let cases: [([String], String)] = [
             (["run", "sac"], "known agents: ppo"),
+            (["run", "alexnet", "--data", "mnist"], "classifiers: mlp, lenet, resnet"),
+            (["run", "lenet", "--data", "digits", "--set", "loss=l2"], "'l2' is not one of cross_entropy, hinge, focal"),
+            (["run", "lenet", "--data", "digits", "--view"], "--view is not for a classifier"),
             (["run", "ppo", "--env", "Nope-v0"], "known ids: CartPole-v1"),
             (["run", "dqn", "--env", "Pendulum-v1"], "dqn supports discrete"),
             (["run", "ppo", "--set", "lerning_rate=1"], "unknown key 'lerning_rate' in --set"),
