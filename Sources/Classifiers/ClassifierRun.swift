@@ -132,7 +132,9 @@ public final class ClassifierRun {
     /// and throws `interrupted`; a NaN loss keeps the last good checkpoint and throws `nonFinite`.
     @discardableResult
     public func run() throws -> [String: Any] {
-        try folder.create()
+        // One owner per run folder, as agents and generative runs (see `RunFolder.claim`).
+        let lock = try folder.claim(resuming: options.resume)
+        defer { withExtendedLifetime(lock) {} }
         if !options.resume || options.epochs != nil { try folder.writeConfig(settings.yaml) }
         let metrics = try MetricsLog(url: folder.metrics, header: Self.metricColumns,
                                      keptRows: history.map { row($0).joined(separator: ",") })
