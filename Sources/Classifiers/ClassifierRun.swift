@@ -38,6 +38,8 @@ public final class ClassifierRun {
     public var onEpoch: ((_ epoch: Int, _ history: [[String: Double]]) -> Void)?
     /// Called after every optimization step with the steps done so far.
     public var onStep: ((_ step: Int) -> Void)?
+    /// Asked before every step whether to stop (saving a checkpoint first): Ctrl-C by default.
+    public var shouldStop: () -> Bool = { StopRequest.isRequested }
 
     private let optimizer: any Optimizer
     private let penalized: [Tensor]
@@ -150,7 +152,7 @@ public final class ClassifierRun {
             network.setTraining(true)
             let order = order(epoch: epoch)
             for start in stride(from: batchesDone * batchSize, to: train.count, by: batchSize) {
-                if StopRequest.isRequested {
+                if shouldStop() {
                     metrics.flush()
                     let saved = try saveCheckpoint(named: nil)
                     progress.finishLine()

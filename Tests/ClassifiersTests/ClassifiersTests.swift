@@ -7,8 +7,7 @@ import Testing
 import TestSupport
 import Training
 
-/// The classifier runs: learning, determinism, resume, and bad input. Serialized: they share `StopRequest` and both
-/// cores.
+/// The classifier runs: learning, determinism, resume, and bad input. Serialized: they share both cores.
 @Suite(.serialized) struct ClassifierRunTests {
     static let mnist = CLI.root.deletingLastPathComponent().appendingPathComponent("shared/data/mnist")
 
@@ -64,12 +63,13 @@ import Training
         let (a, b, c) = (Scratch.directory("same-a"), Scratch.directory("same-b"), Scratch.directory("resumed"))
         try ClassifierRun(options("lenet", "digits", in: a, settings)).run()
         try ClassifierRun(options("lenet", "digits", in: b, settings)).run()
-        StopRequest.reset()
         let interrupted = try ClassifierRun(options("lenet", "digits", in: c, settings))
-        // 320 training images in batches of 50: step 10 is in the middle of epoch 2.
-        interrupted.onStep = { if $0 == 10 { StopRequest.request() } }
+        // 320 training images in batches of 50: step 10 is in the middle of epoch 2. (Not `StopRequest`: it is
+        // process-wide, and would stop the runs of other suites running in parallel.)
+        var stepsDone = 0
+        interrupted.onStep = { stepsDone = $0 }
+        interrupted.shouldStop = { stepsDone == 10 }
         #expect(throws: ClassifierError.self) { try interrupted.run() }
-        StopRequest.reset()
         let meta = try SafeTensors.read(from: c.appendingPathComponent("last.safetensors")).metadata
         #expect(meta["epoch"] == "1" && meta["batch"] == "3", "stopped at epoch \(meta["epoch"] ?? "?") batch \(meta["batch"] ?? "?")")
         var resume = options("lenet", "digits", in: c)
