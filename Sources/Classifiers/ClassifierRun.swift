@@ -23,6 +23,8 @@ public typealias ClassifierRunOptions = DataRunOptions
 /// keeps, so a run resumed from any checkpoint (even one saved by Ctrl-C mid-epoch) continues as the uninterrupted run.
 public final class ClassifierRun {
     public static let checkpointFormat = "rlbench-classifier"
+    /// The tuned settings shipped with rlbench: `Sources/Classifiers/Configs/<model>/<data>.yml`.
+    public static let tunedConfigs = TunedConfigs(.module)
     public static let metricColumns = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate", "wall_time_s"]
 
     public let options: ClassifierRunOptions
@@ -60,35 +62,10 @@ public final class ClassifierRun {
     public init(_ options: ClassifierRunOptions) throws {
         var options = options
         folder = RunFolder(options.outputDirectory)
-        var resumed: [String: String]?
-        if options.resume {
-            let meta = try folder.resumableMetadata()
-            guard meta["format"] == Self.checkpointFormat, let model = meta["model"], let data = meta["data"],
-                  let seed = meta["seed"].flatMap({ UInt64($0) }) else {
-                throw ClassifierError.badCheckpoint("\(folder.last.path) is not an rlbench classifier checkpoint")
-            }
-            guard model == options.model, data == options.data else {
-                throw ClassifierError.badCheckpoint("the run in \(folder.url.path) trains \(model) on \(data), not \(options.model) on \(options.data)")
-            }
-            options.seed = seed
-            resumed = meta
-        } else {
-            try folder.checkUnused()
-        }
+        let resumed = try options.openFolder(folder, format: Self.checkpointFormat, kind: "classifier")
         self.options = options
         descriptor = try ClassifierCatalog.model(named: options.model)
-
-        var hp = HyperParameters(defaults: descriptor.defaults)
-        if options.resume {
-            try hp.apply(file: folder.config)
-        } else {
-            if let tuned = TunedClassifierDefaults.text(model: descriptor.name, data: options.data) {
-                try hp.apply(yaml: tuned, source: "tuned defaults for \(descriptor.name) on \(options.data)")
-            }
-            if let file = options.configFile { try hp.apply(file: file) }
-            for o in options.overrides { try hp.apply(override: o) }
-        }
-        if let epochs = options.epochs { try hp.set("epochs", .number(Double(epochs)), source: "--epochs") }
+        let hp = try options.settings(defaults: descriptor.defaults, tuned: Self.tunedConfigs, folder: folder)
         settings = hp
 
         let data = try Datasets.load(options.data, directory: options.dataDirectory, seed: options.seed)
@@ -154,9 +131,7 @@ public final class ClassifierRun {
             for start in stride(from: batchesDone * batchSize, to: train.count, by: batchSize) {
                 if shouldStop() {
                     metrics.flush()
-                    let saved = try saveCheckpoint(named: nil)
-                    progress.finishLine()
-                    progress.log("stopping in epoch \(epoch): checkpoint saved to \(saved.path); continue with --resume \(folder.url.path)")
+                    progress.stopped(at: "in epoch \(epoch)", checkpoint: try saveCheckpoint(named: nil), folder: folder.url)
                     throw ClassifierError.interrupted(epoch: epoch)
                 }
                 let rows = Array(order[start..<min(start + batchSize, train.count)])
@@ -407,20 +382,5 @@ enum Augmentation {
             }
             batch.replaceSubrange(base..<(base + size), with: image)
         }
-    }
-}
-
-/// The tuned settings shipped with rlbench: `Sources/Classifiers/Configs/<model>/<data>.yml`.
-public enum TunedClassifierDefaults {
-    public static func text(model: String, data: String) -> String? {
-        guard let url = Bundle.module.url(forResource: data, withExtension: "yml", subdirectory: "Configs/\(model)") else { return nil }
-        return try? String(contentsOf: url, encoding: .utf8)
-    }
-
-    /// The data sets with a tuned config for `model`.
-    public static func dataSets(model: String) -> [String] {
-        guard let dir = Bundle.module.url(forResource: model, withExtension: nil, subdirectory: "Configs"),
-              let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
-        return names.filter { $0.hasSuffix(".yml") }.map { String($0.dropLast(4)) }.sorted()
     }
 }

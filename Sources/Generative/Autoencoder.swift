@@ -13,10 +13,7 @@ public final class Autoencoder: GenerativeModel {
         public var hidden = [400]
         public var latentSize = 20
         public var loss = "bce"
-        public var learningRate = 1e-3
-        public var batchSize = 128
-        public var epochs = 10
-        public var conditional = false
+        public var training = ModelTraining(learningRate: 1e-3, batchSize: 128, epochs: 10)
         public init() {}
 
         public static var fields: [ConfigField<Config>] {
@@ -52,7 +49,7 @@ public final class Autoencoder: GenerativeModel {
         decoder = MLP(sizes: [config.latentSize + labels] + config.hidden.reversed() + [shape.features], activation: .relu,
                       using: &weights)
         optimizer = Adam(prefixed("encoder", encoder.namedParameters()) + prefixed("decoder", decoder.namedParameters()),
-                         learningRate: Float(config.learningRate))
+                         learningRate: Float(config.training.learningRate))
         codeMean = Tensor.zeros([config.latentSize])
         codeStd = Tensor.ones([config.latentSize])
         codeSum = Array(repeating: 0, count: config.latentSize)

@@ -9,25 +9,15 @@ import Training
 /// and LeakyReLU 0.2, then a linear layer to one logit. Adam 2e-4 with β₁ = 0.5 for both, as the paper recommends.
 /// With `conditional`, the label's one-hot code joins z and the discriminator's flattened features.
 public final class DCGAN: AdversarialModel {
-    public struct Config: ModelConfig {
+    public struct Config: AdversarialConfig {
         public var channels = [64, 128]
-        public var latentSize = 100
-        public var generatorLoss = "non_saturating"
-        public var labelSmoothing = 0.0
-        public var learningRate = 2e-4
-        public var beta1 = 0.5
-        public var batchSize = 64
-        public var epochs = 5
-        public var conditional = false
+        public var game = AdversarialSettings(latentSize: 100)
+        public var training = ModelTraining(learningRate: 2e-4, batchSize: 64, epochs: 5)
         public init() {}
 
         public static var fields: [ConfigField<Config>] {
-            [.sizes("channels", \.channels, max: 1024, "channels of the discriminator's two convolutions (the generator mirrors them)"),
-             .int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the noise z"),
-             .choice("generator_loss", \.generatorLoss, ["non_saturating", "minimax"], "the generator's objective"),
-             .double("label_smoothing", \.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
-             .double("beta1", \.beta1, in: 0...0.999, "Adam's β₁, both networks")]
-                + trainingFields
+            [.sizes("channels", \.channels, max: 1024, "channels of the discriminator's two convolutions (the generator mirrors them)")]
+                + adversarialFields
         }
     }
 
@@ -44,10 +34,6 @@ public final class DCGAN: AdversarialModel {
     public let generatorOptimizer: Adam
     public let discriminatorOptimizer: Adam
 
-    public var latentSize: Int { config.latentSize }
-    public var isConditional: Bool { config.conditional }
-    public var generatorLoss: String { config.generatorLoss }
-    public var labelSmoothing: Double { config.labelSmoothing }
     public var dropoutLayers: [Dropout] { [] }
     public var networks: [(name: String, module: Module)] {
         [("generator", generator), ("discriminator", discriminator), ("discriminator_head", discriminatorHead)]
@@ -55,20 +41,12 @@ public final class DCGAN: AdversarialModel {
 
     public init(settings: HyperParameters, shape: DataShape, seed: UInt64) throws {
         config = try Config(settings)
-        guard config.channels.count == 2 else {
-            throw ConfigError.badValue(key: "channels", source: settings.sources["channels"] ?? "defaults",
-                                       reason: "dcgan has two convolutions a network, so two channel counts, got \(config.channels)")
-        }
-        let (c, h, w) = (shape.sample[0], shape.sample[1], shape.sample[2])
-        guard h % 4 == 0, w % 4 == 0 else {
-            throw GenerativeError.unsuitableData("dcgan doubles the image's side twice, so its sides must be multiples of 4, not \(h)×\(w)")
-        }
+        let sizes = try TwoStridedConvolutions(model: "dcgan", shape: shape, channels: config.channels, settings: settings)
+        let (c, h, w, c1, c2, flat) = (sizes.channels, sizes.height, sizes.width, sizes.first, sizes.second, sizes.flat)
         self.shape = shape
         var weights = SeededGenerator(seed: seed)
-        let (c1, c2) = (config.channels[0], config.channels[1])
-        let flat = c2 * (h / 4) * (w / 4)
         generator = Sequential([
-            Linear(config.latentSize + config.labelInputs(shape), flat, using: &weights), BatchNorm1d(flat), ActivationLayer(.relu),
+            Linear(config.game.latentSize + config.labelInputs(shape), flat, using: &weights), BatchNorm1d(flat), ActivationLayer(.relu),
             Unflatten(dim: 1, sizes: [c2, h / 4, w / 4]),
             ConvTranspose2d(c2, c1, kernelSize: 4, stride: 2, padding: 1, using: &weights), BatchNorm2d(c1), ActivationLayer(.relu),
             ConvTranspose2d(c1, c, kernelSize: 4, stride: 2, padding: 1, using: &weights), ActivationLayer(.tanh),
@@ -79,9 +57,8 @@ public final class DCGAN: AdversarialModel {
             Conv2d(c1, c2, kernelSize: 4, stride: 2, padding: 1, using: &weights), BatchNorm2d(c2), LeakyReLU(slope: 0.2),
             Flatten()])
         discriminatorHead = Linear(flat + config.labelInputs(shape), 1, using: &weights)
-        generatorOptimizer = Self.optimizer([("generator", generator)], learningRate: config.learningRate, beta1: config.beta1)
-        discriminatorOptimizer = Self.optimizer([("discriminator", discriminator), ("discriminator_head", discriminatorHead)],
-                                                learningRate: config.learningRate, beta1: config.beta1)
+        generatorOptimizer = Self.optimizer([("generator", generator)], config)
+        discriminatorOptimizer = Self.optimizer([("discriminator", discriminator), ("discriminator_head", discriminatorHead)], config)
     }
 
     public func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }

@@ -16,6 +16,8 @@ import Training
 /// a collapsed generator easy to spot) are options. This protocol's extension is that game, written once for `GAN` (MLPs) and `DCGAN`
 /// (convolutions); a model supplies its networks through `generated` and `judged`.
 public protocol AdversarialModel: GenerativeModel {
+    associatedtype Config: AdversarialConfig
+    var config: Config { get }
     /// Samples in the model's range from noise `[n, latentSize]`, as rows `[n, features]`.
     func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor
     /// The discriminator's logits `[m, 1]` for rows `[n, features]` in the model's range (m = n, or fewer when the
@@ -25,16 +27,42 @@ public protocol AdversarialModel: GenerativeModel {
     var networks: [(name: String, module: Module)] { get }
     var generatorOptimizer: Adam { get }
     var discriminatorOptimizer: Adam { get }
-    /// `non_saturating` or `minimax`.
-    var generatorLoss: String { get }
-    /// One-sided: the real samples' target is 1 − this.
-    var labelSmoothing: Double { get }
     /// Dropout layers of the discriminator, whose masks each step draws from the run's generator.
     var dropoutLayers: [Dropout] { get }
     var shape: DataShape { get }
 }
 
+/// The settings of the game every GAN plays, with a model's own latent size.
+public struct AdversarialSettings: Sendable {
+    public var latentSize: Int
+    /// `non_saturating` or `minimax`.
+    public var generatorLoss = "non_saturating"
+    /// One-sided: the real samples' target is 1 − this.
+    public var labelSmoothing = 0.0
+    public var beta1 = 0.5
+
+    public init(latentSize: Int) { self.latentSize = latentSize }
+}
+
+/// A GAN's typed settings: its networks' own keys, then the game's and the training's.
+public protocol AdversarialConfig: ModelConfig {
+    var game: AdversarialSettings { get set }
+}
+
+extension AdversarialConfig {
+    /// The fields of the game's settings and the training's, after a model's own.
+    static var adversarialFields: [ConfigField<Self>] {
+        [.int("latent_size", \.game.latentSize, min: 1, max: 4096, "dimensions of the noise z"),
+         .choice("generator_loss", \.game.generatorLoss, ["non_saturating", "minimax"], "the generator's objective"),
+         .double("label_smoothing", \.game.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
+         .double("beta1", \.game.beta1, in: 0...0.999, "Adam's β₁, both networks")] + trainingFields
+    }
+}
+
 extension AdversarialModel {
+    public var latentSize: Int { config.game.latentSize }
+    public var isConditional: Bool { config.conditional }
+
     /// Images in [0, 1] become [−1, 1], the range of the generator's tanh; points stay as they are.
     func toModelRange(_ x: Tensor) -> Tensor { shape.isImage ? x * 2 - 1 : x }
 
@@ -49,7 +77,7 @@ extension AdversarialModel {
         let fake = Tensor.withoutGrad { generated(Tensor.normal([n, latentSize], using: &rng), labels) }
         let realLogits = judged(real, labels)
         let fakeLogits = judged(fake, labels)
-        let realTarget = Tensor.full(Float(1 - labelSmoothing), shape: realLogits.shape)
+        let realTarget = Tensor.full(Float(1 - config.game.labelSmoothing), shape: realLogits.shape)
         let dLoss = binaryCrossEntropyWithLogits(realLogits, realTarget)
             + binaryCrossEntropyWithLogits(fakeLogits, Tensor.zeros(fakeLogits.shape))
         discriminatorOptimizer.zeroGrad()
@@ -58,7 +86,7 @@ extension AdversarialModel {
 
         // Generator: through the updated discriminator, on fresh noise.
         let logits = judged(generated(Tensor.normal([n, latentSize], using: &rng), labels), labels)
-        let gLoss = generatorLoss == "minimax"
+        let gLoss = config.game.generatorLoss == "minimax"
             ? binaryCrossEntropyWithLogits(logits, Tensor.zeros(logits.shape)) * -1
             : binaryCrossEntropyWithLogits(logits, Tensor.ones(logits.shape))
         generatorOptimizer.zeroGrad()
@@ -94,42 +122,33 @@ extension AdversarialModel {
 
     public func setTraining(_ training: Bool) { for (_, m) in networks { m.setTraining(training) } }
 
-    /// Adam with the GAN's β₁ over the networks named `prefix…`, for one player.
-    static func optimizer(_ networks: [(name: String, module: Module)], learningRate: Double, beta1: Double) -> Adam {
-        Adam(networks.flatMap { prefixed($0.name, $0.module.namedParameters()) }, learningRate: Float(learningRate),
-             beta1: Float(beta1))
+    /// Adam with the game's β₁ over `networks`, for one player.
+    static func optimizer(_ networks: [(name: String, module: Module)], _ config: Config) -> Adam {
+        Adam(networks.flatMap { prefixed($0.name, $0.module.namedParameters()) },
+             learningRate: Float(config.training.learningRate), beta1: Float(config.game.beta1))
     }
 }
 
 /// The GAN of two MLPs: a ReLU generator (tanh output for images, linear for points) and a LeakyReLU(0.2)
 /// discriminator, each with the label's one-hot code appended to its input when conditional.
 public final class GAN: AdversarialModel {
-    public struct Config: ModelConfig {
+    public struct Config: AdversarialConfig {
         public var generatorHidden = [256, 256]
         public var discriminatorHidden = [256, 256]
-        public var latentSize = 64
-        public var generatorLoss = "non_saturating"
-        public var labelSmoothing = 0.0
         public var dropout = 0.0
         public var pack = 1
         public var learningRateDecay = false
-        public var learningRate = 2e-4
-        public var beta1 = 0.5
-        public var batchSize = 64
-        public var epochs = 50
-        public var conditional = false
+        public var game = AdversarialSettings(latentSize: 64)
+        public var training = ModelTraining(learningRate: 2e-4, batchSize: 64, epochs: 50)
         public init() {}
 
         public static var fields: [ConfigField<Config>] {
             [.sizes("generator_hidden", \.generatorHidden, "hidden layer sizes of the generator (ReLU)"),
              .sizes("discriminator_hidden", \.discriminatorHidden, "hidden layer sizes of the discriminator (LeakyReLU 0.2)"),
-             .int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the noise z"),
-             .choice("generator_loss", \.generatorLoss, ["non_saturating", "minimax"], "the generator's objective"),
-             .double("label_smoothing", \.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
              .double("dropout", \.dropout, in: 0...0.9, "dropout after each hidden layer of the discriminator (0: none)"),
              .int("pack", \.pack, min: 1, max: 16, "samples the discriminator judges together (PacGAN; 1: one at a time)"),
-             .bool("learning_rate_decay", \.learningRateDecay, "decay both learning rates linearly to 0 over the run"),
-             .double("beta1", \.beta1, in: 0...0.999, "Adam's β₁, both networks")] + trainingFields
+             .bool("learning_rate_decay", \.learningRateDecay, "decay both learning rates linearly to 0 over the run")]
+                + adversarialFields
         }
     }
 
@@ -144,10 +163,6 @@ public final class GAN: AdversarialModel {
     public let generatorOptimizer: Adam
     public let discriminatorOptimizer: Adam
 
-    public var latentSize: Int { config.latentSize }
-    public var isConditional: Bool { config.conditional }
-    public var generatorLoss: String { config.generatorLoss }
-    public var labelSmoothing: Double { config.labelSmoothing }
     public var dropoutLayers: [Dropout] { discriminator.layers.compactMap { $0 as? Dropout } }
     public var networks: [(name: String, module: Module)] { [("generator", generator), ("discriminator", discriminator)] }
 
@@ -156,7 +171,7 @@ public final class GAN: AdversarialModel {
         self.shape = shape
         var weights = SeededGenerator(seed: seed)
         let labels = config.labelInputs(shape)
-        generator = MLP(sizes: [config.latentSize + labels] + config.generatorHidden + [shape.features], activation: .relu,
+        generator = MLP(sizes: [config.game.latentSize + labels] + config.generatorHidden + [shape.features], activation: .relu,
                         outputActivation: shape.isImage ? .tanh : nil, using: &weights)
         var layers: [any Layer] = []
         var width = (shape.features + labels) * config.pack
@@ -167,9 +182,8 @@ public final class GAN: AdversarialModel {
         }
         layers.append(Linear(width, 1, using: &weights))
         discriminator = Sequential(layers)
-        generatorOptimizer = Self.optimizer([("generator", generator)], learningRate: config.learningRate, beta1: config.beta1)
-        discriminatorOptimizer = Self.optimizer([("discriminator", discriminator)], learningRate: config.learningRate,
-                                                beta1: config.beta1)
+        generatorOptimizer = Self.optimizer([("generator", generator)], config)
+        discriminatorOptimizer = Self.optimizer([("discriminator", discriminator)], config)
     }
 
     public func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }
@@ -177,7 +191,7 @@ public final class GAN: AdversarialModel {
     /// With `learning_rate_decay`, the step size falls linearly to 0 over the run: the samples settle on the modes.
     public func trainingRemaining(_ fraction: Double) {
         guard config.learningRateDecay else { return }
-        for optimizer in [generatorOptimizer, discriminatorOptimizer] { optimizer.learningRate = Float(config.learningRate * fraction) }
+        for optimizer in [generatorOptimizer, discriminatorOptimizer] { optimizer.learningRate = Float(config.training.learningRate * fraction) }
     }
 
     /// With packing, each run of `pack` consecutive rows is one input (a batch's rows beyond a whole pack are left out).

@@ -78,25 +78,59 @@ extension GenerativeModel {
     public func trainingRemaining(_ fraction: Double) {}
 }
 
-/// The settings every generative model has: how it trains and whether it is conditional.
+/// How a generative model trains, and whether it is conditional: settings every model has, with defaults of its own.
+public struct ModelTraining: Sendable {
+    public var learningRate: Double
+    public var batchSize: Int
+    public var epochs: Int
+    public var conditional = false
+
+    public init(learningRate: Double, batchSize: Int, epochs: Int) {
+        self.learningRate = learningRate; self.batchSize = batchSize; self.epochs = epochs
+    }
+}
+
+/// A generative model's typed settings: its own keys, then the shared `training` ones.
 public protocol ModelConfig: TypedConfig {
-    var learningRate: Double { get set }
-    var batchSize: Int { get set }
-    var epochs: Int { get set }
-    var conditional: Bool { get set }
+    var training: ModelTraining { get set }
 }
 
 extension ModelConfig {
     /// The fields of the shared settings, after a model's own.
     static var trainingFields: [ConfigField<Self>] {
-        [.double("learning_rate", \.learningRate, above: 0, "Adam's step size"),
-         .int("batch_size", \.batchSize, min: 1, max: 1 << 16, "samples per step"),
-         .int("epochs", \.epochs, min: 1, max: 1 << 20, "passes over the training set"),
-         .bool("conditional", \.conditional, "feed the label's one-hot code to both networks")]
+        [.double("learning_rate", \.training.learningRate, above: 0, "Adam's step size"),
+         .int("batch_size", \.training.batchSize, min: 1, max: 1 << 16, "samples per step"),
+         .int("epochs", \.training.epochs, min: 1, max: 1 << 20, "passes over the training set"),
+         .bool("conditional", \.training.conditional, "feed the label's one-hot code to both networks")]
     }
+
+    var conditional: Bool { training.conditional }
 
     /// The inputs a label adds to each network: the class count when conditional, else none.
     func labelInputs(_ shape: DataShape) -> Int { conditional ? shape.classCount : 0 }
+}
+
+/// The sizes of a convolutional network that halves an image's side twice with two stride-2 convolutions (or, as a
+/// generator, doubles a quarter-size map twice): the image, the two channel counts, and the flattened size of the
+/// quarter-size maps.
+struct TwoStridedConvolutions {
+    let channels: Int, height: Int, width: Int
+    let first: Int, second: Int
+    var flat: Int { second * (height / 4) * (width / 4) }
+
+    /// Refuses anything but two channel counts, and images whose sides are not multiples of 4.
+    init(model: String, shape: DataShape, channels counts: [Int], settings: HyperParameters) throws {
+        guard counts.count == 2 else {
+            throw ConfigError.badValue(key: "channels", source: settings.sources["channels"] ?? "defaults",
+                                       reason: "\(model) has two convolutions a network, so two channel counts, got \(counts)")
+        }
+        (channels, height, width) = (shape.sample[0], shape.sample[1], shape.sample[2])
+        guard height % 4 == 0, width % 4 == 0 else {
+            throw GenerativeError.unsuitableData("\(model) halves (or doubles) the image's side twice, so its sides must "
+                                                 + "be multiples of 4, not \(height)×\(width)")
+        }
+        (first, second) = (counts[0], counts[1])
+    }
 }
 
 /// What `rlbench list models` and the run know about a model without building one.

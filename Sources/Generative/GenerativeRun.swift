@@ -24,6 +24,8 @@ public typealias GenerativeRunOptions = DataRunOptions
 /// (even one saved by Ctrl-C mid-epoch) continues exactly as the uninterrupted run.
 public final class GenerativeRun {
     public static let checkpointFormat = "rlbench-generative"
+    /// The tuned settings shipped with rlbench: `Sources/Generative/Configs/<model>/<data>.yml`.
+    public static let tunedConfigs = TunedConfigs(.module)
 
     public let options: GenerativeRunOptions
     public let descriptor: ModelDescriptor
@@ -59,37 +61,11 @@ public final class GenerativeRun {
     public init(_ options: GenerativeRunOptions) throws {
         var options = options
         folder = RunFolder(options.outputDirectory)
-        var resumed: [String: String]?
-        if options.resume {
-            let meta = try folder.resumableMetadata()
-            guard meta["format"] == Self.checkpointFormat, let model = meta["model"], let data = meta["data"],
-                  let seed = meta["seed"].flatMap({ UInt64($0) }) else {
-                throw GenerativeError.badCheckpoint("\(folder.last.path) is not an rlbench generative-model checkpoint")
-            }
-            guard model == options.model, data == options.data else {
-                throw GenerativeError.badCheckpoint("the run in \(folder.url.path) trains \(model) on \(data), "
-                                                    + "not \(options.model) on \(options.data)")
-            }
-            options.seed = seed
-            resumed = meta
-        } else {
-            try folder.checkUnused()
-        }
+        let resumed = try options.openFolder(folder, format: Self.checkpointFormat, kind: "generative-model")
         self.options = options
         let type = try ModelCatalog.model(named: options.model)
         descriptor = type.descriptor
-
-        var hp = HyperParameters(defaults: descriptor.defaults)
-        if options.resume {
-            try hp.apply(file: folder.config)
-        } else {
-            if let tuned = TunedModelDefaults.text(model: descriptor.name, data: options.data) {
-                try hp.apply(yaml: tuned, source: "tuned defaults for \(descriptor.name) on \(options.data)")
-            }
-            if let file = options.configFile { try hp.apply(file: file) }
-            for o in options.overrides { try hp.apply(override: o) }
-        }
-        if let epochs = options.epochs { try hp.set("epochs", .number(Double(epochs)), source: "--epochs") }
+        let hp = try options.settings(defaults: descriptor.defaults, tuned: Self.tunedConfigs, folder: folder)
         epochs = try hp.int("epochs", min: 1)
         batchSize = try hp.int("batch_size", min: 1)
         settings = hp
@@ -180,9 +156,7 @@ public final class GenerativeRun {
             for start in stride(from: batchesDone * batchSize, to: train.count, by: batchSize) {
                 if shouldStop() {
                     metrics.flush()
-                    let saved = try saveCheckpoint(named: nil)
-                    progress.finishLine()
-                    progress.log("stopping in epoch \(epoch): checkpoint saved to \(saved.path); continue with --resume \(folder.url.path)")
+                    progress.stopped(at: "in epoch \(epoch)", checkpoint: try saveCheckpoint(named: nil), folder: folder.url)
                     throw GenerativeError.interrupted(epoch: epoch)
                 }
                 let rows = Array(order[start..<min(start + batchSize, train.count)])
@@ -368,20 +342,5 @@ public final class GenerativeRun {
             return "epoch \(epoch)/\(epochs) | step \(stepsDone)/\(total) | " + shown.joined(separator: " | ")
                 + String(format: " | %.0f steps/s | ETA %@", rate, formatDuration(rate > 0 ? Double(total - stepsDone) / rate : 0))
         }())
-    }
-}
-
-/// The tuned settings shipped with rlbench: `Sources/Generative/Configs/<model>/<data>.yml`.
-public enum TunedModelDefaults {
-    public static func text(model: String, data: String) -> String? {
-        guard let url = Bundle.module.url(forResource: data, withExtension: "yml", subdirectory: "Configs/\(model)") else { return nil }
-        return try? String(contentsOf: url, encoding: .utf8)
-    }
-
-    /// The data sets with a tuned config for `model`.
-    public static func dataSets(model: String) -> [String] {
-        guard let dir = Bundle.module.url(forResource: model, withExtension: nil, subdirectory: "Configs"),
-              let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
-        return names.filter { $0.hasSuffix(".yml") }.map { String($0.dropLast(4)) }.sorted()
     }
 }

@@ -12,17 +12,61 @@ import Training
 /// (β = 1 is the true bound; β > 1 is the β-VAE). `VAE` (MLP, the PyTorch examples' MNIST VAE) and `ConvVAE` differ
 /// only in their networks: this protocol's extension is the algorithm both run.
 public protocol VariationalModel: GenerativeModel {
-    /// μ and log σ² of q(z | x) for images `[n, features]`.
-    func encode(_ x: Tensor, _ labels: [Int]?) -> (mean: Tensor, logVariance: Tensor)
-    /// Bernoulli logits of p(x | z), `[n, features]`.
-    func decode(_ z: Tensor, _ labels: [Int]?) -> Tensor
-    /// The networks, by checkpoint prefix.
-    var networks: [(name: String, module: Module)] { get }
+    associatedtype Config: VariationalConfig
+    var config: Config { get }
+    var shape: DataShape { get }
+    var nets: VariationalNetworks { get }
     var optimizer: Adam { get }
-    var beta: Double { get }
+}
+
+/// The settings every VAE has beyond training: the latent size and the KL weight β.
+public protocol VariationalConfig: ModelConfig {
+    var latentSize: Int { get set }
+    var beta: Double { get set }
+}
+
+extension VariationalConfig {
+    /// The fields of the VAE's settings, after a model's own.
+    static var variationalFields: [ConfigField<Self>] {
+        [.int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the latent z"),
+         .double("beta", \.beta, in: 0...1000, "weight of the KL term (1: the evidence lower bound; > 1: β-VAE)")]
+            + trainingFields
+    }
+}
+
+/// A VAE's networks: an encoder body, linear heads for μ and log σ² on its output, and a decoder to Bernoulli logits.
+public struct VariationalNetworks {
+    let encoder: Sequential
+    let mean: Linear
+    let logVariance: Linear
+    let decoder: Sequential
+    /// Where a label's one-hot code joins the encoder: its input (MLPs), or the features it outputs (convolutions).
+    let labelJoinsInput: Bool
+
+    /// By checkpoint prefix.
+    var named: [(name: String, module: Module)] {
+        [("encoder", encoder), ("mean", mean), ("log_variance", logVariance), ("decoder", decoder)]
+    }
 }
 
 extension VariationalModel {
+    public var latentSize: Int { config.latentSize }
+    public var isConditional: Bool { config.conditional }
+    var networks: [(name: String, module: Module)] { nets.named }
+
+    /// μ and log σ² of q(z | x) for images `[n, features]`.
+    func encode(_ x: Tensor, _ labels: [Int]?) -> (mean: Tensor, logVariance: Tensor) {
+        let classes = shape.classCount
+        let h = nets.labelJoinsInput ? nets.encoder(conditioned(x, labels, classes: classes))
+                                     : conditioned(nets.encoder(x), labels, classes: classes)
+        return (nets.mean(h), nets.logVariance(h))
+    }
+
+    /// Bernoulli logits of p(x | z), `[n, features]`.
+    func decode(_ z: Tensor, _ labels: [Int]?) -> Tensor { nets.decoder(conditioned(z, labels, classes: shape.classCount)) }
+
+    public var generatorDescription: String { describe(nets.decoder, prefix: "decoder", after: [#"{"type": "sigmoid"}"#]) }
+
     /// The per-image reconstruction and KL terms, and the loss they make, for a batch.
     func losses(_ batch: Batch, using rng: inout SeededGenerator) -> (loss: Tensor, reconstruction: Tensor, kl: Tensor) {
         let labels = isConditional ? batch.labels : nil
@@ -32,7 +76,7 @@ extension VariationalModel {
         let logits = decode(z, labels)
         let reconstruction = binaryCrossEntropyWithLogits(logits, batch.features, reduction: .sum) * (1 / Float(batch.count))
         let kl = gaussianKLLoss(mean: mu, logVariance: logVar)
-        return (reconstruction + kl * Float(beta), reconstruction, kl)
+        return (reconstruction + kl * Float(config.beta), reconstruction, kl)
     }
 
     public func trainStep(_ batch: Batch, using rng: inout SeededGenerator) -> [String: Double] {
@@ -81,8 +125,8 @@ extension VariationalModel {
     public func setTraining(_ training: Bool) { for (_, m) in networks { m.setTraining(training) } }
 
     /// Adam over every network's parameters, named as in checkpoints.
-    static func optimizer(_ networks: [(name: String, module: Module)], learningRate: Double) -> Adam {
-        Adam(networks.flatMap { prefixed($0.name, $0.module.namedParameters()) }, learningRate: Float(learningRate))
+    static func optimizer(_ nets: VariationalNetworks, learningRate: Double) -> Adam {
+        Adam(nets.named.flatMap { prefixed($0.name, $0.module.namedParameters()) }, learningRate: Float(learningRate))
     }
 }
 
@@ -90,21 +134,15 @@ extension VariationalModel {
 /// `conditional`, the label's one-hot code is appended to the encoder's input and to z, so `rlbench sample --label K`
 /// draws a chosen digit.
 public final class VAE: VariationalModel {
-    public struct Config: ModelConfig {
+    public struct Config: VariationalConfig {
         public var hidden = [400]
         public var latentSize = 20
         public var beta = 1.0
-        public var learningRate = 1e-3
-        public var batchSize = 128
-        public var epochs = 10
-        public var conditional = false
+        public var training = ModelTraining(learningRate: 1e-3, batchSize: 128, epochs: 10)
         public init() {}
 
         public static var fields: [ConfigField<Config>] {
-            [.sizes("hidden", \.hidden, "hidden layer sizes of the encoder (the decoder mirrors them)"),
-             .int("latent_size", \.latentSize, min: 1, max: 4096, "dimensions of the latent z"),
-             .double("beta", \.beta, in: 0...1000, "weight of the KL term (1: the evidence lower bound; > 1: β-VAE)")]
-                + trainingFields
+            [.sizes("hidden", \.hidden, "hidden layer sizes of the encoder (the decoder mirrors them)")] + variationalFields
         }
     }
 
@@ -113,19 +151,9 @@ public final class VAE: VariationalModel {
         config: Config.self, losses: ["loss", "reconstruction", "kl"], handlesPoints: false, defaultData: "mnist")
 
     public let config: Config
-    let shape: DataShape
-    let encoder: Sequential
-    let mean: Linear
-    let logVariance: Linear
-    let decoder: Sequential
+    public let shape: DataShape
+    public let nets: VariationalNetworks
     public let optimizer: Adam
-
-    public var latentSize: Int { config.latentSize }
-    public var isConditional: Bool { config.conditional }
-    public var beta: Double { config.beta }
-    public var networks: [(name: String, module: Module)] {
-        [("encoder", encoder), ("mean", mean), ("log_variance", logVariance), ("decoder", decoder)]
-    }
 
     public init(settings: HyperParameters, shape: DataShape, seed: UInt64) throws {
         config = try Config(settings)
@@ -133,22 +161,14 @@ public final class VAE: VariationalModel {
         var weights = SeededGenerator(seed: seed)
         let labels = config.labelInputs(shape)
         let encoderSizes = [shape.features + labels] + config.hidden
-        encoder = MLP(sizes: encoderSizes, activation: .relu, outputActivation: config.hidden.isEmpty ? nil : .relu, using: &weights)
+        let encoder = MLP(sizes: encoderSizes, activation: .relu, outputActivation: config.hidden.isEmpty ? nil : .relu,
+                          using: &weights)
         let top = encoderSizes.last!
-        mean = Linear(top, config.latentSize, using: &weights)
-        logVariance = Linear(top, config.latentSize, using: &weights)
-        decoder = MLP(sizes: [config.latentSize + labels] + config.hidden.reversed() + [shape.features],
-                      activation: .relu, using: &weights)
-        optimizer = Self.optimizer([("encoder", encoder), ("mean", mean), ("log_variance", logVariance), ("decoder", decoder)],
-                                   learningRate: config.learningRate)
+        let mean = Linear(top, config.latentSize, using: &weights)
+        let logVariance = Linear(top, config.latentSize, using: &weights)
+        let decoder = MLP(sizes: [config.latentSize + labels] + config.hidden.reversed() + [shape.features],
+                          activation: .relu, using: &weights)
+        nets = VariationalNetworks(encoder: encoder, mean: mean, logVariance: logVariance, decoder: decoder, labelJoinsInput: true)
+        optimizer = Self.optimizer(nets, learningRate: config.training.learningRate)
     }
-
-    public func encode(_ x: Tensor, _ labels: [Int]?) -> (mean: Tensor, logVariance: Tensor) {
-        let h = encoder(conditioned(x, labels, classes: shape.classCount))
-        return (mean(h), logVariance(h))
-    }
-
-    public func decode(_ z: Tensor, _ labels: [Int]?) -> Tensor { decoder(conditioned(z, labels, classes: shape.classCount)) }
-
-    public var generatorDescription: String { describe(decoder, prefix: "decoder", after: [#"{"type": "sigmoid"}"#]) }
 }

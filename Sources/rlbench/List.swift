@@ -34,14 +34,14 @@ struct ListModels: ParsableCommand {
             let d = type.descriptor
             print("\(d.name) — \(d.summary)")
             print("  data: \(d.handlesPoints ? "images and 2-D points" : "images"); default --data \(d.defaultData); "
-                  + "tuned configs: \(TunedModelDefaults.dataSets(model: d.name).joined(separator: ", "))")
+                  + "tuned configs: \(GenerativeRun.tunedConfigs.targets(d.name).joined(separator: ", "))")
             print("  metrics.csv: epoch, step, \(d.losses.joined(separator: ", ")), wall_time_s")
             printSettings(d.help, d.defaults)
         }
         print("classifiers (rlbench run <name> --data digits | mnist | fashion-mnist):\n")
         for d in ClassifierCatalog.all {
             print("\(d.name) — \(d.summary)")
-            print("  default --data \(d.defaultData); tuned configs: \(TunedClassifierDefaults.dataSets(model: d.name).joined(separator: ", "))")
+            print("  default --data \(d.defaultData); tuned configs: \(ClassifierRun.tunedConfigs.targets(d.name).joined(separator: ", "))")
             print("  metrics.csv: \(ClassifierRun.metricColumns.joined(separator: ", "))")
             printSettings(d.help, d.defaults)
         }

@@ -25,3 +25,68 @@ public struct DataRunOptions: Sendable {
         self.model = model; self.data = data; self.outputDirectory = outputDirectory
     }
 }
+
+extension DataRunOptions {
+    /// Checks the run folder before anything is written: a new run needs an unused folder; a resumed one needs the
+    /// folder's last checkpoint to be a `format` checkpoint of this model on this data, whose seed it adopts.
+    /// Returns that checkpoint's metadata when resuming.
+    public mutating func openFolder(_ folder: RunFolder, format: String, kind: String) throws -> [String: String]? {
+        guard resume else {
+            try folder.checkUnused()
+            return nil
+        }
+        let meta = try folder.resumableMetadata()
+        guard meta["format"] == format, let model = meta["model"], let data = meta["data"],
+              let seed = meta["seed"].flatMap({ UInt64($0) }) else {
+            throw RunFolderError.nothingToResume("\(folder.last.path) is not an rlbench \(kind) checkpoint")
+        }
+        guard model == self.model, data == self.data else {
+            throw RunFolderError.nothingToResume("the run in \(folder.url.path) trains \(model) on \(data), "
+                                                 + "not \(self.model) on \(self.data)")
+        }
+        self.seed = seed
+        return meta
+    }
+
+    /// The run's settings, in layers: the model's `defaults`; then for a new run the tuned file for (model, data), the
+    /// `--config` file and the `--set` overrides, or for a resumed run the folder's `config.yml`; then `--epochs`.
+    public func settings(defaults: [String: ConfigValue], tuned: TunedConfigs, folder: RunFolder) throws -> HyperParameters {
+        var hp = HyperParameters(defaults: defaults)
+        if resume {
+            try hp.apply(file: folder.config)
+        } else {
+            if let text = tuned.text(model, for: data) {
+                try hp.apply(yaml: text, source: "tuned defaults for \(model) on \(data)")
+            }
+            if let configFile { try hp.apply(file: configFile) }
+            for o in overrides { try hp.apply(override: o) }
+        }
+        if let epochs { try hp.set("epochs", .number(Double(epochs)), source: "--epochs") }
+        return hp
+    }
+}
+
+/// Tuned settings shipped in a resource bundle as `Configs/<name>/<target>.yml`: per (model, data set) for
+/// classifiers and generative models, per (agent, environment id) for agents.
+public struct TunedConfigs: Sendable {
+    public let bundle: Bundle
+
+    public init(_ bundle: Bundle) { self.bundle = bundle }
+
+    /// Where the tuned file for `name` on `target` is, if there is one.
+    public func url(_ name: String, for target: String) -> URL? {
+        bundle.url(forResource: target, withExtension: "yml", subdirectory: "Configs/\(name)")
+    }
+
+    /// The tuned file's text for `name` on `target`, if there is one.
+    public func text(_ name: String, for target: String) -> String? {
+        url(name, for: target).flatMap { try? String(contentsOf: $0, encoding: .utf8) }
+    }
+
+    /// The targets (data sets or environments) with a tuned file for `name`.
+    public func targets(_ name: String) -> [String] {
+        guard let dir = bundle.url(forResource: name, withExtension: nil, subdirectory: "Configs"),
+              let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
+        return names.filter { $0.hasSuffix(".yml") }.map { String($0.dropLast(4)) }.sorted()
+    }
+}

@@ -47,6 +47,13 @@ public struct ProgressReporter {
     }
 
     /// A message on its own line (nothing when quiet).
+    /// Ends the bar and tells where a stopped run's checkpoint is and how to continue it (`at` names the point:
+    /// "in epoch 3", "at step 5000").
+    public func stopped(at point: String, checkpoint: URL, folder: URL) {
+        finishLine()
+        log("stopping \(point): checkpoint saved to \(checkpoint.path); continue with --resume \(folder.path)")
+    }
+
     public func log(_ message: String) {
         guard style != .quiet else { return }
         FileHandle.standardError.write(Data((message + "\n").utf8))
