@@ -33,6 +33,7 @@ public final class DCGAN: AdversarialModel {
     let discriminatorHead: Linear
     public let generatorOptimizer: Adam
     public let discriminatorOptimizer: Adam
+    public let generatorAverage: ExponentialMovingAverage?
 
     public var dropoutLayers: [Dropout] { [] }
     public var networks: [(name: String, module: Module)] {
@@ -59,6 +60,7 @@ public final class DCGAN: AdversarialModel {
         discriminatorHead = Linear(flat + config.labelInputs(shape), 1, using: &weights)
         generatorOptimizer = Self.optimizer([("generator", generator)], config)
         discriminatorOptimizer = Self.optimizer([("discriminator", discriminator), ("discriminator_head", discriminatorHead)], config)
+        generatorAverage = Self.average(of: generator, config)
     }
 
     public func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }
@@ -69,6 +71,6 @@ public final class DCGAN: AdversarialModel {
 
     /// The generator's layers; its tanh output in [−1, 1] is mapped to [0, 1].
     public var generatorDescription: String {
-        describe(generator, prefix: "generator", after: [#"{"type": "scale_shift", "scale": 0.5, "shift": 0.5}"#])
+        describe(generator, prefix: samplingPrefix, after: [#"{"type": "scale_shift", "scale": 0.5, "shift": 0.5}"#])
     }
 }

@@ -30,6 +30,8 @@ public protocol AdversarialModel: GenerativeModel {
     /// Dropout layers of the discriminator, whose masks each step draws from the run's generator.
     var dropoutLayers: [Dropout] { get }
     var shape: DataShape { get }
+    /// The generator's moving average that samples come from, when `generator_average` is above 0.
+    var generatorAverage: ExponentialMovingAverage? { get }
 }
 
 /// The settings of the game every GAN plays, with a model's own latent size.
@@ -40,6 +42,8 @@ public struct AdversarialSettings: Sendable {
     /// One-sided: the real samples' target is 1 − this.
     public var labelSmoothing = 0.0
     public var beta1 = 0.5
+    /// The decay of the generator's moving average (0: samples come from the last step's weights).
+    public var generatorAverage = 0.0
 
     public init(latentSize: Int) { self.latentSize = latentSize }
 }
@@ -55,7 +59,10 @@ extension AdversarialConfig {
         [.int("latent_size", \.game.latentSize, min: 1, max: 4096, "dimensions of the noise z"),
          .choice("generator_loss", \.game.generatorLoss, ["non_saturating", "minimax"], "the generator's objective"),
          .double("label_smoothing", \.game.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
-         .double("beta1", \.game.beta1, in: 0...0.999, "Adam's β₁, both networks")] + trainingFields
+         .double("beta1", \.game.beta1, in: 0...0.999, "Adam's β₁, both networks"),
+         .double("generator_average", \.game.generatorAverage, in: 0...0.9999,
+                 "samples come from a moving average of the generator's weights with this decay (0: the last step's)")]
+            + trainingFields
     }
 }
 
@@ -92,6 +99,7 @@ extension AdversarialModel {
         generatorOptimizer.zeroGrad()
         gLoss.backward()
         generatorOptimizer.step()
+        generatorAverage?.update()
 
         func meanProbability(_ logits: Tensor) -> Double {
             logits.data.reduce(0.0) { $0 + 1 / (1 + Foundation.exp(-Double($1))) } / Double(logits.count)
@@ -101,13 +109,21 @@ extension AdversarialModel {
     }
 
     public func generate(noise: Tensor, labels: [Int]?) -> Tensor {
-        Tensor.withoutGrad {
-            let x = generated(noise, isConditional ? labels : nil)
-            return shape.isImage ? (x + 1) * 0.5 : x
+        let sample = { [self] in
+            Tensor.withoutGrad {
+                let x = generated(noise, isConditional ? labels : nil)
+                return shape.isImage ? (x + 1) * 0.5 : x
+            }
         }
+        return generatorAverage?.withAveragedValues(sample) ?? sample()
     }
 
-    var parameterState: [(name: String, tensor: Tensor)] { networks.flatMap { prefixedState($0.name, $0.module) } }
+    /// Where checkpoints keep the weights that samples come from.
+    var samplingPrefix: String { generatorAverage == nil ? "generator" : "generator_average" }
+
+    var parameterState: [(name: String, tensor: Tensor)] {
+        networks.flatMap { prefixedState($0.name, $0.module) } + prefixed("generator_average", generatorAverage?.averages ?? [])
+    }
 
     public func state() -> [(name: String, tensor: Tensor)] {
         parameterState + prefixed("optimizer.generator", generatorOptimizer.stateTensors())
@@ -121,6 +137,11 @@ extension AdversarialModel {
     }
 
     public func setTraining(_ training: Bool) { for (_, m) in networks { m.setTraining(training) } }
+
+    /// The generator's moving average, if the config asks for one.
+    static func average(of generator: Module, _ config: Config) -> ExponentialMovingAverage? {
+        config.game.generatorAverage > 0 ? ExponentialMovingAverage(of: generator, decay: Float(config.game.generatorAverage)) : nil
+    }
 
     /// Adam with the game's β₁ over `networks`, for one player.
     static func optimizer(_ networks: [(name: String, module: Module)], _ config: Config) -> Adam {
@@ -162,6 +183,7 @@ public final class GAN: AdversarialModel {
     let discriminator: Sequential
     public let generatorOptimizer: Adam
     public let discriminatorOptimizer: Adam
+    public let generatorAverage: ExponentialMovingAverage?
 
     public var dropoutLayers: [Dropout] { discriminator.layers.compactMap { $0 as? Dropout } }
     public var networks: [(name: String, module: Module)] { [("generator", generator), ("discriminator", discriminator)] }
@@ -184,6 +206,7 @@ public final class GAN: AdversarialModel {
         discriminator = Sequential(layers)
         generatorOptimizer = Self.optimizer([("generator", generator)], config)
         discriminatorOptimizer = Self.optimizer([("discriminator", discriminator)], config)
+        generatorAverage = Self.average(of: generator, config)
     }
 
     public func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }
@@ -205,6 +228,6 @@ public final class GAN: AdversarialModel {
 
     /// The generator; images come out of its tanh in [−1, 1] and are mapped to [0, 1].
     public var generatorDescription: String {
-        describe(generator, prefix: "generator", after: shape.isImage ? [#"{"type": "scale_shift", "scale": 0.5, "shift": 0.5}"#] : [])
+        describe(generator, prefix: samplingPrefix, after: shape.isImage ? [#"{"type": "scale_shift", "scale": 0.5, "shift": 0.5}"#] : [])
     }
 }
