@@ -24,7 +24,7 @@ import Testing
     /// The precondition of the tests below: their model is large enough that its update is split across the cores.
     @Test func theModelIsAboveTheParallelUpdateThreshold() {
         let total = largeParameters(seed: 1).reduce(0) { $0 + $1.tensor.count }
-        #expect(total >= OptimizerBase.parallelUpdateElements)
+        #expect(total >= ExecutionPolicy.parallelUpdateElements)
     }
 
     @Test func adamMatchesTheElementwiseFormula() {

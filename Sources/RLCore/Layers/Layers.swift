@@ -151,35 +151,20 @@ public final class Sequential: Layer {
     /// Whether, in a graph, the layers run as one node (`Tensor.chain`) rather than one op per layer.
     public var isChained: Bool { chain != nil }
 
-    /// The layers in order. In a graph, an MLP of Linear and ReLU/tanh layers applied to a batch `[n, features]` is
-    /// one node (`Tensor.chain`): the same products and activation functions, so the same values and gradients,
-    /// without a tensor, a closure and a gradient buffer per layer (for DQN's shape, two wide hidden layers, split
-    /// between the cores by units: the same up to rounding, see `Tensor.splitChain`). Outside a graph (`Tensor.withoutGrad`: acting,
-    /// rollouts, evaluation, DQN targets) the batch goes through the layers as plain arrays; an MLP on at least
-    /// `Tensor.transposedInferenceRows` rows (DQN's target pass) through `Tensor.inferenceChain`.
+    /// The layers in order. How they run is `ExecutionPolicy`'s choice: one op per layer (the reference), or, for a
+    /// batch `[n, features]` through Linear layers and activations, one of the fused executions that compute the same
+    /// values (`RLCore/Backend`).
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        if Tensor.isGradEnabled, x.rank == 2, let chain { return Tensor.chain(x, chain) }
-        guard !Tensor.isGradEnabled, x.rank == 2, isDense else { return layers.reduce(x) { $1($0) } }
-        let rows = x.shape[0]
-        if let chain, rows >= Tensor.transposedInferenceRows {
-            let y = Tensor.inferenceChain(x.data, rows: rows, inputs: x.shape[1], chain)
+        switch ExecutionPolicy.execution(of: self, on: x) {
+        case .layerByLayer: return layers.reduce(x) { $1($0) }
+        case let .chain(steps): return Tensor.chain(x, steps)
+        case let .splitChain(split): return Tensor.splitChain(x, split)
+        case .arrays: return Tensor.denseArrays(x, layers)
+        case let .transposedChain(steps):
+            let rows = x.shape[0]
+            let y = Tensor.inferenceChain(x.data, rows: rows, inputs: x.shape[1], steps)
             return Tensor(y, shape: [rows, y.count / rows])
         }
-        var values = x.data, width = x.shape[1]
-        for layer in layers {
-            if let linear = layer as? Linear, linear.inputSize == width {
-                values = Tensor.affine(values, rows: rows, weight: linear.weight, bias: linear.bias)
-                width = linear.outputSize
-            } else if let activation = layer as? ActivationLayer {
-                activation.activation.applyInPlace(&values)
-            } else {
-                let y = layer(Tensor(values, shape: [rows, width]))
-                precondition(y.rank == 2 && y.shape[0] == rows, "layer \(type(of: layer)) returned \(y.shape) for \(rows) rows")
-                values = y.data
-                width = y.shape[1]
-            }
-        }
-        return Tensor(values, shape: [rows, width])
     }
 
     public func namedParameters() -> [(name: String, tensor: Tensor)] {

@@ -61,18 +61,6 @@ extension Tensor {
 }
 
 extension Tensor {
-    /// The smallest `n · in · out` of a `linear` whose two backward products run on two cores at once: about a
-    /// million multiply-adds (a 64 × 256 × 256 DQN layer), where the hand-off costs far less than it saves.
-    public static let parallelBackwardProduct = 1 << 20
-}
-
-extension Tensor {
-    /// The smallest `n · in · out` of a `linear` whose forward product is cut into two halves of output columns
-    /// (each a GEMM of its own, on two cores when the helper is free): four million multiply-adds, so a
-    /// 64 × 256 × 256 DQN layer is split and PPO's 256 × 64 × 64 layers, already run beside each other, are not.
-    /// The cut depends only on the sizes, so the values are the same on one core or two.
-    public static let splitForwardProduct = 1 << 22
-
     /// The values of `linear` for `rows` inputs laid out row after row (`[rows, in]`), without a graph: every row
     /// starts as the bias, then one GEMM adds x Wᵀ (beta 1), or writes it (no bias); large products are computed as
     /// two halves of columns (see `splitForwardProduct`).

@@ -56,10 +56,6 @@ public class OptimizerBase {
     /// update, on the core that updates it.
     var gradientScale: Float?
 
-    /// The smallest number of parameter elements whose update is split over two cores (DQN's 67k-parameter
-    /// network, not PPO's 9k one, where the hand-off would cost more than it saves).
-    public static let parallelUpdateElements = 1 << 15
-
     init(_ parameters: [(name: String, tensor: Tensor)], learningRate: Float, buffers names: [String], initial: Float = 0) {
         precondition(learningRate >= 0, "learning rate must be non-negative, got \(learningRate)")
         self.parameters = parameters
@@ -72,7 +68,7 @@ public class OptimizerBase {
     /// Calls `update` with the elements of every parameter that has a gradient: its values, gradient and state
     /// buffers (`state[b]` for `bufferNames[b]`), its gradient first multiplied by `gradientScale` when that is set.
     /// Elements are independent, so the work runs on two cores: split at `helperPartition` when that is set, else,
-    /// with at least `parallelUpdateElements` elements, cut into two halves of equal size. Every element gets the same
+    /// with at least `ExecutionPolicy.parallelUpdateElements` elements, cut into two halves of equal size. Every element gets the same
     /// arithmetic either way.
     func forEachParameter(_ update: (ParameterSlice) -> Void) {
         let scale = gradientScale
@@ -92,7 +88,7 @@ public class OptimizerBase {
     }
 
     /// Calls `body` with the parameters' slices cut for the two cores: at `helperPartition` when that is set, else,
-    /// with at least `parallelUpdateElements` elements, into two halves of equal size; `second` is nil for a model
+    /// with at least `ExecutionPolicy.parallelUpdateElements` elements, into two halves of equal size; `second` is nil for a model
     /// too small to split. The cut does not depend on `ForkJoin.isParallel`.
     func withCoreSlices(_ body: (_ first: [ParameterSlice], _ second: [ParameterSlice]?) -> Void) {
         withSlices(from: 0, into: []) { slices in
@@ -101,7 +97,7 @@ public class OptimizerBase {
                 return
             }
             let total = slices.reduce(0) { $0 + $1.count }
-            guard total >= Self.parallelUpdateElements else { body(slices, nil); return }
+            guard total >= ExecutionPolicy.parallelUpdateElements else { body(slices, nil); return }
             var first: [ParameterSlice] = [], second: [ParameterSlice] = [], filled = 0
             for slice in slices {
                 let take = min(slice.count, max(0, total / 2 - filled))

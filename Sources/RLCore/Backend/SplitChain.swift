@@ -34,7 +34,7 @@ import CKernels
 extension Tensor {
     /// The layers of a chain that `splitChain` runs: Linear, activation, Linear (wide), activation, Linear, with
     /// biases, every parameter requiring grad, a first layer at least four times as wide as its input, and a wide
-    /// layer of at least `OptimizerBase.parallelUpdateElements` weights (so that the optimizer's update is split in
+    /// layer of at least `ExecutionPolicy.parallelUpdateElements` weights (so that the optimizer's update is split in
     /// halves too: 256 × 256, not REINFORCE's 64 × 64) and `splitForwardProduct` multiply-adds on `rows` rows.
     struct SplitChainLayers {
         let first: Linear, firstActivation: Activation
@@ -49,8 +49,8 @@ extension Tensor {
             guard layers.allSatisfy({ $0.weight.requiresGrad && $0.bias?.requiresGrad == true }),
                   first.inputSize == inputs, middle.inputSize == first.outputSize, last.inputSize == middle.outputSize,
                   first.inputSize * 4 <= first.outputSize, first.outputSize >= 32, middle.outputSize >= 32,
-                  middle.inputSize * middle.outputSize >= OptimizerBase.parallelUpdateElements,
-                  rows * middle.inputSize * middle.outputSize >= Tensor.splitForwardProduct else { return nil }
+                  middle.inputSize * middle.outputSize >= ExecutionPolicy.parallelUpdateElements,
+                  rows * middle.inputSize * middle.outputSize >= ExecutionPolicy.splitForwardProduct else { return nil }
             self.first = first; self.firstActivation = firstActivation
             self.middle = middle; self.middleActivation = middleActivation
             self.last = last

@@ -11,12 +11,10 @@ extension Tensor {
     /// `steps` applied in order to `x [n, features]`, recorded as one node. Forward and backward run the same products
     /// (`affine`, `linearBackward`) and activation functions as the layer-by-layer ops, so values and gradients are the
     /// same bit for bit; what goes is a tensor, a closure and a graph entry per layer, and the pre-activation buffers
-    /// (an activation's backward needs only its output, which is the next Linear layer's input). An MLP with a narrow
-    /// input and two wide hidden layers (DQN's) runs as `splitChain` instead: the same up to rounding.
+    /// (an activation's backward needs only its output, which is the next Linear layer's input).
     static func chain(_ x: Tensor, _ steps: [ChainStep]) -> Tensor {
         precondition(x.rank == 2, "chain: input must be [n, features], got \(x.shape)")
         let rows = x.shape[0]
-        if let layers = SplitChainLayers(steps, rows: rows, inputs: x.shape[1]) { return splitChain(x, layers) }
         var values = x.data, width = x.shape[1]
         // saved[i]: the input of step i when step i is a Linear layer (for its weight gradient).
         var saved: [[Float]?] = []
@@ -63,11 +61,28 @@ extension Tensor {
     }
 }
 
-/// An MLP outside a graph on many rows (DQN's target-network pass), computed transposed.
+/// Dense stacks outside a graph (acting, rollouts, evaluation, DQN's targets).
 extension Tensor {
-    /// Rows from which `Sequential` runs an MLP outside a graph transposed, through the panel kernel
-    /// (`inferenceChain`); fewer rows go through `affine`, layer by layer.
-    public static let transposedInferenceRows = 256
+    /// `layers` (Linear layers and activations; any other layer is called as itself) applied to `x [rows, features]`
+    /// on plain arrays: the values of the layer-by-layer ops, without a tensor per layer.
+    static func denseArrays(_ x: Tensor, _ layers: [any Layer]) -> Tensor {
+        let rows = x.shape[0]
+        var values = x.data, width = x.shape[1]
+        for layer in layers {
+            if let linear = layer as? Linear, linear.inputSize == width {
+                values = Tensor.affine(values, rows: rows, weight: linear.weight, bias: linear.bias)
+                width = linear.outputSize
+            } else if let activation = layer as? ActivationLayer {
+                activation.activation.applyInPlace(&values)
+            } else {
+                let y = layer(Tensor(values, shape: [rows, width]))
+                precondition(y.rank == 2 && y.shape[0] == rows, "layer \(type(of: layer)) returned \(y.shape) for \(rows) rows")
+                values = y.data
+                width = y.shape[1]
+            }
+        }
+        return Tensor(values, shape: [rows, width])
+    }
 
     /// `steps` applied to the `rows` rows of `x [rows, inputs]` without a graph, computed transposed, one column per
     /// row: each Linear layer's hᵀ_out = W hᵀ_in + b is one panel product (`Gemm.panel`), which reads hᵀ_in as stored

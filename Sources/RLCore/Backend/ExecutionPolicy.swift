@@ -1,0 +1,67 @@
+/// The one place where rlbench decides how work runs: which of a network's equivalent executions runs, and where
+/// work is cut between the two cores.
+///
+/// The reference is layer by layer: each of a `Sequential`'s layers an op of the graph, with its own tensor and
+/// backward closure. The other executions in this folder compute the same products and activation functions without
+/// that bookkeeping (`Tensor.chain`, `Tensor.inferenceChain`, `Tensor.denseArrays`) or share them between the cores
+/// by hidden units (`Tensor.splitChain`); `FastPathTests` and `SplitChainTests` hold them to the reference (the same
+/// bits, or the same up to the rounding of a sum cut in two). Every choice and every cut here depends only on the
+/// sizes, never on timing or on whether the helper core is free, so a run's values are the same on one core or two.
+public enum ExecutionPolicy {
+    /// The smallest `n · in · out` of a `linear` (or a convolution's lowered product) whose two backward products run
+    /// on two cores at once: about a million multiply-adds (a 64 × 256 × 256 DQN layer), where the hand-off costs far
+    /// less than it saves.
+    public static let parallelBackwardProduct = 1 << 20
+
+    /// The smallest `n · in · out` of a `linear` whose forward product is cut into two halves of output columns
+    /// (each a GEMM of its own, on two cores when the helper is free): four million multiply-adds, so a
+    /// 64 × 256 × 256 DQN layer is split and PPO's 256 × 64 × 64 layers, already run beside each other, are not.
+    public static let splitForwardProduct = 1 << 22
+
+    /// The smallest number of parameter elements whose optimizer update is split over two cores (DQN's 67k-parameter
+    /// network, not PPO's 9k one, where the hand-off would cost more than it saves). An actor-critic cuts instead at
+    /// its value network (`Optimizer.helperPartition`).
+    public static let parallelUpdateElements = 1 << 15
+
+    /// Rows from which an MLP outside a graph runs transposed, through the panel kernel (`Tensor.inferenceChain`);
+    /// fewer rows go through `Tensor.denseArrays`.
+    public static let transposedInferenceRows = 256
+
+    /// How a `Sequential` runs on an input.
+    enum SequentialExecution {
+        /// The reference: one op per layer.
+        case layerByLayer
+        /// In a graph, an MLP of Linear and ReLU/tanh layers as one node.
+        case chain([Tensor.ChainStep])
+        /// In a graph, an MLP with a narrow input and two wide hidden layers (DQN's), shared by hidden units.
+        case splitChain(Tensor.SplitChainLayers)
+        /// Outside a graph, Linear layers and activations on plain arrays.
+        case arrays
+        /// Outside a graph, an MLP on many rows (DQN's target pass), transposed.
+        case transposedChain([Tensor.ChainStep])
+    }
+
+    /// The execution of `network` on `x`: the fused ones for batches `[n, features]` of dense stacks, else the
+    /// reference.
+    static func execution(of network: Sequential, on x: Tensor) -> SequentialExecution {
+        guard x.rank == 2 else { return .layerByLayer }
+        let (rows, inputs) = (x.shape[0], x.shape[1])
+        if Tensor.isGradEnabled {
+            guard let chain = network.chain else { return .layerByLayer }
+            if let split = Tensor.SplitChainLayers(chain, rows: rows, inputs: inputs) { return .splitChain(split) }
+            return .chain(chain)
+        }
+        guard network.isDense else { return .layerByLayer }
+        if let chain = network.chain, rows >= transposedInferenceRows { return .transposedChain(chain) }
+        return .arrays
+    }
+}
+
+extension Tensor {
+    /// `ExecutionPolicy.splitForwardProduct`, as the ops read it.
+    public static var splitForwardProduct: Int { ExecutionPolicy.splitForwardProduct }
+    /// `ExecutionPolicy.parallelBackwardProduct`, as the ops read it.
+    public static var parallelBackwardProduct: Int { ExecutionPolicy.parallelBackwardProduct }
+    /// `ExecutionPolicy.transposedInferenceRows`, as the ops read it.
+    public static var transposedInferenceRows: Int { ExecutionPolicy.transposedInferenceRows }
+}
