@@ -11,25 +11,30 @@ import Training
 ///     L = −mean(Â · log π(a|s)) − c_ent · mean(H[π]) + c_V · mean((R − V(s))²)
 /// with RMSprop (α = 0.99, ε = 1e-5; `use_rms_prop: false` for Adam) after clipping the global gradient norm.
 public final class A2CAgent: ActorCriticAgent {
+    public struct Config: AgentConfig {
+        public var common = ActorCriticSettings(timesteps: 1_000_000, learningRate: 7e-4, numSteps: 5, normalizeAdvantage: false)
+        public var rollout = RolloutSettings(gaeLambda: 1)
+        public var useRMSprop = true
+        public var rmsPropEps = 1e-5
+        public var timesteps: Int { common.timesteps }
+        public init() {}
+
+        public static var fields: [ConfigField<Config>] {
+            ActorCriticSettings.fields(\.common) + RolloutSettings.fields(\.rollout) + [
+                .bool("use_rms_prop", \.useRMSprop, "RMSprop (α = 0.99) rather than Adam"),
+                .double("rms_prop_eps", \.rmsPropEps, above: 0, "RMSprop's ε"),
+            ]
+        }
+    }
+
     public static let descriptor = AgentDescriptor(
         name: "a2c", summary: "Advantage Actor-Critic (n-step returns or GAE, entropy bonus, RMSprop) on a vector of envs",
-        actionKinds: [.discrete, .continuous],
-        defaults: [
-            "n_timesteps": .number(1e6), "n_envs": .number(1), "n_steps": .number(5), "learning_rate": .number(7e-4),
-            "gamma": .number(0.99), "gae_lambda": .number(1.0), "ent_coef": .number(0), "vf_coef": .number(0.5),
-            "max_grad_norm": .number(0.5), "use_rms_prop": .bool(true), "rms_prop_eps": .number(1e-5),
-            "normalize_advantage": .bool(false), "normalize": .bool(false),
-            "policy_kwargs": .map(["net_arch": .list([.number(64), .number(64)]), "activation_fn": .string("tanh"),
-                                   "ortho_init": .bool(true), "log_std_init": .number(0)]),
-        ],
+        config: Config.self, actionKinds: [.discrete, .continuous],
         diagnostics: ["learning_rate", "policy_loss", "value_loss", "entropy", "explained_variance"])
 
     public internal(set) var stepsDone = 0
     let factory: EnvironmentFactory
-    let numEnvs, numSteps: Int
-    let gamma, gaeLambda, entCoef, vfCoef, maxGradNorm: Float
-    let learningRate: ZooSchedule
-    let normalizeAdvantage: Bool
+    let config: Config
     let policy: ActorCriticPolicy
     let optimizer: Optimizer
     let normalizer: ObservationNormalizer?
@@ -39,42 +44,37 @@ public final class A2CAgent: ActorCriticAgent {
     public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
         factory = environment
         self.seed = seed
-        numEnvs = try hp.int("n_envs", min: 1)
-        numSteps = try hp.int("n_steps", min: 1)
-        gamma = Float(try hp.double("gamma", in: 0...1))
-        gaeLambda = Float(try hp.double("gae_lambda", in: 0...1))
-        entCoef = Float(try hp.double("ent_coef"))
-        vfCoef = Float(try hp.double("vf_coef", atLeast: 0))
-        maxGradNorm = Float(try hp.double("max_grad_norm", above: 0))
-        learningRate = try hp.schedule("learning_rate")
-        normalizeAdvantage = try hp.bool("normalize_advantage")
+        config = try Config(hp)
         rng = SeededGenerator(seed: seed)
-        policy = try ActorCriticPolicy.make(for: environment, hyperParameters: hp, using: &rng)
-        let lr = Float(learningRate.initial)
-        optimizer = try hp.bool("use_rms_prop")
-            ? RMSprop(policy.namedParameters(), learningRate: lr, alpha: 0.99, eps: Float(try hp.double("rms_prop_eps", above: 0)))
+        policy = try ActorCriticPolicy.make(for: environment.make(), kwargs: config.common.policy, using: &rng)
+        let lr = Float(config.common.learningRate.initial)
+        optimizer = config.useRMSprop
+            ? RMSprop(policy.namedParameters(), learningRate: lr, alpha: 0.99, eps: Float(config.rmsPropEps))
             : Adam(policy.namedParameters(), learningRate: lr, eps: 1e-5)  // SB3's ActorCriticPolicy default
         optimizer.helperPartition = policy.valueParameterIndex
-        normalizer = try hp.bool("normalize") ? ObservationNormalizer(size: policy.observationSize, gamma: Double(gamma)) : nil
+        normalizer = config.rollout.normalizer(size: policy.observationSize, gamma: Float(config.common.gamma))
     }
 
     public func train(totalSteps: Int, context: TrainingContext) throws {
+        let numEnvs = config.rollout.numEnvs
+        let entCoef = Float(config.common.entCoef), vfCoef = Float(config.common.vfCoef)
         let collector = try RolloutCollector(factory: factory, count: numEnvs, seed: seed &+ UInt64(stepsDone),
                                              policy: policy, normalizer: normalizer)
-        var buffer = RolloutBuffer(numSteps: numSteps, numEnvs: numEnvs, observationSize: policy.observationSize,
+        var buffer = RolloutBuffer(numSteps: config.common.numSteps, numEnvs: numEnvs, observationSize: policy.observationSize,
                                    actionSize: policy.actionSize)
         while stepsDone < totalSteps {
             // 1. Collect n_steps from every environment and compute the returns.
             let lastValues = try collector.collect(into: &buffer, stepsDone: &stepsDone, rng: &rng, context: context)
-            buffer.computeAdvantages(lastValues: lastValues, gamma: gamma, lambda: gaeLambda)
+            buffer.computeAdvantages(lastValues: lastValues, gamma: Float(config.common.gamma),
+                                     lambda: Float(config.rollout.gaeLambda))
             let rows = (0..<buffer.count).filter { buffer.valid[$0] != 0 }
             guard !rows.isEmpty else { continue }
 
             // 2. One gradient step on the whole rollout.
-            let lr = Float(learningRate.value(progressRemaining: 1 - Double(stepsDone) / Double(totalSteps)))
+            let lr = Float(config.common.learningRate.value(progressRemaining: 1 - Double(stepsDone) / Double(totalSteps)))
             optimizer.learningRate = lr
             var batch = RolloutBatch(buffer, rows: rows)
-            if normalizeAdvantage && rows.count > 1 { standardize(&batch.advantages) }
+            if config.common.normalizeAdvantage && rows.count > 1 { standardize(&batch.advantages) }
             // Policy and value networks share no parameters: their halves of the loss are differentiated on two cores.
             optimizer.zeroGrad()
             let ((policyLoss, entropy), valueLoss) = ForkJoin.both({
@@ -90,7 +90,7 @@ public final class A2CAgent: ActorCriticAgent {
             })
             let loss = policyLoss.item - entCoef * entropy.item + vfCoef * valueLoss.item
             guard loss.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "a2c loss") }
-            optimizer.clipGradNormAndStep(maxNorm: maxGradNorm)
+            optimizer.clipGradNormAndStep(maxNorm: Float(config.common.maxGradNorm))
 
             var stats = UpdateStatistics()
             stats.add(policyLoss: policyLoss.item, valueLoss: valueLoss.item, entropy: entropy.item)

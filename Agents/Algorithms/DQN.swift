@@ -24,28 +24,60 @@ import Training
 ///    the m steps it spans, γ becomes γᵐ, and s' and `terminated` are those of its last step;
 /// 3. every `target_update_interval` steps, move the target network: θ' ← τθ + (1 − τ)θ' (τ = 1: a hard copy).
 public final class DQNAgent: Agent, ValueEstimating {
+    public struct Config: AgentConfig {
+        public var timesteps = 100_000
+        public var learningRate = ZooSchedule.constant(1e-4)
+        public var gamma = 0.99
+        public var maxGradNorm = 10.0
+        public var policy = PolicyKwargs(netArch: [64, 64], activation: .relu)
+        public var exploration = ExplorationSettings(fraction: 0.1, final: 0.05)
+        public var bufferSize = 1_000_000
+        public var learningStarts = 100
+        public var batchSize = 32
+        public var tau = 1.0
+        public var trainFrequency = 4
+        public var gradientSteps = 1
+        public var targetUpdateInterval = 10_000
+        public var doubleQ = false
+        public var dueling = false
+        public var nSteps = 1
+        public init() {}
+
+        public static var fields: [ConfigField<Config>] {
+            [.timesteps(\.timesteps), .learningRate(\.learningRate), .gamma(\.gamma), .maxGradNorm(\.maxGradNorm),
+             // dueling is a top-level key
+             .policyKwargs(\.policy, entries: [.netArch, .activation], "the Q-network"),
+            ] + ExplorationSettings.fields(\.exploration) + [
+                .int("buffer_size", \.bufferSize, min: 1, "transitions the replay buffer holds"),
+                .int("learning_starts", \.learningStarts, "steps of random actions before learning starts"),
+                .int("batch_size", \.batchSize, min: 1, "minibatch size"),
+                .double("tau", \.tau, in: 0...1, "how far each target network update moves it (1: a copy)"),
+                .int("train_freq", \.trainFrequency, min: 1, "environment steps between updates"),
+                ConfigField("gradient_steps", \.gradientSteps,
+                            help: "gradient steps per update (-1: as many as environment steps since the last)",
+                            value: { .number(Double($0)) }, read: { hp in
+                                let steps = try hp.double("gradient_steps")
+                                guard steps == -1 || (steps >= 1 && steps == steps.rounded()) else {
+                                    throw hp.fail("gradient_steps", "must be a positive whole number or -1, got \(steps)")
+                                }
+                                return Int(steps)
+                            }),
+                .int("target_update_interval", \.targetUpdateInterval, min: 1, "steps between target network updates"),
+                .bool("double_q", \.doubleQ, "Double DQN targets (the online network picks the action)"),
+                .bool("dueling", \.dueling, "a dueling head: Q = V + A − mean A"),
+                .int("n_steps", \.nSteps, min: 1, "steps an n-step target spans (1: DQN's one-step target)"),
+            ]
+        }
+    }
+
     public static let descriptor = AgentDescriptor(
         name: "dqn", summary: "Deep Q-Network with replay buffer and target network (Double DQN, dueling and n-step options)",
-        actionKinds: [.discrete],
-        defaults: [
-            "n_timesteps": .number(1e5), "learning_rate": .number(1e-4), "buffer_size": .number(1_000_000),
-            "learning_starts": .number(100), "batch_size": .number(32), "tau": .number(1.0), "gamma": .number(0.99),
-            "train_freq": .number(4), "gradient_steps": .number(1), "target_update_interval": .number(10_000),
-            "exploration_fraction": .number(0.1), "exploration_initial_eps": .number(1.0), "exploration_final_eps": .number(0.05),
-            "max_grad_norm": .number(10), "double_q": .bool(false), "dueling": .bool(false), "n_steps": .number(1),
-            "policy_kwargs": .map(["net_arch": .list([.number(64), .number(64)]), "activation_fn": .string("relu")]),
-        ],
+        config: Config.self, actionKinds: [.discrete],
         diagnostics: ["epsilon", "learning_rate", "loss", "q_mean"])
 
     public private(set) var stepsDone = 0
     let factory: EnvironmentFactory
-    let learningRate: ZooSchedule
-    let bufferSize, learningStarts, batchSize, trainFrequency, gradientSteps, targetUpdateInterval: Int
-    /// How many steps an n-step target spans (1: the one-step target of DQN).
-    let nSteps: Int
-    let tau, gamma, maxGradNorm: Float
-    let explorationFraction, epsilonStart, epsilonEnd: Double
-    let doubleQ: Bool
+    let config: Config
     let observationSize, numActions: Int
     /// The widest hidden layer.
     let networkWidth: Int
@@ -58,53 +90,28 @@ public final class DQNAgent: Agent, ValueEstimating {
     public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
         factory = environment
         self.seed = seed
-        learningRate = try hp.schedule("learning_rate")
-        bufferSize = try hp.int("buffer_size", min: 1)
-        learningStarts = try hp.int("learning_starts")
-        batchSize = try hp.int("batch_size", min: 1)
-        trainFrequency = try hp.int("train_freq", min: 1)
-        let gradientStepsValue = try hp.double("gradient_steps")
-        guard gradientStepsValue == -1 || (gradientStepsValue >= 1 && gradientStepsValue == gradientStepsValue.rounded()) else {
-            throw hp.fail("gradient_steps", "must be a positive whole number or -1, got \(gradientStepsValue)")
-        }
-        gradientSteps = Int(gradientStepsValue)
-        targetUpdateInterval = try hp.int("target_update_interval", min: 1)
-        nSteps = try hp.int("n_steps", min: 1)
-        tau = Float(try hp.double("tau", in: 0...1))
-        gamma = Float(try hp.double("gamma", in: 0...1))
-        maxGradNorm = Float(try hp.double("max_grad_norm", above: 0))
-        explorationFraction = try hp.double("exploration_fraction", in: 0...1)
-        epsilonStart = try hp.double("exploration_initial_eps", in: 0...1)
-        epsilonEnd = try hp.double("exploration_final_eps", in: 0...1)
-        doubleQ = try hp.bool("double_q")
+        config = try Config(hp)
         let probe = try environment.make()
         guard let n = probe.actionSpace.discreteCount else {
             throw AgentError.unsupportedActionSpace(agent: "dqn", env: environment.id, space: "\(probe.actionSpace)", supported: ["discrete"])
         }
         numActions = n
         observationSize = probe.observationSpace.flatCount
-        let arch = try hp.netArch(inputs: observationSize, outputs: n).policy
+        let arch = try config.policy.hiddenLayers(inputs: observationSize, outputs: n).policy
         networkWidth = arch.max() ?? 1
-        let options = try hp.policyOptions(allowed: ["net_arch", "activation_fn"])  // dueling is a top-level key
         rng = SeededGenerator(seed: seed)
-        let dueling = try hp.bool("dueling")
-        qNetwork = QNetwork(observationSize: observationSize, actions: n, hidden: arch, activation: options.activation,
-                            dueling: dueling, using: &rng)
-        targetNetwork = QNetwork(observationSize: observationSize, actions: n, hidden: arch, activation: options.activation,
-                                 dueling: dueling, using: &rng)
+        qNetwork = QNetwork(observationSize: observationSize, actions: n, hidden: arch, activation: config.policy.activation,
+                            dueling: config.dueling, using: &rng)
+        targetNetwork = QNetwork(observationSize: observationSize, actions: n, hidden: arch, activation: config.policy.activation,
+                                 dueling: config.dueling, using: &rng)
         targetNetwork.copyValues(from: qNetwork)
-        optimizer = Adam(qNetwork.namedParameters(), learningRate: Float(learningRate.initial))
-    }
-
-    /// ε after `step` of `total` steps.
-    func epsilon(step: Int, total: Int) -> Double {
-        let progress = Double(step) / max(1, explorationFraction * Double(total))
-        return progress >= 1 ? epsilonEnd : epsilonStart + progress * (epsilonEnd - epsilonStart)
+        optimizer = Adam(qNetwork.namedParameters(), learningRate: Float(config.learningRate.initial))
     }
 
     public func train(totalSteps: Int, context: TrainingContext) throws {
         let env = try factory.make()
-        var buffer = ReplayBuffer(capacity: min(bufferSize, max(totalSteps, 1)), observationSize: observationSize)
+        let learningStarts = config.learningStarts, trainFrequency = config.trainFrequency, batchSize = config.batchSize
+        var buffer = ReplayBuffer(capacity: min(config.bufferSize, max(totalSteps, 1)), observationSize: observationSize)
         var observation = env.reset(seed: seed &+ UInt64(stepsDone))
         var next = [Float](repeating: 0, count: observationSize)
         var episodeReturn = 0.0, episodeLength = 0
@@ -112,7 +119,7 @@ public final class DQNAgent: Agent, ValueEstimating {
 
         while stepsDone < totalSteps {
             // 1. Act (at random during the warm-up, ε-greedily after) and store the transition.
-            let eps = epsilon(step: stepsDone, total: totalSteps)
+            let eps = config.exploration.epsilon(step: stepsDone, total: totalSteps)
             let explore = stepsDone < learningStarts || rng.nextDouble() < eps
             let action = explore ? rng.nextInt(below: numActions) : greedyActions(observation)[0]
             let outcome = try next.withUnsafeMutableBufferPointer { try env.step(.discrete(action), into: $0) }
@@ -138,13 +145,13 @@ public final class DQNAgent: Agent, ValueEstimating {
             // 2. Learn from replayed minibatches: gradient_steps of them, or (-1) one per step of the rollout.
             if stepsDone > learningStarts && stepsDone % trainFrequency == 0 {
                 let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
-                optimizer.learningRate = Float(learningRate.value(progressRemaining: progressRemaining))
-                let steps = gradientSteps == -1 ? trainFrequency : gradientSteps
+                optimizer.learningRate = Float(config.learningRate.value(progressRemaining: progressRemaining))
+                let steps = config.gradientSteps == -1 ? trainFrequency : config.gradientSteps
                 // The target network stays put during these steps, so all their minibatches are drawn first, and
                 // Q_target(s', ·) is computed once for each distinct transition drawn, in one large pass.
                 let indices = buffer.sampleIndices(steps * batchSize, using: &rng)
                 var batches = ReplayBuffer.Batch(size: indices.count, observationSize: observationSize)
-                buffer.gather(indices, into: &batches, steps: nSteps, gamma: gamma)
+                buffer.gather(indices, into: &batches, steps: config.nSteps, gamma: Float(config.gamma))
                 let nextTargetQ = targetQValues(of: batches.ends, in: buffer, positions: &distinctPositions)
                 var lossSum = 0.0, qSum = 0.0
                 for j in 0..<steps {
@@ -156,7 +163,7 @@ public final class DQNAgent: Agent, ValueEstimating {
                                                                 "loss": lossSum / Double(steps), "q_mean": qSum / Double(steps)])
             }
             // 3. Move the target network (after the step's training; SB3 moves it before, see docs/design.md).
-            if stepsDone % targetUpdateInterval == 0 { targetNetwork.moveTowards(qNetwork, tau: tau) }
+            if stepsDone % config.targetUpdateInterval == 0 { targetNetwork.moveTowards(qNetwork, tau: Float(config.tau)) }
             if stepsDone % 1000 == 0 { try context.tick(step: stepsDone) }
         }
         try context.tick(step: stepsDone)
@@ -214,7 +221,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         // y = r + γ(1 − terminated)·Q_target(s', a'), a' the greedy action of the target network (DQN) or of the
         // online network (Double DQN); the batch holds γᵐ and the m-step reward for n-step targets.
         let greedy: [Int]
-        if doubleQ {
+        if config.doubleQ {
             greedy = greedyActions(Array(batches.nextObservations[rows.lowerBound * d ..< rows.upperBound * d]), count: n)
         } else {
             greedy = rows.map { i in
@@ -232,7 +239,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "dqn loss") }
         optimizer.zeroGrad()
         loss.backward()
-        optimizer.clipGradNormAndStep(maxNorm: maxGradNorm)
+        optimizer.clipGradNormAndStep(maxNorm: Float(config.maxGradNorm))
         return (loss.item, q.data.reduce(0, +) / Float(n))
     }
 
@@ -254,7 +261,7 @@ public final class DQNAgent: Agent, ValueEstimating {
     /// `exploration_final_eps` unless `deterministic`.
     public func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action] {
         greedyActions(observations, count: count).map { best in
-            if !deterministic, rng.nextDouble() < epsilonEnd { return .discrete(rng.nextInt(below: numActions)) }
+            if !deterministic, rng.nextDouble() < config.exploration.final { return .discrete(rng.nextInt(below: numActions)) }
             return .discrete(best)
         }
     }

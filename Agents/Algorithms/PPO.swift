@@ -19,28 +19,41 @@ import Training
 /// The learning rate and ε may decay linearly (`lin_<x>`); observations (and rewards) are normalized when
 /// `normalize` is set, as SB3's VecNormalize does.
 public final class PPOAgent: ActorCriticAgent {
+    public struct Config: AgentConfig {
+        public var common = ActorCriticSettings(timesteps: 1_000_000, learningRate: 3e-4, numSteps: 2048, normalizeAdvantage: true)
+        public var rollout = RolloutSettings(gaeLambda: 0.95)
+        public var batchSize = 64
+        public var epochs = 10
+        public var clipRange = ZooSchedule.constant(0.2)
+        public var clipRangeVF = 0.0
+        public var targetKL = 0.0
+        public var useSDE = false
+        public var sdeSampleFrequency = -1
+        public var timesteps: Int { common.timesteps }
+        public init() {}
+
+        public static var fields: [ConfigField<Config>] {
+            ActorCriticSettings.fields(\.common) + RolloutSettings.fields(\.rollout) + [
+                .int("batch_size", \.batchSize, min: 1, "minibatch size"),
+                .int("n_epochs", \.epochs, min: 1, "passes over each rollout"),
+                .schedule("clip_range", \.clipRange, "ε of the clipped surrogate objective"),
+                .double("clip_range_vf", \.clipRangeVF, atLeast: 0, "clip of the value prediction around the old one (0: none)"),
+                .double("target_kl", \.targetKL, atLeast: 0, "an update stops at a minibatch whose approximate KL passes 1.5 × this (0: never)"),
+                .bool("use_sde", \.useSDE, "generalized state-dependent exploration (continuous actions)"),
+                .int("sde_sample_freq", \.sdeSampleFrequency, min: -1, "steps between new exploration matrices (-1: once per rollout)"),
+            ]
+        }
+    }
+
     public static let descriptor = AgentDescriptor(
         name: "ppo", summary: "Proximal Policy Optimization (clipped surrogate, GAE, minibatch epochs)",
-        actionKinds: [.discrete, .continuous],
-        defaults: [
-            "n_timesteps": .number(1e6), "n_envs": .number(1), "n_steps": .number(2048), "batch_size": .number(64),
-            "n_epochs": .number(10), "learning_rate": .number(3e-4), "gamma": .number(0.99), "gae_lambda": .number(0.95),
-            "clip_range": .number(0.2), "clip_range_vf": .number(0), "normalize_advantage": .bool(true),
-            "ent_coef": .number(0), "vf_coef": .number(0.5), "max_grad_norm": .number(0.5), "target_kl": .number(0),
-            "normalize": .bool(false), "use_sde": .bool(false), "sde_sample_freq": .number(-1),
-            "policy_kwargs": .map(["net_arch": .list([.number(64), .number(64)]), "activation_fn": .string("tanh"),
-                                   "ortho_init": .bool(true), "log_std_init": .number(0)]),
-        ],
+        config: Config.self, actionKinds: [.discrete, .continuous],
         diagnostics: ["learning_rate", "clip_range", "policy_loss", "value_loss", "entropy", "approx_kl",
                       "clip_fraction", "explained_variance"])
 
     public internal(set) var stepsDone = 0
     let factory: EnvironmentFactory
-    let numEnvs, numSteps, batchSize, epochs: Int
-    let gamma, gaeLambda, entCoef, vfCoef, maxGradNorm, clipRangeVF, targetKL: Float
-    let learningRate, clipRange: ZooSchedule
-    let normalizeAdvantage: Bool
-    let sdeSampleFrequency: Int
+    let config: Config
     let policy: ActorCriticPolicy
     let optimizer: Optimizer
     let normalizer: ObservationNormalizer?
@@ -50,50 +63,44 @@ public final class PPOAgent: ActorCriticAgent {
     public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
         factory = environment
         self.seed = seed
-        numEnvs = try hp.int("n_envs", min: 1)
-        numSteps = try hp.int("n_steps", min: 1)
-        batchSize = try hp.int("batch_size", min: 1)
-        epochs = try hp.int("n_epochs", min: 1)
-        gamma = Float(try hp.double("gamma", in: 0...1))
-        gaeLambda = Float(try hp.double("gae_lambda", in: 0...1))
-        entCoef = Float(try hp.double("ent_coef"))
-        vfCoef = Float(try hp.double("vf_coef", atLeast: 0))
-        maxGradNorm = Float(try hp.double("max_grad_norm", above: 0))
-        clipRangeVF = Float(try hp.double("clip_range_vf", atLeast: 0))
-        targetKL = Float(try hp.double("target_kl", atLeast: 0))
-        learningRate = try hp.schedule("learning_rate")
-        clipRange = try hp.schedule("clip_range")
-        normalizeAdvantage = try hp.bool("normalize_advantage")
-        sdeSampleFrequency = try hp.int("sde_sample_freq", min: -1)
+        config = try Config(hp)
+        let probe = try environment.make()
+        if config.useSDE, case .discrete = probe.actionSpace {
+            throw hp.fail(\Config.useSDE, "state-dependent exploration needs continuous (Box) actions; "
+                          + "\(environment.id) has \(probe.actionSpace)")
+        }
         rng = SeededGenerator(seed: seed)
-        policy = try ActorCriticPolicy.make(for: environment, hyperParameters: hp,
-                                            stateDependentExploration: try hp.bool("use_sde"), using: &rng)
-        optimizer = Adam(policy.namedParameters(), learningRate: Float(learningRate.initial), eps: 1e-5)
+        policy = try ActorCriticPolicy.make(for: probe, kwargs: config.common.policy,
+                                            stateDependentExploration: config.useSDE, using: &rng)
+        optimizer = Adam(policy.namedParameters(), learningRate: Float(config.common.learningRate.initial), eps: 1e-5)
         optimizer.helperPartition = policy.valueParameterIndex
-        normalizer = try hp.bool("normalize") ? ObservationNormalizer(size: policy.observationSize, gamma: Double(gamma)) : nil
+        normalizer = config.rollout.normalizer(size: policy.observationSize, gamma: Float(config.common.gamma))
     }
 
     public func train(totalSteps: Int, context: TrainingContext) throws {
+        let numEnvs = config.rollout.numEnvs, batchSize = config.batchSize
         let collector = try RolloutCollector(factory: factory, count: numEnvs, seed: seed &+ UInt64(stepsDone),
                                              policy: policy, normalizer: normalizer)
-        collector.sdeSampleFrequency = sdeSampleFrequency
-        var buffer = RolloutBuffer(numSteps: numSteps, numEnvs: numEnvs, observationSize: policy.observationSize,
+        collector.sdeSampleFrequency = config.sdeSampleFrequency
+        var buffer = RolloutBuffer(numSteps: config.common.numSteps, numEnvs: numEnvs, observationSize: policy.observationSize,
                                    actionSize: policy.actionSize)
         while stepsDone < totalSteps {
             // 1. Collect a rollout with the current policy.
             let lastValues = try collector.collect(into: &buffer, stepsDone: &stepsDone, rng: &rng, context: context)
-            buffer.computeAdvantages(lastValues: lastValues, gamma: gamma, lambda: gaeLambda)
+            buffer.computeAdvantages(lastValues: lastValues, gamma: Float(config.common.gamma),
+                                     lambda: Float(config.rollout.gaeLambda))
 
             // 2. Optimize the clipped surrogate for several epochs of minibatches.
             let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
-            let lr = Float(learningRate.value(progressRemaining: progressRemaining))
-            let clip = Float(clipRange.value(progressRemaining: progressRemaining))
+            let lr = Float(config.common.learningRate.value(progressRemaining: progressRemaining))
+            let clip = Float(config.clipRange.value(progressRemaining: progressRemaining))
             optimizer.learningRate = lr
             var stats = UpdateStatistics()
             let validRows = (0..<buffer.count).filter { buffer.valid[$0] != 0 }
             // With target_kl, a minibatch whose approximate KL is past 1.5 × target_kl ends the update before its step.
+            let targetKL = Float(config.targetKL)
             let maxKL = targetKL > 0 ? 1.5 * targetKL : nil
-            epochLoop: for _ in 0..<epochs {
+            epochLoop: for _ in 0..<config.epochs {
                 var order = validRows
                 rng.shuffle(&order)
                 for start in stride(from: 0, to: order.count, by: batchSize) {
@@ -112,8 +119,10 @@ public final class PPOAgent: ActorCriticAgent {
     private func update(_ rows: [Int], _ buffer: RolloutBuffer, clip: Float, maxKL: Float?, stats: inout UpdateStatistics,
                         step: Int) throws -> Bool {
         let n = rows.count
+        let entCoef = Float(config.common.entCoef), vfCoef = Float(config.common.vfCoef)
+        let clipRangeVF = Float(config.clipRangeVF)
         var batch = RolloutBatch(buffer, rows: rows)
-        if normalizeAdvantage && n > 1 { standardize(&batch.advantages) }
+        if config.common.normalizeAdvantage && n > 1 { standardize(&batch.advantages) }
         let advantages = Tensor(batch.advantages, shape: [n])
         let obs = batch.observations, oldLogProb = batch.oldLogProbs, oldValues = batch.oldValues, returns = batch.returns
         let actions = batch.actions
@@ -153,7 +162,7 @@ public final class PPOAgent: ActorCriticAgent {
         stats.add(policyLoss: policyLoss.item, valueLoss: valueLoss.item, entropy: entropy.item,
                   approxKL: kl, clipFraction: clipped / Float(n))
         if let maxKL, kl > maxKL { return false }
-        optimizer.clipGradNormAndStep(maxNorm: maxGradNorm)
+        optimizer.clipGradNormAndStep(maxNorm: Float(config.common.maxGradNorm))
         return true
     }
 }

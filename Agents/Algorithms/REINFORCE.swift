@@ -12,23 +12,24 @@ import Training
 ///     L = −mean((G_t − V(s_t)) · log π(a_t|s_t)) + c_V · mean((G_t − V(s_t))²) − c_ent · mean(H[π])
 /// where the advantage G_t − V(s_t) is treated as a constant (and normalized when `normalize_advantage`).
 public final class REINFORCEAgent: ActorCriticAgent {
+    /// REINFORCE's settings are the actor-critic ones (without a vector of environments).
+    public struct Config: AgentConfig {
+        public var common = ActorCriticSettings(timesteps: 200_000, learningRate: 3e-3, numSteps: 2048, normalizeAdvantage: true)
+        public var timesteps: Int { common.timesteps }
+        public init() {}
+        public static var fields: [ConfigField<Config>] {
+            ActorCriticSettings.fields(\.common, stepsHelp: "fewest steps per update (of whole episodes)")
+        }
+    }
+
     public static let descriptor = AgentDescriptor(
         name: "reinforce", summary: "REINFORCE policy gradient with reward-to-go and a learned value baseline",
-        actionKinds: [.discrete, .continuous],
-        defaults: [
-            "n_timesteps": .number(2e5), "n_steps": .number(2048), "learning_rate": .number(3e-3), "gamma": .number(0.99),
-            "ent_coef": .number(0), "vf_coef": .number(0.5), "max_grad_norm": .number(0.5), "normalize_advantage": .bool(true),
-            "policy_kwargs": .map(["net_arch": .list([.number(64), .number(64)]), "activation_fn": .string("tanh"),
-                                   "ortho_init": .bool(true), "log_std_init": .number(0)]),
-        ],
+        config: Config.self, actionKinds: [.discrete, .continuous],
         diagnostics: ["learning_rate", "policy_loss", "value_loss", "entropy"])
 
     public internal(set) var stepsDone = 0
     let factory: EnvironmentFactory
-    let batchSteps: Int
-    let gamma, entCoef, vfCoef, maxGradNorm: Float
-    let learningRate: ZooSchedule
-    let normalizeAdvantage: Bool
+    let config: Config
     let policy: ActorCriticPolicy
     let optimizer: Optimizer
     /// REINFORCE acts on raw observations (the zoo's configs do not normalize them).
@@ -39,26 +40,21 @@ public final class REINFORCEAgent: ActorCriticAgent {
     public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
         factory = environment
         self.seed = seed
-        batchSteps = try hp.int("n_steps", min: 1)
-        gamma = Float(try hp.double("gamma", in: 0...1))
-        entCoef = Float(try hp.double("ent_coef"))
-        vfCoef = Float(try hp.double("vf_coef", atLeast: 0))
-        maxGradNorm = Float(try hp.double("max_grad_norm", above: 0))
-        learningRate = try hp.schedule("learning_rate")
-        normalizeAdvantage = try hp.bool("normalize_advantage")
+        config = try Config(hp)
         rng = SeededGenerator(seed: seed)
-        policy = try ActorCriticPolicy.make(for: environment, hyperParameters: hp, using: &rng)
-        optimizer = Adam(policy.namedParameters(), learningRate: Float(learningRate.initial))
+        policy = try ActorCriticPolicy.make(for: environment.make(), kwargs: config.common.policy, using: &rng)
+        optimizer = Adam(policy.namedParameters(), learningRate: Float(config.common.learningRate.initial))
     }
 
     public func train(totalSteps: Int, context: TrainingContext) throws {
         let env = try factory.make()
         var firstReset = true
         let obsSize = policy.observationSize, actSize = policy.actionSize
+        let gamma = Float(config.common.gamma), entCoef = Float(config.common.entCoef), vfCoef = Float(config.common.vfCoef)
         while stepsDone < totalSteps {
             // 1. Play whole episodes until the batch holds at least n_steps steps.
             var observations: [Float] = [], actions: [Float] = [], returns: [Float] = []
-            while returns.count < batchSteps {
+            while returns.count < config.common.numSteps {
                 var observation = env.reset(seed: firstReset ? seed &+ UInt64(stepsDone) : nil)
                 firstReset = false
                 var rewards: [Float] = []
@@ -97,18 +93,18 @@ public final class REINFORCEAgent: ActorCriticAgent {
             let target = Tensor(returns, shape: [n])
             let values = policy.value(obs)
             var advantages = zip(returns, values.data).map { $0 - $1 }
-            if normalizeAdvantage && n > 1 { standardize(&advantages) }
+            if config.common.normalizeAdvantage && n > 1 { standardize(&advantages) }
             let dist = policy.distribution(obs)
             let policyLoss = -(Tensor(advantages, shape: [n]) * dist.logProb(Tensor(actions, shape: [n, actSize]))).mean()
             let valueLoss = mseLoss(values, target)
             let entropy = dist.meanEntropy(weightedBy: entCoef)
             let loss = policyLoss + vfCoef * valueLoss - entCoef * entropy
             guard loss.item.isFinite else { throw AgentError.nonFinite(step: stepsDone, quantity: "reinforce loss") }
-            let lr = Float(learningRate.value(progressRemaining: 1 - Double(stepsDone) / Double(totalSteps)))
+            let lr = Float(config.common.learningRate.value(progressRemaining: 1 - Double(stepsDone) / Double(totalSteps)))
             optimizer.learningRate = lr
             optimizer.zeroGrad()
             loss.backward()
-            optimizer.clipGradNormAndStep(maxNorm: maxGradNorm)
+            optimizer.clipGradNormAndStep(maxNorm: Float(config.common.maxGradNorm))
             try context.recordDiagnostics(step: stepsDone, ["learning_rate": Double(lr), "policy_loss": Double(policyLoss.item),
                                                             "value_loss": Double(valueLoss.item), "entropy": Double(entropy.item)])
             try context.tick(step: stepsDone)

@@ -18,6 +18,9 @@ public enum ActionKind: String, Sendable, CaseIterable {
 
 /// What the catalog and `rlbench list agents` know about an agent without building one.
 public struct AgentDescriptor: Sendable {
+    /// The key of a run's length, which `--steps` sets.
+    public static let timestepsKey = "n_timesteps"
+
     /// The command-line name (`ppo`, `dqn`, `qlearning`, ...).
     public var name: String
     /// One line for listings.
@@ -25,17 +28,25 @@ public struct AgentDescriptor: Sendable {
     public var actionKinds: Set<ActionKind>
     /// Whether it needs a `Discrete` observation space (tabular methods).
     public var needsDiscreteObservations: Bool
-    /// Every hyperparameter it accepts, with its built-in default (rl-baselines3-zoo key names).
+    /// Every hyperparameter it accepts (rl-baselines3-zoo key names), with its built-in default and one line of help
+    /// each, in listing order: its `Config`'s declaration.
     public var defaults: [String: ConfigValue]
+    public var help: [(key: String, help: String)]
     /// The diagnostics it reports after updates, in CSV column order.
     public var diagnostics: [String]
     /// The environment `rlbench run <agent>` trains on when no `--env` is given.
     public var defaultEnvironment: String
+    /// The config's `n_timesteps` in layered settings (all of them decoded, so that a bad value is an error here).
+    public let timesteps: @Sendable (HyperParameters) throws -> Int
 
-    public init(name: String, summary: String, actionKinds: Set<ActionKind>, needsDiscreteObservations: Bool = false,
-                defaults: [String: ConfigValue], diagnostics: [String], defaultEnvironment: String = "CartPole-v1") {
+    public init<C: AgentConfig>(name: String, summary: String, config: C.Type, actionKinds: Set<ActionKind>,
+                                needsDiscreteObservations: Bool = false, diagnostics: [String],
+                                defaultEnvironment: String = "CartPole-v1") {
         self.name = name; self.summary = summary; self.actionKinds = actionKinds
-        self.needsDiscreteObservations = needsDiscreteObservations; self.defaults = defaults
+        self.needsDiscreteObservations = needsDiscreteObservations
+        defaults = C.defaults
+        help = C.help
+        timesteps = { try C.timesteps(in: $0) }
         self.diagnostics = diagnostics; self.defaultEnvironment = defaultEnvironment
     }
 }
@@ -56,8 +67,8 @@ public struct EnvironmentFactory: Sendable {
 public protocol Agent: AnyObject {
     static var descriptor: AgentDescriptor { get }
 
-    /// Builds a fresh agent for the environment made by `environment`, seeded by `seed`.
-    /// Throws `ConfigError` for bad hyperparameters.
+    /// Builds a fresh agent for the environment made by `environment`, seeded by `seed`, from the layered settings
+    /// `hyperParameters` (which it decodes into its typed `Config`). Throws `ConfigError` for bad hyperparameters.
     init(environment: EnvironmentFactory, hyperParameters: HyperParameters, seed: UInt64) throws
 
     /// Environment steps taken so far (continues across `restore`).

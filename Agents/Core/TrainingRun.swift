@@ -173,11 +173,12 @@ public final class TrainingRun: TrainingContext {
         }
         if let steps = options.steps {
             // config.yml records the run's real length, so that --resume and --config repeat it.
-            guard steps >= 1 else { throw ConfigError.badValue(key: "n_timesteps", source: "--steps", reason: "must be ≥ 1, got \(steps)") }
-            try hp.set("n_timesteps", .number(Double(steps)), source: "--steps")
+            let key = AgentDescriptor.timestepsKey
+            guard steps >= 1 else { throw ConfigError.badValue(key: key, source: "--steps", reason: "must be ≥ 1, got \(steps)") }
+            try hp.set(key, .number(Double(steps)), source: "--steps")
         }
         hyperParameters = hp
-        totalSteps = try hp.int("n_timesteps", min: 1)
+        totalSteps = try descriptor.timesteps(hp)
         agent = try agentType.init(environment: factory, hyperParameters: hp, seed: options.seed)
         checkpointInterval = max(1, options.checkpointEvery ?? max(totalSteps / 5, 1))
         nextCheckpoint = checkpointInterval

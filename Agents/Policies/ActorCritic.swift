@@ -31,26 +31,19 @@ public final class ActorCriticPolicy: Module {
     /// gSDE's exploration matrices W, one `[features × d]` per environment (see `resetNoise`).
     private var explorationMatrices: [[Float]] = []
 
-    /// The policy the run's `policy_kwargs` describe (`net_arch`, `activation_fn`, `ortho_init`, `log_std_init`) for
-    /// `environment`'s observation and action spaces.
-    public static func make(for environment: EnvironmentFactory, hyperParameters hp: HyperParameters,
-                            stateDependentExploration: Bool = false, using rng: inout SeededGenerator) throws -> ActorCriticPolicy {
-        let probe = try environment.make()
-        let outputs: Int
-        switch probe.actionSpace {
-        case let .discrete(n):
-            if stateDependentExploration {
-                throw hp.fail("use_sde", "state-dependent exploration needs continuous (Box) actions; "
-                              + "\(environment.id) has \(probe.actionSpace)")
-            }
-            outputs = n
-        case let .box(low, _, _): outputs = low.count
+    /// The policy `kwargs` describe (`net_arch`, `activation_fn`, `ortho_init`, `log_std_init`) for `environment`'s
+    /// observation and action spaces.
+    public static func make(for environment: Environment, kwargs: PolicyKwargs, stateDependentExploration: Bool = false,
+                            using rng: inout SeededGenerator) throws -> ActorCriticPolicy {
+        let outputs = switch environment.actionSpace {
+        case let .discrete(n): n
+        case let .box(low, _, _): low.count
         }
-        let arch = try hp.netArch(inputs: probe.observationSpace.flatCount, outputs: outputs)
-        let options = try hp.policyOptions()
-        return ActorCriticPolicy(observationSize: probe.observationSpace.flatCount, actionSpace: probe.actionSpace,
-                                 policyLayers: arch.policy, valueLayers: arch.value, activation: options.activation,
-                                 orthogonalInit: options.orthoInit, logStdInit: options.logStdInit,
+        let inputs = environment.observationSpace.flatCount
+        let layers = try kwargs.hiddenLayers(inputs: inputs, outputs: outputs)
+        return ActorCriticPolicy(observationSize: inputs, actionSpace: environment.actionSpace,
+                                 policyLayers: layers.policy, valueLayers: layers.value, activation: kwargs.activation,
+                                 orthogonalInit: kwargs.orthoInit, logStdInit: kwargs.logStdInit,
                                  stateDependentExploration: stateDependentExploration, using: &rng)
     }
 

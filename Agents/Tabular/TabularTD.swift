@@ -15,26 +15,26 @@ public class TabularTDAgent {
     /// Which TD target the agent uses.
     public enum Rule: Sendable { case qLearning, sarsa }
 
-    static func defaults(steps: Double) -> [String: ConfigValue] {
-        [
-            "n_timesteps": .number(steps),
-            "learning_rate": .number(0.1),
-            "gamma": .number(0.99),
-            "exploration_initial_eps": .number(1.0),
-            "exploration_final_eps": .number(0.05),
-            "exploration_fraction": .number(0.5),
-        ]
+    /// The settings of Q-learning and SARSA.
+    public struct Config: AgentConfig {
+        public var timesteps = 200_000
+        /// α, the step size of the TD update.
+        public var learningRate = 0.1
+        public var gamma = 0.99
+        public var exploration = ExplorationSettings(fraction: 0.5, final: 0.05)
+        public init() {}
+
+        public static var fields: [ConfigField<Config>] {
+            [.timesteps(\.timesteps), .double("learning_rate", \.learningRate, in: 0...1, "step size α of the TD update"),
+             .gamma(\.gamma)] + ExplorationSettings.fields(\.exploration)
+        }
     }
 
     let rule: Rule
     let factory: EnvironmentFactory
+    let config: Config
     let numStates: Int
     let numActions: Int
-    let alpha: Double
-    let gamma: Double
-    let epsilonStart: Double
-    let epsilonEnd: Double
-    let explorationFraction: Double
     /// Q-values, row-major `[state, action]`.
     public private(set) var q: [Double]
     public private(set) var stepsDone = 0
@@ -51,20 +51,10 @@ public class TabularTDAgent {
         }
         numStates = nS
         numActions = nA
-        alpha = try hp.double("learning_rate", in: 0...1)
-        gamma = try hp.double("gamma", in: 0...1)
-        epsilonStart = try hp.double("exploration_initial_eps", in: 0...1)
-        epsilonEnd = try hp.double("exploration_final_eps", in: 0...1)
-        explorationFraction = try hp.double("exploration_fraction", in: 0...1)
+        config = try Config(hp)
         q = [Double](repeating: 0, count: nS * nA)
         self.seed = seed
         rng = SeededGenerator(seed: seed)
-    }
-
-    /// ε after `step` of `totalSteps`: linear from the initial to the final value over the exploration fraction.
-    func epsilon(step: Int, totalSteps: Int) -> Double {
-        let progress = Double(step) / max(1, explorationFraction * Double(totalSteps))
-        return progress >= 1 ? epsilonEnd : epsilonStart + progress * (epsilonEnd - epsilonStart)
     }
 
     /// The greedy action in `state` (ties go to the lowest index, as NumPy's argmax).
@@ -87,10 +77,11 @@ public class TabularTDAgent {
     public func train(totalSteps: Int, context: TrainingContext) throws {
         let env = try factory.make()
         var state = Int(env.reset(seed: seed &+ UInt64(stepsDone))[0])
-        var action = epsilonGreedy(state, epsilon: epsilon(step: stepsDone, totalSteps: totalSteps))
+        let alpha = config.learningRate, gamma = config.gamma
+        var action = epsilonGreedy(state, epsilon: config.exploration.epsilon(step: stepsDone, total: totalSteps))
         var episodeReturn = 0.0, episodeLength = 0
         while stepsDone < totalSteps {
-            let eps = epsilon(step: stepsDone, totalSteps: totalSteps)
+            let eps = config.exploration.epsilon(step: stepsDone, total: totalSteps)
             let result = try env.step(.discrete(action))
             stepsDone += 1
             let next = Int(result.observation[0])
@@ -127,7 +118,7 @@ public class TabularTDAgent {
 
     public func act(_ observation: [Float], deterministic: Bool) -> Action {
         let s = min(max(Int(observation[0]), 0), numStates - 1)
-        return .discrete(deterministic ? greedy(s) : epsilonGreedy(s, epsilon: epsilonEnd))
+        return .discrete(deterministic ? greedy(s) : epsilonGreedy(s, epsilon: config.exploration.final))
     }
 
     /// The Q-table `q_table` [states, actions] plus step counter and RNG state for resuming.
@@ -164,8 +155,7 @@ public class TabularTDAgent {
 public final class QLearningAgent: TabularTDAgent, Agent, ValueEstimating {
     public static let descriptor = AgentDescriptor(
         name: "qlearning", summary: "Tabular Q-learning (off-policy TD control) with ε-greedy exploration",
-        actionKinds: [.discrete], needsDiscreteObservations: true,
-        defaults: TabularTDAgent.defaults(steps: 200_000), diagnostics: ["epsilon", "learning_rate"],
+        config: Config.self, actionKinds: [.discrete], needsDiscreteObservations: true, diagnostics: ["epsilon", "learning_rate"],
         defaultEnvironment: "FrozenLake-v1")
 
     public required init(environment: EnvironmentFactory, hyperParameters: HyperParameters, seed: UInt64) throws {
@@ -177,8 +167,7 @@ public final class QLearningAgent: TabularTDAgent, Agent, ValueEstimating {
 public final class SARSAAgent: TabularTDAgent, Agent, ValueEstimating {
     public static let descriptor = AgentDescriptor(
         name: "sarsa", summary: "Tabular SARSA (on-policy TD control) with ε-greedy exploration",
-        actionKinds: [.discrete], needsDiscreteObservations: true,
-        defaults: TabularTDAgent.defaults(steps: 200_000), diagnostics: ["epsilon", "learning_rate"],
+        config: Config.self, actionKinds: [.discrete], needsDiscreteObservations: true, diagnostics: ["epsilon", "learning_rate"],
         defaultEnvironment: "CliffWalking-v1")
 
     public required init(environment: EnvironmentFactory, hyperParameters: HyperParameters, seed: UInt64) throws {

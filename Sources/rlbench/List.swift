@@ -20,10 +20,21 @@ struct ListAgents: ParsableCommand {
             print("\(d.name) — \(d.summary)")
             print("  actions: \(kinds)\(d.needsDiscreteObservations ? "; needs discrete observations" : "")")
             print("  default environment: \(d.defaultEnvironment); tuned configs: \(TunedDefaults.environments(agent: d.name).joined(separator: ", "))")
-            let defaults = HyperParameters(defaults: d.defaults).yaml.split(separator: "\n").joined(separator: "; ")
-            print("  defaults: \(defaults)\n")
+            printSettings(d.help, d.defaults)
         }
     }
+}
+
+/// One line per setting of a typed config: key, default, help.
+private func printSettings(_ help: [(key: String, help: String)], _ defaults: [String: ConfigValue]) {
+    let width = help.map(\.key.count).max() ?? 0
+    for (key, text) in help {
+        let value = defaults[key].map { "\($0)" } ?? ""
+        // A long default (a mapping) is shown whole, pushing its help along.
+        let column = value + String(repeating: " ", count: max(0, 16 - value.count))
+        print("  \(key.padding(toLength: width, withPad: " ", startingAt: 0))  \(column) \(text)")
+    }
+    print()
 }
 
 struct ListModels: ParsableCommand {
@@ -45,15 +56,5 @@ struct ListModels: ParsableCommand {
             print("  metrics.csv: \(ClassifierRun.metricColumns.joined(separator: ", "))")
             printSettings(d.help, d.defaults)
         }
-    }
-
-    /// One line per setting: key, default, help.
-    private func printSettings(_ help: [(key: String, help: String)], _ defaults: [String: ConfigValue]) {
-        let width = help.map(\.key.count).max() ?? 0
-        for (key, text) in help {
-            let value = defaults[key].map { "\($0)" } ?? ""
-            print("  \(key.padding(toLength: width, withPad: " ", startingAt: 0))  \(value.padding(toLength: 16, withPad: " ", startingAt: 0)) \(text)")
-        }
-        print()
     }
 }

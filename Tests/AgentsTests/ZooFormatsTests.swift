@@ -50,7 +50,7 @@ import Training
         let mountainCar = try ppo("MountainCarContinuous-v0")
         #expect(mountainCar.values["n_envs"] == .number(1), "the CartPole section must not leak into another")
         #expect(mountainCar.values["normalize"] == .bool(true))
-        let options = try mountainCar.policyOptions()
+        let options = try PPOAgent.Config(mountainCar).common.policy
         #expect(options.logStdInit == -3.29 && options.orthoInit == false)
         #expect { try ppo("MountainCar-v0") } throws: {
             "\($0)".contains("sections are for Acrobot-v1, CartPole-v1") && "\($0)".contains("none for MountainCar-v0")
@@ -61,9 +61,9 @@ import Training
         let acrobot = try ppo("Acrobot-v1")
         #expect(acrobot.values["n_envs"] == .number(16))
         #expect(acrobot.values["normalize"] == .bool(true))
-        let arch = try acrobot.netArch(inputs: 6, outputs: 3)
+        let options = try PPOAgent.Config(acrobot).common.policy
+        let arch = try options.hiddenLayers(inputs: 6, outputs: 3)
         #expect(arch.policy == [256, 256] && arch.value == [128])
-        let options = try acrobot.policyOptions()
         #expect(options.activation == .relu && options.logStdInit == -2 && !options.orthoInit)
     }
 
