@@ -10,7 +10,8 @@ import Training
 /// (GAE with `gae_lambda`; λ = 1 gives plain n-step returns) and takes ONE gradient step on
 ///     L = −mean(Â · log π(a|s)) − c_ent · mean(H[π]) + c_V · mean((R − V(s))²)
 /// with RMSprop (α = 0.99, ε = 1e-5; `use_rms_prop: false` for Adam) after clipping the global gradient norm.
-public final class A2CAgent: ActorCriticAgent {
+public final class A2CAgent: ActorCriticAgent, Agent, ValueEstimating {
+    /// A2C's settings with SB3's defaults; `fields` says what each key means (`rlbench list agents` prints them).
     public struct Config: AgentConfig {
         public var common = ActorCriticSettings(timesteps: 1_000_000, learningRate: 7e-4, numSteps: 5, normalizeAdvantage: false)
         public var rollout = RolloutSettings(gaeLambda: 1)
@@ -32,31 +33,24 @@ public final class A2CAgent: ActorCriticAgent {
         config: Config.self, actionKinds: [.discrete, .continuous],
         diagnostics: ["learning_rate", "policy_loss", "value_loss", "entropy", "explained_variance"])
 
-    public internal(set) var stepsDone = 0
-    let factory: EnvironmentFactory
     let config: Config
-    let policy: ActorCriticPolicy
-    let optimizer: Optimizer
-    let normalizer: ObservationNormalizer?
-    var rng: SeededGenerator
-    let seed: UInt64
 
     public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
-        factory = environment
-        self.seed = seed
         config = try Config(hp)
-        rng = SeededGenerator(seed: seed)
-        policy = try ActorCriticPolicy.make(for: environment.make(), kwargs: config.common.policy, using: &rng)
+        var rng = SeededGenerator(seed: seed)
+        let policy = try ActorCriticPolicy.make(for: environment.make(), kwargs: config.common.policy, using: &rng)
         let lr = Float(config.common.learningRate.initial)
-        optimizer = config.useRMSprop
+        let optimizer: Optimizer = config.useRMSprop
             ? RMSprop(policy.namedParameters(), learningRate: lr, alpha: 0.99, eps: Float(config.rmsPropEps))
             : Adam(policy.namedParameters(), learningRate: lr, eps: 1e-5)  // SB3's ActorCriticPolicy default
         optimizer.helperPartition = policy.valueParameterIndex
-        normalizer = config.rollout.normalizer(size: policy.observationSize, gamma: Float(config.common.gamma))
+        super.init(environment: environment, seed: seed, rng: rng, policy: policy, optimizer: optimizer,
+                   normalizer: config.rollout.normalizer(size: policy.observationSize, gamma: Float(config.common.gamma)))
     }
 
     public func train(totalSteps: Int, context: TrainingContext) throws {
         let numEnvs = config.rollout.numEnvs
+        let gamma = Float(config.common.gamma), lambda = Float(config.rollout.gaeLambda)
         let entCoef = Float(config.common.entCoef), vfCoef = Float(config.common.vfCoef)
         let collector = try RolloutCollector(factory: factory, count: numEnvs, seed: seed &+ UInt64(stepsDone),
                                              policy: policy, normalizer: normalizer)
@@ -65,8 +59,7 @@ public final class A2CAgent: ActorCriticAgent {
         while stepsDone < totalSteps {
             // 1. Collect n_steps from every environment and compute the returns.
             let lastValues = try collector.collect(into: &buffer, stepsDone: &stepsDone, rng: &rng, context: context)
-            buffer.computeAdvantages(lastValues: lastValues, gamma: Float(config.common.gamma),
-                                     lambda: Float(config.rollout.gaeLambda))
+            buffer.computeAdvantages(lastValues: lastValues, gamma: gamma, lambda: lambda)
             let rows = (0..<buffer.count).filter { buffer.valid[$0] != 0 }
             guard !rows.isEmpty else { continue }
 

@@ -24,6 +24,7 @@ import Training
 ///    the m steps it spans, γ becomes γᵐ, and s' and `terminated` are those of its last step;
 /// 3. every `target_update_interval` steps, move the target network: θ' ← τθ + (1 − τ)θ' (τ = 1: a hard copy).
 public final class DQNAgent: Agent, ValueEstimating {
+    /// DQN's settings with SB3's defaults; `fields` says what each key means (`rlbench list agents` prints them).
     public struct Config: AgentConfig {
         public var timesteps = 100_000
         public var learningRate = ZooSchedule.constant(1e-4)
@@ -31,16 +32,18 @@ public final class DQNAgent: Agent, ValueEstimating {
         public var maxGradNorm = 10.0
         public var policy = PolicyKwargs(netArch: [64, 64], activation: .relu)
         public var exploration = ExplorationSettings(fraction: 0.1, final: 0.05)
+        // Replay and the schedule of updates.
         public var bufferSize = 1_000_000
         public var learningStarts = 100
         public var batchSize = 32
-        public var tau = 1.0
         public var trainFrequency = 4
         public var gradientSteps = 1
+        // The target network, the target and the head.
         public var targetUpdateInterval = 10_000
+        public var tau = 1.0
         public var doubleQ = false
-        public var dueling = false
         public var nSteps = 1
+        public var dueling = false
         public init() {}
 
         public static var fields: [ConfigField<Config>] {
@@ -51,7 +54,6 @@ public final class DQNAgent: Agent, ValueEstimating {
                 .int("buffer_size", \.bufferSize, min: 1, "transitions the replay buffer holds"),
                 .int("learning_starts", \.learningStarts, "steps of random actions before learning starts"),
                 .int("batch_size", \.batchSize, min: 1, "minibatch size"),
-                .double("tau", \.tau, in: 0...1, "how far each target network update moves it (1: a copy)"),
                 .int("train_freq", \.trainFrequency, min: 1, "environment steps between updates"),
                 ConfigField("gradient_steps", \.gradientSteps,
                             help: "gradient steps per update (-1: as many as environment steps since the last)",
@@ -63,9 +65,10 @@ public final class DQNAgent: Agent, ValueEstimating {
                                 return Int(steps)
                             }),
                 .int("target_update_interval", \.targetUpdateInterval, min: 1, "steps between target network updates"),
+                .double("tau", \.tau, in: 0...1, "how far each target network update moves it (1: a copy)"),
                 .bool("double_q", \.doubleQ, "Double DQN targets (the online network picks the action)"),
-                .bool("dueling", \.dueling, "a dueling head: Q = V + A − mean A"),
                 .int("n_steps", \.nSteps, min: 1, "steps an n-step target spans (1: DQN's one-step target)"),
+                .bool("dueling", \.dueling, "a dueling head: Q = V + A − mean A"),
             ]
         }
     }

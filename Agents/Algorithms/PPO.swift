@@ -18,7 +18,8 @@ import Training
 ///    one Adam step after clipping the global gradient norm to `max_grad_norm`.
 /// The learning rate and ε may decay linearly (`lin_<x>`); observations (and rewards) are normalized when
 /// `normalize` is set, as SB3's VecNormalize does.
-public final class PPOAgent: ActorCriticAgent {
+public final class PPOAgent: ActorCriticAgent, Agent, ValueEstimating {
+    /// PPO's settings with SB3's defaults; `fields` says what each key means (`rlbench list agents` prints them).
     public struct Config: AgentConfig {
         public var common = ActorCriticSettings(timesteps: 1_000_000, learningRate: 3e-4, numSteps: 2048, normalizeAdvantage: true)
         public var rollout = RolloutSettings(gaeLambda: 0.95)
@@ -51,34 +52,27 @@ public final class PPOAgent: ActorCriticAgent {
         diagnostics: ["learning_rate", "clip_range", "policy_loss", "value_loss", "entropy", "approx_kl",
                       "clip_fraction", "explained_variance"])
 
-    public internal(set) var stepsDone = 0
-    let factory: EnvironmentFactory
     let config: Config
-    let policy: ActorCriticPolicy
-    let optimizer: Optimizer
-    let normalizer: ObservationNormalizer?
-    var rng: SeededGenerator
-    let seed: UInt64
 
     public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
-        factory = environment
-        self.seed = seed
         config = try Config(hp)
         let probe = try environment.make()
         if config.useSDE, case .discrete = probe.actionSpace {
             throw hp.fail(\Config.useSDE, "state-dependent exploration needs continuous (Box) actions; "
                           + "\(environment.id) has \(probe.actionSpace)")
         }
-        rng = SeededGenerator(seed: seed)
-        policy = try ActorCriticPolicy.make(for: probe, kwargs: config.common.policy,
-                                            stateDependentExploration: config.useSDE, using: &rng)
-        optimizer = Adam(policy.namedParameters(), learningRate: Float(config.common.learningRate.initial), eps: 1e-5)
+        var rng = SeededGenerator(seed: seed)
+        let policy = try ActorCriticPolicy.make(for: probe, kwargs: config.common.policy,
+                                                stateDependentExploration: config.useSDE, using: &rng)
+        let optimizer = Adam(policy.namedParameters(), learningRate: Float(config.common.learningRate.initial), eps: 1e-5)
         optimizer.helperPartition = policy.valueParameterIndex
-        normalizer = config.rollout.normalizer(size: policy.observationSize, gamma: Float(config.common.gamma))
+        super.init(environment: environment, seed: seed, rng: rng, policy: policy, optimizer: optimizer,
+                   normalizer: config.rollout.normalizer(size: policy.observationSize, gamma: Float(config.common.gamma)))
     }
 
     public func train(totalSteps: Int, context: TrainingContext) throws {
         let numEnvs = config.rollout.numEnvs, batchSize = config.batchSize
+        let gamma = Float(config.common.gamma), lambda = Float(config.rollout.gaeLambda)
         let collector = try RolloutCollector(factory: factory, count: numEnvs, seed: seed &+ UInt64(stepsDone),
                                              policy: policy, normalizer: normalizer)
         collector.sdeSampleFrequency = config.sdeSampleFrequency
@@ -87,8 +81,7 @@ public final class PPOAgent: ActorCriticAgent {
         while stepsDone < totalSteps {
             // 1. Collect a rollout with the current policy.
             let lastValues = try collector.collect(into: &buffer, stepsDone: &stepsDone, rng: &rng, context: context)
-            buffer.computeAdvantages(lastValues: lastValues, gamma: Float(config.common.gamma),
-                                     lambda: Float(config.rollout.gaeLambda))
+            buffer.computeAdvantages(lastValues: lastValues, gamma: gamma, lambda: lambda)
 
             // 2. Optimize the clipped surrogate for several epochs of minibatches.
             let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)

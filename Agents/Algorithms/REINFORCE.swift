@@ -11,7 +11,7 @@ import Training
 /// truncated by the time limit) and takes one gradient step on
 ///     L = −mean((G_t − V(s_t)) · log π(a_t|s_t)) + c_V · mean((G_t − V(s_t))²) − c_ent · mean(H[π])
 /// where the advantage G_t − V(s_t) is treated as a constant (and normalized when `normalize_advantage`).
-public final class REINFORCEAgent: ActorCriticAgent {
+public final class REINFORCEAgent: ActorCriticAgent, Agent, ValueEstimating {
     /// REINFORCE's settings are the actor-critic ones (without a vector of environments).
     public struct Config: AgentConfig {
         public var common = ActorCriticSettings(timesteps: 200_000, learningRate: 3e-3, numSteps: 2048, normalizeAdvantage: true)
@@ -27,23 +27,15 @@ public final class REINFORCEAgent: ActorCriticAgent {
         config: Config.self, actionKinds: [.discrete, .continuous],
         diagnostics: ["learning_rate", "policy_loss", "value_loss", "entropy"])
 
-    public internal(set) var stepsDone = 0
-    let factory: EnvironmentFactory
     let config: Config
-    let policy: ActorCriticPolicy
-    let optimizer: Optimizer
-    /// REINFORCE acts on raw observations (the zoo's configs do not normalize them).
-    let normalizer: ObservationNormalizer? = nil
-    var rng: SeededGenerator
-    let seed: UInt64
 
+    /// REINFORCE acts on raw observations: no normalizer (the zoo's configs do not normalize them).
     public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
-        factory = environment
-        self.seed = seed
         config = try Config(hp)
-        rng = SeededGenerator(seed: seed)
-        policy = try ActorCriticPolicy.make(for: environment.make(), kwargs: config.common.policy, using: &rng)
-        optimizer = Adam(policy.namedParameters(), learningRate: Float(config.common.learningRate.initial))
+        var rng = SeededGenerator(seed: seed)
+        let policy = try ActorCriticPolicy.make(for: environment.make(), kwargs: config.common.policy, using: &rng)
+        super.init(environment: environment, seed: seed, rng: rng, policy: policy,
+                   optimizer: Adam(policy.namedParameters(), learningRate: Float(config.common.learningRate.initial)))
     }
 
     public func train(totalSteps: Int, context: TrainingContext) throws {

@@ -113,7 +113,7 @@ public struct ExplorationSettings: Sendable, Equatable {
     }
 
     /// ε after `step` of `total` steps.
-    func epsilon(step: Int, total: Int) -> Double {
+    public func epsilon(step: Int, total: Int) -> Double {
         let progress = Double(step) / max(1, fraction * Double(total))
         return progress >= 1 ? final : initial + progress * (final - initial)
     }

@@ -239,18 +239,29 @@ public enum PolicyDistribution {
     }
 }
 
-/// What PPO, A2C and REINFORCE share around their actor-critic policy: acting, checkpoints and V(s). Each keeps its
-/// training loop, the algorithm itself, in a file of its own.
-protocol ActorCriticAgent: ValueEstimating {
-    var policy: ActorCriticPolicy { get }
-    var optimizer: Optimizer { get }
+/// What PPO, A2C and REINFORCE share around their actor-critic policy: its state, acting, checkpoints and V(s). Each
+/// subclass keeps its config and its training loop, the algorithm itself, in a file of its own.
+public class ActorCriticAgent {
+    public internal(set) var stepsDone = 0
+    let factory: EnvironmentFactory
+    let seed: UInt64
+    var rng: SeededGenerator
+    let policy: ActorCriticPolicy
+    let optimizer: Optimizer
     /// Observation normalization (the running statistics), where the config asks for it.
-    var normalizer: ObservationNormalizer? { get }
-    var rng: SeededGenerator { get set }
-    var stepsDone: Int { get set }
-}
+    let normalizer: ObservationNormalizer?
 
-extension ActorCriticAgent {
+    /// The agent for `environment` with `policy` (drawn from `rng`, seeded by `seed`) and its `optimizer`.
+    init(environment: EnvironmentFactory, seed: UInt64, rng: SeededGenerator, policy: ActorCriticPolicy,
+         optimizer: Optimizer, normalizer: ObservationNormalizer? = nil) {
+        factory = environment
+        self.seed = seed
+        self.rng = rng
+        self.policy = policy
+        self.optimizer = optimizer
+        self.normalizer = normalizer
+    }
+
     public func act(_ observation: [Float], deterministic: Bool) -> Action {
         policy.act(observation, normalizer: normalizer, deterministic: deterministic, using: &rng)
     }

@@ -61,6 +61,9 @@ import TestSupport
         #expect(inspect.out.contains("pi.0.weight") && inspect.out.contains("\"type\" : \"linear\""))
         let list = try CLI.run(["list", "agents"])
         #expect(list.out.contains("ppo") && list.out.contains("dqn") && list.out.contains("qlearning"))
+        // One row a key, from the agent's Config: the key, its default (a mapping whole) and its help.
+        #expect(list.out.contains(/\n  clip_range +0\.2 +ε of the clipped surrogate objective/))
+        #expect(list.out.contains(/\n  policy_kwargs +\{activation_fn: relu, net_arch: \[64, 64\]\} the Q-network/))
     }
 
     /// `env list` states Gymnasium's spaces, time limits and reward thresholds.
