@@ -4,8 +4,8 @@ import Foundation
 /// config file maps onto a property, so one declaration gives the defaults that `HyperParameters` layers files and
 /// `--set` over (with its errors naming the key and the file), the typed values the trainer reads, and the listings
 /// `rlbench list agents` and `rlbench list models` print. Settings shared by a family of trainers (a learning rate,
-/// γ, the actor-critic options) are declared once, in a protocol the family's configs adopt, as `ModelConfig` and
-/// `ActorCriticConfig` do.
+/// γ, the actor-critic options) are declared once: in a protocol the family's configs adopt (`ModelConfig`), or in a
+/// settings struct each of them holds with its own defaults (the agents' `ActorCriticSettings`).
 public protocol TypedConfig: Sendable {
     /// The built-in defaults.
     init()
@@ -64,8 +64,8 @@ public struct ConfigField<Config> {
         self.read = { $0[keyPath: path] = try read($1) }
     }
 
-    /// A whole number from `min` to `max` (sizes are bounded, so that a typo cannot ask for all the memory; a count
-    /// that allocates nothing, such as a run's steps, may leave `max` out).
+    /// A whole number from `min` to `max` (a model's sizes are bounded, so that a typo cannot ask for all the memory;
+    /// the agents' counts leave `max` out, read as rl-baselines3-zoo reads them).
     public static func int(_ key: String, _ path: WritableKeyPath<Config, Int>, min: Int = 0, max: Int = .max,
                            _ help: String) -> Self {
         Self(key, path, help: help, value: { .number(Double($0)) }, read: { hp in
