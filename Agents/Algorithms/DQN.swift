@@ -173,7 +173,7 @@ public final class DQNAgent: Agent, ValueEstimating {
     }
 
     /// A large pass goes through the target network in chunks of rows whose widest layer holds about this many values
-    /// (256 KB, within a core's L2 cache), and at least `Tensor.transposedInferenceRows` rows: the rows are cut evenly,
+    /// (256 KB, within a core's L2 cache), and at least `ExecutionPolicy.transposedInferenceRows` rows: the rows are cut evenly,
     /// so that no chunk is left with a few rows, which `Sequential` would pass through OpenBLAS (whose small-matrix
     /// kernels round differently) instead of its transposed path.
     static let targetChunkValues = 1 << 16
@@ -200,7 +200,7 @@ public final class DQNAgent: Agent, ValueEstimating {
     /// Q_target(s', ·) for `rows` next observations laid out row after row: `[rows, numActions]`, row by row. The
     /// rows are cut into two halves, one per core (the first on this thread), each passed in chunks.
     private func targetQValues(_ nextObservations: [Float], rows: Int) -> [Float] {
-        let chunkRows = max(Tensor.transposedInferenceRows, Self.targetChunkValues / max(networkWidth, observationSize))
+        let chunkRows = max(ExecutionPolicy.transposedInferenceRows, Self.targetChunkValues / max(networkWidth, observationSize))
         func pass(_ rows: Range<Int>) -> [Float] {
             let chunks = max(1, rows.count / chunkRows)
             return Tensor.withoutGrad {

@@ -188,7 +188,7 @@ func gradientCheck(_ name: String, _ shapes: [[Int]], positive: Bool = false, h:
                 for j in stride(from: 0, to: 40, by: 3) { linears[0].bias!.data[j] = -100 }
                 for j in stride(from: 1, to: 33, by: 2) { linears[1].bias!.data[j] = -100 }
             }
-            let rows = Tensor.transposedInferenceRows + 37
+            let rows = ExecutionPolicy.transposedInferenceRows + 37
             let input = Tensor.uniform([rows, 5], low: -2, high: 2, using: &rng)
             var expected = input.data, width = 5
             for (l, layer) in linears.enumerated() {

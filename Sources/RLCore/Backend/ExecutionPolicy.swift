@@ -62,6 +62,4 @@ extension Tensor {
     public static var splitForwardProduct: Int { ExecutionPolicy.splitForwardProduct }
     /// `ExecutionPolicy.parallelBackwardProduct`, as the ops read it.
     public static var parallelBackwardProduct: Int { ExecutionPolicy.parallelBackwardProduct }
-    /// `ExecutionPolicy.transposedInferenceRows`, as the ops read it.
-    public static var transposedInferenceRows: Int { ExecutionPolicy.transposedInferenceRows }
 }
