@@ -254,7 +254,6 @@ final class CartPoleVector: BatchStepper, @unchecked Sendable {
     @inline(__always)
     private func step(_ range: Range<Int>, into out: VectorOutputs, finished: UnsafeMutablePointer<FinishedEpisode>,
               action: (Int) -> Action) -> (finished: Int, error: Error?) {
-        typealias Lanes = SIMD4<Double>
         let n = Self.block
         var count = 0
         var firstError: Error?
@@ -263,9 +262,6 @@ final class CartPoleVector: BatchStepper, @unchecked Sendable {
             let force = x + 4 * n, sinTheta = x + 5 * n, cosTheta = x + 6 * n
             // Columns of sub-environments that do not step keep earlier, finite values (zeros at first).
             scratch.initialize(repeating: 0)
-            func lanes(_ column: UnsafeMutablePointer<Double>, _ k: Int) -> Lanes {
-                UnsafeRawPointer(column + k).loadUnaligned(as: Lanes.self)
-            }
             var first = range.lowerBound
             while first < range.upperBound {
                 let size = min(n, range.upperBound - first)
@@ -292,16 +288,7 @@ final class CartPoleVector: BatchStepper, @unchecked Sendable {
                     stepping |= 1 << k
                 }
                 guard stepping != 0 else { first += size; continue }
-                var k = 0
-                while k < size {
-                    let next = CartPole.advance((lanes(x, k), lanes(xDot, k), lanes(theta, k), lanes(thetaDot, k)),
-                                                force: lanes(force, k), sinTheta: lanes(sinTheta, k), cosTheta: lanes(cosTheta, k))
-                    UnsafeMutableRawPointer(x + k).storeBytes(of: next.x, as: Lanes.self)
-                    UnsafeMutableRawPointer(xDot + k).storeBytes(of: next.xDot, as: Lanes.self)
-                    UnsafeMutableRawPointer(theta + k).storeBytes(of: next.theta, as: Lanes.self)
-                    UnsafeMutableRawPointer(thetaDot + k).storeBytes(of: next.thetaDot, as: Lanes.self)
-                    k += 4
-                }
+                Self.advanceBlock(scratch.baseAddress!, size: size)
                 for k in 0..<size where stepping & (1 << k) != 0 {
                     let i = first + k, r = records.pointer(i)
                     let state = (x: x[k], xDot: xDot[k], theta: theta[k], thetaDot: thetaDot[k])
@@ -323,6 +310,30 @@ final class CartPoleVector: BatchStepper, @unchecked Sendable {
             }
         }
         return (count, firstError)
+    }
+
+    /// Pass (2) of `step`: `CartPole.advance` over the first `size` columns of `scratch`, four at a time in
+    /// `SIMD4<Double>` lanes. Not inlined, so that the constants it keeps in registers stay out of pass (1), whose
+    /// libm calls would make them reload for every sub-environment.
+    @inline(never)
+    private static func advanceBlock(_ scratch: UnsafeMutablePointer<Double>, size: Int) {
+        typealias Lanes = SIMD4<Double>
+        let n = block
+        let x = scratch, xDot = x + n, theta = x + 2 * n, thetaDot = x + 3 * n
+        let force = x + 4 * n, sinTheta = x + 5 * n, cosTheta = x + 6 * n
+        func lanes(_ column: UnsafeMutablePointer<Double>, _ k: Int) -> Lanes {
+            UnsafeRawPointer(column + k).loadUnaligned(as: Lanes.self)
+        }
+        var k = 0
+        while k < size {
+            let next = CartPole.advance((lanes(x, k), lanes(xDot, k), lanes(theta, k), lanes(thetaDot, k)),
+                                        force: lanes(force, k), sinTheta: lanes(sinTheta, k), cosTheta: lanes(cosTheta, k))
+            UnsafeMutableRawPointer(x + k).storeBytes(of: next.x, as: Lanes.self)
+            UnsafeMutableRawPointer(xDot + k).storeBytes(of: next.xDot, as: Lanes.self)
+            UnsafeMutableRawPointer(theta + k).storeBytes(of: next.theta, as: Lanes.self)
+            UnsafeMutableRawPointer(thetaDot + k).storeBytes(of: next.thetaDot, as: Lanes.self)
+            k += 4
+        }
     }
 
     /// Sub-environments per block of `step` (a multiple of 4).

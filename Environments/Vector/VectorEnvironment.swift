@@ -143,7 +143,7 @@ public final class VectorEnvironment {
     public func step(_ actions: [Action]) throws {
         try checkCount(actions.count)
         try actions.withUnsafeBufferPointer { a in
-            try execute(.step(.actions(a.baseAddress!)))
+            try execute(.actions(a.baseAddress!))
         }
     }
 
@@ -158,7 +158,7 @@ public final class VectorEnvironment {
         guard actionSpace.discreteCount != nil else {
             throw EnvironmentError.invalidAction("discrete actions given to a vector of \(actionSpace) action spaces")
         }
-        try execute(.step(.discrete(actions.baseAddress!)))
+        try execute(.discrete(actions.baseAddress!))
     }
 
     /// Steps with continuous actions laid out row-major `[numEnvs × actionDimension]` (allocation-free).
@@ -170,7 +170,7 @@ public final class VectorEnvironment {
             throw EnvironmentError.invalidAction("\(actions.count) continuous action values for \(numEnvs) environments × \(size)")
         }
         try actions.withUnsafeBufferPointer { a in
-            try execute(.step(stepper.continuous(a.baseAddress!)))
+            try execute(.continuous(a.baseAddress!))
         }
     }
 
@@ -210,7 +210,9 @@ public final class VectorEnvironment {
 final class VectorStepper: @unchecked Sendable {
     enum Mode {
         case reset(seed: UInt64?)
-        case step(VectorActions)
+        case actions(UnsafePointer<Action>)
+        case discrete(UnsafePointer<Int>)
+        case continuous(UnsafePointer<Float>)
     }
 
     let envs: ContiguousArray<Environment>
@@ -315,12 +317,6 @@ final class VectorStepper: @unchecked Sendable {
         fastPathActive = true
     }
 
-    /// The continuous actions `actions` (`[numEnvs × continuousActionSize]`), read through the per-sub-environment
-    /// scratch arrays.
-    func continuous(_ actions: UnsafePointer<Float>) -> VectorActions {
-        .continuous(actions, size: continuousActionSize!, scratch: continuousScratch)
-    }
-
     /// Appends the episodes that finished at the last step, in sub-environment order (`count(c)`: chunk c's result).
     /// Call before `rebalance`.
     func collectFinished(into list: inout [FinishedEpisode], count: (Int) -> Int) {
@@ -345,13 +341,10 @@ final class VectorStepper: @unchecked Sendable {
         let out = job.outputs, range = range(of: c, callerShare: job.callerShare)
         switch job.mode {
         case let .reset(seed): resetChunk(c, range, seed: seed, into: out); return 0
-        case let .step(actions):
-            if fastPathActive, let fastPath {
-                let (count, error) = fastPath.step(range, actions: actions, into: out, finished: finished + range.lowerBound)
-                if let error, chunkErrors[c] == nil { chunkErrors[c] = error }
-                return count
-            }
-            return actions.withActions { action in stepChunk(c, range, into: out, action) }
+        case let .discrete(actions): return stepChunk(c, range, .discrete(actions), into: out)
+        case let .actions(actions): return stepChunk(c, range, .actions(actions), into: out)
+        case let .continuous(actions):
+            return stepChunk(c, range, .continuous(actions, size: continuousActionSize!, scratch: continuousScratch), into: out)
         }
     }
 
@@ -365,9 +358,21 @@ final class VectorStepper: @unchecked Sendable {
         }
     }
 
-    /// Steps (or autoresets) `range`, chunk `c`, on the generic path, taking sub-environment i's action from `action(i)`.
+    /// Steps (or autoresets) `range`, chunk `c`, with `actions`: through the batch stepper once it is active,
+    /// otherwise sub-environment by sub-environment.
     @inline(__always)
-    private func stepChunk(_ c: Int, _ range: Range<Int>, into out: VectorOutputs, _ action: (Int) -> Action) -> Int {
+    private func stepChunk(_ c: Int, _ range: Range<Int>, _ actions: VectorActions, into out: VectorOutputs) -> Int {
+        if fastPathActive, let fastPath {
+            let (count, error) = fastPath.step(range, actions: actions, into: out, finished: finished + range.lowerBound)
+            if let error, chunkErrors[c] == nil { chunkErrors[c] = error }
+            return count
+        }
+        return actions.withActions { action in stepEach(c, range, into: out, action) }
+    }
+
+    /// The generic path of `stepChunk`, taking sub-environment i's action from `action(i)`.
+    @inline(__always)
+    private func stepEach(_ c: Int, _ range: Range<Int>, into out: VectorOutputs, _ action: (Int) -> Action) -> Int {
         let d = observationSize
         var count = 0
         envs.withUnsafeBufferPointer { envs in
