@@ -12,8 +12,8 @@ public final class CartPole: EpisodicEnvironment, Environment {
     /// The physical state (x, ẋ, θ, θ̇) in float64.
     public typealias State = (x: Double, xDot: Double, theta: Double, thetaDot: Double)
 
-    /// (x, ẋ, θ, θ̇) in float64. (Settable inside the module: a vector's CartPole fast path copies its state back.)
-    public internal(set) var state: State = (x: 0.0, xDot: 0.0, theta: 0.0, thetaDot: 0.0)
+    /// (x, ẋ, θ, θ̇) in float64.
+    public private(set) var state: State = (x: 0.0, xDot: 0.0, theta: 0.0, thetaDot: 0.0)
     /// Gymnasium's `sutton_barto_reward` option: reward 0 per step and −1 on termination.
     public let suttonBartoReward: Bool
 
@@ -95,6 +95,42 @@ public final class CartPole: EpisodicEnvironment, Environment {
         let reward = Self.reward(terminated: terminated, suttonBartoReward: suttonBartoReward)
         return StepOutcome(reward: reward, terminated: terminated, truncated: false)
     }
+
+    /// Gymnasium's drawing: a 600 × 400 picture, the cart and pole in y-up coordinates (`flip` turns a row over).
+    public func render() -> RGBImage {
+        let width = 600, height = 400
+        var img = RGBImage(width: width, height: height, fill: .white)
+        let worldWidth = Self.xThreshold * 2, scale = Double(width) / worldWidth
+        let poleWidth = 10.0, poleLength = scale * (2 * Self.length), cartWidth = 50.0, cartHeight = 30.0
+        let flip = { (y: Double) in Double(height) - y }
+        let cartX = state.x * scale + Double(width) / 2, cartY = 100.0
+        let l = -cartWidth / 2, r = cartWidth / 2, t = cartHeight / 2, b = -cartHeight / 2
+        img.fillPolygon([(l, b), (l, t), (r, t), (r, b)].map { (cartX + $0.0, flip(cartY + $0.1)) }, color: .black)
+        let axleOffset = cartHeight / 4
+        let pole = [(-poleWidth / 2, -poleWidth / 2), (-poleWidth / 2, poleLength - poleWidth / 2),
+                    (poleWidth / 2, poleLength - poleWidth / 2), (poleWidth / 2, -poleWidth / 2)].map { p -> (x: Double, y: Double) in
+            // Rotate by −θ (Gymnasium's pygame.math.Vector2.rotate_rad(-x[2])).
+            let c = Foundation.cos(-state.theta), s = Foundation.sin(-state.theta)
+            return (cartX + p.0 * c - p.1 * s, flip(cartY + axleOffset + p.0 * s + p.1 * c))
+        }
+        img.fillPolygon(pole, color: RGB(202, 152, 101))
+        img.fillCircle(cx: cartX, cy: flip(cartY + axleOffset), radius: poleWidth / 2, color: RGB(129, 132, 203))
+        img.fillRect(x: 0, y: Int(flip(cartY)), width: width, height: 1, color: .black)
+        return img
+    }
+
+    /// Takes back a copy's state from its batch stepper (`CartPoleVector`).
+    fileprivate func resume(state: State, rng: SeededGenerator, ended: Bool) {
+        self.state = state
+        resumeEpisode(rng: rng, ended: ended)
+    }
+}
+
+extension CartPole: ReplayableEnvironment {
+    func setRecordedState(_ values: [Double], float32: Bool) throws -> [Float] {
+        try setState(values)
+        return observation(4) { Self.write(state, to: $0.baseAddress!) }
+    }
 }
 
 /// The arithmetic `CartPole.advance` computes with: `Double` (one CartPole) or `SIMD4<Double>` (four, one per lane).
@@ -113,4 +149,199 @@ extension Double: CartPoleNumber {
 
 extension SIMD4: CartPoleNumber where Scalar == Double {
     @inline(__always) init(broadcast value: Double) { self.init(repeating: value) }
+}
+
+// MARK: - The vector fast path
+
+extension CartPole: BatchSteppable {
+    static func batchStepper(for copies: [CartPole], maxEpisodeSteps: [Int?]) -> any BatchStepper {
+        CartPoleVector(copies, maxEpisodeSteps: maxEpisodeSteps)
+    }
+}
+
+/// CartPole's batch stepper: N CartPoles (each alone or inside one `TimeLimit`, as `Registry.make("CartPole-v1")`
+/// builds them) stepped together by a `VectorEnvironment` (Gymnasium's `CartPoleVectorEnv`).
+///
+/// The generic path steps every sub-environment through the `Environment` existential, the `TimeLimit` wrapper and
+/// the `Action` enum. Here each sub-environment's whole state — physics, generator, time-limit counter and episode
+/// bookkeeping — is one 128-byte record (so the records of different threads never share a cache line), stepped
+/// with `CartPole.advance`, `CartPole.initialState` and `CartPole.reward`, the very functions `CartPole` uses:
+/// observations, rewards, flags, finished episodes and random streams are bit-identical to the generic path.
+///
+/// The records become the state of record at the vector's first `reset` (`takeOver()`, which takes each
+/// sub-environment's generator and options); from then on the `CartPole` and `TimeLimit` objects are not stepped,
+/// and `handBack` copies the records into them when someone looks at `VectorEnvironment.envs`.
+final class CartPoleVector: BatchStepper, @unchecked Sendable {
+    /// One sub-environment's state.
+    struct Record {
+        var state: CartPole.State = (0, 0, 0, 0)
+        var rng = SeededGenerator(seed: 0)
+        /// Steps since the episode began (`TimeLimit.elapsedSteps`; also the episode length so far).
+        var elapsed = 0
+        var episodeReturn = 0.0
+        var maxEpisodeSteps = Int.max
+        /// The episode ended at the last step: the next step autoresets.
+        var needsReset = false
+        var suttonBartoReward = false
+    }
+
+    let cartPoles: [CartPole]
+    /// The time limit around each CartPole (nil: none).
+    let maxEpisodeSteps: [Int?]
+    private let records: CacheLinePadded<Record>
+
+    init(_ cartPoles: [CartPole], maxEpisodeSteps: [Int?]) {
+        self.cartPoles = cartPoles
+        self.maxEpisodeSteps = maxEpisodeSteps
+        records = CacheLinePadded(count: cartPoles.count, repeating: Record())
+    }
+
+    deinit { records.deallocate() }
+
+    /// Makes the records the state of record: each takes its sub-environment's generator, time limit and reward option.
+    func takeOver() {
+        for i in cartPoles.indices {
+            records[i].rng = cartPoles[i].rng
+            records[i].maxEpisodeSteps = maxEpisodeSteps[i] ?? Int.max
+            records[i].suttonBartoReward = cartPoles[i].suttonBartoReward
+        }
+    }
+
+    /// Copies the records into the `CartPole` objects and returns their time limits' progress, leaving both exactly
+    /// as the generic path would have (`terminated`: the vector's flags of the last step; a CartPole refuses to step
+    /// only after terminating, its time limit after truncating too).
+    func handBack(terminated: [Bool]) -> [TimeLimit.Progress] {
+        cartPoles.indices.map { i in
+            let r = records[i]
+            cartPoles[i].resume(state: r.state, rng: r.rng, ended: r.needsReset && terminated[i])
+            return TimeLimit.Progress(elapsedSteps: r.elapsed, ended: r.needsReset)
+        }
+    }
+
+    /// Resets sub-environments `range` (sub-environment i reseeded with `seed + i` when a seed is given).
+    func reset(_ range: Range<Int>, seed: UInt64?, into out: VectorOutputs) {
+        for i in range {
+            let r = records.pointer(i)
+            if let seed { r.pointee.rng = SeededGenerator(seed: seed &+ UInt64(i)) }
+            start(r, observation: out.observations + 4 * i)
+            r.pointee.needsReset = false
+            out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false; out.autoreset[i] = false
+        }
+    }
+
+    @inline(__always)
+    private func start(_ r: UnsafeMutablePointer<Record>, observation: UnsafeMutablePointer<Float>) {
+        r.pointee.state = CartPole.initialState(using: &r.pointee.rng)
+        r.pointee.elapsed = 0
+        r.pointee.episodeReturn = 0
+        CartPole.write(r.pointee.state, to: observation)
+    }
+
+    func step(_ range: Range<Int>, actions: VectorActions, into out: VectorOutputs,
+              finished: UnsafeMutablePointer<FinishedEpisode>) -> (finished: Int, error: Error?) {
+        actions.withActions { action in step(range, into: out, finished: finished, action: action) }
+    }
+
+    /// Steps (or autoresets) sub-environments `range` with `action(i)`, appending their finished episodes to
+    /// `finished` (in order); returns how many finished and the first invalid action's error (that sub-environment
+    /// is left as it was, with reward 0 and both flags false — as the generic path leaves it).
+    ///
+    /// Works in blocks of `block` sub-environments, in three passes over a small scratch area (columns of `block`
+    /// values): (1) autoresets, action checks, and each stepping sub-environment's state, force, sine and cosine
+    /// (independent libm calls); (2) `CartPole.advance` four sub-environments at a time in `SIMD4<Double>` lanes;
+    /// (3) each sub-environment's new state, flags and bookkeeping. Columns of sub-environments that do not step
+    /// hold stale finite values (never denormal garbage) and their results are ignored.
+    @inline(__always)
+    private func step(_ range: Range<Int>, into out: VectorOutputs, finished: UnsafeMutablePointer<FinishedEpisode>,
+              action: (Int) -> Action) -> (finished: Int, error: Error?) {
+        let n = Self.block
+        var count = 0
+        var firstError: Error?
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: 7 * n) { scratch in
+            let x = scratch.baseAddress!, xDot = x + n, theta = x + 2 * n, thetaDot = x + 3 * n
+            let force = x + 4 * n, sinTheta = x + 5 * n, cosTheta = x + 6 * n
+            // Columns of sub-environments that do not step keep earlier, finite values (zeros at first).
+            scratch.initialize(repeating: 0)
+            var first = range.lowerBound
+            while first < range.upperBound {
+                let size = min(n, range.upperBound - first)
+                var stepping: UInt32 = 0
+                for k in 0..<size {
+                    let i = first + k, r = records.pointer(i)
+                    if r.pointee.needsReset {
+                        start(r, observation: out.observations + 4 * i)
+                        r.pointee.needsReset = false
+                        out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false; out.autoreset[i] = true
+                        continue
+                    }
+                    out.autoreset[i] = false
+                    let given = action(i)
+                    guard case let .discrete(a) = given, a == 0 || a == 1 else {
+                        out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false
+                        if firstError == nil { firstError = invalidActionError(i, given) }
+                        continue
+                    }
+                    let s = r.pointee.state
+                    x[k] = s.x; xDot[k] = s.xDot; theta[k] = s.theta; thetaDot[k] = s.thetaDot
+                    force[k] = CartPole.force(action: a)
+                    sinTheta[k] = Foundation.sin(s.theta); cosTheta[k] = Foundation.cos(s.theta)
+                    stepping |= 1 << k
+                }
+                guard stepping != 0 else { first += size; continue }
+                Self.advanceBlock(scratch.baseAddress!, size: size)
+                for k in 0..<size where stepping & (1 << k) != 0 {
+                    let i = first + k, r = records.pointer(i)
+                    let state = (x: x[k], xDot: xDot[k], theta: theta[k], thetaDot: thetaDot[k])
+                    r.pointee.state = state
+                    CartPole.write(state, to: out.observations + 4 * i)
+                    let terminated = CartPole.isTerminal(state)
+                    let reward = CartPole.reward(terminated: terminated, suttonBartoReward: r.pointee.suttonBartoReward)
+                    r.pointee.elapsed += 1
+                    r.pointee.episodeReturn += reward
+                    let truncated = r.pointee.elapsed >= r.pointee.maxEpisodeSteps
+                    out.rewards[i] = reward; out.terminated[i] = terminated; out.truncated[i] = truncated
+                    if terminated || truncated {
+                        r.pointee.needsReset = true
+                        finished[count] = FinishedEpisode(env: i, episodeReturn: r.pointee.episodeReturn, length: r.pointee.elapsed)
+                        count += 1
+                    }
+                }
+                first += size
+            }
+        }
+        return (count, firstError)
+    }
+
+    /// Pass (2) of `step`: `CartPole.advance` over the first `size` columns of `scratch`, four at a time in
+    /// `SIMD4<Double>` lanes. Not inlined, so that the constants it keeps in registers stay out of pass (1), whose
+    /// libm calls would make them reload for every sub-environment.
+    @inline(never)
+    private static func advanceBlock(_ scratch: UnsafeMutablePointer<Double>, size: Int) {
+        typealias Lanes = SIMD4<Double>
+        let n = block
+        let x = scratch, xDot = x + n, theta = x + 2 * n, thetaDot = x + 3 * n
+        let force = x + 4 * n, sinTheta = x + 5 * n, cosTheta = x + 6 * n
+        func lanes(_ column: UnsafeMutablePointer<Double>, _ k: Int) -> Lanes {
+            UnsafeRawPointer(column + k).loadUnaligned(as: Lanes.self)
+        }
+        var k = 0
+        while k < size {
+            let next = CartPole.advance((lanes(x, k), lanes(xDot, k), lanes(theta, k), lanes(thetaDot, k)),
+                                        force: lanes(force, k), sinTheta: lanes(sinTheta, k), cosTheta: lanes(cosTheta, k))
+            UnsafeMutableRawPointer(x + k).storeBytes(of: next.x, as: Lanes.self)
+            UnsafeMutableRawPointer(xDot + k).storeBytes(of: next.xDot, as: Lanes.self)
+            UnsafeMutableRawPointer(theta + k).storeBytes(of: next.theta, as: Lanes.self)
+            UnsafeMutableRawPointer(thetaDot + k).storeBytes(of: next.thetaDot, as: Lanes.self)
+            k += 4
+        }
+    }
+
+    /// Sub-environments per block of `step` (a multiple of 4).
+    static let block = 16
+
+    /// The error sub-environment i's `CartPole` throws for `action` (the same message as the generic path).
+    private func invalidActionError(_ i: Int, _ action: Action) -> Error {
+        do { _ = try cartPoles[i].discreteAction(action, count: 2) } catch { return error }
+        preconditionFailure("CartPole accepted the action \(action) the fast path refused")
+    }
 }

@@ -1,6 +1,9 @@
 import Foundation
 import Imaging
 
+// Both MountainCars live here: they are one mountain (its height curve and its drawing are shared) under two
+// different controls, discrete pushes and a continuous force with Gymnasium's float32 state.
+
 /// MountainCar-v0 (Moore 1990) as Gymnasium 1.x: push left, none or right; reward −1 per step;
 /// terminated at position ≥ 0.5 with velocity ≥ `goalVelocity` (Gymnasium's `goal_velocity`, default 0).
 public final class MountainCar: EpisodicEnvironment, Environment {
@@ -46,6 +49,13 @@ public final class MountainCar: EpisodicEnvironment, Environment {
         let terminated = position >= Self.goalPosition && velocity >= goalVelocity
         endEpisode(if: terminated)
         return StepOutcome(reward: -1, terminated: terminated, truncated: false)
+    }
+}
+
+extension MountainCar: ReplayableEnvironment {
+    func setRecordedState(_ values: [Double], float32: Bool) throws -> [Float] {
+        try setState(values)
+        return [Float(state.position), Float(state.velocity)]
     }
 }
 
@@ -126,4 +136,53 @@ public final class MountainCarContinuous: EpisodicEnvironment, Environment {
         let reward = (terminated ? 100.0 : 0.0) - Foundation.pow(Double(a), 2) * 0.1
         return StepOutcome(reward: reward, terminated: terminated, truncated: false)
     }
+}
+
+extension MountainCarContinuous: ReplayableEnvironment {
+    func setRecordedState(_ values: [Double], float32: Bool) throws -> [Float] {
+        try setState(values, float32: float32)
+        return [Float(state.position), Float(state.velocity)]
+    }
+}
+
+/// The mountain's height at `x`, shared by both MountainCar variants.
+func mountainHeight(_ x: Double) -> Double { Foundation.sin(3 * x) * 0.45 + 0.55 }
+
+/// Draws the mountain, car and flag for a car at `position` (both MountainCar variants).
+func renderMountainCar(position: Double, goal: Double) -> RGBImage {
+    let width = 600, height = 400
+    var img = RGBImage(width: width, height: height, fill: .white)
+    let minX = -1.2, maxX = 0.6, scale = Double(width) / (maxX - minX)
+    let flip = { (y: Double) in Double(height) - y }
+    var previous: (x: Double, y: Double)?
+    for i in 0...100 {
+        let x = minX + (maxX - minX) * Double(i) / 100
+        let p = ((x - minX) * scale, flip(mountainHeight(x) * scale))
+        if let q = previous { img.drawLine(x0: q.x, y0: q.y, x1: p.0, y1: p.1, width: 2, color: .black) }
+        previous = p
+    }
+    let clearance = 10.0, carWidth = 40.0, carHeight = 20.0
+    let angle = Foundation.cos(3 * position)
+    let origin = ((position - minX) * scale, clearance + mountainHeight(position) * scale)
+    func place(_ p: (Double, Double)) -> (x: Double, y: Double) {
+        let c = Foundation.cos(angle), s = Foundation.sin(angle)
+        return (origin.0 + p.0 * c - p.1 * s, flip(origin.1 + p.0 * s + p.1 * c))
+    }
+    img.fillPolygon([(-carWidth / 2, 0), (-carWidth / 2, carHeight), (carWidth / 2, carHeight), (carWidth / 2, 0)].map(place), color: .black)
+    for wheel in [(carWidth / 4, 0.0), (-carWidth / 4, 0.0)] {
+        let c = place(wheel)
+        img.fillCircle(cx: c.x, cy: c.y, radius: carHeight / 2.5, color: RGB(128, 128, 128))
+    }
+    let flagX = (goal - minX) * scale, flagBottom = mountainHeight(goal) * scale, flagTop = flagBottom + 50
+    img.drawLine(x0: flagX, y0: flip(flagBottom), x1: flagX, y1: flip(flagTop), width: 2, color: .black)
+    img.fillPolygon([(flagX, flip(flagTop)), (flagX, flip(flagTop - 10)), (flagX + 25, flip(flagTop - 5))], color: RGB(204, 204, 0))
+    return img
+}
+
+extension MountainCar {
+    public func render() -> RGBImage { renderMountainCar(position: state.position, goal: Self.goalPosition) }
+}
+
+extension MountainCarContinuous {
+    public func render() -> RGBImage { renderMountainCar(position: state.position, goal: Self.goalPosition) }
 }

@@ -8,11 +8,9 @@ open class EpisodicEnvironment {
     /// The environment's generator; `reset(seed:)` with a seed replaces it.
     public var rng = SeededGenerator(seed: 0)
     /// Whether the episode has ended (terminated); `step` then throws until `reset`.
-    /// (Settable inside the module: a vector's CartPole fast path copies its bookkeeping back.)
-    public internal(set) var needsReset = true
+    public private(set) var needsReset = true
     /// Whether `reset` has been called at all (stepping before it is a different mistake from stepping after the end).
-    /// (Settable inside the module, like `needsReset`.)
-    var hasStarted = false
+    private(set) var hasStarted = false
     let name: String
 
     init(name: String) { self.name = name }
@@ -21,6 +19,14 @@ open class EpisodicEnvironment {
     func beginEpisode(seed: UInt64?) {
         if let seed { rng = SeededGenerator(seed: seed) }
         needsReset = false
+        hasStarted = true
+    }
+
+    /// Takes back the bookkeeping of a copy a `BatchStepper` has been stepping: its generator, and whether its
+    /// episode ended (terminated) at the last step.
+    func resumeEpisode(rng: SeededGenerator, ended: Bool) {
+        self.rng = rng
+        needsReset = ended
         hasStarted = true
     }
 

@@ -5,12 +5,12 @@ import Imaging
 public final class TimeLimit: Environment {
     public let inner: Environment
     public let maxEpisodeSteps: Int
-    /// Steps since the last `reset` (settable inside the module, like `ended`, for the vector CartPole fast path).
-    public internal(set) var elapsedSteps = 0
+    /// Steps since the last `reset`.
+    public private(set) var elapsedSteps = 0
     /// Whether the episode has ended (or not yet started): `step` is refused until `reset`.
-    var ended = true
+    private var ended = true
     /// Whether `reset` has been called at all.
-    var hasStarted = false
+    private var hasStarted = false
 
     public init(_ inner: Environment, maxEpisodeSteps: Int) {
         precondition(maxEpisodeSteps > 0, "time limit must be positive")
@@ -45,4 +45,19 @@ public final class TimeLimit: Environment {
     }
 
     public func render() -> RGBImage { inner.render() }
+
+    /// Where an episode stands, for a `BatchStepper` that steps the inner environment without this wrapper.
+    struct Progress {
+        /// Steps since the episode began.
+        var elapsedSteps: Int
+        /// Whether the episode ended (terminated or truncated) at the last step.
+        var ended: Bool
+    }
+
+    /// Takes back the progress of an episode a `BatchStepper` has been stepping.
+    func resume(_ progress: Progress) {
+        elapsedSteps = progress.elapsedSteps
+        ended = progress.ended
+        hasStarted = true
+    }
 }

@@ -155,3 +155,21 @@ public final class GridWorld: EpisodicEnvironment, Environment {
         return StepOutcome(reward: stepReward, terminated: false, truncated: false)
     }
 }
+
+extension GridWorld: GridReplayable {}
+
+extension GridWorld: GridRenderable {
+    public func render() -> RGBImage { render(overlay: nil) }
+    public func render(overlay: GridOverlay?) -> RGBImage {
+        drawGrid(rows: rows, columns: columns, cellSize: max(16, min(64, 640 / max(rows, columns))), tile: { s in
+            switch self.tiles[s] {
+            case "#": .wall
+            case "S": .start
+            case "H": .hole
+            case "L": .lava
+            case ".": .floor
+            default: .goal
+            }
+        }, agent: position, overlay: overlay, arrowVectors: leftDownRightUp)
+    }
+}

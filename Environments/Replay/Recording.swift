@@ -153,38 +153,62 @@ extension Recording {
 
     static func agrees(_ a: Double, _ b: Double, tolerance: Double) -> Bool { deviation(a, b) <= tolerance }
 
-    /// Sets the internal state of a (possibly wrapped) built-in environment; returns the observation of that state.
+    /// Sets the internal state of a (possibly wrapped) environment; returns the observation of that state.
     @discardableResult
     static func setState(_ env: Environment, _ state: [Double], float32: Bool) throws -> [Float] {
         var base = env
         while let wrapped = base as? TimeLimit { base = wrapped.inner }
-        /// A grid environment's state: one whole number.
-        func cell() throws -> Int {
-            guard state.count == 1, let index = Int(exactly: state[0]) else {
-                throw EnvironmentError.invalidState("a grid state is one whole number (the cell index), got \(state)")
-            }
-            return index
+        guard let replayable = base as? any ReplayableEnvironment else {
+            throw ReplayError.cannotSetState("\(env.spec?.id ?? "this environment") cannot have its state set for a replay")
         }
-        /// `count` observation values written by `write`.
-        func observation(_ count: Int, _ write: (UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
-            var o = [Float](repeating: 0, count: count)
-            o.withUnsafeMutableBufferPointer { write($0) }
-            return o
+        return try replayable.setRecordedState(state, float32: float32)
+    }
+}
+
+/// An environment whose state a replay can set, so that a recorded episode is stepped from Gymnasium's initial state.
+protocol ReplayableEnvironment: Environment {
+    /// Sets the state to a recording's `initial_state` (`float32`: Gymnasium kept it in float32) and starts an
+    /// episode from it; returns the observation of that state.
+    func setRecordedState(_ values: [Double], float32: Bool) throws -> [Float]
+}
+
+extension ReplayableEnvironment {
+    /// The `count` observation values `write` writes.
+    func observation(_ count: Int, _ write: (UnsafeMutableBufferPointer<Float>) -> Void) -> [Float] {
+        var o = [Float](repeating: 0, count: count)
+        o.withUnsafeMutableBufferPointer { write($0) }
+        return o
+    }
+}
+
+/// An environment whose recorded state is the physical state `setState` takes, observed by `write`.
+protocol StateReplayable: ReplayableEnvironment {
+    func setState(_ values: [Double]) throws
+    /// Writes the observation of the current state.
+    func write(_ observation: UnsafeMutableBufferPointer<Float>)
+}
+
+extension StateReplayable {
+    func setRecordedState(_ values: [Double], float32: Bool) throws -> [Float] {
+        try setState(values)
+        return observation(observationSpace.flatCount, write)
+    }
+}
+
+/// A grid environment, whose recorded state is one whole number: the cell index.
+protocol GridReplayable: ReplayableEnvironment {
+    /// The agent's cell.
+    var position: Int { get }
+    /// Puts the agent on cell `index` and starts an episode from there.
+    func setState(_ index: Int) throws
+}
+
+extension GridReplayable {
+    func setRecordedState(_ values: [Double], float32: Bool) throws -> [Float] {
+        guard values.count == 1, let index = Int(exactly: values[0]) else {
+            throw EnvironmentError.invalidState("a grid state is one whole number (the cell index), got \(values)")
         }
-        switch base {
-        case let e as CartPole:
-            try e.setState(state)
-            return observation(4) { CartPole.write(e.state, to: $0.baseAddress!) }
-        case let e as MountainCar: try e.setState(state); return [Float(e.state.position), Float(e.state.velocity)]
-        case let e as MountainCarContinuous:
-            try e.setState(state, float32: float32)
-            return [Float(e.state.position), Float(e.state.velocity)]
-        case let e as Pendulum: try e.setState(state); return observation(3, e.write)
-        case let e as Acrobot: try e.setState(state); return observation(6, e.write)
-        case let e as FrozenLake: try e.setState(cell()); return [Float(e.position)]
-        case let e as CliffWalking: try e.setState(cell()); return [Float(e.position)]
-        case let e as GridWorld: try e.setState(cell()); return [Float(e.position)]
-        default: throw ReplayError.cannotSetState("\(env.spec?.id ?? "this environment") cannot have its state set for a replay")
-        }
+        try setState(index)
+        return [Float(position)]
     }
 }

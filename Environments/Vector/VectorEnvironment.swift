@@ -31,17 +31,18 @@ public struct FinishedEpisode: Sendable, Equatable {
 /// whoever steps it, so results are bit-identical to a single thread for the same seeds.
 /// Workers stop in `close()` (called by `deinit`).
 ///
-/// Vectors of CartPoles (every sub-environment a distinct `CartPole`, alone or in a `TimeLimit`, as
-/// `VectorEnvironment(id: "CartPole-v1", …)` makes them) take a specialised path (`CartPoleVector`) with the same
-/// results bit for bit; its sub-environments' state lives in the vector and is copied into `envs` when read.
+/// When every sub-environment is a distinct object of one type that provides a batch stepper (`BatchSteppable`),
+/// alone or in a `TimeLimit` (as `VectorEnvironment(id:…)` makes them), the vector steps them through it from the
+/// first `reset` on, with the same results bit for bit; their state then lives in the stepper and is handed back to
+/// `envs` when read.
 ///
 /// Stepping allocates nothing per step for `step(discrete:)` / `step(_: [Int])`, `step(continuous:)` and
 /// `step(_: [Action])` (beyond what the sub-environments themselves do) once `finishedEpisodes` has grown.
 public final class VectorEnvironment {
-    /// The sub-environments. (With the CartPole fast path, reading this copies their current state into them;
+    /// The sub-environments. (With a batch stepper, reading this hands their current state back to them;
     /// stepping or resetting them directly while they belong to the vector is not supported.)
     public var envs: [Environment] {
-        if stepper.fastPathActive, let fast = stepper.cartPoles { fast.storeBack(terminated: terminated) }
+        if stepper.fastPathActive, let batch = stepper.batch { batch.handBack(terminated: terminated) }
         return subEnvironments
     }
     private let subEnvironments: [Environment]
@@ -112,8 +113,8 @@ public final class VectorEnvironment {
     public var observationSpace: Space { subEnvironments[0].observationSpace }
     public var actionSpace: Space { subEnvironments[0].actionSpace }
 
-    /// Whether steps take the CartPole fast path (from the first `reset` on, for vectors of CartPoles).
-    public var usesCartPoleFastPath: Bool { stepper.fastPathActive }
+    /// Whether steps go through the sub-environments' batch stepper (from the first `reset` on, when they provide one).
+    public var usesFastPath: Bool { stepper.fastPathActive }
 
     /// Calls `body` with the observation buffer `[numEnvs × observationSize]` without copying it.
     /// The pointer is valid only inside `body`.
@@ -202,15 +203,6 @@ public final class VectorEnvironment {
     }
 }
 
-/// Where a vector step writes its per-sub-environment outputs (the vector's own arrays, bound for one step).
-struct VectorOutputs {
-    var observations: UnsafeMutablePointer<Float>
-    var rewards: UnsafeMutablePointer<Double>
-    var terminated: UnsafeMutablePointer<Bool>
-    var truncated: UnsafeMutablePointer<Bool>
-    var autoreset: UnsafeMutablePointer<Bool>
-}
-
 /// The per-sub-environment work of a vector step, shared with the worker threads.
 ///
 /// `WorkerPool.run` hands every chunk the step's `Job`; chunk c then reads and writes only the entries of its own
@@ -272,11 +264,10 @@ final class VectorStepper: @unchecked Sendable {
             imbalance = 0
         }
     }
-    /// The CartPole fast path, when every sub-environment is a CartPole; it steps them once `fastPathActive`.
-    let cartPoles: CartPoleVector?
-    /// `cartPoles` for the chunks, which call it without retaining it: every thread retaining one object each step
-    /// would bounce its reference count's cache line between the cores.
-    private let fastPath: Unmanaged<CartPoleVector>?
+    /// The sub-environments' batch stepper, if they provide one; it steps them once `fastPathActive`.
+    let batch: BatchPath?
+    /// `batch`'s stepper for the chunks (`batch` keeps it alive).
+    private let fastPath: UnretainedBatchStepper?
     private(set) var fastPathActive = false
 
     /// Generic path, per sub-environment: the episode ended at the last step, so the next step resets it.
@@ -294,8 +285,8 @@ final class VectorStepper: @unchecked Sendable {
         self.envs = ContiguousArray(envs)
         self.observationSize = observationSize
         self.continuousActionSize = continuousActionSize
-        cartPoles = CartPoleVector(envs)
-        fastPath = cartPoles.map { Unmanaged.passUnretained($0) }
+        batch = BatchPath(envs)
+        fastPath = batch.map { UnretainedBatchStepper($0.stepper) }
         let n = envs.count
         numEnvs = n
         self.chunks = chunks
@@ -319,10 +310,10 @@ final class VectorStepper: @unchecked Sendable {
         continuousScratch.deinitialize(count: n); continuousScratch.deallocate()
     }
 
-    /// Switches to the CartPole fast path if there is one (at the vector's first reset; idempotent).
+    /// Switches to the batch stepper if there is one (at the vector's first reset; idempotent).
     func activateFastPath() {
-        guard let cartPoles, !fastPathActive else { return }
-        cartPoles.activate()
+        guard let batch, !fastPathActive else { return }
+        batch.stepper.takeOver()
         fastPathActive = true
     }
 
@@ -350,19 +341,15 @@ final class VectorStepper: @unchecked Sendable {
         let out = job.outputs, range = range(of: c, callerShare: job.callerShare)
         switch job.mode {
         case let .reset(seed): resetChunk(c, range, seed: seed, into: out); return 0
-        case let .discrete(actions): return stepChunk(c, range, into: out) { i in .discrete(actions[i]) }
-        case let .actions(actions): return stepChunk(c, range, into: out) { i in actions[i] }
+        case let .discrete(actions): return stepChunk(c, range, .discrete(actions), into: out)
+        case let .actions(actions): return stepChunk(c, range, .actions(actions), into: out)
         case let .continuous(actions):
-            let k = continuousActionSize!
-            return stepChunk(c, range, into: out) { i in
-                continuousScratch[i].withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: actions + i * k, count: k) }
-                return .continuous(continuousScratch[i])
-            }
+            return stepChunk(c, range, .continuous(actions, size: continuousActionSize!, scratch: continuousScratch), into: out)
         }
     }
 
     private func resetChunk(_ c: Int, _ range: Range<Int>, seed: UInt64?, into out: VectorOutputs) {
-        if fastPathActive, let fastPath { return fastPath._withUnsafeGuaranteedRef { $0.reset(range, seed: seed, into: out) } }
+        if fastPathActive, let fastPath { return fastPath.reset(range, seed: seed, into: out) }
         let d = observationSize
         for i in range {
             envs[i].reset(seed: seed.map { $0 &+ UInt64(i) }, into: UnsafeMutableBufferPointer(start: out.observations + i * d, count: d))
@@ -371,16 +358,21 @@ final class VectorStepper: @unchecked Sendable {
         }
     }
 
-    /// Steps (or autoresets) `range`, chunk `c`, taking sub-environment i's action from `action(i)`.
+    /// Steps (or autoresets) `range`, chunk `c`, with `actions`: through the batch stepper once it is active,
+    /// otherwise sub-environment by sub-environment.
     @inline(__always)
-    private func stepChunk(_ c: Int, _ range: Range<Int>, into out: VectorOutputs, _ action: (Int) -> Action) -> Int {
+    private func stepChunk(_ c: Int, _ range: Range<Int>, _ actions: VectorActions, into out: VectorOutputs) -> Int {
         if fastPathActive, let fastPath {
-            let (count, error) = fastPath._withUnsafeGuaranteedRef {
-                $0.step(range, into: out, finished: finished + range.lowerBound, action: action)
-            }
+            let (count, error) = fastPath.step(range, actions: actions, into: out, finished: finished + range.lowerBound)
             if let error, chunkErrors[c] == nil { chunkErrors[c] = error }
             return count
         }
+        return actions.withActions { action in stepEach(c, range, into: out, action) }
+    }
+
+    /// The generic path of `stepChunk`, taking sub-environment i's action from `action(i)`.
+    @inline(__always)
+    private func stepEach(_ c: Int, _ range: Range<Int>, into out: VectorOutputs, _ action: (Int) -> Action) -> Int {
         let d = observationSize
         var count = 0
         envs.withUnsafeBufferPointer { envs in

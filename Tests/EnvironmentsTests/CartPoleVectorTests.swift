@@ -65,7 +65,7 @@ final class Passthrough: Environment {
         let generic = try VectorEnvironment(count: count, threads: threads) { _ in Passthrough(try Registry.make("CartPole-v1")) }
         let (fastRun, fastErrors) = Self.run(fast, steps: 2100)
         let (genericRun, genericErrors) = Self.run(generic, steps: 2100)
-        #expect(fast.usesCartPoleFastPath && !generic.usesCartPoleFastPath)
+        #expect(fast.usesFastPath && !generic.usesFastPath)
         #expect(fastRun.count == genericRun.count)
         for t in fastRun.indices where fastRun[t] != genericRun[t] {
             Issue.record("step \(t): the fast path differs from the generic path")
@@ -131,9 +131,9 @@ final class Passthrough: Environment {
             ("Acrobot", try VectorEnvironment(id: "Acrobot-v1", count: 3), false),
         ]
         for (name, v, fast) in cases {
-            #expect(!v.usesCartPoleFastPath, "\(name) before reset")
+            #expect(!v.usesFastPath, "\(name) before reset")
             v.reset(seed: 0)
-            #expect(v.usesCartPoleFastPath == fast, "\(name)")
+            #expect(v.usesFastPath == fast, "\(name)")
         }
     }
 
@@ -142,7 +142,7 @@ final class Passthrough: Environment {
         let fast = try VectorEnvironment(count: 6, threads: 2) { _ in make() }
         let generic = try VectorEnvironment(count: 6, threads: 2) { _ in Passthrough(make()) }
         let (a, _) = Self.run(fast, steps: 800), (b, _) = Self.run(generic, steps: 800)
-        #expect(fast.usesCartPoleFastPath && a == b)
+        #expect(fast.usesFastPath && a == b)
         #expect(a.contains { s in s.rewards.contains(-1) } && a.contains { s in s.finished.contains { $0.length == 30 } })
     }
 

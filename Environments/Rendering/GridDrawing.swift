@@ -57,37 +57,3 @@ let leftDownRightUp: [(Double, Double)] = [(-1, 0), (0, 1), (1, 0), (0, -1)]
 public protocol GridRenderable: Environment {
     func render(overlay: GridOverlay?) -> RGBImage
 }
-
-extension FrozenLake: GridRenderable {
-    public func render() -> RGBImage { render(overlay: nil) }
-    public func render(overlay: GridOverlay?) -> RGBImage {
-        drawGrid(rows: rows, columns: columns, tile: { s in
-            switch self.tile(s) { case "H": .hole; case "G": .goal; case "S": .start; default: .floor }
-        }, agent: position, overlay: overlay, arrowVectors: leftDownRightUp)
-    }
-}
-
-extension CliffWalking: GridRenderable {
-    public func render() -> RGBImage { render(overlay: nil) }
-    public func render(overlay: GridOverlay?) -> RGBImage {
-        drawGrid(rows: Self.rows, columns: Self.columns, cellSize: 60, tile: { s in
-            s == Self.start ? .start : s == Self.goal ? .goal : Self.isCliff(s) ? .cliff : .floor
-        }, agent: position, overlay: overlay, arrowVectors: [(0, -1), (1, 0), (0, 1), (-1, 0)])
-    }
-}
-
-extension GridWorld: GridRenderable {
-    public func render() -> RGBImage { render(overlay: nil) }
-    public func render(overlay: GridOverlay?) -> RGBImage {
-        drawGrid(rows: rows, columns: columns, cellSize: max(16, min(64, 640 / max(rows, columns))), tile: { s in
-            switch self.tiles[s] {
-            case "#": .wall
-            case "S": .start
-            case "H": .hole
-            case "L": .lava
-            case ".": .floor
-            default: .goal
-            }
-        }, agent: position, overlay: overlay, arrowVectors: leftDownRightUp)
-    }
-}
