@@ -186,6 +186,74 @@ import Testing
         expectClose(yt.data, scattered, tol: 1e-5, "conv_transpose2d vs direct")
     }
 
+    /// The fast path (several samples lowered into one product, the batch chunked and split over two cores, the
+    /// weight gradient summed in two halves) against the definitions as plain loops in Double, for the values and all
+    /// three gradients of both ops: a batch large enough for several chunks in each half, with groups and stride.
+    @Test func chunkedProductsMatchDirectDefinition() {
+        var rng = SeededGenerator(seed: 9)
+        let (n, groups, s, p) = (48, 2, Size2D(2, 1), Size2D(1, 1))
+        let (imageH, imageW, kH, kW, imageC, gridC) = (31, 16, 3, 3, 8, 16)
+        let (gridH, gridW) = ((imageH + 2 * p.height - kH) / s.height + 1, (imageW + 2 * p.width - kW) / s.width + 1)
+        let imageCg = imageC / groups, gridCg = gridC / groups
+        // A weight gradient is a Float sum of 48 · 256 products (up to 1.6e-5 off here); the other values of 36.
+        let weightTolerance = 1e-4
+        /// Calls `body(image index, grid index, weight index)` for every product term of the correlation
+        /// grid[n, o, y, x] = Σ image[n, g·Cg + c, y·s − p + i, x·s − p + j] · weight[o, c, i, j].
+        func forEachTerm(_ body: (Int, Int, Int) -> Void) {
+            for b in 0..<n { for o in 0..<gridC { for y in 0..<gridH { for x in 0..<gridW {
+                let g = o / gridCg
+                for c in 0..<imageCg { for i in 0..<kH { for j in 0..<kW {
+                    let iy = y * s.height - p.height + i, ix = x * s.width - p.width + j
+                    guard (0..<imageH).contains(iy), (0..<imageW).contains(ix) else { continue }
+                    body(((b * imageC + g * imageCg + c) * imageH + iy) * imageW + ix, ((b * gridC + o) * gridH + y) * gridW + x,
+                         ((o * imageCg + c) * kH + i) * kW + j)
+                } } }
+            } } } }
+        }
+        /// The op's output from its input and weight, and the gradients of Σ output · upstream, as plain loops.
+        func direct(image: [Float]?, grid: [Float]?, weight: [Float], upstream: [Float]) -> [[Double]] {
+            var out = [Double](repeating: 0, count: upstream.count)
+            var gin = [Double](repeating: 0, count: (image ?? grid!).count), gw = [Double](repeating: 0, count: weight.count)
+            forEachTerm { im, gr, wi in
+                let w = Double(weight[wi])
+                if let image {  // conv2d: the grid is the output
+                    out[gr] += Double(image[im]) * w
+                    gin[im] += Double(upstream[gr]) * w
+                    gw[wi] += Double(upstream[gr]) * Double(image[im])
+                } else if let grid {  // conv_transpose2d: the image is the output
+                    out[im] += Double(grid[gr]) * w
+                    gin[gr] += Double(upstream[im]) * w
+                    gw[wi] += Double(upstream[im]) * Double(grid[gr])
+                }
+            }
+            return [out, gin, gw]
+        }
+        let x = Tensor.uniform([n, imageC, imageH, imageW], low: -1, high: 1, using: &rng)
+        let w = Tensor.uniform([gridC, imageCg, kH, kW], low: -1, high: 1, using: &rng)
+        let u = Tensor.uniform([n, gridC, gridH, gridW], low: -1, high: 1, using: &rng)
+        for t in [x, w] { t.requiresGrad = true }
+        let y = Tensor.conv2d(x, weight: w, stride: s, padding: p, groups: groups)
+        y.backward(gradient: u.data)
+        let conv = direct(image: x.data, grid: nil, weight: w.data, upstream: u.data)
+        for (actual, expected, what) in zip3([y.data, x.grad!, w.grad!], conv, ["conv2d", "conv2d d/dinput", "conv2d d/dweight"]) {
+            expectClose(actual, expected, tol: what.hasSuffix("weight") ? weightTolerance : 1e-5, what)
+        }
+
+        // The transposed convolution of a grid-shaped input gives an image-shaped output (rows 2·(16−1) − 2 + 3 = 31).
+        let xt = Tensor.uniform([n, gridC, gridH, gridW], low: -1, high: 1, using: &rng)
+        let wt = Tensor.uniform([gridC, imageCg, kH, kW], low: -1, high: 1, using: &rng)
+        let ut = Tensor.uniform([n, imageC, imageH, imageW], low: -1, high: 1, using: &rng)
+        for t in [xt, wt] { t.requiresGrad = true }
+        let yt = Tensor.convTranspose2d(xt, weight: wt, stride: s, padding: p, groups: groups)
+        #expect(yt.shape == [n, imageC, imageH, imageW])
+        yt.backward(gradient: ut.data)
+        let transposed = direct(image: nil, grid: xt.data, weight: wt.data, upstream: ut.data)
+        for (actual, expected, what) in zip3([yt.data, xt.grad!, wt.grad!], transposed,
+                                             ["conv_transpose2d", "conv_transpose2d d/dinput", "conv_transpose2d d/dweight"]) {
+            expectClose(actual, expected, tol: what.hasSuffix("weight") ? weightTolerance : 1e-5, what)
+        }
+    }
+
     @Test func pooling() {
         gradientCheck("max_pool2d k3 s2 p1", [[2, 2, 6, 7]], h: 1e-3) {
             $0[0].maxPool2d(kernelSize: 3, stride: 2, padding: 1).values
@@ -205,6 +273,9 @@ import Testing
 
 /// Shapes and configurations the image layers refuse: a `ShapeError` naming the layer, thrown by `outputShape(for:)`
 /// before anything runs.
+/// The triples of three sequences of equal length.
+private func zip3<A, B, C>(_ a: [A], _ b: [B], _ c: [C]) -> [(A, B, C)] { a.indices.map { (a[$0], b[$0], c[$0]) } }
+
 @Suite struct ImageLayerShapeTests {
     func refuses(_ mentions: [String], sourceLocation: SourceLocation = #_sourceLocation, _ check: () throws -> [Int]) {
         do {

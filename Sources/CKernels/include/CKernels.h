@@ -78,4 +78,21 @@ void rl_panel_gemm(int transA, long m, long n, long k, const float *a, long lda,
 /// counts), in increasing order, and returns how many there are.
 long rl_nonzero_rows(const float *x, long rows, long columns, int *indices);
 
+/// One spatial axis of a convolution (Convolution.swift's `ConvolutionAxis`): grid position o with kernel tap t reads
+/// image position o·stride − padding + t·dilation, which is padding (zero) outside 0..<image.
+typedef struct {
+    long image, grid, kernel, stride, padding, dilation;
+} rl_conv_axis;
+
+/// im2col: writes one sample's lowered matrix of `channels` image channels: row (c·kH + i)·kW + j (rows `rowStride`
+/// floats apart) holds, for each grid cell (y, x) at column y·gridW + x, the image cell tap (i, j) sees (0 in the
+/// padding).
+void rl_lower(const float *image, float *lowered, long rowStride, long channels, const rl_conv_axis *h,
+              const rl_conv_axis *w);
+
+/// col2im: adds such a lowered matrix back into the image (padding cells dropped; cells several taps see receive
+/// the sum, added in row order).
+void rl_unlower(const float *lowered, float *image, long rowStride, long channels, const rl_conv_axis *h,
+                const rl_conv_axis *w);
+
 #endif

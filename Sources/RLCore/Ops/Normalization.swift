@@ -33,12 +33,20 @@ extension Tensor {
             let n = Double(groupSize)
             x.withUnsafeBufferPointer { x in
                 sum.withUnsafeMutableBufferPointer { sum in
-                    forEachRun(split: true) { g, start in for k in start..<(start + inner) { sum[g] += Double(x[k]) } }
+                    // Each run summed in a register, then added to its group's sum.
+                    forEachRun(split: true) { g, start in
+                        var s = 0.0
+                        for k in start..<(start + inner) { s += Double(x[k]) }
+                        sum[g] += s
+                    }
                 }
                 let mean = sum.map { $0 / n }
                 squares.withUnsafeMutableBufferPointer { squares in
                     forEachRun(split: true) { g, start in
-                        for k in start..<(start + inner) { let d = Double(x[k]) - mean[g]; squares[g] += d * d }
+                        let m = mean[g]
+                        var s = 0.0
+                        for k in start..<(start + inner) { let d = Double(x[k]) - m; s += d * d }
+                        squares[g] += s
                     }
                 }
             }
@@ -63,16 +71,28 @@ extension Tensor {
         let w = weight?.data ?? [Float](repeating: 1, count: parameterCount)
         let b = bias?.data ?? [Float](repeating: 0, count: parameterCount)
         let byGroup = affine == .group, inner = layout.inner, count = x.count
-        var normalizedValues = [Float](repeating: 0, count: count), y = [Float](repeating: 0, count: count)
+        // Every value of these is written below.
+        var normalizedValues = [Float](unsafeUninitializedCapacity: count) { $1 = count }
+        var y = [Float](unsafeUninitializedCapacity: count) { $1 = count }
         x.data.withUnsafeBufferPointer { xs in normalizedValues.withUnsafeMutableBufferPointer { xhats in
             y.withUnsafeMutableBufferPointer { ys in w.withUnsafeBufferPointer { w in b.withUnsafeBufferPointer { b in
                 layout.forEachRun(split: true) { g, start in
                     let m = mean[g], s = invStd[g]
-                    for i in 0..<inner {
-                        let k = start + i, p = byGroup ? g : i
-                        let xhat = Float((Double(xs[k]) - m) * s)
-                        xhats[k] = xhat
-                        ys[k] = xhat * w[p] + b[p]
+                    if byGroup {
+                        // One weight and bias for the whole run: the loop vectorizes.
+                        let wg = w[g], bg = b[g]
+                        for k in start..<(start + inner) {
+                            let xhat = Float((Double(xs[k]) - m) * s)
+                            xhats[k] = xhat
+                            ys[k] = xhat * wg + bg
+                        }
+                    } else {
+                        for i in 0..<inner {
+                            let k = start + i
+                            let xhat = Float((Double(xs[k]) - m) * s)
+                            xhats[k] = xhat
+                            ys[k] = xhat * w[i] + b[i]
+                        }
                     }
                 }
             } } }
@@ -80,18 +100,32 @@ extension Tensor {
         let inputs = [x] + [weight, bias].compactMap { $0 }
         return result(y, shape: x.shape, inputs: inputs) { out in
             var gw = [Double](repeating: 0, count: parameterCount), gb = gw
-            var gxhat = [Float](repeating: 0, count: count), gx = [Float](repeating: 0, count: count)
+            var gxhat = [Float](unsafeUninitializedCapacity: count) { $1 = count }  // written below, as gx
+            var gx = [Float](unsafeUninitializedCapacity: x.requiresGrad ? count : 0) { $1 = x.requiresGrad ? count : 0 }
             var meanG = [Double](repeating: 0, count: layout.groups), meanGX = meanG
             out.grad!.withUnsafeBufferPointer { g in normalizedValues.withUnsafeBufferPointer { xhat in
                 gw.withUnsafeMutableBufferPointer { gw in gb.withUnsafeMutableBufferPointer { gb in
                     gxhat.withUnsafeMutableBufferPointer { gxhat in w.withUnsafeBufferPointer { w in
                         // Per-feature sums: split over the cores only when the features are the groups.
                         layout.forEachRun(split: byGroup) { group, start in
-                            for i in 0..<inner {
-                                let k = start + i, p = byGroup ? group : i
-                                gw[p] += Double(g[k] * xhat[k])
-                                gb[p] += Double(g[k])
-                                gxhat[k] = g[k] * w[p]
+                            if byGroup {
+                                // The run's sums in registers, then added to the group's.
+                                let wg = w[group]
+                                var sw = 0.0, sb = 0.0
+                                for k in start..<(start + inner) {
+                                    sw += Double(g[k] * xhat[k])
+                                    sb += Double(g[k])
+                                    gxhat[k] = g[k] * wg
+                                }
+                                gw[group] += sw
+                                gb[group] += sb
+                            } else {
+                                for i in 0..<inner {
+                                    let k = start + i
+                                    gw[i] += Double(g[k] * xhat[k])
+                                    gb[i] += Double(g[k])
+                                    gxhat[k] = g[k] * w[i]
+                                }
                             }
                         }
                     } }
@@ -106,16 +140,20 @@ extension Tensor {
                         // dx = invStd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)), the means over the element's group.
                         meanG.withUnsafeMutableBufferPointer { meanG in meanGX.withUnsafeMutableBufferPointer { meanGX in
                             layout.forEachRun(split: true) { group, start in
+                                var sg = 0.0, sgx = 0.0
                                 for k in start..<(start + inner) {
-                                    meanG[group] += Double(gxhat[k])
-                                    meanGX[group] += Double(gxhat[k]) * Double(xhat[k])
+                                    sg += Double(gxhat[k])
+                                    sgx += Double(gxhat[k]) * Double(xhat[k])
                                 }
+                                meanG[group] += sg
+                                meanGX[group] += sgx
                             }
                             let n = Double(layout.groupSize)
                             layout.forEachRun(split: true) { group, start in
+                                let mg = meanG[group] / n, mgx = meanGX[group] / n, s = invStd[group]
                                 for k in start..<(start + inner) {
-                                    let centred = Double(gxhat[k]) - meanG[group] / n - Double(xhat[k]) * meanGX[group] / n
-                                    gx[k] = Float(invStd[group] * centred)
+                                    let centred = Double(gxhat[k]) - mg - Double(xhat[k]) * mgx
+                                    gx[k] = Float(s * centred)
                                 }
                             }
                         } }
