@@ -102,7 +102,7 @@ import Testing
     @Test func largeLinearBackwardMatchesTheReferenceProducts() {
         var rng = SeededGenerator(seed: 3)
         let (n, inputs, outputs) = (64, 256, 256)
-        #expect(n * inputs * outputs >= Tensor.parallelBackwardProduct)
+        #expect(n * inputs * outputs >= ExecutionPolicy.parallelBackwardProduct)
         let x = Tensor.uniform([n, inputs], low: -1, high: 1, using: &rng)
         let w = Tensor.uniform([outputs, inputs], low: -1, high: 1, using: &rng)
         x.requiresGrad = true

@@ -56,10 +56,3 @@ public enum ExecutionPolicy {
         return .arrays
     }
 }
-
-extension Tensor {
-    /// `ExecutionPolicy.splitForwardProduct`, as the ops read it.
-    public static var splitForwardProduct: Int { ExecutionPolicy.splitForwardProduct }
-    /// `ExecutionPolicy.parallelBackwardProduct`, as the ops read it.
-    public static var parallelBackwardProduct: Int { ExecutionPolicy.parallelBackwardProduct }
-}

@@ -217,10 +217,10 @@ struct ConvolutionGeometry: Equatable {
     }
 
     /// Runs `body` for each group of each chunk of the batch with the chunk's scratch matrices, the two halves of the
-    /// batch on two cores when the product is at least `Tensor.splitForwardProduct`.
+    /// batch on two cores when the product is at least `ExecutionPolicy.splitForwardProduct`.
     private func forEachChunkAndGroup(_ body: (_ chunk: Chunk, _ group: Int, _ lowered: UnsafeMutablePointer<Float>,
                                                _ grid: UnsafeMutablePointer<Float>) -> Void) {
-        Self.run(halves(atLeast: Tensor.splitForwardProduct)) { samples in
+        Self.run(halves(atLeast: ExecutionPolicy.splitForwardProduct)) { samples in
             for chunk in chunks(samples) {
                 withMatrices(chunk) { lowered, grid in for g in 0..<groups { body(chunk, g, lowered, grid) } }
             }
@@ -261,7 +261,7 @@ struct ConvolutionGeometry: Equatable {
     /// adds the second half's sum to the first's.
     func filterGradient(image: [Float], grid: [Float], into filterGradient: inout [Float]) {
         guard batch > 0 else { filterGradient = [Float](repeating: 0, count: filterGradient.count); return }
-        let parts = halves(atLeast: Tensor.parallelBackwardProduct), count = filterGradient.count
+        let parts = halves(atLeast: ExecutionPolicy.parallelBackwardProduct), count = filterGradient.count
         Self.withAddresses(image, grid, &filterGradient) { image, grid, gradient in
             guard parts.count == 2 else {
                 sumFilterGradient(parts[0], image: image, grid: grid, into: gradient)
@@ -455,7 +455,7 @@ extension Tensor {
         var gx: [Float]?
         func inputProduct() { gx = inputGradient() }
         func weightProduct() { weight.accumulateGrad(writing: filterGradient) }
-        if x.requiresGrad && weight.requiresGrad && geometry.productSize >= parallelBackwardProduct {
+        if x.requiresGrad && weight.requiresGrad && geometry.productSize >= ExecutionPolicy.parallelBackwardProduct {
             _ = ForkJoin.both(weightProduct, inputProduct)
         } else {
             if x.requiresGrad { inputProduct() }

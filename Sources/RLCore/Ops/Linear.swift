@@ -38,7 +38,7 @@ extension Tensor {
         // The two products are independent: large ones run on two cores at once (the same values either way). The
         // weight gradient stays on the calling thread, which next reads it for the gradient norm and the first half of
         // the optimizer's update: computed on the helper, that read would pull it across from the other core's cache.
-        if inputGradient && weight.requiresGrad && n * inputs * outputs >= Tensor.parallelBackwardProduct {
+        if inputGradient && weight.requiresGrad && n * inputs * outputs >= ExecutionPolicy.parallelBackwardProduct {
             _ = ForkJoin.both(weightGradient, inputGradientProduct)
         } else {
             if inputGradient { inputGradientProduct() }
@@ -63,7 +63,7 @@ extension Tensor {
 extension Tensor {
     /// The values of `linear` for `rows` inputs laid out row after row (`[rows, in]`), without a graph: every row
     /// starts as the bias, then one GEMM adds x Wᵀ (beta 1), or writes it (no bias); large products are computed as
-    /// two halves of columns (see `splitForwardProduct`).
+    /// two halves of columns (see `ExecutionPolicy.splitForwardProduct`).
     static func affine(_ x: [Float], rows n: Int, weight: Tensor, bias: Tensor?) -> [Float] {
         let inputs = weight.shape[1], outputs = weight.shape[0]
         var y = [Float](unsafeUninitializedCapacity: n * outputs) { y, c in
@@ -89,7 +89,7 @@ extension Tensor {
                                       a: x, lda: inputs, b: w + columns.lowerBound * inputs, ldb: inputs,
                                       beta: beta, c: y + columns.lowerBound, ldc: outputs)
                     }
-                    if n * inputs * outputs >= splitForwardProduct && outputs >= 32 {
+                    if n * inputs * outputs >= ExecutionPolicy.splitForwardProduct && outputs >= 32 {
                         let half = (outputs / 2 + 7) / 8 * 8
                         _ = ForkJoin.both({ product(0..<half) }, { product(half..<outputs) })
                     } else {
