@@ -43,7 +43,6 @@ public final class A2CAgent: ActorCriticAgent, Agent, ValueEstimating {
         let optimizer: Optimizer = config.useRMSprop
             ? RMSprop(policy.namedParameters(), learningRate: lr, alpha: 0.99, eps: Float(config.rmsPropEps))
             : Adam(policy.namedParameters(), learningRate: lr, eps: 1e-5)  // SB3's ActorCriticPolicy default
-        optimizer.helperPartition = policy.valueParameterIndex
         super.init(environment: environment, seed: seed, rng: rng, policy: policy, optimizer: optimizer,
                    normalizer: config.rollout.normalizer(size: policy.observationSize, gamma: Float(config.common.gamma)))
     }
@@ -70,13 +69,13 @@ public final class A2CAgent: ActorCriticAgent, Agent, ValueEstimating {
             if config.common.normalizeAdvantage && rows.count > 1 { standardize(&batch.advantages) }
             // Policy and value networks share no parameters: their halves of the loss are differentiated on two cores.
             optimizer.zeroGrad()
-            let ((policyLoss, entropy), valueLoss) = ForkJoin.both({
+            let ((policyLoss, entropy), valueLoss) = differentiateApart(actor: {
                 let dist = policy.distribution(batch.observations)
                 let policyLoss = -(Tensor(batch.advantages, shape: [rows.count]) * dist.logProb(batch.actions)).mean()
                 let entropy = dist.meanEntropy(weightedBy: entCoef)
                 (policyLoss - entCoef * entropy).backward()
                 return (policyLoss, entropy)
-            }, {
+            }, critic: {
                 let valueLoss = mseLoss(policy.value(batch.observations), batch.returns)
                 (vfCoef * valueLoss).backward()
                 return valueLoss

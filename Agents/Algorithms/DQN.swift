@@ -172,12 +172,6 @@ public final class DQNAgent: Agent, ValueEstimating {
         try context.tick(step: stepsDone)
     }
 
-    /// A large pass goes through the target network in chunks of rows whose widest layer holds about this many values
-    /// (256 KB, within a core's L2 cache), and at least `ExecutionPolicy.transposedInferenceRows` rows: the rows are cut evenly,
-    /// so that no chunk is left with a few rows, which `Sequential` would pass through OpenBLAS (whose small-matrix
-    /// kernels round differently) instead of its transposed path.
-    static let targetChunkValues = 1 << 16
-
     /// Q_target(s', ·) of the transitions at `indices` (`[indices.count, numActions]`, row by row), each distinct
     /// transition through the target network once. `positions` (one entry per buffer slot, all −1) is scratch
     /// space, left all −1 again.
@@ -197,23 +191,13 @@ public final class DQNAgent: Agent, ValueEstimating {
         return values
     }
 
-    /// Q_target(s', ·) for `rows` next observations laid out row after row: `[rows, numActions]`, row by row. The
-    /// rows are cut into two halves, one per core (the first on this thread), each passed in chunks.
+    /// Q_target(s', ·) for `rows` next observations laid out row after row: `[rows, numActions]`, row by row (cut
+    /// into chunks and between the cores by `ExecutionPolicy.inference`).
     private func targetQValues(_ nextObservations: [Float], rows: Int) -> [Float] {
-        let chunkRows = max(ExecutionPolicy.transposedInferenceRows, Self.targetChunkValues / max(networkWidth, observationSize))
-        func pass(_ rows: Range<Int>) -> [Float] {
-            let chunks = max(1, rows.count / chunkRows)
-            return Tensor.withoutGrad {
-                (0..<chunks).flatMap { c in
-                    let chunk = rows.lowerBound + rows.count * c / chunks ..< rows.lowerBound + rows.count * (c + 1) / chunks
-                    let x = Array(nextObservations[chunk.lowerBound * observationSize ..< chunk.upperBound * observationSize])
-                    return targetNetwork(Tensor(x, shape: [chunk.count, observationSize])).data
-                }
-            }
+        ExecutionPolicy.inference(rows: rows, width: max(networkWidth, observationSize)) { chunk in
+            let x = Array(nextObservations[chunk.lowerBound * observationSize ..< chunk.upperBound * observationSize])
+            return Tensor.withoutGrad { targetNetwork(Tensor(x, shape: [chunk.count, observationSize])).data }
         }
-        let half = (rows + 1) / 2
-        let (first, second) = ForkJoin.both({ pass(0..<half) }, { pass(half..<rows) })
-        return first + second
     }
 
     /// One Huber-loss step on the minibatch `rows` of `batches`, with Q_target(s', ·) of every row in `nextTargetQ`;

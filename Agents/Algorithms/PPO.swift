@@ -65,7 +65,6 @@ public final class PPOAgent: ActorCriticAgent, Agent, ValueEstimating {
         let policy = try ActorCriticPolicy.make(for: probe, kwargs: config.common.policy,
                                                 stateDependentExploration: config.useSDE, using: &rng)
         let optimizer = Adam(policy.namedParameters(), learningRate: Float(config.common.learningRate.initial), eps: 1e-5)
-        optimizer.helperPartition = policy.valueParameterIndex
         super.init(environment: environment, seed: seed, rng: rng, policy: policy, optimizer: optimizer,
                    normalizer: config.rollout.normalizer(size: policy.observationSize, gamma: Float(config.common.gamma)))
     }
@@ -124,14 +123,14 @@ public final class PPOAgent: ActorCriticAgent, Agent, ValueEstimating {
         // L = (L_clip − c_ent·H) + c_V·L_V are differentiated at the same time on two cores; the gradients are exactly
         // those of L itself.
         optimizer.zeroGrad()
-        let ((policyLoss, entropy, logProb), valueLoss) = ForkJoin.both({
+        let ((policyLoss, entropy, logProb), valueLoss) = differentiateApart(actor: {
             let dist = policy.distribution(obs)
             let logProb = dist.logProb(actions)
             let entropy = dist.meanEntropy(weightedBy: entCoef)
             let policyLoss = clippedSurrogateLoss(logProb: logProb, oldLogProb: oldLogProb, advantages: advantages, clipRange: clip)
             (policyLoss - entCoef * entropy).backward()
             return (policyLoss, entropy, logProb)
-        }, {
+        }, critic: {
             var predicted = policy.value(obs)
             if clipRangeVF > 0 {
                 predicted = oldValues + (predicted - oldValues).clamped(min: -clipRangeVF, max: clipRangeVF)

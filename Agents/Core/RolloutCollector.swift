@@ -34,7 +34,7 @@ final class RolloutCollector {
                 policy.resetNoise(count: numEnvs, using: &rng)
             }
             // The policy's and the value network's passes are independent: two cores.
-            let ((actions, logProbs), values) = ForkJoin.both({
+            let ((actions, logProbs), values) = ExecutionPolicy.independently({
                 Tensor.withoutGrad { () -> (Tensor, Tensor) in
                     let (a, dist) = policy.explore(obs, using: &rng)
                     return (a, dist.logProb(a))

@@ -280,6 +280,14 @@ public class ActorCriticAgent {
         stepsDone = checkpoint.step
     }
 
+    /// Differentiates the actor's and the critic's halves of a loss beside each other (`ExecutionPolicy.independently`):
+    /// the two networks share no parameters, so the gradients are exactly those of the summed loss. The optimizer
+    /// then updates each network on the core that computed its gradients, cut at the critic's first parameter.
+    func differentiateApart<A, B>(actor: () -> A, critic: () -> B) -> (A, B) {
+        optimizer.helperPartition = policy.valueParameterIndex
+        return ExecutionPolicy.independently(actor, critic)
+    }
+
     /// V(s), the critic's value (REINFORCE's learned baseline).
     public func stateValue(_ observation: [Float]) -> Double {
         policy.stateValue(observation, normalizer: normalizer)

@@ -27,6 +27,34 @@ public enum ExecutionPolicy {
     /// fewer rows go through `Tensor.denseArrays`.
     public static let transposedInferenceRows = 256
 
+    /// Runs two pieces of work that share no mutable state (an actor's and a critic's passes, each with its own
+    /// backward pass), on two cores when the helper is free; the results are the same bits either way (`ForkJoin`).
+    public static func independently<A, B>(_ first: () -> A, _ second: () -> B) -> (A, B) {
+        ForkJoin.both(first, second)
+    }
+
+    /// A large inference pass (DQN's target network over a replay batch) goes in chunks of rows whose widest layer
+    /// holds about this many values (256 KB, within a core's L2 cache), and of at least `transposedInferenceRows`
+    /// rows: the rows are cut evenly, so that no chunk is left with a few rows, which `Sequential` would pass through
+    /// OpenBLAS (whose small-matrix kernels round differently) instead of its transposed path.
+    public static let inferenceChunkValues = 1 << 16
+
+    /// The outputs of a network applied to `rows` independent rows, `pass(chunk)` giving the outputs of the rows in
+    /// `chunk`, row after row: the rows are cut into two halves, one per core (the first on this thread), each passed
+    /// in chunks (`inferenceChunkValues`) for a network whose widest layer (or input) has `width` values.
+    public static func inference(rows: Int, width: Int, _ pass: (Range<Int>) -> [Float]) -> [Float] {
+        let chunkRows = max(transposedInferenceRows, inferenceChunkValues / max(width, 1))
+        func passInChunks(_ rows: Range<Int>) -> [Float] {
+            let chunks = max(1, rows.count / chunkRows)
+            return (0..<chunks).flatMap { c in
+                pass(rows.lowerBound + rows.count * c / chunks ..< rows.lowerBound + rows.count * (c + 1) / chunks)
+            }
+        }
+        let half = (rows + 1) / 2
+        let (first, second) = ForkJoin.both({ passInChunks(0..<half) }, { passInChunks(half..<rows) })
+        return first + second
+    }
+
     /// How a `Sequential` runs on an input.
     enum SequentialExecution {
         /// The reference: one op per layer.
