@@ -1,8 +1,8 @@
 import Environments
 import Foundation
 import RLCore
-import Training
 import SeededRandom
+import Training
 
 /// Collects on-policy rollouts (A2C, PPO): runs the current policy on a vector of environments for the buffer's
 /// `numSteps`, storing observations, actions, log-probabilities, values, (normalized) rewards and episode flags,

@@ -17,7 +17,9 @@ public struct GenerativeCheckpoint {
         let loaded = try SafeTensors.read(from: url)
         let meta = CheckpointMetadata(loaded.metadata)
         if let kind = meta.kind, kind != .generative {
-            throw GenerativeError.badCheckpoint("\(url.path) is \(kind.article) checkpoint; sample needs a checkpoint of `rlbench run <model>`")
+            let name = (meta[.agent] ?? meta[.model]).map { " (\($0))" } ?? ""
+            throw GenerativeError.badCheckpoint("\(url.path) is \(kind.article) checkpoint\(name); sample needs a checkpoint "
+                                                + "of `rlbench run <model>`")
         }
         try meta.validated(as: .generative, source: url.path)
         let name = try meta.value(.model), data = try meta.value(.data), settingsJSON = try meta.value(.hyperparameters)
