@@ -257,11 +257,11 @@ public final class DQNAgent: Agent, ValueEstimating {
         var tensors = qNetwork.namedParameters()
         tensors += prefixed("target", targetNetwork.namedParameters())
         tensors += prefixed("optimizer", optimizer.stateTensors())
-        return AgentCheckpoint(tensors: tensors, metadata: [
-            "policy": qNetwork.layerDescription,
-            "action": "argmax",
-            "rng_state": rng.stateWords.map(String.init).joined(separator: ","),
-        ])
+        var meta = CheckpointMetadata()
+        meta[.policy] = qNetwork.layerDescription
+        meta[.action] = "argmax"
+        meta[.rngState] = rng
+        return AgentCheckpoint(tensors: tensors, metadata: meta)
     }
 
     public func restore(_ checkpoint: AgentCheckpoint) throws {
@@ -270,9 +270,8 @@ public final class DQNAgent: Agent, ValueEstimating {
         try optimizer.loadStateTensors(checkpoint.tensors.compactMap {
             $0.name.hasPrefix("optimizer.") ? (name: String($0.name.dropFirst("optimizer.".count)), tensor: $0.tensor) : nil
         })
-        if let words = checkpoint.metadata["rng_state"]?.split(separator: ",").compactMap({ UInt64($0) }),
-           let restored = SeededGenerator(stateWords: words) { rng = restored }
-        stepsDone = Int(checkpoint.metadata["step"] ?? "") ?? 0
+        rng = try checkpoint.metadata.value(.rngState)
+        stepsDone = try checkpoint.metadata.value(.step)
     }
 }
 

@@ -107,18 +107,16 @@ public protocol ValueEstimating: Agent {
 
 /// What an agent saves: named tensors and string metadata (the safetensors content).
 public struct AgentCheckpoint {
-    /// The `format` metadata value of the checkpoints this rlbench writes and reads.
-    public static let format = "rlbench-agent-1"
     public var tensors: [(name: String, tensor: Tensor)]
-    public var metadata: [String: String]
-    public init(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) {
+    public var metadata: CheckpointMetadata
+    public init(tensors: [(name: String, tensor: Tensor)], metadata: CheckpointMetadata = CheckpointMetadata()) {
         self.tensors = tensors; self.metadata = metadata
     }
 
     /// Decodes checkpoint bytes in the safetensors format (a policy snapshot, a file's contents).
     public init(safetensors data: Data) throws {
         let decoded = try SafeTensors.decode(data)
-        self.init(tensors: decoded.tensors, metadata: decoded.metadata)
+        self.init(tensors: decoded.tensors, metadata: CheckpointMetadata(decoded.metadata))
     }
 
     /// The tensor named `name`, with its shape checked; errors name what is wrong.

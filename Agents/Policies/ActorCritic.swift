@@ -276,8 +276,8 @@ public class ActorCriticAgent {
 
     public func restore(_ checkpoint: AgentCheckpoint) throws {
         try policy.restore(from: checkpoint, optimizer: optimizer, normalizer: normalizer)
-        if let restored = checkpoint.generator { rng = restored }
-        stepsDone = checkpoint.step
+        rng = try checkpoint.metadata.value(.rngState)
+        stepsDone = try checkpoint.metadata.value(.step)
     }
 
     /// Differentiates the actor's and the critic's halves of a loss beside each other (`ExecutionPolicy.independently`):

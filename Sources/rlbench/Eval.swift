@@ -30,11 +30,9 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        let (agent, descriptor, factory) = try fail { try SavedAgent.load(URL(fileURLWithPath: checkpoint), environment: env) }
+        let (agent, descriptor, factory, metadata) = try fail { try SavedAgent.load(URL(fileURLWithPath: checkpoint), environment: env) }
         // By default the episodes of the run's own eval.json: seeds S + 1,000,000 + i for a run with seed S.
-        let header = try? SafeTensors.header(of: URL(fileURLWithPath: checkpoint))
-        let runSeed = header?.metadata["seed"].flatMap { UInt64($0) } ?? 0
-        let firstSeed = seed ?? runSeed &+ 1_000_000
+        let firstSeed = try seed ?? metadata.value(.seed) &+ 1_000_000
         let summary = try fail { try evaluate(agent, on: factory, episodes: episodes, seed: firstSeed) }
         if !json {
             print(String(format: "%@ on %@: mean return %.2f ± %.2f over %d episodes (min %.2f, max %.2f)", descriptor.name,

@@ -43,7 +43,7 @@ struct Play: ParsableCommand {
     }
 
     func run() throws {
-        let (agent, descriptor, factory) = try fail { try SavedAgent.load(URL(fileURLWithPath: checkpoint), environment: env) }
+        let (agent, descriptor, factory, _) = try fail { try SavedAgent.load(URL(fileURLWithPath: checkpoint), environment: env) }
         let player = EpisodePlayer(environment: try fail { try factory.make() }, agent: agent, seed: seed)
         let title = "\(descriptor.name) \(factory.id)".uppercased()
         let first = try fail { try player.nextFrame() }

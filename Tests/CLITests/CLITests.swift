@@ -253,14 +253,18 @@ import TestSupport
         #expect(run != nil && run == again, "eval.json \(String(describing: run)), after the map file is gone \(String(describing: again))")
     }
 
-    /// A diverging run says which checkpoint it keeps, or that it has none yet; a folder holding a run is not reused.
+    /// A diverging run says which checkpoint it keeps, or that it has none yet; a folder without a usable checkpoint
+    /// is started over (saying so), a folder holding a run is not reused.
     @Test func divergenceNamesTheKeptCheckpointAndRunsAreNotOverwritten() throws {
         let dir = CLI.temporaryDirectory()
         let r = try CLI.run(["run", "dqn", "--steps", "8000", "--set", "learning_rate=1e30", "--plain", "--out", "r"], in: dir)
         #expect(r.status == 1)
         #expect(r.err.contains("NaN or infinite at step") && r.err.contains("no checkpoint was saved"), "\(r.err)")
-        let again = try CLI.run(["run", "ppo", "--steps", "500", "--plain", "--out", "r"], in: dir)
-        #expect(again.status != 0 && again.err.contains("already holds a run"), "\(again.err)")
+        let again = try CLI.run(["run", "ppo", "--steps", "500", "--eval-episodes", "0", "--plain", "--out", "r"], in: dir)
+        #expect(again.status == 0 && again.err.contains("holds no usable checkpoint of its earlier run: starting over"),
+                "\(again.err)")
+        let third = try CLI.run(["run", "ppo", "--steps", "500", "--plain", "--out", "r"], in: dir)
+        #expect(third.status != 0 && third.err.contains("already holds a run"), "\(third.err)")
         // Diverging after checkpoints: the message names the kept checkpoint, which loads and plays.
         let later = try CLI.run(["run", "dqn", "--steps", "8000", "--checkpoint-every", "200", "--set", "learning_rate=1e30",
                                  "--plain", "--out", "later"], in: dir)
