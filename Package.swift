@@ -80,7 +80,7 @@ let package = Package(
                 path: "Sources/Viewer"),
 
         // What the command-line tool and its benchmarks share: failure messages, seed parsing.
-        .target(name: "CLIKit", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+        .target(name: "CLIKit", dependencies: ["Support", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 path: "Sources/CLIKit"),
 
         // `rlbench bench ...`: the benchmark harness, with its Python peers (PyTorch, Stable-Baselines3) as resources.
