@@ -59,11 +59,8 @@ public final class DQNAgent: Agent, ValueEstimating {
                 ConfigField("gradient_steps", \.gradientSteps,
                             help: "gradient steps per update (-1: as many as environment steps since the last)",
                             value: { .number(Double($0)) }, read: { hp in
-                                let steps = try hp.double("gradient_steps")
-                                guard steps == -1 || (steps >= 1 && steps == steps.rounded()) else {
-                                    throw hp.fail("gradient_steps", "must be a positive whole number or -1, got \(steps)")
-                                }
-                                return Int(steps)
+                                if try hp.double("gradient_steps") == -1 { return -1 }
+                                return try hp.int("gradient_steps", min: 1, max: Limits.gradientSteps)
                             }),
                 .int("target_update_interval", \.targetUpdateInterval, min: 1, "steps between target network updates"),
                 .double("tau", \.tau, in: 0...1, "how far each target network update moves it (1: a copy)"),

@@ -20,6 +20,8 @@ public enum Limits {
     public static let replayTransitions = 1 << 28
     /// `batch_size` of any trainer.
     public static let batchSize = 1 << 16
+    /// Gradient steps of one update (DQN's `gradient_steps`).
+    public static let gradientSteps = 1 << 16
     /// Passes over a rollout (PPO's `n_epochs`).
     public static let updateEpochs = 10_000
     /// Passes over a data set (`epochs` of classifiers and generative models, `--epochs`).
