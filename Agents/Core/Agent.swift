@@ -154,6 +154,8 @@ public enum AgentError: Error, CustomStringConvertible {
     case interrupted(step: Int)
     /// A run folder that cannot be used as asked (nothing to resume in it, or a run already in it).
     case runFolder(String)
+    /// An option out of its range (the evaluation's episodes).
+    case badOption(String)
 
     public var description: String {
         switch self {
@@ -166,6 +168,7 @@ public enum AgentError: Error, CustomStringConvertible {
         case let .nonFinite(step, quantity): "training diverged: \(quantity) became NaN or infinite at step \(step)"
         case let .interrupted(step): "interrupted at step \(step)"
         case let .runFolder(m): m
+        case let .badOption(m): m
         }
     }
 }

@@ -138,6 +138,7 @@ public final class TrainingRun: TrainingContext {
             options.seed = run.seed
             options.environmentOptions = run.environmentOptions
         }
+        try checkEvaluationEpisodes(options.evaluationEpisodes, allowingNone: true)
         folder = RunFolder(options.outputDirectory)
         if !options.resume { folderNote = try folder.checkUnused() }
         self.options = options
@@ -146,7 +147,7 @@ public final class TrainingRun: TrainingContext {
         factory = EnvironmentFactory(id: options.environment, options: options.environmentOptions)
         var recorded = options.environmentOptions
         if let map = recorded["map"], !map.contains("\n"), FileManager.default.fileExists(atPath: map) {
-            recorded["map"] = try Files.text(URL(fileURLWithPath: map))
+            recorded["map"] = try Files.text(URL(fileURLWithPath: map), maxBytes: Limits.mapBytes)
         }
         checkpointEnvironmentOptions = recorded
         let probe = try factory.make()

@@ -39,7 +39,7 @@ public final class ClassifierRun {
     public var onEpoch: ((_ epoch: Int, _ history: [[String: Double]]) -> Void)?
     /// Called after every optimization step with the steps done so far.
     public var onStep: ((_ step: Int) -> Void)?
-    /// Asked before every step whether to stop (saving a checkpoint first): Ctrl-C by default.
+    /// Asked before every step whether to stop (saving a checkpoint first): a stop signal (`StopRequest`) by default.
     public var shouldStop: () -> Bool = { StopRequest.isRequested }
 
     private let optimizer: any Optimizer

@@ -38,7 +38,7 @@ public final class GenerativeRun {
     /// Called after every epoch with the fixed-noise samples (`[n, features]`, values in [0, 1] for images) and the
     /// metrics so far; runs on the training thread (the live window takes a copy).
     public var onEpoch: ((_ samples: [Float], _ epoch: Int, _ history: [[String: Double]]) -> Void)?
-    /// Asked before every step whether to stop (saving a checkpoint first): Ctrl-C by default.
+    /// Asked before every step whether to stop (saving a checkpoint first): a stop signal (`StopRequest`) by default.
     public var shouldStop: () -> Bool = { StopRequest.isRequested }
 
     private let folder: RunFolder

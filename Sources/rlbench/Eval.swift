@@ -3,6 +3,7 @@ import ArgumentParser
 import CLIKit
 import Foundation
 import RLCore
+import Support
 import Training
 
 /// `rlbench eval CHECKPOINT`: evaluates a saved agent with its deterministic policy.
@@ -13,7 +14,8 @@ struct Eval: ParsableCommand {
     @Argument(help: "A checkpoint written by `rlbench run` (e.g. runs/ppo-CartPole-v1-seed0/final.safetensors).")
     var checkpoint: String
 
-    @Option(name: .long, parsing: .unconditional, help: "Number of episodes.")
+    @Option(name: .long, parsing: .unconditional, help: "Number of episodes.",
+            transform: parseCount("--episodes", in: 1...Limits.evaluationEpisodes))
     var episodes = 100
 
     @Option(name: .long, help: "Environment id (default: the one the agent was trained on; must have the same spaces).")
@@ -24,10 +26,6 @@ struct Eval: ParsableCommand {
 
     @Flag(name: .long, help: "Print only the JSON summary.")
     var json = false
-
-    func validate() throws {
-        guard episodes > 0 else { throw ValidationError("--episodes must be positive") }
-    }
 
     func run() throws {
         let (agent, descriptor, factory, metadata) = try fail { try SavedAgent.load(URL(fileURLWithPath: checkpoint), environment: env) }

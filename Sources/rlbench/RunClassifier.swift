@@ -25,7 +25,7 @@ extension Run {
         do {
             report = try training.run()
         } catch ClassifierError.interrupted {
-            throw ExitCode(130)
+            throw ExitCode(StopRequest.exitCode)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure

@@ -31,7 +31,7 @@ extension Run {
                 quality = try training.run()
             }
         } catch GenerativeError.interrupted {
-            throw ExitCode(130)
+            throw ExitCode(StopRequest.exitCode)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure

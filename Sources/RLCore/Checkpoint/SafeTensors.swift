@@ -149,7 +149,8 @@ public enum SafeTensors {
                 let (p, o) = acc.0.multipliedReportingOverflow(by: d)
                 return (p, acc.1 || o)
             }
-            guard !overflow, elements * elementSize == e - b else {
+            let (byteCount, byteOverflow) = elements.multipliedReportingOverflow(by: elementSize)
+            guard !overflow, !byteOverflow, byteCount == e - b else {
                 throw SafeTensorsError.sizeMismatch(name, shape: shape, dtype: dtype, bytes: e - b)
             }
             entries.append((name, dtype, shape, b, e))
