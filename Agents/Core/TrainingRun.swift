@@ -334,7 +334,9 @@ public final class TrainingRun: TrainingContext {
     }
 
     public func tick(step: Int) throws {
-        if StopRequest.isRequested {
+        // A stop asked for once every step is done waits for the final checkpoint, which follows at once (a run
+        // stopped there would have nothing left to resume).
+        if StopRequest.isRequested && step < totalSteps {
             metrics?.flush()
             let saved = try saveCheckpoint(named: nil)
             progress.finishLine()

@@ -60,7 +60,9 @@ extension Environment {
             throw reader.mismatch("\(spec?.id ?? "this environment") cannot have its state set")
         }
         let state = try reader.doubles(), float32 = try reader.bool()
-        _ = try env.setRecordedState(state, float32: float32)
+        do { _ = try env.setRecordedState(state, float32: float32) } catch {
+            throw reader.mismatch("its state \(state) is not one of \(spec?.id ?? "this environment") (\(error))")
+        }
         try env.restoreEpisode(from: &reader)
     }
 }
