@@ -88,7 +88,8 @@ public struct TrainingProgress: Sendable, Equatable {
 /// - `config.yml` — the exact hyperparameters used (loadable with `--config`)
 /// - `metrics.csv` — one row per finished training episode: step, episode, return, length, wall_time_s and the
 ///   agent's latest diagnostics
-/// - `checkpoints/step_<N>.safetensors` (periodic), `last.safetensors` (newest), `final.safetensors`
+/// - `checkpoints/step_<N>.safetensors` (periodic), `last.safetensors` (newest), `final.safetensors`, and beside the
+///   first two the training state (`<name>.state.safetensors`, `TrainingState`) that lets `--resume` continue bit for bit
 /// - `learning_curve.png` — episode return against step, with a 100-episode moving average
 /// - `eval.json` — the deterministic policy over `evaluationEpisodes` episodes
 public final class TrainingRun: TrainingContext {
