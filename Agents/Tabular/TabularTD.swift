@@ -96,6 +96,12 @@ public class TabularTDAgent {
             self.env = env
         }
 
+        /// Takes the training loop's running values (before a checkpoint may save them).
+        func keep(state: Int, action: Int, episodeReturn: Double, episodeLength: Int) {
+            self.state = state; self.action = action
+            self.episodeReturn = episodeReturn; self.episodeLength = episodeLength
+        }
+
         /// The session as a training state; nil when the environment cannot be captured.
         func save() -> TrainingState? {
             guard let snapshot = env.snapshot() else { return nil }
@@ -129,11 +135,6 @@ public class TabularTDAgent {
         let session = self.session!, env = session.env
         var state = session.state, action = session.action
         var episodeReturn = session.episodeReturn, episodeLength = session.episodeLength
-        /// Hands the loop's running values to the session (before a checkpoint may save it).
-        func keep() {
-            session.state = state; session.action = action
-            session.episodeReturn = episodeReturn; session.episodeLength = episodeLength
-        }
         while stepsDone < totalSteps {
             let eps = config.exploration.epsilon(step: stepsDone, total: totalSteps)
             let result = try env.step(.discrete(action))
@@ -166,11 +167,11 @@ public class TabularTDAgent {
                 action = nextAction
             }
             if stepsDone % 256 == 0 {
-                keep()
+                session.keep(state: state, action: action, episodeReturn: episodeReturn, episodeLength: episodeLength)
                 try context.tick(step: stepsDone)
             }
         }
-        keep()
+        session.keep(state: state, action: action, episodeReturn: episodeReturn, episodeLength: episodeLength)
         try context.tick(step: stepsDone)
     }
 
