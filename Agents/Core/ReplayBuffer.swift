@@ -140,7 +140,7 @@ extension ReplayBuffer {
     /// (`replay.observations` and `replay.next_observations` `[count, observationSize]`, `replay.actions`,
     /// `replay.rewards`, `replay.terminated`, `replay.ended` `[count]`), and its capacity, fill and write position,
     /// so that a resumed run draws exactly the transitions the uninterrupted one draws.
-    func save(into state: inout TrainingState) {
+    public func save(into state: inout TrainingState) {
         let n = count, d = observationSize
         state.tensors += [
             (name: "replay.observations", tensor: Tensor(Array(observations[0 ..< n * d]), shape: [n, d])),
@@ -158,7 +158,7 @@ extension ReplayBuffer {
     }
 
     /// The buffer `save(into:)` saved in `state`, which must have been of this capacity and observation size.
-    init(capacity: Int, observationSize: Int, from state: TrainingState) throws {
+    public init(capacity: Int, observationSize: Int, from state: TrainingState) throws {
         self.init(capacity: capacity, observationSize: observationSize)
         var reader = try state.reader("replay")
         let savedCapacity = try reader.int(), n = try reader.int(), position = try reader.int()

@@ -116,4 +116,27 @@ import Testing
         #expect(Set(whole).count > 16, "draws spread over the buffer")
         #expect(buffer.sampleIndices(16, using: &a) + buffer.sampleIndices(16, using: &a) == whole)
     }
+
+    /// A saved buffer (wrapped around: its write position is not its fill) restored into one of the same capacity
+    /// draws and gathers exactly what the original does; only the filled rows are saved, and another capacity is refused.
+    @Test func savedBufferRestoresExactly() throws {
+        for count in [5, 13] {
+            let original = filled(capacity: 8, count: count, truncatedAt: [3, 9])
+            var state = TrainingState()
+            original.save(into: &state)
+            let saved = try #require(state.tensors.first { $0.name == "replay.observations" }?.tensor)
+            #expect(saved.shape == [min(count, 8), 2])
+            let restored = try ReplayBuffer(capacity: 8, observationSize: 2, from: state)
+            #expect(restored.count == original.count)
+            var a = SeededGenerator(seed: 1), b = a
+            let indices = original.sampleIndices(32, using: &a)
+            #expect(restored.sampleIndices(32, using: &b) == indices)
+            var x = ReplayBuffer.Batch(size: 32, observationSize: 2), y = x
+            original.gather(indices, into: &x, steps: 3, gamma: 0.9)
+            restored.gather(indices, into: &y, steps: 3, gamma: 0.9)
+            #expect(x.observations == y.observations && x.nextObservations == y.nextObservations && x.actions == y.actions
+                    && x.rewards == y.rewards && x.discounts == y.discounts && x.terminated == y.terminated && x.ends == y.ends)
+            #expect(throws: TrainingStateError.self) { try ReplayBuffer(capacity: 9, observationSize: 2, from: state) }
+        }
+    }
 }
