@@ -157,17 +157,21 @@ extension ReplayBuffer {
         state.words["replay"] = writer.words
     }
 
-    /// The buffer `save(into:)` saved in `state`, which must have been of this capacity and observation size.
+    /// The buffer `save(into:)` saved in `state`, of this observation size. Its capacity must be this one, unless it
+    /// never wrapped around (its rows are oldest to newest) and fits: a run resumed with more `--steps` has a larger
+    /// buffer (DQN sizes it by the run), and goes on as if it had had that one from the start.
     public init(capacity: Int, observationSize: Int, from state: TrainingState) throws {
         self.init(capacity: capacity, observationSize: observationSize)
         var reader = try state.reader("replay")
         let savedCapacity = try reader.int(), n = try reader.int(), position = try reader.int()
         try reader.finish()
-        guard savedCapacity == capacity else {
-            throw TrainingStateError("its replay buffer holds up to \(savedCapacity) transitions, this run's \(capacity)")
+        guard n >= 0, n <= savedCapacity, position >= 0, position < savedCapacity, n == savedCapacity || position == n else {
+            throw TrainingStateError("its replay buffer's fill (\(n)) and position (\(position)) do not fit its capacity of \(savedCapacity)")
         }
-        guard n >= 0, n <= capacity, position >= 0, position < capacity, n == capacity || position == n else {
-            throw TrainingStateError("its replay buffer's fill (\(n)) and position (\(position)) do not fit a capacity of \(capacity)")
+        let inOrder = position == n % savedCapacity
+        guard savedCapacity == capacity || (inOrder && n <= capacity) else {
+            throw TrainingStateError("its replay buffer holds \(n) of up to \(savedCapacity) transitions, wrapped around; "
+                                     + "this run's holds up to \(capacity)")
         }
         let d = observationSize
         observations.replaceSubrange(0 ..< n * d, with: try state.floats("replay.observations", count: n * d))
@@ -182,6 +186,6 @@ extension ReplayBuffer {
         rewards.replaceSubrange(0 ..< n, with: try state.floats("replay.rewards", count: n))
         terminated.replaceSubrange(0 ..< n, with: try state.floats("replay.terminated", count: n))
         count = n
-        next = position
+        next = savedCapacity == capacity ? position : n % capacity
     }
 }
