@@ -219,7 +219,8 @@ public final class TrainingRun: TrainingContext {
             try reader.finish()
             try agent.resumeTraining(from: state, totalSteps: totalSteps)
             latestDiagnostics = diagnostics
-            return "continuing the training state of step \(startStep) from \(file.path): the run goes on as if never interrupted"
+            return "continuing the training state of step \(startStep) from \(file.path): environments, episodes and any "
+                + "replay buffer go on where they were, bit for bit"
         } catch {
             return "resuming from step \(startStep) without its training state (\(error)): the environments start new episodes "
                 + "and any replay buffer starts empty, so the run will not be the same bits as an uninterrupted one"
