@@ -55,7 +55,7 @@ let package = Package(
                 path: "Environments", resources: [.copy("Maps")], swiftSettings: fastMath),
 
         // What every trainer shares: run folders, metrics, checkpoints, progress, Ctrl-C, layered configs.
-        .target(name: "Training", dependencies: ["RLCore", "Support", .product(name: "Yams", package: "Yams")],
+        .target(name: "Training", dependencies: ["RLCore", "SeededRandom", "Support", .product(name: "Yams", package: "Yams")],
                 path: "Sources/Training", swiftSettings: fastMath),
 
         // The data sets: the bundled 8x8 digits, MNIST-format IDX files, 2-D Gaussian mixtures.
@@ -80,7 +80,7 @@ let package = Package(
                 path: "Sources/Viewer"),
 
         // What the command-line tool and its benchmarks share: failure messages, seed parsing.
-        .target(name: "CLIKit", dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")],
+        .target(name: "CLIKit", dependencies: ["Support", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 path: "Sources/CLIKit"),
 
         // `rlbench bench ...`: the benchmark harness, with its Python peers (PyTorch, Stable-Baselines3) as resources.
@@ -99,9 +99,10 @@ let package = Package(
 
         .testTarget(name: "RLCoreTests", dependencies: ["RLCore", "CKernels", "SeededRandom", "TestSupport"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
-        .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging"],
+        .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging", "Support", "TestSupport"],
                     exclude: ["Recordings"]),
-        .testTarget(name: "AgentsTests", dependencies: ["Agents", "Training", "RLCore", "Environments", "SeededRandom", "TestSupport"]),
+        .testTarget(name: "AgentsTests", dependencies: ["Agents", "Training", "RLCore", "Environments", "SeededRandom", "Support",
+                                                      "TestSupport"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Training", "Imaging", "Environments", "Agents", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging"]),
         // Helpers shared by test targets: a private Xvfb display, running the built `rlbench`, scratch folders.

@@ -26,6 +26,10 @@ public final class A2CAgent: ActorCriticAgent, Agent, ValueEstimating {
                 .double("rms_prop_eps", \.rmsPropEps, above: 0, "RMSprop's ε"),
             ]
         }
+
+        public func validate(_ settings: HyperParameters) throws {
+            try common.validateRollout(environments: rollout.numEnvs, settings)
+        }
     }
 
     public static let descriptor = AgentDescriptor(
@@ -39,6 +43,8 @@ public final class A2CAgent: ActorCriticAgent, Agent, ValueEstimating {
         config = try Config(hp)
         var rng = SeededGenerator(seed: seed)
         let policy = try ActorCriticPolicy.make(for: environment.make(), kwargs: config.common.policy, using: &rng)
+        try config.common.checkRolloutMemory(environments: config.rollout.numEnvs, observationSize: policy.observationSize,
+                                             actionSize: policy.actionSize, hp)
         let lr = Float(config.common.learningRate.initial)
         let optimizer: Optimizer = config.useRMSprop
             ? RMSprop(policy.namedParameters(), learningRate: lr, alpha: 0.99, eps: Float(config.rmsPropEps))

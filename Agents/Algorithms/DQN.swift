@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import RLCore
 import SeededRandom
+import Support
 import Training
 
 /// Deep Q-Network (Mnih et al., 2015) with Stable-Baselines3's schedule of updates, plus the standard
@@ -51,18 +52,15 @@ public final class DQNAgent: Agent, ValueEstimating {
              // dueling is a top-level key
              .policyKwargs(\.policy, entries: [.netArch, .activation], "the Q-network"),
             ] + ExplorationSettings.fields(\.exploration) + [
-                .int("buffer_size", \.bufferSize, min: 1, "transitions the replay buffer holds"),
+                .int("buffer_size", \.bufferSize, min: 1, max: Limits.replayTransitions, "transitions the replay buffer holds"),
                 .int("learning_starts", \.learningStarts, "steps of random actions before learning starts"),
-                .int("batch_size", \.batchSize, min: 1, "minibatch size"),
+                .int("batch_size", \.batchSize, min: 1, max: Limits.batchSize, "minibatch size"),
                 .int("train_freq", \.trainFrequency, min: 1, "environment steps between updates"),
                 ConfigField("gradient_steps", \.gradientSteps,
                             help: "gradient steps per update (-1: as many as environment steps since the last)",
                             value: { .number(Double($0)) }, read: { hp in
-                                let steps = try hp.double("gradient_steps")
-                                guard steps == -1 || (steps >= 1 && steps == steps.rounded()) else {
-                                    throw hp.fail("gradient_steps", "must be a positive whole number or -1, got \(steps)")
-                                }
-                                return Int(steps)
+                                if try hp.double("gradient_steps") == -1 { return -1 }
+                                return try hp.int("gradient_steps", min: 1, max: Limits.gradientSteps)
                             }),
                 .int("target_update_interval", \.targetUpdateInterval, min: 1, "steps between target network updates"),
                 .double("tau", \.tau, in: 0...1, "how far each target network update moves it (1: a copy)"),
@@ -70,6 +68,16 @@ public final class DQNAgent: Agent, ValueEstimating {
                 .int("n_steps", \.nSteps, min: 1, "steps an n-step target spans (1: DQN's one-step target)"),
                 .bool("dueling", \.dueling, "a dueling head: Q = V + A − mean A"),
             ]
+        }
+
+        /// The replay buffer, of `min(buffer_size, n_timesteps)` transitions, must fit in memory (`Limits.memoryBytes`).
+        func checkReplayMemory(observationSize: Int, _ hp: HyperParameters) throws {
+            let capacity = min(bufferSize, timesteps)
+            // Two observations a transition, then the action, reward, flags and a position index.
+            let bytes = Double(capacity) * Double(2 * observationSize * 4 + 17)
+            if let problem = Limits.memoryProblem(bytes: bytes, for: "a replay buffer of \(capacity) transitions of \(observationSize) observation values") {
+                throw hp.fail("buffer_size", problem)
+            }
         }
     }
 
@@ -100,6 +108,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         }
         numActions = n
         observationSize = probe.observationSpace.flatCount
+        try config.checkReplayMemory(observationSize: observationSize, hp)
         let arch = try config.policy.hiddenLayers(inputs: observationSize, outputs: n).policy
         networkWidth = arch.max() ?? 1
         rng = SeededGenerator(seed: seed)
@@ -313,11 +322,11 @@ public final class DQNAgent: Agent, ValueEstimating {
         var tensors = qNetwork.namedParameters()
         tensors += prefixed("target", targetNetwork.namedParameters())
         tensors += prefixed("optimizer", optimizer.stateTensors())
-        return AgentCheckpoint(tensors: tensors, metadata: [
-            "policy": qNetwork.layerDescription,
-            "action": "argmax",
-            "rng_state": rng.stateWords.map(String.init).joined(separator: ","),
-        ])
+        var meta = CheckpointMetadata()
+        meta[.policy] = qNetwork.layerDescription
+        meta[.action] = "argmax"
+        meta[.rngState] = rng
+        return AgentCheckpoint(tensors: tensors, metadata: meta)
     }
 
     public func restore(_ checkpoint: AgentCheckpoint) throws {
@@ -326,9 +335,8 @@ public final class DQNAgent: Agent, ValueEstimating {
         try optimizer.loadStateTensors(checkpoint.tensors.compactMap {
             $0.name.hasPrefix("optimizer.") ? (name: String($0.name.dropFirst("optimizer.".count)), tensor: $0.tensor) : nil
         })
-        if let words = checkpoint.metadata["rng_state"]?.split(separator: ",").compactMap({ UInt64($0) }),
-           let restored = SeededGenerator(stateWords: words) { rng = restored }
-        stepsDone = Int(checkpoint.metadata["step"] ?? "") ?? 0
+        rng = try checkpoint.metadata.value(.rngState)
+        stepsDone = try checkpoint.metadata.value(.step)
     }
 }
 

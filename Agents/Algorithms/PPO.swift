@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import RLCore
 import SeededRandom
+import Support
 import Training
 
 /// Proximal Policy Optimization with a clipped surrogate objective (Schulman et al., 2017), as
@@ -35,14 +36,18 @@ public final class PPOAgent: ActorCriticAgent, Agent, ValueEstimating {
 
         public static var fields: [ConfigField<Config>] {
             ActorCriticSettings.fields(\.common) + RolloutSettings.fields(\.rollout) + [
-                .int("batch_size", \.batchSize, min: 1, "minibatch size"),
-                .int("n_epochs", \.epochs, min: 1, "passes over each rollout"),
+                .int("batch_size", \.batchSize, min: 1, max: Limits.batchSize, "minibatch size"),
+                .int("n_epochs", \.epochs, min: 1, max: Limits.updateEpochs, "passes over each rollout"),
                 .schedule("clip_range", \.clipRange, "ε of the clipped surrogate objective"),
                 .double("clip_range_vf", \.clipRangeVF, atLeast: 0, "clip of the value prediction around the old one (0: none)"),
                 .double("target_kl", \.targetKL, atLeast: 0, "an update stops at a minibatch whose approximate KL passes 1.5 × this (0: never)"),
                 .bool("use_sde", \.useSDE, "generalized state-dependent exploration (continuous actions)"),
                 .int("sde_sample_freq", \.sdeSampleFrequency, min: -1, "steps between new exploration matrices (-1: once per rollout)"),
             ]
+        }
+
+        public func validate(_ settings: HyperParameters) throws {
+            try common.validateRollout(environments: rollout.numEnvs, settings)
         }
     }
 
@@ -64,6 +69,8 @@ public final class PPOAgent: ActorCriticAgent, Agent, ValueEstimating {
         var rng = SeededGenerator(seed: seed)
         let policy = try ActorCriticPolicy.make(for: probe, kwargs: config.common.policy,
                                                 stateDependentExploration: config.useSDE, using: &rng)
+        try config.common.checkRolloutMemory(environments: config.rollout.numEnvs, observationSize: policy.observationSize,
+                                             actionSize: policy.actionSize, hp)
         let optimizer = Adam(policy.namedParameters(), learningRate: Float(config.common.learningRate.initial), eps: 1e-5)
         super.init(environment: environment, seed: seed, rng: rng, policy: policy, optimizer: optimizer,
                    normalizer: config.rollout.normalizer(size: policy.observationSize, gamma: Float(config.common.gamma)))

@@ -20,6 +20,10 @@ public final class REINFORCEAgent: ActorCriticAgent, Agent, ValueEstimating {
         public static var fields: [ConfigField<Config>] {
             ActorCriticSettings.fields(\.common, stepsHelp: "fewest steps per update (of whole episodes)")
         }
+
+        public func validate(_ settings: HyperParameters) throws {
+            try common.validateRollout(environments: 1, settings)
+        }
     }
 
     public static let descriptor = AgentDescriptor(
@@ -34,6 +38,8 @@ public final class REINFORCEAgent: ActorCriticAgent, Agent, ValueEstimating {
         config = try Config(hp)
         var rng = SeededGenerator(seed: seed)
         let policy = try ActorCriticPolicy.make(for: environment.make(), kwargs: config.common.policy, using: &rng)
+        try config.common.checkRolloutMemory(environments: 1, observationSize: policy.observationSize,
+                                             actionSize: policy.actionSize, hp)
         super.init(environment: environment, seed: seed, rng: rng, policy: policy,
                    optimizer: Adam(policy.namedParameters(), learningRate: Float(config.common.learningRate.initial)))
     }

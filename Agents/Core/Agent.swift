@@ -123,18 +123,16 @@ public protocol ValueEstimating: Agent {
 
 /// What an agent saves: named tensors and string metadata (the safetensors content).
 public struct AgentCheckpoint {
-    /// The `format` metadata value of the checkpoints this rlbench writes and reads.
-    public static let format = "rlbench-agent-1"
     public var tensors: [(name: String, tensor: Tensor)]
-    public var metadata: [String: String]
-    public init(tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) {
+    public var metadata: CheckpointMetadata
+    public init(tensors: [(name: String, tensor: Tensor)], metadata: CheckpointMetadata = CheckpointMetadata()) {
         self.tensors = tensors; self.metadata = metadata
     }
 
     /// Decodes checkpoint bytes in the safetensors format (a policy snapshot, a file's contents).
     public init(safetensors data: Data) throws {
         let decoded = try SafeTensors.decode(data)
-        self.init(tensors: decoded.tensors, metadata: decoded.metadata)
+        self.init(tensors: decoded.tensors, metadata: CheckpointMetadata(decoded.metadata))
     }
 
     /// The tensor named `name`, with its shape checked; errors name what is wrong.
@@ -172,6 +170,8 @@ public enum AgentError: Error, CustomStringConvertible {
     case interrupted(step: Int)
     /// A run folder that cannot be used as asked (nothing to resume in it, or a run already in it).
     case runFolder(String)
+    /// An option out of its range (the evaluation's episodes).
+    case badOption(String)
 
     public var description: String {
         switch self {
@@ -184,6 +184,7 @@ public enum AgentError: Error, CustomStringConvertible {
         case let .nonFinite(step, quantity): "training diverged: \(quantity) became NaN or infinite at step \(step)"
         case let .interrupted(step): "interrupted at step \(step)"
         case let .runFolder(m): m
+        case let .badOption(m): m
         }
     }
 }

@@ -1,6 +1,7 @@
 import Environments
 import RLCore
 import SeededRandom
+import Support
 import Training
 
 /// An agent's typed config: each algorithm declares a `Config` struct whose `fields` map the rl-baselines3-zoo keys
@@ -22,7 +23,7 @@ extension AgentConfig {
 extension ConfigField {
     /// `n_timesteps`.
     static func timesteps(_ path: WritableKeyPath<Config, Int>) -> Self {
-        .int(AgentDescriptor.timestepsKey, path, min: 1, "environment steps of a run (--steps overrides it)")
+        .int(AgentDescriptor.timestepsKey, path, min: 1, max: Limits.timesteps, "environment steps of a run (--steps overrides it)")
     }
 
     /// `gamma`.
@@ -63,7 +64,7 @@ public struct ActorCriticSettings: Sendable, Equatable {
     static func fields<C>(_ path: WritableKeyPath<C, Self>, stepsHelp: String = "steps from each environment per rollout")
         -> [ConfigField<C>] {
         [.timesteps(path.appending(path: \.timesteps)),
-         .int("n_steps", path.appending(path: \.numSteps), min: 1, stepsHelp),
+         .int("n_steps", path.appending(path: \.numSteps), min: 1, max: Limits.rolloutSteps, stepsHelp),
          .learningRate(path.appending(path: \.learningRate)),
          .gamma(path.appending(path: \.gamma)),
          .double("ent_coef", path.appending(path: \.entCoef), "weight of the entropy bonus"),
@@ -74,6 +75,30 @@ public struct ActorCriticSettings: Sendable, Equatable {
                        "the policy and value networks")]
     }
 
+    /// Refuses a rollout of `environments` × `n_steps` transitions above `Limits.rolloutSteps`, and one longer than
+    /// `Limits.longRollout` that is more than `Limits.rolloutOverrun` times the run (whose length would then be the
+    /// rollout's, not the steps asked for): errors naming `n_steps` and the sizes.
+    func validateRollout(environments: Int, _ hp: HyperParameters) throws {
+        let rows = numSteps * environments  // both bounded by their fields: no overflow
+        let product = environments == 1 ? "\(numSteps) steps" : "n_envs × n_steps = \(environments) × \(numSteps) = \(rows) steps"
+        if rows > Limits.rolloutSteps {
+            throw hp.fail("n_steps", "a rollout of \(product) is above the limit of \(Limits.rolloutSteps)")
+        }
+        if rows > Limits.longRollout && rows > Limits.rolloutOverrun * timesteps {
+            throw hp.fail("n_steps", "a rollout of \(product) is more than \(Limits.rolloutOverrun) times the run's "
+                          + "\(timesteps) steps (n_timesteps or --steps), and the run would take at least one rollout")
+        }
+    }
+
+    /// Refuses a rollout of `environments` × `n_steps` transitions of `observationSize` and `actionSize` values
+    /// that would not fit in memory (`Limits.memoryBytes`), naming `n_steps`.
+    func checkRolloutMemory(environments: Int, observationSize: Int, actionSize: Int, _ hp: HyperParameters) throws {
+        // Observations and actions, and eight numbers per transition (log-probability, value, reward, flags, advantage, return).
+        let bytes = Double(numSteps) * Double(environments) * Double(observationSize + actionSize + 8) * 4
+        if let problem = Limits.memoryProblem(bytes: bytes, for: "a rollout of \(numSteps * environments) steps of \(observationSize) observation values") {
+            throw hp.fail("n_steps", problem)
+        }
+    }
 }
 
 /// What PPO and A2C add: rollouts from a vector of environments, GAE and SB3's VecNormalize.
@@ -85,7 +110,7 @@ public struct RolloutSettings: Sendable, Equatable {
     public init(gaeLambda: Double) { self.gaeLambda = gaeLambda }
 
     static func fields<C>(_ path: WritableKeyPath<C, Self>) -> [ConfigField<C>] {
-        [.int("n_envs", path.appending(path: \.numEnvs), min: 1, "environments stepped together"),
+        [.int("n_envs", path.appending(path: \.numEnvs), min: 1, max: Limits.environments, "environments stepped together"),
          .double("gae_lambda", path.appending(path: \.gaeLambda), in: 0...1, "λ of GAE (1: plain n-step returns)"),
          .bool("normalize", path.appending(path: \.normalize),
                "normalize observations and rewards by running statistics (SB3's VecNormalize)")]

@@ -1,5 +1,6 @@
 import Environments
 import Foundation
+import Support
 import Training
 
 /// The zoo's evaluation protocol result: returns of `episodes` episodes of the deterministic policy.
@@ -44,9 +45,18 @@ public let evaluationStepLimit = 1_000
 /// `deterministic` picks the greedy action. On an environment without a time limit an episode stops after
 /// `evaluationStepLimit` steps (counted in `episodesAtStepLimit`). Ctrl-C (`StopRequest`) stops it with
 /// `AgentError.interrupted`.
+/// Refuses a number of evaluation episodes outside 1 (0 with `allowingNone`: no evaluation) to
+/// `Limits.evaluationEpisodes`, before any is played or anything allocated.
+public func checkEvaluationEpisodes(_ episodes: Int, allowingNone: Bool) throws {
+    do { _ = try WholeNumber.whole(Double(episodes), in: (allowingNone ? 0 : 1)...Limits.evaluationEpisodes) } catch {
+        throw AgentError.badOption("evaluation episodes \(error)")
+    }
+}
+
 public func evaluate(_ agent: Agent, on factory: EnvironmentFactory, episodes: Int, seed: UInt64,
                      deterministic: Bool = true, batchSize: Int = 100) throws -> EvaluationSummary {
-    precondition(episodes > 0 && batchSize > 0, "evaluate needs at least one episode and a positive batch size")
+    precondition(batchSize > 0, "evaluate needs a positive batch size")
+    try checkEvaluationEpisodes(episodes, allowingNone: false)
     var returns = [Double](repeating: 0, count: episodes)
     var atStepLimit = 0
     for first in stride(from: 0, to: episodes, by: batchSize) {

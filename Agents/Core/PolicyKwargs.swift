@@ -81,7 +81,9 @@ public struct PolicyKwargs: Sendable, Equatable {
         func sizes(_ v: ConfigValue?, _ what: String) throws -> [Int] {
             guard case let .list(items)? = v else { throw hp.fail(key, "\(what) must be a list of layer sizes") }
             return try items.map {
-                guard case let .number(x) = $0, x >= 1, x == x.rounded() else { throw hp.fail(key, "\(what) holds \($0), not a layer size") }
+                guard case let .number(x) = $0, x >= 1, x == x.rounded(), x <= Double(Self.maxNetworkWeights) else {
+                    throw hp.fail(key, "\(what) holds \($0), not a layer size from 1 to \(Self.maxNetworkWeights)")
+                }
                 return Int(x)
             }
         }

@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import RLCore
 import SeededRandom
+import Training
 
 /// Collects on-policy rollouts (A2C, PPO): runs the current policy on a vector of environments for the buffer's
 /// `numSteps`, storing observations, actions, log-probabilities, values, (normalized) rewards and episode flags,
@@ -142,11 +143,13 @@ extension ActorCriticPolicy {
     /// the self-description of the acting network.
     func checkpoint(optimizer: Optimizer, normalizer: ObservationNormalizer?, rng: SeededGenerator) -> AgentCheckpoint {
         var tensors = namedParameters() + prefixed("optimizer", optimizer.stateTensors())
-        var meta = ["policy": actingDescription.layers, "action": actingDescription.action,
-                    "rng_state": rng.stateWords.map(String.init).joined(separator: ",")]
+        var meta = CheckpointMetadata()
+        meta[.policy] = actingDescription.layers
+        meta[.action] = actingDescription.action
+        meta[.rngState] = rng
         if let normalizer {
             tensors += normalizer.stateTensors(prefix: "obs_rms")
-            meta["observation"] = #"{"type": "normalize", "mean": "obs_rms.mean", "var": "obs_rms.var", "clip": 10, "epsilon": 1e-8}"#
+            meta[.observation] = #"{"type": "normalize", "mean": "obs_rms.mean", "var": "obs_rms.var", "clip": 10, "epsilon": 1e-8}"#
         }
         return AgentCheckpoint(tensors: tensors, metadata: meta)
     }
@@ -167,14 +170,4 @@ extension Optimizer {
             $0.name.hasPrefix("optimizer.") ? (name: String($0.name.dropFirst("optimizer.".count)), tensor: $0.tensor) : nil
         })
     }
-}
-
-extension AgentCheckpoint {
-    /// The saved generator, if any.
-    var generator: SeededGenerator? {
-        guard let words = metadata["rng_state"]?.split(separator: ",").compactMap({ UInt64($0) }) else { return nil }
-        return SeededGenerator(stateWords: words)
-    }
-    /// The saved step counter (0 when absent).
-    var step: Int { Int(metadata["step"] ?? "") ?? 0 }
 }

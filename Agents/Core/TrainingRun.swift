@@ -30,34 +30,27 @@ public struct RunOptions: Sendable {
     }
 }
 
-/// What a run folder's newest checkpoint (`last.safetensors`) says about the run: what `--resume` continues.
-public struct ResumableRun: Sendable, Equatable {
+/// What a run folder's resume point says about the run: what `--resume` continues.
+public struct ResumableRun: Sendable {
     public var agent: String
     public var environment: String
     public var environmentOptions: [String: String]
     public var seed: UInt64
     /// Environment steps done.
     public var step: Int
+    /// The checkpoint it continues from (`last.safetensors`, or the newest valid periodic one), metadata validated.
+    public var point: ResumePoint
 
-    /// Reads the metadata of `directory/last.safetensors`; a folder without one, or a file that is not an rlbench agent
-    /// checkpoint, is an error naming it.
+    /// Finds the checkpoint to continue in `directory` (see `RunFolder.resumePoint`); a folder without a valid agent
+    /// checkpoint is an error naming each problem.
     public init(directory: URL) throws {
-        let folder = RunFolder(directory)
-        let file = folder.last
-        let meta = try folder.resumableMetadata()
-        guard meta["format"] == AgentCheckpoint.format, let agent = meta["agent"], let environment = meta["env"],
-              let seed = meta["seed"].flatMap({ UInt64($0) }), let step = meta["step"].flatMap({ Int($0) }) else {
-            throw AgentError.badCheckpoint("\(file.path) is not an rlbench agent checkpoint (no agent, env, seed or step metadata)")
-        }
-        var options: [String: String] = [:]
-        if let json = meta["env_options"] {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] else {
-                throw AgentError.badCheckpoint("\(file.path): env_options metadata is not a JSON object of strings")
-            }
-            options = object
-        }
-        self.agent = agent; self.environment = environment; self.environmentOptions = options
-        self.seed = seed; self.step = step
+        point = try RunFolder(directory).resumePoint(kind: .agent)
+        let meta = point.metadata
+        agent = try meta.value(.agent)
+        environment = try meta.value(.env)
+        environmentOptions = meta[.envOptions] ?? [:]
+        seed = try meta.value(.seed)
+        step = try meta.value(.step)
     }
 }
 
@@ -128,6 +121,8 @@ public final class TrainingRun: TrainingContext {
     private var progress: ProgressReporter
     /// The newest checkpoint written (or resumed from) and its step: what a diverged run keeps.
     private var lastGoodCheckpoint: (file: URL, step: Int)?
+    /// What the run says when it starts, about the folder: a fallback checkpoint resumed, an earlier run started over.
+    private var folderNote: String?
     /// What a resumed run says when it starts: whether it continues its training state bit for bit.
     private var resumeNote: String?
 
@@ -135,8 +130,10 @@ public final class TrainingRun: TrainingContext {
     /// unsupported spaces, bad configs, and (with `resume`) missing or mismatched checkpoints.
     public init(_ options: RunOptions) throws {
         var options = options
+        var resumed: ResumableRun?
         if options.resume {
             let run = try ResumableRun(directory: options.outputDirectory)
+            resumed = run
             guard run.agent == options.agent, run.environment == options.environment else {
                 throw AgentError.checkpointMismatch("the run in \(options.outputDirectory.path) trains \(run.agent) on "
                                                     + "\(run.environment), not \(options.agent) on \(options.environment)")
@@ -144,15 +141,16 @@ public final class TrainingRun: TrainingContext {
             options.seed = run.seed
             options.environmentOptions = run.environmentOptions
         }
+        try checkEvaluationEpisodes(options.evaluationEpisodes, allowingNone: true)
         folder = RunFolder(options.outputDirectory)
-        if !options.resume { try folder.checkUnused() }
+        if !options.resume { folderNote = try folder.checkUnused() }
         self.options = options
         let agentType = try AgentCatalog.agent(named: options.agent)
         descriptor = agentType.descriptor
         factory = EnvironmentFactory(id: options.environment, options: options.environmentOptions)
         var recorded = options.environmentOptions
         if let map = recorded["map"], !map.contains("\n"), FileManager.default.fileExists(atPath: map) {
-            recorded["map"] = try Files.text(URL(fileURLWithPath: map))
+            recorded["map"] = try Files.text(URL(fileURLWithPath: map), maxBytes: Limits.mapBytes)
         }
         checkpointEnvironmentOptions = recorded
         let probe = try factory.make()
@@ -186,9 +184,10 @@ public final class TrainingRun: TrainingContext {
         checkpointInterval = max(1, options.checkpointEvery ?? max(totalSteps / 5, 1))
         nextCheckpoint = checkpointInterval
         progress = ProgressReporter(options.progress)
-        if options.resume {
-            let last = folder.last
-            try TrainingRun.restore(agent, from: last, descriptor: descriptor, environment: options.environment)
+        if let resumed {
+            let point = resumed.point
+            folderNote = point.note
+            try agent.restore(AgentCheckpoint(tensors: try SafeTensors.read(from: point.file).tensors, metadata: point.metadata))
             startStep = agent.stepsDone
             guard startStep < totalSteps else {
                 let done = options.steps == nil ? "has done all its \(startStep) steps"
@@ -197,9 +196,9 @@ public final class TrainingRun: TrainingContext {
                                            + "\(startStep) to train it further")
             }
             nextCheckpoint = (startStep / checkpointInterval + 1) * checkpointInterval
-            lastGoodCheckpoint = (last, startStep)
+            lastGoodCheckpoint = (point.file, startStep)
             try readEarlierMetrics()
-            resumeNote = resumeTrainingState(savedWith: last)
+            resumeNote = resumeTrainingState(savedWith: point.file)
         }
     }
 
@@ -264,6 +263,7 @@ public final class TrainingRun: TrainingContext {
         let dir = options.outputDirectory
         let lock = try folder.claim(resuming: options.resume)
         defer { withExtendedLifetime(lock) {} }
+        if let folderNote { log(folderNote) }
         if !options.resume || options.steps != nil { try folder.writeConfig(hyperParameters.yaml) }
         // A resumed run keeps the rows up to its checkpoint; a new one starts with the header.
         let header = ["step", "episode", "return", "length", "wall_time_s"] + descriptor.diagnostics
@@ -366,7 +366,7 @@ public final class TrainingRun: TrainingContext {
         }
         if let onPolicySnapshot {
             let cp = try describedCheckpoint()
-            onPolicySnapshot(try SafeTensors.encode(cp.tensors, metadata: cp.metadata))
+            onPolicySnapshot(try SafeTensors.encode(cp.tensors, metadata: cp.metadata.values))
         }
     }
 
@@ -381,7 +381,7 @@ public final class TrainingRun: TrainingContext {
     @discardableResult
     func saveCheckpoint(named name: String?) throws -> URL {
         let cp = try describedCheckpoint()
-        let checkpoint = try SafeTensors.encode(cp.tensors, metadata: cp.metadata)
+        let checkpoint = try SafeTensors.encode(cp.tensors, metadata: cp.metadata.values)
         let state = try trainingState()?.encoded(step: agent.stepsDone, checkpoint: checkpoint)
         let file = try folder.saveCheckpoint(checkpoint, trainingState: state, step: agent.stepsDone, named: name)
         lastGoodCheckpoint = (folder.last, agent.stepsDone)
@@ -404,23 +404,21 @@ public final class TrainingRun: TrainingContext {
     /// The agent's checkpoint with the metadata that makes it self-describing.
     private func describedCheckpoint() throws -> AgentCheckpoint {
         var cp = try agent.checkpoint()
-        cp.metadata["format"] = AgentCheckpoint.format
-        cp.metadata["agent"] = descriptor.name
-        cp.metadata["env"] = options.environment
-        cp.metadata["env_options"] = jsonString(checkpointEnvironmentOptions)
-        cp.metadata["hyperparameters"] = hyperParameters.json
-        cp.metadata["step"] = String(agent.stepsDone)
-        cp.metadata["seed"] = String(options.seed)
+        cp.metadata[.format] = CheckpointMetadata.Kind.agent.format
+        cp.metadata[.agent] = descriptor.name
+        cp.metadata[.env] = options.environment
+        cp.metadata[.envOptions] = checkpointEnvironmentOptions
+        cp.metadata[.hyperparameters] = hyperParameters.json
+        cp.metadata[.step] = agent.stepsDone
+        cp.metadata[.seed] = options.seed
         return cp
     }
 
-    /// Loads `file` into `agent`, refusing a checkpoint of another agent or environment.
+    /// Loads `file` into `agent`, refusing bad metadata and a checkpoint of another agent or environment.
     public static func restore(_ agent: Agent, from file: URL, descriptor: AgentDescriptor, environment: String) throws {
         let loaded = try SafeTensors.read(from: file)
-        let meta = loaded.metadata
-        guard let name = meta["agent"], let env = meta["env"] else {
-            throw AgentError.badCheckpoint("\(file.path) has no rlbench agent metadata")
-        }
+        let meta = try CheckpointMetadata(loaded.metadata).validated(as: .agent, source: file.path)
+        let name = try meta.value(.agent), env = try meta.value(.env)
         guard name == descriptor.name else {
             throw AgentError.checkpointMismatch("\(file.path) holds a \(name) agent, not \(descriptor.name)")
         }

@@ -279,8 +279,8 @@ public class ActorCriticAgent {
 
     public func restore(_ checkpoint: AgentCheckpoint) throws {
         try policy.restore(from: checkpoint, optimizer: optimizer, normalizer: normalizer)
-        if let restored = checkpoint.generator { rng = restored }
-        stepsDone = checkpoint.step
+        rng = try checkpoint.metadata.value(.rngState)
+        stepsDone = try checkpoint.metadata.value(.step)
     }
 
     /// The collector `train` continues with: the one kept from before (or resumed), else a new one whose

@@ -182,31 +182,26 @@ public class TabularTDAgent {
 
     /// The Q-table `q_table` [states, actions] plus step counter and RNG state for resuming.
     public func checkpoint() throws -> AgentCheckpoint {
-        AgentCheckpoint(
-            tensors: [(name: "q_table", tensor: Tensor(q.map { Float($0) }, shape: [numStates, numActions]))],
-            metadata: [
-                "policy": #"[{"type": "table", "tensor": "q_table"}]"#,
-                "action": "argmax",
-                "observation": #"{"type": "index"}"#,
-                "rng_state": rng.stateWords.map(String.init).joined(separator: ","),
-                "q_table_f64": q.map { "\($0)" }.joined(separator: ","),
-            ])
+        var meta = CheckpointMetadata()
+        meta[.policy] = #"[{"type": "table", "tensor": "q_table"}]"#
+        meta[.action] = "argmax"
+        meta[.observation] = #"{"type": "index"}"#
+        meta[.rngState] = rng
+        meta[.qTable] = q
+        return AgentCheckpoint(tensors: [(name: "q_table", tensor: Tensor(q.map { Float($0) }, shape: [numStates, numActions]))],
+                               metadata: meta)
     }
 
     public func restore(_ checkpoint: AgentCheckpoint) throws {
         let table = try checkpoint.tensor("q_table", shape: [numStates, numActions])
         // The exact Double table is kept in metadata so a resumed run continues bit for bit.
-        if let exact = checkpoint.metadata["q_table_f64"]?.split(separator: ",").compactMap({ Double($0) }),
-           exact.count == q.count {
+        if let exact = checkpoint.metadata[.qTable], exact.count == q.count {
             q = exact
         } else {
             q = table.data.map(Double.init)
         }
-        if let words = checkpoint.metadata["rng_state"]?.split(separator: ",").compactMap({ UInt64($0) }),
-           let restored = SeededGenerator(stateWords: words) {
-            rng = restored
-        }
-        stepsDone = Int(checkpoint.metadata["step"] ?? "") ?? 0
+        rng = try checkpoint.metadata.value(.rngState)
+        stepsDone = try checkpoint.metadata.value(.step)
     }
 }
 

@@ -33,8 +33,12 @@ public final class GridWorld: EpisodicEnvironment, Environment {
     public let start: Int
     public private(set) var position: Int
 
-    /// Parses a map; errors name the line and the problem.
+    /// Parses a map; errors name the line and the problem. A map is at most `Limits.mapBytes` long and
+    /// `Limits.mapCells` cells large.
     public init(text: String, name: String = "GridWorld") throws {
+        guard text.utf8.count <= Limits.mapBytes else {
+            throw EnvironmentError.invalidMap("the map has \(text.utf8.count) bytes, more than the limit of \(Limits.mapBytes)")
+        }
         var stepReward = 0.0, slip = 0.0
         var terminal: [Character: Double] = ["G": 1, "H": 0, "L": -1]
         var grid: [[Character]] = []
@@ -76,6 +80,10 @@ public final class GridWorld: EpisodicEnvironment, Environment {
             if let first = grid.first, first.count != row.count {
                 throw EnvironmentError.invalidMap("line \(lineNumber): row of \(row.count) tiles, expected \(first.count)")
             }
+            guard (grid.count + 1) * row.count <= Limits.mapCells else {
+                throw EnvironmentError.invalidMap("line \(lineNumber): the map has more than \(Limits.mapCells) cells "
+                                                  + "(\(grid.count + 1) rows of \(row.count)), the limit")
+            }
             grid.append(row)
         }
         guard !grid.isEmpty else { throw EnvironmentError.invalidMap("the map has no grid rows") }
@@ -96,7 +104,7 @@ public final class GridWorld: EpisodicEnvironment, Environment {
     /// Reads a map file.
     public convenience init(contentsOf url: URL) throws {
         let text: String
-        do { text = try Files.text(url) } catch {
+        do { text = try Files.text(url, maxBytes: Limits.mapBytes) } catch {
             throw EnvironmentError.invalidMap("cannot read \(url.path): \(error.localizedDescription)")
         }
         try self.init(text: text, name: "GridWorld(\(url.lastPathComponent))")

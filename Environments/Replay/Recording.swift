@@ -23,14 +23,18 @@ public struct Recording: Sendable {
     public var stateDtype: String?
     public var steps: [Step]
 
-    /// Parses a recording; errors name the file and line.
+    /// Reads and parses a recording; errors name the file and line.
     public init(contentsOf url: URL) throws {
-        let file = url.lastPathComponent
-        self.file = file
         let text: String
         do { text = try Files.text(url) } catch {
             throw ReplayError.unreadable(url.path, error.localizedDescription)
         }
+        try self.init(text: text, file: url.lastPathComponent)
+    }
+
+    /// Parses a recording's text; errors name `file` and the line.
+    public init(text: String, file: String) throws {
+        self.file = file
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
         guard let first = lines.first else { throw ReplayError.malformed(file, line: 1, "the file is empty") }
         func object(_ line: Substring, _ number: Int) throws -> [String: Any] {

@@ -1,6 +1,7 @@
 // What the command-line tool and its benchmark harness share: how a failure is reported, how a seed is read.
 import ArgumentParser
 import Foundation
+import Support
 
 /// Runs `body`; a thrown error becomes one clear line on stderr and a non-zero exit.
 public func fail<T>(_ body: () throws -> T) throws -> T {
@@ -23,4 +24,12 @@ public func parseSeed(_ text: String) throws -> UInt64 {
         throw ValidationError("a seed is a whole number from 0 to \(UInt64.max)")
     }
     return seed
+}
+
+/// Reads a count flag (`--steps 1e5`, `--episodes 100_000`) in the one syntax of counts (`WholeNumber`), from
+/// `range`; the error names the flag: "--steps must be at least 1, got -5".
+public func parseCount(_ flag: String, in range: ClosedRange<Int>) -> @Sendable (String) throws -> Int {
+    { text in
+        do { return try WholeNumber.parse(text, in: range) } catch { throw ValidationError("\(flag) \(error)") }
+    }
 }

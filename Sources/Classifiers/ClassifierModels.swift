@@ -1,6 +1,7 @@
 import Foundation
 import RLCore
 import SeededRandom
+import Support
 import Training
 
 /// The settings every classifier shares: how it trains, regularizes, augments, validates and stops.
@@ -35,8 +36,8 @@ extension ClassifierConfig {
     /// The fields of the shared settings, after a model's own.
     static var trainingFields: [ConfigField<Self>] {
         [.double("learning_rate", \.training.learningRate, above: 0, "the optimizer's step size at the start"),
-         .int("batch_size", \.training.batchSize, min: 1, max: 1 << 16, "images per step"),
-         .int("epochs", \.training.epochs, min: 1, max: 1 << 20, "passes over the training set"),
+         .int("batch_size", \.training.batchSize, min: 1, max: Limits.batchSize, "images per step"),
+         .int("epochs", \.training.epochs, min: 1, max: Limits.dataEpochs, "passes over the training set"),
          .choice("optimizer", \.training.optimizer, ["adam", "adamw", "sgd"], "the optimizer"),
          .double("momentum", \.training.momentum, in: 0...0.999, "SGD's momentum (Nesterov when > 0)"),
          .double("weight_decay", \.training.weightDecay, in: 0...1, "decay of the optimizer (decoupled for adamw, L2 in the gradient otherwise)"),

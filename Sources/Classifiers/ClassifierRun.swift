@@ -22,7 +22,6 @@ public typealias ClassifierRunOptions = DataRunOptions
 /// batch order from (seed, epoch), and the augmentation and dropout from generators whose states every checkpoint
 /// keeps, so a run resumed from any checkpoint (even one saved by Ctrl-C mid-epoch) continues as the uninterrupted run.
 public final class ClassifierRun {
-    public static let checkpointFormat = "rlbench-classifier"
     /// The tuned settings shipped with rlbench: `Sources/Classifiers/Configs/<model>/<data>.yml`.
     public static let tunedConfigs = TunedConfigs(.module)
     public static let metricColumns = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "learning_rate", "wall_time_s"]
@@ -40,7 +39,7 @@ public final class ClassifierRun {
     public var onEpoch: ((_ epoch: Int, _ history: [[String: Double]]) -> Void)?
     /// Called after every optimization step with the steps done so far.
     public var onStep: ((_ step: Int) -> Void)?
-    /// Asked before every step whether to stop (saving a checkpoint first): Ctrl-C by default.
+    /// Asked before every step whether to stop (saving a checkpoint first): a stop signal (`StopRequest`) by default.
     public var shouldStop: () -> Bool = { StopRequest.isRequested }
 
     private let optimizer: any Optimizer
@@ -56,13 +55,16 @@ public final class ClassifierRun {
     private var history: [[String: Double]] = []
     private var earlierWallSeconds = 0.0
     private let startTime = Date()
+    /// What the run says when it starts, about the folder: a fallback checkpoint resumed, an earlier run started over.
+    private let folderNote: String?
 
     /// Resolves the model, its settings and the data; throws clear errors for an unknown model or data set, bad
     /// settings and (with `resume`) a folder without a matching run.
     public init(_ options: ClassifierRunOptions) throws {
         var options = options
         folder = RunFolder(options.outputDirectory)
-        let resumed = try options.openFolder(folder, format: Self.checkpointFormat, kind: "classifier")
+        let (resumed, note) = try options.openFolder(folder, kind: .classifier)
+        folderNote = note
         self.options = options
         descriptor = try ClassifierCatalog.model(named: options.model)
         let hp = try options.settings(defaults: descriptor.defaults, tuned: Self.tunedConfigs, folder: folder)
@@ -91,7 +93,7 @@ public final class ClassifierRun {
         penalized = parameters.map(\.tensor).filter { $0.rank >= 2 }
         noise = SeededGenerator(seed: options.seed &+ 0x6175676D656E74) // "augment"
         progress = ProgressReporter(options.progress)
-        if let meta = resumed { try restore(meta) }
+        if let resumed { try restore(resumed) }
     }
 
     /// The training images (a subset drawn from the seed, if asked) and the validation images carved from them.
@@ -115,6 +117,7 @@ public final class ClassifierRun {
         let lock = try folder.claim(resuming: options.resume)
         defer { withExtendedLifetime(lock) {} }
         if !options.resume || options.epochs != nil { try folder.writeConfig(settings.yaml) }
+        if let folderNote { progress.log(folderNote) }
         let metrics = try MetricsLog(url: folder.metrics, header: Self.metricColumns,
                                      keptRows: history.map { row($0).joined(separator: ",") })
         defer { metrics.flush() }
@@ -274,20 +277,24 @@ public final class ClassifierRun {
     }
 
     /// The checkpoint's metadata: enough to rebuild the network and to continue the run exactly.
-    private var metadata: [String: String] {
-        ["format": Self.checkpointFormat, "model": descriptor.name, "data": options.data, "seed": String(options.seed),
-         "epoch": String(epochsDone), "batch": String(batchesDone), "step": String(stepsDone),
-         "rng_state": Self.words(noise), "dropout_states": network.dropouts.map { Self.words($0.generator) }.joined(separator: ";"),
-         "epoch_sums": "\(lossSum.bitPattern),\(correct),\(seen)",
-         "early_stopping": "\(bestValidationLoss.bitPattern),\(staleEpochs),\(stoppedEarly)",
-         "hyperparameters": settings.json, "layers": network.layerList, "sample_shape": jsonString(train.sampleShape),
-         "classes": String(train.classCount)]
-    }
-
-    static func words(_ rng: SeededGenerator) -> String { rng.stateWords.map(String.init).joined(separator: ",") }
-
-    static func generator(_ text: Substring) -> SeededGenerator? {
-        SeededGenerator(stateWords: text.split(separator: ",").compactMap { UInt64($0) })
+    private var metadata: CheckpointMetadata {
+        var meta = CheckpointMetadata()
+        meta[.format] = CheckpointMetadata.Kind.classifier.format
+        meta[.model] = descriptor.name
+        meta[.data] = options.data
+        meta[.seed] = options.seed
+        meta[.epoch] = epochsDone
+        meta[.batch] = batchesDone
+        meta[.step] = stepsDone
+        meta[.rngState] = noise
+        meta[.dropoutStates] = network.dropouts.map(\.generator)
+        meta[.epochSums] = EpochSums(lossSum: lossSum, correct: correct, seen: seen)
+        meta[.earlyStopping] = EarlyStopping(bestValidationLoss: bestValidationLoss, staleEpochs: staleEpochs, stopped: stoppedEarly)
+        meta[.hyperparameters] = settings.json
+        meta[.layers] = network.layerList
+        meta[.sampleShape] = train.sampleShape
+        meta[.classes] = train.classCount
+        return meta
     }
 
     @discardableResult
@@ -296,30 +303,29 @@ public final class ClassifierRun {
         return try folder.saveCheckpoint(tensors, metadata: metadata, step: stepsDone, named: name)
     }
 
-    /// Continues from the folder's last checkpoint: the network, the optimizer, the generators and the counters.
-    private func restore(_ meta: [String: String]) throws {
-        let bad = ClassifierError.badCheckpoint("\(folder.last.path) lacks its counters or generator states")
-        let loaded = try SafeTensors.read(from: folder.last).tensors
+    /// Continues from the folder's resume point (metadata validated): the network, the optimizer, the generators and
+    /// the counters.
+    private func restore(_ point: ResumePoint) throws {
+        let meta = point.metadata
+        let loaded = try SafeTensors.read(from: point.file).tensors
         try network.load(stateDict: loaded.filter { !$0.name.hasPrefix("optimizer.") })
         try optimizer.loadStateTensors(loaded.compactMap {
             $0.name.hasPrefix("optimizer.") ? (name: String($0.name.dropFirst(10)), tensor: $0.tensor) : nil
         })
-        guard let epoch = meta["epoch"].flatMap({ Int($0) }), let batches = meta["batch"].flatMap({ Int($0) }),
-              let steps = meta["step"].flatMap({ Int($0) }), let rng = meta["rng_state"].flatMap({ Self.generator($0[...]) }),
-              let sums = meta["epoch_sums"]?.split(separator: ","), sums.count == 3,
-              let lossBits = UInt64(sums[0]), let right = Int(sums[1]), let count = Int(sums[2]),
-              let stop = meta["early_stopping"]?.split(separator: ","), stop.count == 3,
-              let bestBits = UInt64(stop[0]), let stale = Int(stop[1]), let early = Bool(String(stop[2])) else { throw bad }
-        let states = meta["dropout_states", default: ""].split(separator: ";").compactMap(Self.generator)
-        guard states.count == network.dropouts.count else { throw bad }
-        for (layer, state) in zip(network.dropouts, states) { layer.generator = state }
-        guard epoch < epochs && !early else {
-            throw RunFolderError.nothingToResume("the run in \(folder.url.path) has finished after \(epoch) epochs"
-                                                 + (early ? " (early stopping)" : "; give --epochs above \(epoch) to train it further"))
+        let epoch = try meta.value(.epoch), sums = try meta.value(.epochSums), stop = try meta.value(.earlyStopping)
+        let states = try meta.value(.dropoutStates)
+        guard states.count == network.dropouts.count else {
+            throw ClassifierError.badCheckpoint("\(point.file.path) has \(states.count) dropout generator states; "
+                                                + "the network has \(network.dropouts.count) dropout layers")
         }
-        (epochsDone, batchesDone, stepsDone, noise) = (epoch, batches, steps, rng)
-        (lossSum, correct, seen) = (Double(bitPattern: lossBits), right, count)
-        (bestValidationLoss, staleEpochs, stoppedEarly) = (Double(bitPattern: bestBits), stale, early)
+        for (layer, state) in zip(network.dropouts, states) { layer.generator = state }
+        guard epoch < epochs && !stop.stopped else {
+            throw RunFolderError.nothingToResume("the run in \(folder.url.path) has finished after \(epoch) epochs"
+                                                 + (stop.stopped ? " (early stopping)" : "; give --epochs above \(epoch) to train it further"))
+        }
+        (epochsDone, batchesDone, stepsDone, noise) = (epoch, try meta.value(.batch), try meta.value(.step), try meta.value(.rngState))
+        (lossSum, correct, seen) = (sums.lossSum, sums.correct, sums.seen)
+        (bestValidationLoss, staleEpochs, stoppedEarly) = (stop.bestValidationLoss, stop.staleEpochs, stop.stopped)
         for line in try MetricsLog.rows(of: folder.metrics) {
             let fields = line.split(separator: ",", omittingEmptySubsequences: false)
             guard fields.count == Self.metricColumns.count, let e = Double(fields[0]) else {

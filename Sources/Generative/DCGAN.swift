@@ -11,12 +11,16 @@ import Training
 public final class DCGAN: AdversarialModel {
     public struct Config: AdversarialConfig {
         public var channels = [64, 128]
+        /// "dcgan": the paper's N(0, 0.02) weights; "pytorch": each layer's own default initialization.
+        public var weightInit = "dcgan"
         public var game = AdversarialSettings(latentSize: 100)
         public var training = ModelTraining(learningRate: 2e-4, batchSize: 64, epochs: 5)
         public init() {}
 
         public static var fields: [ConfigField<Config>] {
-            [.sizes("channels", \.channels, max: 1024, "channels of the discriminator's two convolutions (the generator mirrors them)")]
+            [.sizes("channels", \.channels, max: 1024, "channels of the discriminator's two convolutions (the generator mirrors them)"),
+             .choice("weight_init", \.weightInit, ["dcgan", "pytorch"],
+                     "dcgan: weights from N(0, 0.02), batch norm's scales from N(1, 0.02), biases 0, as the paper")]
                 + adversarialFields
         }
     }
@@ -58,9 +62,26 @@ public final class DCGAN: AdversarialModel {
             Conv2d(c1, c2, kernelSize: 4, stride: 2, padding: 1, using: &weights), BatchNorm2d(c2), LeakyReLU(slope: 0.2),
             Flatten()])
         discriminatorHead = Linear(flat + config.labelInputs(shape), 1, using: &weights)
+        if config.weightInit == "dcgan" {
+            for network in [generator, discriminator, discriminatorHead] as [Module] { Self.paperInitialization(network, using: &weights) }
+        }
         generatorOptimizer = Self.optimizer([("generator", generator)], config)
         discriminatorOptimizer = Self.optimizer([("discriminator", discriminator), ("discriminator_head", discriminatorHead)], config)
         generatorAverage = Self.average(of: generator, config)
+    }
+
+    /// The paper's initialization: every linear and convolution weight from N(0, 0.02), every batch norm scale from
+    /// N(1, 0.02), every bias 0 (the DCGAN paper, section 4; the PyTorch example applies it to its convolutions,
+    /// and its first layer is a transposed convolution where this generator has a linear layer).
+    static func paperInitialization(_ network: Module, using rng: inout SeededGenerator) {
+        for (name, tensor) in network.namedParameters() {
+            if name.hasSuffix("bias") {
+                tensor.data = [Float](repeating: 0, count: tensor.count)
+            } else {
+                let mean: Float = tensor.rank == 1 ? 1 : 0  // a batch norm's scale, else a weight matrix or kernel
+                tensor.data = Tensor.normal(tensor.shape, mean: mean, std: 0.02, using: &rng).data
+            }
+        }
     }
 
     public func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }

@@ -11,20 +11,19 @@ public struct GenerativeCheckpoint {
     /// The data set it was trained on.
     public let data: String
     public let shape: DataShape
-    public let metadata: [String: String]
+    public let metadata: CheckpointMetadata
 
     public init(contentsOf url: URL) throws {
         let loaded = try SafeTensors.read(from: url)
-        let meta = loaded.metadata
-        guard meta["format"] == GenerativeRun.checkpointFormat else {
-            let what = meta["agent"].map { "an agent checkpoint (\($0))" } ?? "not an rlbench generative-model checkpoint"
-            throw GenerativeError.badCheckpoint("\(url.path) is \(what); sample needs a checkpoint of `rlbench run <model>`")
+        let meta = CheckpointMetadata(loaded.metadata)
+        if let kind = meta.kind, kind != .generative {
+            let name = (meta[.agent] ?? meta[.model]).map { " (\($0))" } ?? ""
+            throw GenerativeError.badCheckpoint("\(url.path) is \(kind.article) checkpoint\(name); sample needs a checkpoint "
+                                                + "of `rlbench run <model>`")
         }
-        guard let name = meta["model"], let data = meta["data"], let settingsJSON = meta["hyperparameters"],
-              let shapeJSON = meta["sample_shape"], let classes = meta["classes"].flatMap({ Int($0) }),
-              let sample = try? JSONSerialization.jsonObject(with: Data(shapeJSON.utf8)) as? [Int] else {
-            throw GenerativeError.badCheckpoint("\(url.path) lacks the model, data, settings or sample shape in its metadata")
-        }
+        try meta.validated(as: .generative, source: url.path)
+        let name = try meta.value(.model), data = try meta.value(.data), settingsJSON = try meta.value(.hyperparameters)
+        let sample = try meta.value(.sampleShape), classes = try meta.value(.classes)
         let type = try ModelCatalog.model(named: name)
         var settings = HyperParameters(defaults: type.descriptor.defaults)
         try settings.apply(json: settingsJSON, source: url.path)

@@ -1,6 +1,7 @@
 import Foundation
 import RLCore
 import SeededRandom
+import Support
 import Training
 
 /// What a generative model is trained on: the shape of one sample and, for conditional models, the classes.
@@ -99,8 +100,8 @@ extension ModelConfig {
     /// The fields of the shared settings, after a model's own.
     static var trainingFields: [ConfigField<Self>] {
         [.double("learning_rate", \.training.learningRate, above: 0, "Adam's step size"),
-         .int("batch_size", \.training.batchSize, min: 1, max: 1 << 16, "samples per step"),
-         .int("epochs", \.training.epochs, min: 1, max: 1 << 20, "passes over the training set"),
+         .int("batch_size", \.training.batchSize, min: 1, max: Limits.batchSize, "samples per step"),
+         .int("epochs", \.training.epochs, min: 1, max: Limits.dataEpochs, "passes over the training set"),
          .bool("conditional", \.training.conditional, "feed the label's one-hot code to both networks")]
     }
 

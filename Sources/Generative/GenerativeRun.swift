@@ -23,7 +23,6 @@ public typealias GenerativeRunOptions = DataRunOptions
 /// training noise from one generator whose state every checkpoint keeps, so a run resumed from any checkpoint
 /// (even one saved by Ctrl-C mid-epoch) continues exactly as the uninterrupted run.
 public final class GenerativeRun {
-    public static let checkpointFormat = "rlbench-generative"
     /// The tuned settings shipped with rlbench: `Sources/Generative/Configs/<model>/<data>.yml`.
     public static let tunedConfigs = TunedConfigs(.module)
 
@@ -39,7 +38,7 @@ public final class GenerativeRun {
     /// Called after every epoch with the fixed-noise samples (`[n, features]`, values in [0, 1] for images) and the
     /// metrics so far; runs on the training thread (the live window takes a copy).
     public var onEpoch: ((_ samples: [Float], _ epoch: Int, _ history: [[String: Double]]) -> Void)?
-    /// Asked before every step whether to stop (saving a checkpoint first): Ctrl-C by default.
+    /// Asked before every step whether to stop (saving a checkpoint first): a stop signal (`StopRequest`) by default.
     public var shouldStop: () -> Bool = { StopRequest.isRequested }
 
     private let folder: RunFolder
@@ -55,13 +54,16 @@ public final class GenerativeRun {
     private var earlierWallSeconds = 0.0
     private let startTime = Date()
     private var lastGood: (file: URL, epoch: Int)?
+    /// What the run says when it starts, about the folder: a fallback checkpoint resumed, an earlier run started over.
+    private let folderNote: String?
 
     /// Resolves the model, its settings and the data; throws clear errors for an unknown model or data set, data
     /// the model cannot train on, bad settings and (with `resume`) a folder without a matching run.
     public init(_ options: GenerativeRunOptions) throws {
         var options = options
         folder = RunFolder(options.outputDirectory)
-        let resumed = try options.openFolder(folder, format: Self.checkpointFormat, kind: "generative-model")
+        let (resumed, note) = try options.openFolder(folder, kind: .generative)
+        folderNote = note
         self.options = options
         let type = try ModelCatalog.model(named: options.model)
         descriptor = type.descriptor
@@ -82,25 +84,18 @@ public final class GenerativeRun {
         noise = SeededGenerator(seed: options.seed &+ 0x6E6F697365) // "noise"
         progress = ProgressReporter(options.progress)
 
-        if let meta = resumed {
-            let loaded = try SafeTensors.read(from: folder.last)
-            try model.restore(loaded.tensors)
-            guard let epoch = meta["epoch"].flatMap({ Int($0) }), let batches = meta["batch"].flatMap({ Int($0) }),
-                  let steps = meta["step"].flatMap({ Int($0) }),
-                  let words = meta["rng_state"]?.split(separator: ",").compactMap({ UInt64($0) }),
-                  let generator = SeededGenerator(stateWords: words) else {
-                throw GenerativeError.badCheckpoint("\(folder.last.path) lacks its epoch, batch, step or generator state")
-            }
+        if let resumed {
+            let meta = resumed.metadata
+            try model.restore(try SafeTensors.read(from: resumed.file).tensors)
+            let epoch = try meta.value(.epoch)
             guard epoch < epochs else {
                 throw RunFolderError.nothingToResume("the run in \(folder.url.path) has done all its \(epoch) epochs; "
                                                      + "give --epochs above \(epoch) to train it further")
             }
-            (epochsDone, batchesDone, stepsDone, noise) = (epoch, batches, steps, generator)
+            (epochsDone, batchesDone, stepsDone, noise) = (epoch, try meta.value(.batch), try meta.value(.step), try meta.value(.rngState))
             // Stored as the bits of each Double, so the resumed epoch's mean is the uninterrupted one's.
-            if let json = meta["loss_sums"], let bits = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String] {
-                lossSums = bits.compactMapValues { UInt64($0).map(Double.init(bitPattern:)) }
-            }
-            lastGood = (folder.last, epoch)
+            lossSums = meta[.lossSums] ?? [:]
+            lastGood = (resumed.file, epoch)
             try readEarlierMetrics()
         }
     }
@@ -142,6 +137,7 @@ public final class GenerativeRun {
         let lock = try folder.claim(resuming: options.resume)
         defer { withExtendedLifetime(lock) {} }
         try Files.makeDirectory(folder.url.appendingPathComponent("samples"))
+        if let folderNote { progress.log(folderNote) }
         if !options.resume || options.epochs != nil { try folder.writeConfig(settings.yaml) }
         let metrics = try MetricsLog(url: folder.metrics, header: metricColumns, keptRows: history.map { row($0).joined(separator: ",") })
         defer { metrics.flush() }
@@ -316,13 +312,24 @@ public final class GenerativeRun {
     // MARK: Checkpoints
 
     /// The checkpoint's metadata: enough to rebuild the model (`GenerativeCheckpoint`) and to sample without rlbench.
-    private var metadata: [String: String] {
-        ["format": Self.checkpointFormat, "model": descriptor.name, "data": options.data, "seed": String(options.seed),
-         "epoch": String(epochsDone), "batch": String(batchesDone), "step": String(stepsDone), "loss_sums": jsonString(lossSums.mapValues { String($0.bitPattern) }),
-         "rng_state": noise.stateWords.map(String.init).joined(separator: ","),
-         "hyperparameters": settings.json, "generator": model.generatorDescription,
-         "latent_size": String(model.latentSize), "sample_shape": jsonString(shape.sample),
-         "classes": String(shape.classCount), "conditional": model.isConditional ? "true" : "false"]
+    private var metadata: CheckpointMetadata {
+        var meta = CheckpointMetadata()
+        meta[.format] = CheckpointMetadata.Kind.generative.format
+        meta[.model] = descriptor.name
+        meta[.data] = options.data
+        meta[.seed] = options.seed
+        meta[.epoch] = epochsDone
+        meta[.batch] = batchesDone
+        meta[.step] = stepsDone
+        meta[.lossSums] = lossSums
+        meta[.rngState] = noise
+        meta[.hyperparameters] = settings.json
+        meta[.generator] = model.generatorDescription
+        meta[.latentSize] = model.latentSize
+        meta[.sampleShape] = shape.sample
+        meta[.classes] = shape.classCount
+        meta[.conditional] = model.isConditional
+        return meta
     }
 
     @discardableResult

@@ -3,19 +3,23 @@ import Foundation
 /// Reading whole files and making folders, with errors that say plainly what is wrong (no such file, a directory
 /// where a file should be, no permission) rather than Foundation's error codes.
 public enum Files {
-    /// The bytes of the file at `url`.
-    public static func data(_ url: URL) throws -> Data {
+    /// The bytes of the file at `url`; a file of more than `maxBytes` is an error before it is read.
+    public static func data(_ url: URL, maxBytes: Int? = nil) throws -> Data {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw FileError(path: url.path, reason: "no such file")
         }
         if isDirectory.boolValue { throw FileError(path: url.path, reason: "it is a directory, not a file") }
+        if let maxBytes, let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int,
+           size > maxBytes {
+            throw FileError(path: url.path, reason: "it has \(size) bytes, more than the limit of \(maxBytes)")
+        }
         do { return try Data(contentsOf: url) } catch { throw FileError(path: url.path, reason: reason(error)) }
     }
 
-    /// The UTF-8 text of the file at `url`.
-    public static func text(_ url: URL) throws -> String {
-        guard let text = String(data: try data(url), encoding: .utf8) else {
+    /// The UTF-8 text of the file at `url`; a file of more than `maxBytes` is an error before it is read.
+    public static func text(_ url: URL, maxBytes: Int? = nil) throws -> String {
+        guard let text = String(data: try data(url, maxBytes: maxBytes), encoding: .utf8) else {
             throw FileError(path: url.path, reason: "it is not UTF-8 text")
         }
         return text

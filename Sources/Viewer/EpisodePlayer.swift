@@ -2,6 +2,7 @@ import Agents
 import Environments
 import Foundation
 import Imaging
+import Training
 
 /// Plays episodes of an environment with an agent's greedy policy, one step per frame, for a live view: the
 /// display environment of `rlbench run --view` and the game of `rlbench play`.
@@ -94,7 +95,7 @@ public final class EpisodePlayer {
         guard let snapshots, let data = snapshots.takeIfNewer(than: &seenSnapshot) else { return }
         let loaded = try AgentCheckpoint(safetensors: data)
         try agent.restore(loaded)
-        policyStep = loaded.metadata["step"].flatMap { Int($0) }
+        policyStep = loaded.metadata[.step]
         overlayIsStale = true
     }
 

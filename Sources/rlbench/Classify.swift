@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLIKit
 import Foundation
+import Support
 import Datasets
 import RLCore
 
@@ -17,7 +18,7 @@ struct Classify: ParsableCommand {
     @Option(help: "The data set: digits.")
     var dataset = "digits"
 
-    @Option(parsing: .unconditional, help: "Training epochs.")
+    @Option(parsing: .unconditional, help: "Training epochs.", transform: parseCount("--epochs", in: 1...Limits.dataEpochs))
     var epochs = 40
 
     @Option(parsing: .unconditional, help: "Seed of the network and the minibatch order (the split always uses seed 0).", transform: parseSeed)
@@ -28,7 +29,6 @@ struct Classify: ParsableCommand {
 
     func validate() throws {
         guard dataset == "digits" else { throw ValidationError("unknown dataset '\(dataset)'; known: digits") }
-        guard epochs > 0 else { throw ValidationError("--epochs must be positive") }
         if let out {
             // Checked before training, so that a long run does not end on a folder that is not there.
             var isDirectory: ObjCBool = false

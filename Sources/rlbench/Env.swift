@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIKit
 import Environments
 import Foundation
+import Support
 import Imaging
 import SeededRandom
 
@@ -85,15 +86,14 @@ struct EnvRecord: ParsableCommand {
     @Option(parsing: .unconditional, help: "Seed of the reset and of the random policy.", transform: parseSeed)
     var seed: UInt64 = 0
 
-    @Option(parsing: .unconditional, help: "Stop after this many steps.")
+    @Option(parsing: .unconditional, help: "Stop after this many steps.", transform: parseCount("--max-steps", in: 1...Limits.timesteps))
     var maxSteps = 500
 
-    @Option(parsing: .unconditional, help: "Frames per second of the GIF.")
+    @Option(parsing: .unconditional, help: "Frames per second of the GIF.", transform: parseCount("--fps", in: 1...1000))
     var fps = 30
 
     func validate() throws {
         guard policy == "random" else { throw ValidationError("unknown policy '\(policy)'; known: random") }
-        guard maxSteps > 0, fps > 0 else { throw ValidationError("--max-steps and --fps must be positive") }
         guard [".gif", ".png"].contains(where: { out.lowercased().hasSuffix($0) }) else {
             throw ValidationError("--out must end in .gif or .png")
         }

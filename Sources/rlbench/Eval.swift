@@ -3,6 +3,7 @@ import ArgumentParser
 import CLIKit
 import Foundation
 import RLCore
+import Support
 import Training
 
 /// `rlbench eval CHECKPOINT`: evaluates a saved agent with its deterministic policy.
@@ -13,7 +14,8 @@ struct Eval: ParsableCommand {
     @Argument(help: "A checkpoint written by `rlbench run` (e.g. runs/ppo-CartPole-v1-seed0/final.safetensors).")
     var checkpoint: String
 
-    @Option(name: .long, parsing: .unconditional, help: "Number of episodes.")
+    @Option(name: .long, parsing: .unconditional, help: "Number of episodes.",
+            transform: parseCount("--episodes", in: 1...Limits.evaluationEpisodes))
     var episodes = 100
 
     @Option(name: .long, help: "Environment id (default: the one the agent was trained on; must have the same spaces).")
@@ -25,16 +27,10 @@ struct Eval: ParsableCommand {
     @Flag(name: .long, help: "Print only the JSON summary.")
     var json = false
 
-    func validate() throws {
-        guard episodes > 0 else { throw ValidationError("--episodes must be positive") }
-    }
-
     func run() throws {
-        let (agent, descriptor, factory) = try fail { try SavedAgent.load(URL(fileURLWithPath: checkpoint), environment: env) }
+        let (agent, descriptor, factory, metadata) = try fail { try SavedAgent.load(URL(fileURLWithPath: checkpoint), environment: env) }
         // By default the episodes of the run's own eval.json: seeds S + 1,000,000 + i for a run with seed S.
-        let header = try? SafeTensors.header(of: URL(fileURLWithPath: checkpoint))
-        let runSeed = header?.metadata["seed"].flatMap { UInt64($0) } ?? 0
-        let firstSeed = seed ?? runSeed &+ 1_000_000
+        let firstSeed = try seed ?? metadata.value(.seed) &+ 1_000_000
         let summary = try fail { try evaluate(agent, on: factory, episodes: episodes, seed: firstSeed) }
         if !json {
             print(String(format: "%@ on %@: mean return %.2f ± %.2f over %d episodes (min %.2f, max %.2f)", descriptor.name,

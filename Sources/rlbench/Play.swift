@@ -3,6 +3,7 @@ import ArgumentParser
 import CLIKit
 import Environments
 import Foundation
+import Support
 import Viewer
 
 /// `rlbench play CHECKPOINT`: a trained agent plays in a window.
@@ -21,7 +22,8 @@ struct Play: ParsableCommand {
     @Option(name: .long, help: "Environment id (default: the one the agent was trained on; must have the same spaces).")
     var env: String?
 
-    @Option(name: .long, parsing: .unconditional, help: "Episodes to play before the window closes.")
+    @Option(name: .long, parsing: .unconditional, help: "Episodes to play before the window closes.",
+            transform: parseCount("--episodes", in: 1...Limits.evaluationEpisodes))
     var episodes = 5
 
     @Option(name: .long, parsing: .unconditional, help: "Frames (environment steps) per second (default: the environment's own).")
@@ -37,13 +39,12 @@ struct Play: ParsableCommand {
     var screenshots = "."
 
     func validate() throws {
-        guard episodes > 0 else { throw ValidationError("--episodes must be positive") }
         if let fps, !(fps > 0 && fps.isFinite) { throw ValidationError("--fps must be a positive number, got \(fps)") }
         guard scale > 0 && scale.isFinite else { throw ValidationError("--scale must be a positive number") }
     }
 
     func run() throws {
-        let (agent, descriptor, factory) = try fail { try SavedAgent.load(URL(fileURLWithPath: checkpoint), environment: env) }
+        let (agent, descriptor, factory, _) = try fail { try SavedAgent.load(URL(fileURLWithPath: checkpoint), environment: env) }
         let player = EpisodePlayer(environment: try fail { try factory.make() }, agent: agent, seed: seed)
         let title = "\(descriptor.name) \(factory.id)".uppercased()
         let first = try fail { try player.nextFrame() }

@@ -8,6 +8,7 @@ import Environments
 import Foundation
 import Glibc
 import RLCore
+import Support
 import Viewer
 import Training
 
@@ -30,13 +31,15 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Folder holding the IDX files of --data mnist or fashion-mnist (default: $RLBENCH_DATA/<name>, then /usr/share/datasets/<name>).")
     var dataDir: String?
 
-    @Option(name: .long, parsing: .unconditional, help: "Training epochs of a generative model or classifier (default: the config's epochs).")
+    @Option(name: .long, parsing: .unconditional, help: "Training epochs of a generative model or classifier (default: the config's epochs).",
+            transform: parseCount("--epochs", in: 1...Limits.dataEpochs))
     var epochs: Int?
 
     @Option(name: .long, help: "Environment id (see `rlbench env list`).")
     var env: String?
 
-    @Option(name: .long, parsing: .unconditional, help: "Total environment steps (default: the config's n_timesteps).")
+    @Option(name: .long, parsing: .unconditional, help: "Total environment steps, e.g. 100000, 100_000 or 1e5 (default: the config's n_timesteps).",
+            transform: parseCount("--steps", in: 1...Limits.timesteps))
     var steps: Int?
 
     @Option(name: .long, parsing: .unconditional, help: "Random seed; the same seed and config give the same run (default: 0; with --resume, the run's).", transform: parseSeed)
@@ -57,10 +60,12 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Continue the run in this folder from its last checkpoint, with its own agent, environment, seed and config.yml (--steps may raise its total).")
     var resume: String?
 
-    @Option(name: .long, parsing: .unconditional, help: "Episodes of the final deterministic evaluation (0 to skip).")
+    @Option(name: .long, parsing: .unconditional, help: "Episodes of the final deterministic evaluation (0 to skip).",
+            transform: parseCount("--eval-episodes", in: 0...Limits.evaluationEpisodes))
     var evalEpisodes = 100
 
-    @Option(name: .long, parsing: .unconditional, help: "Steps between periodic checkpoints (default: a fifth of the run).")
+    @Option(name: .long, parsing: .unconditional, help: "Steps between periodic checkpoints (default: a fifth of the run).",
+            transform: parseCount("--checkpoint-every", in: 1...Limits.timesteps))
     var checkpointEvery: Int?
 
     @Flag(name: .long, help: "Plain log lines instead of a live progress bar.")
@@ -73,16 +78,10 @@ struct Run: ParsableCommand {
     var fps: Double?
 
     func validate() throws {
-        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
-        if evalEpisodes < 0 { throw ValidationError("--eval-episodes must be 0 (no evaluation) or more, got \(evalEpisodes)") }
-        if let checkpointEvery, checkpointEvery < 1 {
-            throw ValidationError("--checkpoint-every must be at least 1 step, got \(checkpointEvery)")
-        }
         if let out, out.isEmpty { throw ValidationError("--out needs a folder name") }
         if let resume, resume.isEmpty { throw ValidationError("--resume needs the folder of a run") }
         if let fps, !(fps > 0 && fps.isFinite) { throw ValidationError("--fps must be a positive number, got \(fps)") }
         if fps != nil && !view { throw ValidationError("--fps sets the speed of the --view window; add --view") }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
     }
 
     mutating func run() throws {
@@ -158,7 +157,7 @@ struct Run: ParsableCommand {
                 result = try training.run()
             }
         } catch AgentError.interrupted {
-            throw ExitCode(130)
+            throw ExitCode(StopRequest.exitCode)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure

@@ -9,15 +9,12 @@ extension Run {
     /// Whether this run trains a classifier: a classifier's name, or a resumed folder holding one.
     func isClassifierRun() -> Bool {
         if let agent { return ClassifierCatalog.names.contains(agent) }
-        if let resume {
-            let meta = try? RunFolder(URL(fileURLWithPath: resume)).resumableMetadata()
-            return meta?["format"] == ClassifierRun.checkpointFormat
-        }
+        if let resume { return RunFolder(URL(fileURLWithPath: resume)).recordedKind() == .classifier }
         return false
     }
 
     func runClassifier() throws {
-        let options = try dataRunOptions(kind: "classifier", defaultModel: "lenet", refusing: [(view, "--view")]) {
+        let options = try dataRunOptions(kind: .classifier, defaultModel: "lenet", refusing: [(view, "--view")]) {
             let descriptor = try ClassifierCatalog.model(named: $0)
             return (descriptor.name, descriptor.defaultData)
         }
@@ -28,7 +25,7 @@ extension Run {
         do {
             report = try training.run()
         } catch ClassifierError.interrupted {
-            throw ExitCode(130)
+            throw ExitCode(StopRequest.exitCode)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure

@@ -11,15 +11,12 @@ extension Run {
     func isModelRun() throws -> Bool {
         if let agent { return ModelCatalog.names.contains(agent) }
         if data != nil { return true }
-        if let resume {
-            let meta = try? RunFolder(URL(fileURLWithPath: resume)).resumableMetadata()
-            return meta?["format"] == GenerativeRun.checkpointFormat
-        }
+        if let resume { return RunFolder(URL(fileURLWithPath: resume)).recordedKind() == .generative }
         return false
     }
 
     func runModel() throws {
-        let options = try dataRunOptions(kind: "generative model", defaultModel: "vae", refusing: []) {
+        let options = try dataRunOptions(kind: .generative, defaultModel: "vae", refusing: []) {
             let type = try ModelCatalog.model(named: $0)
             return (type.descriptor.name, type.descriptor.defaultData)
         }
@@ -34,7 +31,7 @@ extension Run {
                 quality = try training.run()
             }
         } catch GenerativeError.interrupted {
-            throw ExitCode(130)
+            throw ExitCode(StopRequest.exitCode)
         } catch {
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
             throw ExitCode.failure
@@ -46,8 +43,9 @@ extension Run {
     /// The options of an epoch-based run (a generative model, a classifier) from `run`'s flags: a new run of the model
     /// named (or `defaultModel`) on `--data` (or its own default), or `--resume` of a folder with its own model, data,
     /// seed and settings. Agents' flags, and `extra` ones (flag given, name), are refused by name.
-    func dataRunOptions(kind: String, defaultModel: String, refusing extra: [(Bool, String)],
+    func dataRunOptions(kind checkpointKind: CheckpointMetadata.Kind, defaultModel: String, refusing extra: [(Bool, String)],
                         resolve: (String) throws -> (name: String, defaultData: String)) throws -> DataRunOptions {
+        let kind = checkpointKind == .generative ? "generative model" : "classifier"
         let refused = [(env != nil, "--env"), (steps != nil, "--steps"), (!envOption.isEmpty, "--env-option"),
                        (checkpointEvery != nil, "--checkpoint-every"), (evalEpisodes != 100, "--eval-episodes"),
                        (fps != nil, "--fps")] + extra
@@ -57,10 +55,8 @@ extension Run {
         var options: DataRunOptions
         if let resume {
             let directory = URL(fileURLWithPath: resume)
-            let meta = try fail { try RunFolder(directory).resumableMetadata() }
-            guard let model = meta["model"], let data = meta["data"], let own = meta["seed"] else {
-                throw fail(ValidationError("\(resume)/last.safetensors is not a \(kind) checkpoint"))
-            }
+            let meta = try fail { try RunFolder(directory).resumePoint(kind: checkpointKind).metadata }
+            let (model, data, own) = try fail { try (meta.value(.model), meta.value(.data), String(meta.value(.seed))) }
             func conflict(_ what: String, _ given: String, _ value: String) -> ValidationError {
                 ValidationError("--resume continues the run in \(resume) with its own \(what) (\(value)); drop \(given)")
             }

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIKit
 import Datasets
 import Foundation
+import Support
 import Generative
 import Imaging
 import RLCore
@@ -22,7 +23,8 @@ struct Sample: ParsableCommand {
     @Argument(help: "The checkpoint (final.safetensors or last.safetensors of a run folder).")
     var checkpoint: String
 
-    @Option(name: .customLong("n"), parsing: .unconditional, help: "How many samples (default 64).")
+    @Option(name: .customLong("n"), parsing: .unconditional, help: "How many samples (default 64).",
+            transform: parseCount("--n", in: 1...100_000))
     var count = 64
 
     @Option(parsing: .unconditional, help: "Seed of the noise (default 0).", transform: parseSeed)
@@ -50,7 +52,6 @@ struct Sample: ParsableCommand {
     var view = false
 
     func validate() throws {
-        guard count >= 1 && count <= 100_000 else { throw ValidationError("--n must be from 1 to 100000, got \(count)") }
         guard [interpolate, reconstruct, manifold].filter({ $0 }).count <= 1 else {
             throw ValidationError("choose one of --interpolate, --reconstruct and --manifold")
         }

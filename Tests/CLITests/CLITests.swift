@@ -24,7 +24,7 @@ import TestSupport
             (["run", "ppo", "--steps", "-5"], "--steps must be at least 1"),
             (["run", "ppo", "--seed", "-1"], "The value '-1' is invalid for '--seed <seed>': a seed is a whole number from 0"),
             (["eval", "/nonexistent.safetensors", "--seed", "1e3"], "The value '1e3' is invalid for '--seed <seed>'"),
-            (["eval", "/nonexistent.safetensors", "--episodes", "-1"], "--episodes must be positive"),
+            (["eval", "/nonexistent.safetensors", "--episodes", "-1"], "--episodes must be at least 1, got -1"),
             (["run", "ppo", "--set", "policy_kwargs.dueling=true"], "'dueling' is not an entry this agent's networks use"),
             (["bench", "learn", "--seeds", "0"], "--seeds must be at least 1"),
             (["bench", "agents", "--env", "Nope-v0"], "unknown environment id 'Nope-v0'; known ids: CartPole-v1"),
@@ -32,7 +32,13 @@ import TestSupport
             (["bench", "learn", "--agent", "sac"], "no rows for agent 'sac'"),
             (["bench", "learn", "--agent", "ppo", "--env", "FrozenLake-v1"], "no row for ppo on FrozenLake-v1"),
             (["run", "ppo", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),
-            (["run", "ppo", "--eval-episodes=-1"], "--eval-episodes must be 0"),
+            (["run", "ppo", "--eval-episodes=-1"], "--eval-episodes must be at least 0, got -1"),
+            (["run", "ppo", "--eval-episodes", "99999999999999"], "--eval-episodes must be at most 1000000, got 99999999999999"),
+            (["eval", "/nonexistent.safetensors", "--episodes", "99999999999999"], "--episodes must be at most 1000000"),
+            (["run", "ppo", "--steps", "1.5"], "--steps must be a whole number, got 1.5"),
+            (["run", "ppo", "--set", "n_steps=1e9", "--steps", "2000"], "'n_steps' in --set: must be at most 16777216, got 1000000000"),
+            (["run", "ppo", "--set", "n_envs=100000"], "'n_envs' in --set: must be at most 1024, got 100000"),
+            (["run", "vae", "--epochs", "1e9"], "--epochs must be at most 1048576, got 1000000000"),
             (["run", "ppo", "--env-option", "g=1", "--env-option", "g=2"], "--env-option g is given twice"),
             (["eval", "/tmp"], "cannot read /tmp: it is a directory, not a file"),
             (["eval", "/etc/passwd"], "cannot read /etc/passwd: not a valid safetensors file: header size"),
@@ -44,6 +50,21 @@ import TestSupport
             #expect(r.status != 0, "\(arguments) must fail")
             #expect(r.err.contains(message), "\(arguments): stderr '\(r.err)' should contain '\(message)'")
         }
+    }
+
+    /// A size refused by its limit leaves no run folder behind (nothing is written before the checks), and counts
+    /// may be written as `1e3` or `1_000`.
+    @Test func limitsAreCheckedBeforeAnythingIsWrittenAndCountsTakeOneSyntax() throws {
+        let dir = CLI.temporaryDirectory()
+        for flags in [["--set", "n_steps=1e9"], ["--eval-episodes", "1e14"], ["--set", "n_steps=1000000", "--set", "n_envs=1"]] {
+            let refused = try CLI.run(["run", "ppo", "--steps", "2000", "--plain", "--out", "r"] + flags, in: dir)
+            #expect(refused.status != 0, "\(flags)")
+            #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("r").path), "\(flags) wrote r/")
+        }
+        let run = try CLI.run(["run", "ppo", "--steps", "1e3", "--eval-episodes", "1_0", "--plain", "--out", "r"], in: dir)
+        #expect(run.status == 0, "\(run.err)")
+        let done = run.out.firstMatch(of: /done: (\d+) steps/).flatMap { Int($0.1) } ?? 0
+        #expect(done >= 1000 && done < 1000 + 256 && run.out.contains("over 10 episodes"), "\(run.out)")
     }
 
     @Test func trainEvaluateInspect() throws {
@@ -253,14 +274,18 @@ import TestSupport
         #expect(run != nil && run == again, "eval.json \(String(describing: run)), after the map file is gone \(String(describing: again))")
     }
 
-    /// A diverging run says which checkpoint it keeps, or that it has none yet; a folder holding a run is not reused.
+    /// A diverging run says which checkpoint it keeps, or that it has none yet; a folder without a usable checkpoint
+    /// is started over (saying so), a folder holding a run is not reused.
     @Test func divergenceNamesTheKeptCheckpointAndRunsAreNotOverwritten() throws {
         let dir = CLI.temporaryDirectory()
         let r = try CLI.run(["run", "dqn", "--steps", "8000", "--set", "learning_rate=1e30", "--plain", "--out", "r"], in: dir)
         #expect(r.status == 1)
         #expect(r.err.contains("NaN or infinite at step") && r.err.contains("no checkpoint was saved"), "\(r.err)")
-        let again = try CLI.run(["run", "ppo", "--steps", "500", "--plain", "--out", "r"], in: dir)
-        #expect(again.status != 0 && again.err.contains("already holds a run"), "\(again.err)")
+        let again = try CLI.run(["run", "ppo", "--steps", "500", "--eval-episodes", "0", "--plain", "--out", "r"], in: dir)
+        #expect(again.status == 0 && again.err.contains("holds no usable checkpoint of its earlier run: starting over"),
+                "\(again.err)")
+        let third = try CLI.run(["run", "ppo", "--steps", "500", "--plain", "--out", "r"], in: dir)
+        #expect(third.status != 0 && third.err.contains("already holds a run"), "\(third.err)")
         // Diverging after checkpoints: the message names the kept checkpoint, which loads and plays.
         let later = try CLI.run(["run", "dqn", "--steps", "8000", "--checkpoint-every", "200", "--set", "learning_rate=1e30",
                                  "--plain", "--out", "later"], in: dir)
@@ -318,6 +343,37 @@ import TestSupport
         #expect(resumed.status == 0, "\(resumed.err)")
         let done = try #require(resumed.out.firstMatch(of: /done: (\d+) steps/).flatMap { Int($0.1) }, "\(resumed.out)")
         #expect(done >= stopped + 3000 && done < stopped + 3000 + 256, "PPO's rollouts are 256 steps: \(resumed.out)")
+    }
+
+    /// SIGTERM (a scheduler, `kill`) and SIGHUP (a closed terminal) stop a run as Ctrl-C does, for agents, classifiers
+    /// and generative models: a checkpoint once the first periodic one exists, exit 128 + the signal, and --resume
+    /// continues.
+    @Test(arguments: [(["ppo", "--steps", "5000000", "--checkpoint-every", "2000", "--eval-episodes", "0"], SIGTERM),
+                      (["lenet", "--data", "digits", "--epochs", "1000"], SIGHUP),
+                      (["vae", "--data", "digits", "--epochs", "1000"], SIGTERM)])
+    func stopSignalsSaveACheckpointAndResume(run: [String], signal: Int32) throws {
+        let dir = CLI.temporaryDirectory()
+        let running = try CLI.start(["run"] + run + ["--plain", "--out", "r"], in: dir)
+        let last = dir.appendingPathComponent("r/last.safetensors")
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: last.path) && running.isRunning && Date() < deadline { usleep(20_000) }
+        kill(running.process.processIdentifier, signal)
+        let (status, _, stderr) = running.finish()
+        #expect(status == 128 + signal, "\(run[0]): \(stderr)")
+        #expect(stderr.contains("continue with --resume"), "\(stderr)")
+        let inspect = try CLI.run(["inspect", last.path])
+        #expect(inspect.status == 0, "\(inspect.err)")
+        // Resume for a little longer than where it stopped.
+        var more: [String]
+        if let step = stderr.firstMatch(of: /stopping at step (\d+)/).flatMap({ Int($0.1) }) {
+            more = ["--steps", "\(step + 1000)", "--eval-episodes", "0"]
+        } else {
+            let epoch = try #require(stderr.firstMatch(of: /stopping in epoch (\d+)/).flatMap { Int($0.1) }, "\(stderr)")
+            more = ["--epochs", "\(epoch)"]
+        }
+        let resumed = try CLI.run(["run", "--resume", "r", "--plain"] + more, in: dir)
+        #expect(resumed.status == 0, "\(resumed.err)")
+        #expect(resumed.out.contains("done:"), "\(resumed.out)")
     }
 
     /// `--resume DIR` continues the run as it was started (its agent need not be named); a flag that would change

@@ -98,6 +98,38 @@ import Training
         missing.dataDirectory = dir
         #expect(message(missing).contains("no mnist files"))
     }
+
+    /// `--resume` validates the checkpoint's metadata before writing anything: bad keys in every checkpoint are all
+    /// named and the folder keeps its bytes; a valid periodic checkpoint is used when last.safetensors is bad.
+    @Test func resumeValidatesTheCheckpointFirst() throws {
+        let dir = Scratch.directory("bad-resume")
+        try GenerativeRun(options("gan", "ring8", epochs: 2, in: dir)).run()
+        let folder = RunFolder(dir)
+        var resume = options("gan", "ring8", epochs: 3, in: dir)
+        resume.resume = true
+        func rewrite(_ file: URL, _ change: (inout [String: String]) -> Void) throws {
+            let loaded = try SafeTensors.read(from: file)
+            var meta = loaded.metadata
+            change(&meta)
+            try SafeTensors.write(loaded.tensors, metadata: meta, to: file)
+        }
+        let periodic = try FileManager.default.contentsOfDirectory(at: folder.checkpoints, includingPropertiesForKeys: nil)
+            .sorted { $0.path < $1.path }
+        try rewrite(folder.last) { $0["epoch"] = "-1"; $0["loss_sums"] = "{" }
+        // The newest periodic checkpoint (epoch 2) is used instead, and the run says so.
+        let fallback = try folder.resumePoint(kind: .generative)
+        #expect(fallback.file == periodic.last && fallback.note?.contains("epoch \"-1\"") == true, "\(fallback.note ?? "")")
+
+        for file in periodic { try rewrite(file) { $0["rng_state"] = "1,2" } }
+        let files = [folder.config, folder.metrics, folder.last]
+        let before = try files.map { try Data(contentsOf: $0) }
+        let message: String
+        do { _ = try GenerativeRun(resume).run(); message = "" } catch { message = "\(error)" }
+        for problem in ["epoch \"-1\"", "loss_sums \"{\"", "rng_state \"1,2\""] {
+            #expect(message.contains(problem), "\(problem) not in \(message)")
+        }
+        #expect(try files.map { try Data(contentsOf: $0) } == before)
+    }
 }
 
 @Suite struct MixtureCoverageTests {

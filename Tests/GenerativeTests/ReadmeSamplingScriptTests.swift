@@ -8,7 +8,7 @@ import Training
 
 /// The README's numpy script samples a generative checkpoint as rlbench does: the same values from the same noise,
 /// for every layer type a generator description uses (conditional models, an autoencoder's code Gaussian, a GAN's
-/// tanh mapped to [0, 1], a GAN on points).
+/// tanh mapped to [0, 1], a GAN on points, transposed convolutions and batch norm in eval mode).
 @Suite struct ReadmeSamplingScriptTests {
     @Test func scriptSamplesAsRlbenchDoes() throws {
         let python = try #require(CLI.executable(named: "python3"))
@@ -17,7 +17,9 @@ import Training
         var rng = SeededGenerator(seed: 5)
         let script = try #require(blocks.first { $0.contains("meta[\"generator\"]") }, "no sampling script in the README")
         for (model, data, overrides) in [("vae", "digits", [String]()), ("ae", "digits", ["conditional=true"]),
-                                         ("gan", "digits", ["conditional=true"]), ("gan", "ring8", ["epochs=1"])] {
+                                         ("gan", "digits", ["conditional=true"]), ("gan", "ring8", ["epochs=1"]),
+                                         ("conv-vae", "digits", []), ("dcgan", "digits", ["conditional=true"]),
+                                         ("dcgan", "digits", ["generator_average=0.9"])] {
             let dir = Scratch.directory("readme-\(model)")
             var options = GenerativeRunOptions(model: model, data: data, outputDirectory: dir)
             options.epochs = 1

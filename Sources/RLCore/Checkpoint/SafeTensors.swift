@@ -116,7 +116,7 @@ public enum SafeTensors {
         var metadata: [String: String] = [:]
         if let meta = header["__metadata__"] {
             guard let m = meta as? [String: Any] else { throw SafeTensorsError.badHeader("__metadata__ is not an object") }
-            for (k, v) in m {
+            for (k, v) in m.sorted(by: { $0.key < $1.key }) {
                 guard let s = v as? String else { throw SafeTensorsError.badHeader("__metadata__ value for '\(k)' is not a string") }
                 metadata[k] = s
             }
@@ -125,7 +125,8 @@ public enum SafeTensors {
         let bufferStart = 8 + Int(n)
         let bufferSize = bytes.count - bufferStart
         var entries: [(name: String, dtype: String, shape: [Int], begin: Int, end: Int)] = []
-        for (name, value) in header where name != "__metadata__" {
+        // In name order, so that a file with several problems reports the same one every time.
+        for (name, value) in header.sorted(by: { $0.key < $1.key }) where name != "__metadata__" {
             guard let entry = value as? [String: Any] else { throw SafeTensorsError.badEntry(name, "is not an object") }
             guard let dtype = entry["dtype"] as? String else { throw SafeTensorsError.badEntry(name, "has no dtype string") }
             guard let elementSize = dtypeSizes[dtype] else { throw SafeTensorsError.unknownDtype(name, dtype) }
@@ -148,7 +149,8 @@ public enum SafeTensors {
                 let (p, o) = acc.0.multipliedReportingOverflow(by: d)
                 return (p, acc.1 || o)
             }
-            guard !overflow, elements * elementSize == e - b else {
+            let (byteCount, byteOverflow) = elements.multipliedReportingOverflow(by: elementSize)
+            guard !overflow, !byteOverflow, byteCount == e - b else {
                 throw SafeTensorsError.sizeMismatch(name, shape: shape, dtype: dtype, bytes: e - b)
             }
             entries.append((name, dtype, shape, b, e))

@@ -1,12 +1,18 @@
 import CZlib
 import Foundation
+import Support
 
 /// The IDX format of MNIST and Fashion-MNIST: a big-endian magic (`0x0000_08_<rank>`: unsigned bytes), one int32
 /// size per dimension, then the bytes in row-major order. Files may be gzipped (read through zlib either way).
 public enum IDX {
     /// The dimensions and bytes of an IDX file of unsigned bytes, checked against the sizes its header gives.
     public static func read(_ url: URL) throws -> (shape: [Int], bytes: [UInt8]) {
-        let bytes = try inflatedContents(of: url)
+        try decode(inflatedContents(of: url), path: url.path)
+    }
+
+    /// The dimensions and bytes of an IDX file's (decompressed) contents; `path` names it in errors.
+    public static func decode(_ bytes: [UInt8], path: String) throws -> (shape: [Int], bytes: [UInt8]) {
+        let url = URL(fileURLWithPath: path)
         func int32(at offset: Int) -> Int {
             Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
         }
@@ -50,7 +56,8 @@ public enum IDX {
                                sampleShape: [1, imageShape[1], imageShape[2]])
     }
 
-    /// The file's bytes, gunzipped when it is gzip (zlib reads plain files as they are).
+    /// The file's bytes, gunzipped when it is gzip (zlib reads plain files as they are); more than `Limits.idxBytes`
+    /// (a corrupt or hostile file that inflates without end) is an error.
     static func inflatedContents(of url: URL) throws -> [UInt8] {
         guard FileManager.default.fileExists(atPath: url.path) else { throw DatasetError.unreadable(url.path) }
         guard let file = gzopen(url.path, "rb") else { throw DatasetError.unreadable(url.path) }
@@ -61,6 +68,9 @@ public enum IDX {
             let n = gzread(file, &chunk, UInt32(chunk.count))
             if n < 0 { throw DatasetError.malformed(url.path, "gzip data is corrupt") }
             if n == 0 { break }
+            guard bytes.count + Int(n) <= Limits.idxBytes else {
+                throw DatasetError.malformed(url.path, "more than \(Limits.idxBytes) bytes (decompressed), the limit")
+            }
             bytes.append(contentsOf: chunk[0..<Int(n)])
         }
         return bytes

@@ -178,16 +178,40 @@ public final class Sequential: Layer {
     public func setTraining(_ training: Bool) { for l in layers { l.setTraining(training) } }
 
     /// A JSON list describing the layers for checkpoint metadata, e.g.
-    /// `[{"type": "linear", "weight": "pi.0.weight", "bias": "pi.0.bias"}, {"type": "tanh"}, ...]`.
+    /// `[{"type": "linear", "weight": "pi.0.weight", "bias": "pi.0.bias"}, {"type": "tanh"}, ...]`: each layer's
+    /// kind, the names of its tensors and its settings, enough for a script to run the network (docs/checkpoints.md).
     public func layerDescription(prefix: String) -> String {
         let items: [String] = layers.enumerated().map { i, layer in
             let name = prefix.isEmpty ? String(i) : "\(prefix).\(i)"
-            if let l = layer as? Linear {
-                return #"{"type": "linear", "weight": "\#(name).weight""# + (l.bias != nil ? #", "bias": "\#(name).bias""# : "") + "}"
+            func tensors(_ keys: String...) -> String { keys.map { #""\#($0)": "\#(name).\#($0)""# }.joined(separator: ", ") }
+            func weights(_ bias: Tensor?) -> String { bias != nil ? tensors("weight", "bias") : tensors("weight") }
+            func pair(_ size: Size2D) -> String { "[\(size.height), \(size.width)]" }
+            switch layer {
+            case let l as Linear:
+                return #"{"type": "linear", \#(weights(l.bias))}"#
+            case let a as ActivationLayer:
+                return #"{"type": "\#(a.activation.rawValue)"}"#
+            case let a as LeakyReLU:
+                return #"{"type": "leaky_relu", "negative_slope": \#(a.slope)}"#
+            case let c as Conv2d:
+                return #"{"type": "conv2d", \#(weights(c.bias)), "stride": \#(pair(c.stride)), "padding": \#(pair(c.padding)), "#
+                    + #""dilation": \#(pair(c.dilation)), "groups": \#(c.groups)}"#
+            case let c as ConvTranspose2d:
+                return #"{"type": "conv_transpose2d", \#(weights(c.bias)), "stride": \#(pair(c.stride)), "#
+                    + #""padding": \#(pair(c.padding)), "output_padding": \#(pair(c.outputPadding)), "#
+                    + #""dilation": \#(pair(c.dilation)), "groups": \#(c.groups)}"#
+            case let b as BatchNorm:
+                let affine = b.weight != nil ? tensors("weight", "bias") + ", " : ""
+                return #"{"type": "batch_norm", \#(affine)\#(tensors("running_mean", "running_var")), "eps": \#(b.eps)}"#
+            case let f as Flatten:
+                return #"{"type": "flatten", "start_dim": \#(f.startDim), "end_dim": \#(f.endDim)}"#
+            case let u as Unflatten:
+                return #"{"type": "unflatten", "dim": \#(u.dim), "sizes": \#(u.sizes)}"#
+            case let u as Upsample:
+                return #"{"type": "upsample_nearest", "scale_factor": \#(pair(u.scaleFactor))}"#
+            default:
+                return #"{"type": "\#(String(describing: type(of: layer)))"}"#
             }
-            if let a = layer as? ActivationLayer { return #"{"type": "\#(a.activation.rawValue)"}"# }
-            if let a = layer as? LeakyReLU { return #"{"type": "leaky_relu", "negative_slope": \#(a.slope)}"# }
-            return #"{"type": "\#(String(describing: type(of: layer)))"}"#
         }
         return "[" + items.joined(separator: ", ") + "]"
     }

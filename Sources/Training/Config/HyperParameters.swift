@@ -62,10 +62,10 @@ public enum ConfigValue: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Reads a scalar written as text (`1e5` and `true` as YAML would, anything else as a string).
+    /// Reads a scalar written as text (`1e5`, `100_000` and `true` as YAML would, anything else as a string).
     static func scalar(_ text: String) -> ConfigValue {
         let t = text.trimmingCharacters(in: .whitespaces)
-        if let d = Double(t) { return .number(d) }
+        if let d = WholeNumber.value(t) { return .number(d) }
         switch t.lowercased() {
         case "true", "yes": return .bool(true)
         case "false", "no": return .bool(false)
@@ -114,21 +114,49 @@ public struct HyperParameters: Sendable, Equatable {
     /// Applies the keys of a YAML mapping (a tuned file or a user's `--config`). A file in the zoo's own layout, keyed
     /// by environment id, contributes its section for `environment` (see `ZooFormats`).
     public mutating func apply(yaml text: String, source: String, environment: String? = nil) throws {
-        let parsed: Any?
-        do {
-            parsed = try Yams.load(yaml: text)
-        } catch {
-            // Yams' message: the position and the problem, then the offending line and a caret; one line here.
-            let lines = "\(error)".split(separator: "\n").prefix(2).map { $0.trimmingCharacters(in: .whitespaces) }
-            throw ConfigError.malformed(source: source, reason: lines.joined(separator: " "))
-        }
-        guard let parsed else { return }
+        guard let parsed = try Self.load(yaml: text, source: source) else { return }
         guard let file = parsed as? [String: Any] else {
             throw ConfigError.malformed(source: source, reason: "expected a mapping of key: value lines")
         }
         let mapping = try ZooFormats.section(of: file, for: environment, source: source)
         for key in mapping.keys.sorted() {
             try set(key, try ConfigValue(any: mapping[key]!, key: key, source: source), source: source)
+        }
+    }
+
+    /// The values of a YAML text, or nil for an empty one. libyaml refuses nesting deeper than 1,000 levels; a text
+    /// longer than `Limits.configBytes`, or whose aliases would expand to more than `Limits.configValues` values (a
+    /// "billion laughs" of nested anchors, a few lines that expand to gigabytes), is refused before it is expanded.
+    static func load(yaml text: String, source: String) throws -> Any? {
+        guard text.utf8.count <= Limits.configBytes else {
+            throw ConfigError.malformed(source: source, reason: "\(text.utf8.count) bytes is more than the limit of \(Limits.configBytes)")
+        }
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)  // an alias shares its anchor's node: nothing is expanded yet
+        } catch {
+            // Yams' message: the position and the problem, then the offending line and a caret; one line here.
+            let lines = "\(error)".split(separator: "\n").prefix(2).map { $0.trimmingCharacters(in: .whitespaces) }
+            throw ConfigError.malformed(source: source, reason: lines.joined(separator: " "))
+        }
+        guard let root else { return nil }
+        var budget = Limits.configValues
+        guard spend(&budget, on: root) else {
+            throw ConfigError.malformed(source: source, reason: "it holds more than \(Limits.configValues) values once its "
+                                        + "aliases (*name) are expanded, the limit")
+        }
+        return root.any
+    }
+
+    /// Counts `node`'s values, as expanded, against `budget`; false as soon as it runs out (so a bomb costs no more
+    /// than `Limits.configValues` steps).
+    private static func spend(_ budget: inout Int, on node: Node) -> Bool {
+        budget -= 1
+        guard budget >= 0 else { return false }
+        switch node {
+        case .scalar, .alias: return true
+        case let .sequence(items): return items.allSatisfy { spend(&budget, on: $0) }
+        case let .mapping(pairs): return pairs.allSatisfy { spend(&budget, on: $0.key) && spend(&budget, on: $0.value) }
         }
     }
 
@@ -145,7 +173,7 @@ public struct HyperParameters: Sendable, Equatable {
     /// Reads and applies a YAML file (its section for `environment`, if it has sections).
     public mutating func apply(file url: URL, environment: String? = nil) throws {
         let text: String
-        do { text = try Files.text(url) } catch {
+        do { text = try Files.text(url, maxBytes: Limits.configBytes) } catch {
             throw ConfigError.unreadable(source: url.path, reason: error.localizedDescription)
         }
         try apply(yaml: text, source: url.path, environment: environment)
@@ -157,7 +185,7 @@ public struct HyperParameters: Sendable, Equatable {
         let key = String(text[..<eq]).trimmingCharacters(in: .whitespaces)
         let raw = String(text[text.index(after: eq)...])
         let value: ConfigValue
-        let loaded: Any?? = try? Yams.load(yaml: raw)
+        let loaded: Any?? = try? Self.load(yaml: raw, source: "--set")
         if let outer = loaded, let parsed = outer {
             value = try ConfigValue(any: parsed, key: key, source: "--set")
         } else {
@@ -232,10 +260,10 @@ public struct HyperParameters: Sendable, Equatable {
         return x
     }
 
-    public func int(_ key: String, min: Int = 0) throws -> Int {
+    /// A whole number from `min` to `max` (`1e5`, `100_000` and `2.0` are whole numbers: `WholeNumber`).
+    public func int(_ key: String, min: Int = 0, max: Int = Int.max) throws -> Int {
         let x = try double(key)
-        guard x == x.rounded(), x >= Double(min), x < 1e15 else { throw fail(key, "expected a whole number ≥ \(min), got \(x)") }
-        return Int(x)
+        do { return try WholeNumber.whole(x, in: min...max) } catch { throw fail(key, "\(error)") }
     }
 
     public func bool(_ key: String) throws -> Bool {

@@ -11,6 +11,9 @@ public protocol TypedConfig: Sendable {
     init()
     /// Every key, in listing order.
     static var fields: [ConfigField<Self>] { get }
+    /// Checks across fields, after each has been read and checked on its own (a rollout's size is `n_envs` ×
+    /// `n_steps`); throws `settings.fail(key, …)` naming the key to change.
+    func validate(_ settings: HyperParameters) throws
 }
 
 extension TypedConfig {
@@ -25,7 +28,11 @@ extension TypedConfig {
     public init(_ settings: HyperParameters) throws {
         self.init()
         for field in Self.fields { try field.read(&self, settings) }
+        try validate(settings)
     }
+
+    /// No checks across fields unless a config declares them.
+    public func validate(_ settings: HyperParameters) throws {}
 
     /// Every key with its help line, in listing order.
     public static var help: [(key: String, help: String)] { fields.map { ($0.key, $0.help) } }
@@ -64,15 +71,11 @@ public struct ConfigField<Config> {
         self.read = { $0[keyPath: path] = try read($1) }
     }
 
-    /// A whole number from `min` to `max` (a model's sizes are bounded, so that a typo cannot ask for all the memory;
-    /// the agents' counts leave `max` out, read as rl-baselines3-zoo reads them).
+    /// A whole number from `min` to `max`. A count that scales a run's memory or time takes its `max` from `Limits`,
+    /// so that a typo cannot ask for all the memory or a run that never ends.
     public static func int(_ key: String, _ path: WritableKeyPath<Config, Int>, min: Int = 0, max: Int = .max,
                            _ help: String) -> Self {
-        Self(key, path, help: help, value: { .number(Double($0)) }, read: { hp in
-            let n = try hp.int(key, min: min)
-            guard n <= max else { throw hp.fail(key, "\(n) is above the limit of \(max)") }
-            return n
-        })
+        Self(key, path, help: help, value: { .number(Double($0)) }, read: { try $0.int(key, min: min, max: max) })
     }
 
     /// A finite number in `range`.

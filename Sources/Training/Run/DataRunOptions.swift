@@ -27,25 +27,20 @@ public struct DataRunOptions: Sendable {
 }
 
 extension DataRunOptions {
-    /// Checks the run folder before anything is written: a new run needs an unused folder; a resumed one needs the
-    /// folder's last checkpoint to be a `format` checkpoint of this model on this data, whose seed it adopts.
-    /// Returns that checkpoint's metadata when resuming.
-    public mutating func openFolder(_ folder: RunFolder, format: String, kind: String) throws -> [String: String]? {
-        guard resume else {
-            try folder.checkUnused()
-            return nil
-        }
-        let meta = try folder.resumableMetadata()
-        guard meta["format"] == format, let model = meta["model"], let data = meta["data"],
-              let seed = meta["seed"].flatMap({ UInt64($0) }) else {
-            throw RunFolderError.nothingToResume("\(folder.last.path) is not an rlbench \(kind) checkpoint")
-        }
+    /// Checks the run folder before anything is written: a new run needs a folder without a run to continue (the
+    /// returned point is nil; a note says when the folder's earlier run is started over); a resumed one needs a valid
+    /// `kind` checkpoint of this model on this data (see `RunFolder.resumePoint`), whose seed it adopts.
+    public mutating func openFolder(_ folder: RunFolder, kind: CheckpointMetadata.Kind) throws -> (point: ResumePoint?, note: String?) {
+        guard resume else { return (nil, try folder.checkUnused()) }
+        let point = try folder.resumePoint(kind: kind)
+        let meta = point.metadata
+        let model = try meta.value(.model), data = try meta.value(.data)
         guard model == self.model, data == self.data else {
             throw RunFolderError.nothingToResume("the run in \(folder.url.path) trains \(model) on \(data), "
                                                  + "not \(self.model) on \(self.data)")
         }
-        self.seed = seed
-        return meta
+        self.seed = try meta.value(.seed)
+        return (point, point.note)
     }
 
     /// The run's settings, in layers: the model's `defaults`; then for a new run the tuned file for (model, data), the

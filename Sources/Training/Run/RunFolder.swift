@@ -26,23 +26,69 @@ public struct RunFolder: Sendable {
         checkpoints.appendingPathComponent(String(format: "step_%09d.safetensors", step))
     }
 
-    /// Refuses a folder that already holds a run (its config, metrics or last checkpoint), naming the way out.
-    public func checkUnused() throws {
-        if [config, metrics, last].contains(where: { FileManager.default.fileExists(atPath: $0.path) }) {
-            throw RunFolderError.occupied(url.path)
-        }
+    /// Refuses a folder that holds a run to continue: one with a usable checkpoint (see `resumePoint`). A folder
+    /// whose run left none (it diverged or was killed before its first checkpoint) is reused: the new run replaces
+    /// its config and metrics; the returned note says so.
+    @discardableResult
+    public func checkUnused() throws -> String? {
+        if (try? resumePoint()) != nil { throw RunFolderError.occupied(url.path) }
+        guard [config, metrics, last].contains(where: { FileManager.default.fileExists(atPath: $0.path) }) else { return nil }
+        return "\(url.path) holds no usable checkpoint of its earlier run: starting over in it"
     }
 
-    /// The metadata of the newest checkpoint, for `--resume`; a folder without one is an error naming it.
-    public func resumableMetadata() throws -> [String: String] {
+    /// The checkpoint `--resume` continues from: `last.safetensors` if it is a valid checkpoint (of `kind`, if given),
+    /// else the newest valid periodic checkpoint, with a note naming it and why `last` was passed over. Every file is
+    /// read and its metadata validated here, before anything in the folder is written; a folder without a usable
+    /// checkpoint is an error naming each candidate's problems (each bad metadata key among them).
+    public func resumePoint(kind: CheckpointMetadata.Kind? = nil) throws -> ResumePoint {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw RunFolderError.nothingToResume("nothing to resume: \(url.path) is not a folder")
         }
-        guard FileManager.default.fileExists(atPath: last.path) else {
-            throw RunFolderError.nothingToResume("nothing to resume in \(url.path): it has no last.safetensors")
+        var rejected: [String] = []
+        for file in [last] + periodicCheckpoints() {
+            guard FileManager.default.fileExists(atPath: file.path) else {
+                rejected.append("it has no last.safetensors")
+                continue
+            }
+            do {
+                let metadata = try CheckpointMetadata(contentsOf: file).validated(as: kind, source: relativePath(file))
+                let note = rejected.isEmpty ? nil
+                    : "resuming from \(file.path) (" + rejected.joined(separator: "; ") + ")"
+                return ResumePoint(file: file, metadata: metadata, note: note)
+            } catch let error as CheckpointMetadataError {
+                rejected.append("\(error)")
+            } catch {
+                rejected.append("\(relativePath(file)) is unusable: \(error)")
+            }
         }
-        return try SafeTensors.read(from: last).metadata
+        let leftovers = rejected.count > 1 || FileManager.default.fileExists(atPath: config.path)
+            || FileManager.default.fileExists(atPath: metrics.path)
+        let startOver = !leftovers ? ""
+            : "; start it over with `rlbench run … --out \(url.path)`"
+        throw RunFolderError.nothingToResume("nothing to resume in \(url.path): " + rejected.joined(separator: "; ") + startOver)
+    }
+
+    /// The periodic checkpoints in `checkpoints/`, newest (highest step) first (not the training states beside them).
+    func periodicCheckpoints() -> [URL] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []
+        return names.filter { $0.hasPrefix("step_") && $0.hasSuffix(".safetensors") && !$0.hasSuffix(".state.safetensors") }
+            .sorted(by: >)
+            .map { checkpoints.appendingPathComponent($0) }
+    }
+
+    /// The kind of run the folder holds, by the `format` of its newest checkpoint that names one, valid or not (to
+    /// choose the trainer that `--resume` goes to, which then reports what is wrong).
+    public func recordedKind() -> CheckpointMetadata.Kind? {
+        for file in [last] + periodicCheckpoints() {
+            if let kind = (try? CheckpointMetadata(contentsOf: file))?.kind { return kind }
+        }
+        return nil
+    }
+
+    /// `file`'s path inside the folder, for messages.
+    private func relativePath(_ file: URL) -> String {
+        file.path.hasPrefix(url.path + "/") ? String(file.path.dropFirst(url.path.count + 1)) : file.path
     }
 
     /// Makes the folder and its `checkpoints/`.
@@ -64,9 +110,9 @@ public struct RunFolder: Sendable {
     /// Writes a checkpoint as `checkpoints/step_<step>.safetensors` (or `name` in the folder) and as
     /// `last.safetensors`; returns the first.
     @discardableResult
-    public func saveCheckpoint(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String],
+    public func saveCheckpoint(_ tensors: [(name: String, tensor: Tensor)], metadata: CheckpointMetadata,
                                step: Int, named name: String? = nil) throws -> URL {
-        try saveCheckpoint(SafeTensors.encode(tensors, metadata: metadata), trainingState: nil, step: step, named: name)
+        try saveCheckpoint(SafeTensors.encode(tensors, metadata: metadata.values), trainingState: nil, step: step, named: name)
     }
 
     /// Writes the checkpoint file bytes `checkpoint` as `saveCheckpoint(_:metadata:step:named:)` does, each copy
@@ -95,6 +141,15 @@ public struct RunFolder: Sendable {
         if let state { return try AtomicFile.write(state, to: file) }
         if FileManager.default.fileExists(atPath: file.path) { try FileManager.default.removeItem(at: file) }
     }
+}
+
+/// Where a resumed run continues from: a checkpoint file and its validated metadata.
+public struct ResumePoint: Sendable {
+    public let file: URL
+    public let metadata: CheckpointMetadata
+    /// Set when the run continues from a periodic checkpoint because `last.safetensors` is missing or unusable: which
+    /// file, and why (for the run to print).
+    public let note: String?
 }
 
 /// An exclusive `flock` on a run folder's lock file, held while this object lives.
