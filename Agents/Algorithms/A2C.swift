@@ -53,12 +53,15 @@ public final class A2CAgent: ActorCriticAgent, Agent, ValueEstimating {
                    normalizer: config.rollout.normalizer(size: policy.observationSize, gamma: Float(config.common.gamma)))
     }
 
+    public func resumeTraining(from state: TrainingState, totalSteps: Int) throws {
+        try resumeCollector(from: state, count: config.rollout.numEnvs)
+    }
+
     public func train(totalSteps: Int, context: TrainingContext) throws {
         let numEnvs = config.rollout.numEnvs
         let gamma = Float(config.common.gamma), lambda = Float(config.rollout.gaeLambda)
         let entCoef = Float(config.common.entCoef), vfCoef = Float(config.common.vfCoef)
-        let collector = try RolloutCollector(factory: factory, count: numEnvs, seed: seed &+ UInt64(stepsDone),
-                                             policy: policy, normalizer: normalizer)
+        let collector = try rolloutCollector(count: numEnvs)
         var buffer = RolloutBuffer(numSteps: config.common.numSteps, numEnvs: numEnvs, observationSize: policy.observationSize,
                                    actionSize: policy.actionSize)
         while stepsDone < totalSteps {

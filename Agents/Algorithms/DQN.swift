@@ -120,38 +120,94 @@ public final class DQNAgent: Agent, ValueEstimating {
         optimizer = Adam(qNetwork.namedParameters(), learningRate: Float(config.learningRate.initial))
     }
 
-    public func train(totalSteps: Int, context: TrainingContext) throws {
-        let env = try factory.make()
-        let learningStarts = config.learningStarts, trainFrequency = config.trainFrequency, batchSize = config.batchSize
-        var buffer = ReplayBuffer(capacity: min(config.bufferSize, max(totalSteps, 1)), observationSize: observationSize)
-        var observation = env.reset(seed: seed &+ UInt64(stepsDone))
-        var next = [Float](repeating: 0, count: observationSize)
+    /// What `train` keeps from step to step — the environment, the observation it acts on, the episode under way and
+    /// the replay buffer — held on the agent so that a checkpoint can save it (`trainingState()`) and a resumed run
+    /// continue it (`resumeTraining`).
+    final class Session {
+        let env: Environment
+        var observation: [Float]
         var episodeReturn = 0.0, episodeLength = 0
-        var distinctPositions = [Int32](repeating: -1, count: buffer.capacity)
+        var buffer: ReplayBuffer
+
+        /// A new session: the environment reset with `seed`, an empty buffer of `capacity` transitions.
+        init(env: Environment, seed: UInt64, capacity: Int, observationSize: Int) {
+            self.env = env
+            observation = env.reset(seed: seed)
+            buffer = ReplayBuffer(capacity: capacity, observationSize: observationSize)
+        }
+
+        /// The session `save(into:)` saved in `state`, continued on `env`.
+        init(env: Environment, capacity: Int, observationSize: Int, from state: TrainingState) throws {
+            try env.restore(try state.snapshot("environment"))
+            var reader = try state.reader("episode")
+            observation = try reader.floats(count: observationSize)
+            episodeReturn = try reader.double()
+            episodeLength = try reader.int()
+            try reader.finish()
+            buffer = try ReplayBuffer(capacity: capacity, observationSize: observationSize, from: state)
+            self.env = env
+        }
+
+        /// The session as a training state; nil when the environment cannot be captured.
+        func save() -> TrainingState? {
+            guard let snapshot = env.snapshot() else { return nil }
+            var state = TrainingState()
+            state.words["environment"] = snapshot.words
+            var episode = SnapshotWriter()
+            episode.write(observation)
+            episode.write(episodeReturn)
+            episode.write(episodeLength)
+            state.words["episode"] = episode.words
+            buffer.save(into: &state)
+            return state
+        }
+    }
+
+    private var session: Session?
+
+    /// The replay buffer's size for a run of `totalSteps`: `buffer_size`, or fewer when the run is shorter.
+    private func bufferCapacity(totalSteps: Int) -> Int { min(config.bufferSize, max(totalSteps, 1)) }
+
+    public func trainingState() -> TrainingState? { session?.save() }
+
+    public func resumeTraining(from state: TrainingState, totalSteps: Int) throws {
+        session = try Session(env: factory.make(), capacity: bufferCapacity(totalSteps: totalSteps),
+                              observationSize: observationSize, from: state)
+    }
+
+    public func train(totalSteps: Int, context: TrainingContext) throws {
+        let learningStarts = config.learningStarts, trainFrequency = config.trainFrequency, batchSize = config.batchSize
+        // A new session starts its environment from the seed and steps done; a kept or resumed one goes on.
+        let session = try self.session ?? Session(env: factory.make(), seed: seed &+ UInt64(stepsDone),
+                                                  capacity: bufferCapacity(totalSteps: totalSteps), observationSize: observationSize)
+        self.session = session
+        let env = session.env
+        var next = [Float](repeating: 0, count: observationSize)
+        var distinctPositions = [Int32](repeating: -1, count: session.buffer.capacity)
 
         while stepsDone < totalSteps {
             // 1. Act (at random during the warm-up, ε-greedily after) and store the transition.
             let eps = config.exploration.epsilon(step: stepsDone, total: totalSteps)
             let explore = stepsDone < learningStarts || rng.nextDouble() < eps
-            let action = explore ? rng.nextInt(below: numActions) : greedyActions(observation)[0]
+            let action = explore ? rng.nextInt(below: numActions) : greedyActions(session.observation)[0]
             let outcome = try next.withUnsafeMutableBufferPointer { try env.step(.discrete(action), into: $0) }
-            observation.withUnsafeBufferPointer { o in
+            session.observation.withUnsafeBufferPointer { o in
                 next.withUnsafeBufferPointer { n in
-                    buffer.add(observation: o, action: action, reward: outcome.reward, nextObservation: n,
-                               terminated: outcome.terminated, truncated: outcome.truncated)
+                    session.buffer.add(observation: o, action: action, reward: outcome.reward, nextObservation: n,
+                                       terminated: outcome.terminated, truncated: outcome.truncated)
                 }
             }
             stepsDone += 1
-            episodeReturn += outcome.reward
-            episodeLength += 1
+            session.episodeReturn += outcome.reward
+            session.episodeLength += 1
             if outcome.done {
                 // The exploration rate the episode ended with (1 during the warm-up, whose actions are all random).
                 try context.recordDiagnostics(step: stepsDone, ["epsilon": stepsDone <= learningStarts ? 1 : eps])
-                context.episodeFinished(step: stepsDone, episodeReturn: episodeReturn, length: episodeLength)
-                episodeReturn = 0; episodeLength = 0
-                observation = env.reset()
+                context.episodeFinished(step: stepsDone, episodeReturn: session.episodeReturn, length: session.episodeLength)
+                session.episodeReturn = 0; session.episodeLength = 0
+                session.observation = env.reset()
             } else {
-                swap(&observation, &next)
+                swap(&session.observation, &next)
             }
 
             // 2. Learn from replayed minibatches: gradient_steps of them, or (-1) one per step of the rollout.
@@ -161,10 +217,10 @@ public final class DQNAgent: Agent, ValueEstimating {
                 let steps = config.gradientSteps == -1 ? trainFrequency : config.gradientSteps
                 // The target network stays put during these steps, so all their minibatches are drawn first, and
                 // Q_target(s', ·) is computed once for each distinct transition drawn, in one large pass.
-                let indices = buffer.sampleIndices(steps * batchSize, using: &rng)
+                let indices = session.buffer.sampleIndices(steps * batchSize, using: &rng)
                 var batches = ReplayBuffer.Batch(size: indices.count, observationSize: observationSize)
-                buffer.gather(indices, into: &batches, steps: config.nSteps, gamma: Float(config.gamma))
-                let nextTargetQ = targetQValues(of: batches.ends, in: buffer, positions: &distinctPositions)
+                session.buffer.gather(indices, into: &batches, steps: config.nSteps, gamma: Float(config.gamma))
+                let nextTargetQ = targetQValues(of: batches.ends, in: session.buffer, positions: &distinctPositions)
                 var lossSum = 0.0, qSum = 0.0
                 for j in 0..<steps {
                     let (loss, qMean) = try gradientStep(batches, rows: j * batchSize ..< (j + 1) * batchSize,

@@ -76,11 +76,14 @@ public final class PPOAgent: ActorCriticAgent, Agent, ValueEstimating {
                    normalizer: config.rollout.normalizer(size: policy.observationSize, gamma: Float(config.common.gamma)))
     }
 
+    public func resumeTraining(from state: TrainingState, totalSteps: Int) throws {
+        try resumeCollector(from: state, count: config.rollout.numEnvs)
+    }
+
     public func train(totalSteps: Int, context: TrainingContext) throws {
         let numEnvs = config.rollout.numEnvs, batchSize = config.batchSize
         let gamma = Float(config.common.gamma), lambda = Float(config.rollout.gaeLambda)
-        let collector = try RolloutCollector(factory: factory, count: numEnvs, seed: seed &+ UInt64(stepsDone),
-                                             policy: policy, normalizer: normalizer)
+        let collector = try rolloutCollector(count: numEnvs)
         collector.sdeSampleFrequency = config.sdeSampleFrequency
         var buffer = RolloutBuffer(numSteps: config.common.numSteps, numEnvs: numEnvs, observationSize: policy.observationSize,
                                    actionSize: policy.actionSize)

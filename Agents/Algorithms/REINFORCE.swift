@@ -44,9 +44,28 @@ public final class REINFORCEAgent: ActorCriticAgent, Agent, ValueEstimating {
                    optimizer: Adam(policy.namedParameters(), learningRate: Float(config.common.learningRate.initial)))
     }
 
-    public func train(totalSteps: Int, context: TrainingContext) throws {
+    /// The environment `train` plays on, kept between calls so that a checkpoint can save it (`trainingState()`):
+    /// updates come between whole episodes, so the environment's snapshot is all a resumed run needs.
+    private var environment: Environment?
+
+    public override func trainingState() -> TrainingState? {
+        guard let snapshot = environment?.snapshot() else { return nil }
+        var state = TrainingState()
+        state.words["environment"] = snapshot.words
+        return state
+    }
+
+    public func resumeTraining(from state: TrainingState, totalSteps: Int) throws {
         let env = try factory.make()
-        var firstReset = true
+        try env.restore(try state.snapshot("environment"))
+        environment = env
+    }
+
+    public func train(totalSteps: Int, context: TrainingContext) throws {
+        // The first episode is seeded from the run's seed and steps done; a continued environment goes on.
+        var firstReset = environment == nil
+        let env = try environment ?? factory.make()
+        environment = env
         let obsSize = policy.observationSize, actSize = policy.actionSize
         let gamma = Float(config.common.gamma), entCoef = Float(config.common.entCoef), vfCoef = Float(config.common.vfCoef)
         while stepsDone < totalSteps {

@@ -90,9 +90,25 @@ public protocol Agent: AnyObject {
 
     /// Restores a state written by `checkpoint()`.
     func restore(_ checkpoint: AgentCheckpoint) throws
+
+    /// What `train` holds besides the checkpoint (its environments, the episodes under way, a replay buffer; see
+    /// `TrainingState`), as it stands at a `tick` or after `train` returned. Nil before training, or when it cannot
+    /// be captured (an environment without snapshots): a run resumed from the checkpoint then starts new episodes.
+    func trainingState() -> TrainingState?
+
+    /// Makes the next `train` (towards `totalSteps`) continue from `state`, saved with the checkpoint just restored,
+    /// instead of starting new episodes. Throws, changing nothing, when `state` does not fit the agent.
+    func resumeTraining(from state: TrainingState, totalSteps: Int) throws
 }
 
 extension Agent {
+    /// Agents that save no training state: a resumed run starts new episodes.
+    public func trainingState() -> TrainingState? { nil }
+
+    public func resumeTraining(from state: TrainingState, totalSteps: Int) throws {
+        throw TrainingStateError("\(Self.descriptor.name) saves no training state")
+    }
+
     public func act(batch observations: [Float], count: Int, deterministic: Bool) -> [Action] {
         let size = count == 0 ? 0 : observations.count / count
         return (0..<count).map { act(Array(observations[($0 * size)..<(($0 + 1) * size)]), deterministic: deterministic) }

@@ -47,6 +47,29 @@ public final class ObservationNormalizer {
          (name: "\(prefix).return_count", tensor: Tensor(scalar: Float(returns.count)))]
     }
 
+    /// Writes the statistics exactly (the checkpoint keeps them as float32) and each environment's discounted
+    /// return: what a resumed run needs to scale and normalize as the uninterrupted one does.
+    func write(to writer: inout SnapshotWriter) {
+        for stats in [observations, returns] {
+            writer.write(stats.mean)
+            writer.write(stats.variance)
+            writer.write(stats.count)
+        }
+        writer.write(discountedReturns)
+    }
+
+    /// Reads what `write(to:)` wrote; `apply` then puts it in place (so nothing changes when a later read fails).
+    func read(from reader: inout SnapshotReader) throws -> () -> Void {
+        let sizes = [observations.mean.count, 1]
+        let stats = try sizes.map { size in
+            RunningMeanStd(mean: try reader.doubles(count: size), variance: try reader.doubles(count: size), count: try reader.double())
+        }
+        let discounted = try reader.doubles()
+        return { [self] in
+            observations = stats[0]; returns = stats[1]; discountedReturns = discounted
+        }
+    }
+
     /// Restores what `stateTensors` saved.
     public func restore(from checkpoint: AgentCheckpoint, prefix: String) throws {
         let d = observations.mean.count

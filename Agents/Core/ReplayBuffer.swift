@@ -1,4 +1,6 @@
+import Environments
 import Foundation
+import RLCore
 import SeededRandom
 
 /// A fixed-capacity ring buffer of transitions for off-policy learning (DQN).
@@ -130,5 +132,60 @@ public struct ReplayBuffer {
             terminated = [Float](repeating: 0, count: size)
             ends = [Int](repeating: 0, count: size)
         }
+    }
+}
+
+extension ReplayBuffer {
+    /// Saves the buffer into `state`: its filled rows only, one contiguous F32 tensor per field
+    /// (`replay.observations` and `replay.next_observations` `[count, observationSize]`, `replay.actions`,
+    /// `replay.rewards`, `replay.terminated`, `replay.ended` `[count]`), and its capacity, fill and write position,
+    /// so that a resumed run draws exactly the transitions the uninterrupted one draws.
+    public func save(into state: inout TrainingState) {
+        let n = count, d = observationSize
+        state.tensors += [
+            (name: "replay.observations", tensor: Tensor(Array(observations[0 ..< n * d]), shape: [n, d])),
+            (name: "replay.next_observations", tensor: Tensor(Array(nextObservations[0 ..< n * d]), shape: [n, d])),
+            (name: "replay.actions", tensor: Tensor(actions[0 ..< n].map(Float.init), shape: [n])),
+            (name: "replay.rewards", tensor: Tensor(Array(rewards[0 ..< n]), shape: [n])),
+            (name: "replay.terminated", tensor: Tensor(Array(terminated[0 ..< n]), shape: [n])),
+            (name: "replay.ended", tensor: Tensor(ended[0 ..< n].map(Float.init), shape: [n])),
+        ]
+        var writer = SnapshotWriter()
+        writer.write(capacity)
+        writer.write(count)
+        writer.write(next)
+        state.words["replay"] = writer.words
+    }
+
+    /// The buffer `save(into:)` saved in `state`, of this observation size. Its capacity must be this one, unless it
+    /// never wrapped around (its rows are oldest to newest) and fits: a run resumed with more `--steps` has a larger
+    /// buffer (DQN sizes it by the run), and goes on as if it had had that one from the start.
+    public init(capacity: Int, observationSize: Int, from state: TrainingState) throws {
+        self.init(capacity: capacity, observationSize: observationSize)
+        var reader = try state.reader("replay")
+        let savedCapacity = try reader.int(), n = try reader.int(), position = try reader.int()
+        try reader.finish()
+        guard n >= 0, n <= savedCapacity, position >= 0, position < savedCapacity, n == savedCapacity || position == n else {
+            throw TrainingStateError("its replay buffer's fill (\(n)) and position (\(position)) do not fit its capacity of \(savedCapacity)")
+        }
+        let inOrder = position == n % savedCapacity
+        guard savedCapacity == capacity || (inOrder && n <= capacity) else {
+            throw TrainingStateError("its replay buffer holds \(n) of up to \(savedCapacity) transitions, wrapped around; "
+                                     + "this run's holds up to \(capacity)")
+        }
+        let d = observationSize
+        observations.replaceSubrange(0 ..< n * d, with: try state.floats("replay.observations", count: n * d))
+        nextObservations.replaceSubrange(0 ..< n * d, with: try state.floats("replay.next_observations", count: n * d))
+        let savedActions = try state.floats("replay.actions", count: n), savedEnded = try state.floats("replay.ended", count: n)
+        guard savedActions.allSatisfy({ $0 >= 0 && $0 < Float(Int32.max) && $0 == $0.rounded() }),
+              savedEnded.allSatisfy({ $0 == 0 || $0 == 1 }) else {
+            throw TrainingStateError("its replay buffer's actions or episode ends are not whole numbers of their range")
+        }
+        actions.replaceSubrange(0 ..< n, with: savedActions.map { Int32($0) })
+        ended.replaceSubrange(0 ..< n, with: savedEnded.map { UInt8($0) })
+        rewards.replaceSubrange(0 ..< n, with: try state.floats("replay.rewards", count: n))
+        terminated.replaceSubrange(0 ..< n, with: try state.floats("replay.terminated", count: n))
+        count = n
+        next = savedCapacity == capacity ? position : n % capacity
     }
 }

@@ -24,6 +24,35 @@ final class RolloutCollector {
         observation = normalizer?.normalize(envs.observations, update: true) ?? envs.observations
     }
 
+    /// A collector continuing from `state` (saved by `trainingState()` at a checkpoint): its environments mid-episode,
+    /// the observations it acts on next, the normalizer's exact statistics. Throws, changing nothing of the
+    /// normalizer, when `state` does not fit.
+    init(factory: EnvironmentFactory, count: Int, policy: ActorCriticPolicy, normalizer: ObservationNormalizer?,
+         resuming state: TrainingState) throws {
+        envs = try VectorEnvironment(id: factory.id, options: factory.options, count: count)
+        try envs.restore(try state.snapshot("environments"))
+        self.policy = policy
+        self.normalizer = normalizer
+        var reader = try state.reader("collector")
+        observation = try reader.floats(count: count * policy.observationSize)
+        let applyNormalizer = try normalizer?.read(from: &reader)
+        try reader.finish()
+        applyNormalizer?()
+    }
+
+    /// The collector's running state between rollouts: its environments' snapshot, the (normalized) observations the
+    /// next step acts on, the normalizer's exact statistics. Nil when the environments cannot be captured.
+    func trainingState() -> TrainingState? {
+        guard let snapshot = envs.snapshot() else { return nil }
+        var state = TrainingState()
+        state.words["environments"] = snapshot.words
+        var collector = SnapshotWriter()
+        collector.write(observation)
+        normalizer?.write(to: &collector)
+        state.words["collector"] = collector.words
+        return state
+    }
+
     /// Fills `buffer` with one rollout; `stepsDone` counts real transitions (autoreset rows excluded).
     /// Returns V of the observations after the last step, for bootstrapping.
     func collect(into buffer: inout RolloutBuffer, stepsDone: inout Int, rng: inout SeededGenerator,

@@ -81,7 +81,8 @@ public struct TrainingProgress: Sendable, Equatable {
 /// - `config.yml` — the exact hyperparameters used (loadable with `--config`)
 /// - `metrics.csv` — one row per finished training episode: step, episode, return, length, wall_time_s and the
 ///   agent's latest diagnostics
-/// - `checkpoints/step_<N>.safetensors` (periodic), `last.safetensors` (newest), `final.safetensors`
+/// - `checkpoints/step_<N>.safetensors` (periodic), `last.safetensors` (newest), `final.safetensors`, and beside the
+///   first two the training state (`<name>.state.safetensors`, `TrainingState`) that lets `--resume` continue bit for bit
 /// - `learning_curve.png` — episode return against step, with a 100-episode moving average
 /// - `eval.json` — the deterministic policy over `evaluationEpisodes` episodes
 public final class TrainingRun: TrainingContext {
@@ -122,6 +123,8 @@ public final class TrainingRun: TrainingContext {
     private var lastGoodCheckpoint: (file: URL, step: Int)?
     /// What the run says when it starts, about the folder: a fallback checkpoint resumed, an earlier run started over.
     private var folderNote: String?
+    /// What a resumed run says when it starts: whether it continues its training state bit for bit.
+    private var resumeNote: String?
 
     /// Resolves everything and builds the agent; throws clear errors for unknown agents or environments,
     /// unsupported spaces, bad configs, and (with `resume`) missing or mismatched checkpoints.
@@ -195,6 +198,31 @@ public final class TrainingRun: TrainingContext {
             nextCheckpoint = (startStep / checkpointInterval + 1) * checkpointInterval
             lastGoodCheckpoint = (point.file, startStep)
             try readEarlierMetrics()
+            resumeNote = resumeTrainingState(savedWith: point.file)
+        }
+    }
+
+    /// Continues the training state saved beside `checkpoint` (the agent's environments, episodes and replay buffer,
+    /// and this run's latest diagnostics), so that the run goes on exactly as an uninterrupted one. Without one that
+    /// fits, the agent starts new episodes, as it would from a checkpoint alone; the note returned says which.
+    private func resumeTrainingState(savedWith checkpoint: URL) -> String {
+        let file = folder.stateFile(of: checkpoint)
+        do {
+            let state = try TrainingState.read(file, checkpoint: checkpoint, step: startStep)
+            var reader = try state.reader("run")
+            var diagnostics: [String: Double] = [:]
+            for key in descriptor.diagnostics {
+                let present = try reader.bool(), value = try reader.double()
+                if present { diagnostics[key] = value }
+            }
+            try reader.finish()
+            try agent.resumeTraining(from: state, totalSteps: totalSteps)
+            latestDiagnostics = diagnostics
+            return "continuing the training state of step \(startStep) from \(file.path): environments, episodes and any "
+                + "replay buffer go on where they were, bit for bit"
+        } catch {
+            return "resuming from step \(startStep) without its training state (\(error)): the environments start new episodes "
+                + "and any replay buffer starts empty, so the run will not be the same bits as an uninterrupted one"
         }
     }
 
@@ -244,6 +272,7 @@ public final class TrainingRun: TrainingContext {
         defer { metrics.flush(); self.metrics = nil }
 
         log("training \(descriptor.name) on \(options.environment) for \(totalSteps) steps (seed \(options.seed)) → \(dir.path)")
+        if let resumeNote { log(resumeNote) }
         if onPolicySnapshot != nil { try publishLiveState(step: agent.stepsDone) }
         do {
             try agent.train(totalSteps: totalSteps, context: self)
@@ -307,7 +336,9 @@ public final class TrainingRun: TrainingContext {
     }
 
     public func tick(step: Int) throws {
-        if StopRequest.isRequested {
+        // A stop asked for once every step is done waits for the final checkpoint, which follows at once (a run
+        // stopped there would have nothing left to resume).
+        if StopRequest.isRequested && step < totalSteps {
             metrics?.flush()
             let saved = try saveCheckpoint(named: nil)
             progress.finishLine()
@@ -345,13 +376,29 @@ public final class TrainingRun: TrainingContext {
 
     // MARK: Checkpoints
 
-    /// Writes the agent's checkpoint as `checkpoints/step_<N>.safetensors` (or `name`) and `last.safetensors`.
+    /// Writes the agent's checkpoint as `checkpoints/step_<N>.safetensors` (or `name`) and `last.safetensors`, with
+    /// the training state beside those `--resume` continues from (`RunFolder.saveCheckpoint(_:trainingState:…)`).
     @discardableResult
     func saveCheckpoint(named name: String?) throws -> URL {
         let cp = try describedCheckpoint()
-        let file = try folder.saveCheckpoint(cp.tensors, metadata: cp.metadata, step: agent.stepsDone, named: name)
+        let checkpoint = try SafeTensors.encode(cp.tensors, metadata: cp.metadata.values)
+        let state = try trainingState()?.encoded(step: agent.stepsDone, checkpoint: checkpoint)
+        let file = try folder.saveCheckpoint(checkpoint, trainingState: state, step: agent.stepsDone, named: name)
         lastGoodCheckpoint = (folder.last, agent.stepsDone)
         return file
+    }
+
+    /// The agent's training state with the run's own part (`run`): its latest diagnostics, which the next metrics
+    /// rows repeat until the next update. Episode numbers and returns come back from metrics.csv.
+    private func trainingState() -> TrainingState? {
+        guard var state = agent.trainingState() else { return nil }
+        var run = SnapshotWriter()
+        for key in descriptor.diagnostics {
+            run.write(latestDiagnostics[key] != nil)
+            run.write(latestDiagnostics[key] ?? 0)
+        }
+        state.words["run"] = run.words
+        return state
     }
 
     /// The agent's checkpoint with the metadata that makes it self-describing.

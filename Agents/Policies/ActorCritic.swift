@@ -250,6 +250,9 @@ public class ActorCriticAgent {
     let optimizer: Optimizer
     /// Observation normalization (the running statistics), where the config asks for it.
     let normalizer: ObservationNormalizer?
+    /// PPO's and A2C's rollout collector, kept between `train` calls so that a checkpoint can save its environments
+    /// (`trainingState()`) and a resumed run continue them (`resumeCollector`).
+    var collector: RolloutCollector?
 
     /// The agent for `environment` with `policy` (drawn from `rng`, seeded by `seed`) and its `optimizer`.
     init(environment: EnvironmentFactory, seed: UInt64, rng: SeededGenerator, policy: ActorCriticPolicy,
@@ -278,6 +281,23 @@ public class ActorCriticAgent {
         try policy.restore(from: checkpoint, optimizer: optimizer, normalizer: normalizer)
         rng = try checkpoint.metadata.value(.rngState)
         stepsDone = try checkpoint.metadata.value(.step)
+    }
+
+    /// The collector `train` continues with: the one kept from before (or resumed), else a new one whose
+    /// environments start from the seed and steps done.
+    func rolloutCollector(count: Int) throws -> RolloutCollector {
+        let collector = try self.collector
+            ?? RolloutCollector(factory: factory, count: count, seed: seed &+ UInt64(stepsDone), policy: policy, normalizer: normalizer)
+        self.collector = collector
+        return collector
+    }
+
+    /// The collector's state between rollouts (PPO, A2C).
+    public func trainingState() -> TrainingState? { collector?.trainingState() }
+
+    /// Continues `count` environments from `state` (PPO, A2C).
+    func resumeCollector(from state: TrainingState, count: Int) throws {
+        collector = try RolloutCollector(factory: factory, count: count, policy: policy, normalizer: normalizer, resuming: state)
     }
 
     /// Differentiates the actor's and the critic's halves of a loss beside each other (`ExecutionPolicy.independently`):

@@ -74,12 +74,67 @@ public class TabularTDAgent {
         rng.nextDouble() < epsilon ? rng.nextInt(below: numActions) : greedy(state)
     }
 
-    public func train(totalSteps: Int, context: TrainingContext) throws {
-        let env = try factory.make()
-        var state = Int(env.reset(seed: seed &+ UInt64(stepsDone))[0])
-        let alpha = config.learningRate, gamma = config.gamma
-        var action = epsilonGreedy(state, epsilon: config.exploration.epsilon(step: stepsDone, total: totalSteps))
+    /// What `train` keeps from step to step — the environment, its state, the action chosen for it, the episode under
+    /// way — held on the agent so that a checkpoint can save it (`trainingState()`) and a resumed run continue it.
+    final class Session {
+        let env: Environment
+        var state: Int, action: Int
         var episodeReturn = 0.0, episodeLength = 0
+
+        init(env: Environment, state: Int, action: Int) { self.env = env; self.state = state; self.action = action }
+
+        /// The session `save()` saved in `saved`, continued on `env` (with `numStates` states and `numActions` actions).
+        init(env: Environment, numStates: Int, numActions: Int, from saved: TrainingState) throws {
+            try env.restore(try saved.snapshot("environment"))
+            var reader = try saved.reader("episode")
+            state = try reader.int(); action = try reader.int()
+            episodeReturn = try reader.double(); episodeLength = try reader.int()
+            try reader.finish()
+            guard (0..<numStates).contains(state), (0..<numActions).contains(action) else {
+                throw TrainingStateError("its state \(state) or action \(action) is outside \(numStates) states and \(numActions) actions")
+            }
+            self.env = env
+        }
+
+        /// Takes the training loop's running values (before a checkpoint may save them).
+        func keep(state: Int, action: Int, episodeReturn: Double, episodeLength: Int) {
+            self.state = state; self.action = action
+            self.episodeReturn = episodeReturn; self.episodeLength = episodeLength
+        }
+
+        /// The session as a training state; nil when the environment cannot be captured.
+        func save() -> TrainingState? {
+            guard let snapshot = env.snapshot() else { return nil }
+            var saved = TrainingState()
+            saved.words["environment"] = snapshot.words
+            var episode = SnapshotWriter()
+            episode.write(state); episode.write(action)
+            episode.write(episodeReturn); episode.write(episodeLength)
+            saved.words["episode"] = episode.words
+            return saved
+        }
+    }
+
+    private var session: Session?
+
+    public func trainingState() -> TrainingState? { session?.save() }
+
+    public func resumeTraining(from state: TrainingState, totalSteps: Int) throws {
+        session = try Session(env: factory.make(), numStates: numStates, numActions: numActions, from: state)
+    }
+
+    public func train(totalSteps: Int, context: TrainingContext) throws {
+        let alpha = config.learningRate, gamma = config.gamma
+        // A new session starts its environment from the seed and steps done; a kept or resumed one goes on.
+        if session == nil {
+            let env = try factory.make()
+            let state = Int(env.reset(seed: seed &+ UInt64(stepsDone))[0])
+            session = Session(env: env, state: state,
+                              action: epsilonGreedy(state, epsilon: config.exploration.epsilon(step: stepsDone, total: totalSteps)))
+        }
+        let session = self.session!, env = session.env
+        var state = session.state, action = session.action
+        var episodeReturn = session.episodeReturn, episodeLength = session.episodeLength
         while stepsDone < totalSteps {
             let eps = config.exploration.epsilon(step: stepsDone, total: totalSteps)
             let result = try env.step(.discrete(action))
@@ -111,8 +166,12 @@ public class TabularTDAgent {
                 state = next
                 action = nextAction
             }
-            if stepsDone % 256 == 0 { try context.tick(step: stepsDone) }
+            if stepsDone % 256 == 0 {
+                session.keep(state: state, action: action, episodeReturn: episodeReturn, episodeLength: episodeLength)
+                try context.tick(step: stepsDone)
+            }
         }
+        session.keep(state: state, action: action, episodeReturn: episodeReturn, episodeLength: episodeLength)
         try context.tick(step: stepsDone)
     }
 

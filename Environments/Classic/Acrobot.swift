@@ -90,7 +90,9 @@ public final class Acrobot: EpisodicEnvironment, Environment {
     }
 }
 
-extension Acrobot: StateReplayable {}
+extension Acrobot: StateReplayable {
+    var recordedState: [Double] { [state.0, state.1, state.2, state.3] }
+}
 
 extension Acrobot {
     /// Gymnasium's drawing: a 500 × 500 picture of the two links and the goal line.

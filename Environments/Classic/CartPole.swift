@@ -127,6 +127,8 @@ public final class CartPole: EpisodicEnvironment, Environment {
 }
 
 extension CartPole: ReplayableEnvironment {
+    var recordedState: [Double] { [state.x, state.xDot, state.theta, state.thetaDot] }
+
     func setRecordedState(_ values: [Double], float32: Bool) throws -> [Float] {
         try setState(values)
         return observation(4) { Self.write(state, to: $0.baseAddress!) }
@@ -168,8 +170,8 @@ extension CartPole: BatchSteppable {
 /// with `CartPole.advance`, `CartPole.initialState` and `CartPole.reward`, the very functions `CartPole` uses:
 /// observations, rewards, flags, finished episodes and random streams are bit-identical to the generic path.
 ///
-/// The records become the state of record at the vector's first `reset` (`takeOver()`, which takes each
-/// sub-environment's generator and options); from then on the `CartPole` and `TimeLimit` objects are not stepped,
+/// The records become the state of record at the vector's first `reset` (`takeOver`, which takes each
+/// sub-environment's state, generator and options; a restored vector's too); from then on the `CartPole` and `TimeLimit` objects are not stepped,
 /// and `handBack` copies the records into them when someone looks at `VectorEnvironment.envs`.
 final class CartPoleVector: BatchStepper, @unchecked Sendable {
     /// One sub-environment's state.
@@ -198,23 +200,28 @@ final class CartPoleVector: BatchStepper, @unchecked Sendable {
 
     deinit { records.deallocate() }
 
-    /// Makes the records the state of record: each takes its sub-environment's generator, time limit and reward option.
-    func takeOver() {
+    /// Makes the records the state of record: each takes its sub-environment's state, generator, time limit and
+    /// reward option, and where its episode stands.
+    func takeOver(_ episodes: [EpisodeProgress]) {
         for i in cartPoles.indices {
+            records[i].state = cartPoles[i].state
             records[i].rng = cartPoles[i].rng
+            records[i].elapsed = episodes[i].length
+            records[i].episodeReturn = episodes[i].episodeReturn
+            records[i].needsReset = episodes[i].needsReset
             records[i].maxEpisodeSteps = maxEpisodeSteps[i] ?? Int.max
             records[i].suttonBartoReward = cartPoles[i].suttonBartoReward
         }
     }
 
-    /// Copies the records into the `CartPole` objects and returns their time limits' progress, leaving both exactly
-    /// as the generic path would have (`terminated`: the vector's flags of the last step; a CartPole refuses to step
-    /// only after terminating, its time limit after truncating too).
-    func handBack(terminated: [Bool]) -> [TimeLimit.Progress] {
+    /// Copies the records into the `CartPole` objects and returns where their episodes stand, leaving the objects
+    /// exactly as the generic path would have (`terminated`: the vector's flags of the last step; a CartPole refuses
+    /// to step only after terminating, its time limit after truncating too).
+    func handBack(terminated: [Bool]) -> [EpisodeProgress] {
         cartPoles.indices.map { i in
             let r = records[i]
             cartPoles[i].resume(state: r.state, rng: r.rng, ended: r.needsReset && terminated[i])
-            return TimeLimit.Progress(elapsedSteps: r.elapsed, ended: r.needsReset)
+            return EpisodeProgress(length: r.elapsed, episodeReturn: r.episodeReturn, needsReset: r.needsReset)
         }
     }
 

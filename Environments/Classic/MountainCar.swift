@@ -53,6 +53,8 @@ public final class MountainCar: EpisodicEnvironment, Environment {
 }
 
 extension MountainCar: ReplayableEnvironment {
+    var recordedState: [Double] { [state.position, state.velocity] }
+
     func setRecordedState(_ values: [Double], float32: Bool) throws -> [Float] {
         try setState(values)
         return [Float(state.position), Float(state.velocity)]
@@ -139,6 +141,9 @@ public final class MountainCarContinuous: EpisodicEnvironment, Environment {
 }
 
 extension MountainCarContinuous: ReplayableEnvironment {
+    var recordedState: [Double] { [state.position, state.velocity] }
+    var recordedStateIsFloat32: Bool { stateIsFloat32 }
+
     func setRecordedState(_ values: [Double], float32: Bool) throws -> [Float] {
         try setState(values, float32: float32)
         return [Float(state.position), Float(state.velocity)]

@@ -61,7 +61,9 @@ public final class Pendulum: EpisodicEnvironment, Environment {
     }
 }
 
-extension Pendulum: StateReplayable {}
+extension Pendulum: StateReplayable {
+    var recordedState: [Double] { [state.theta, state.thetaDot] }
+}
 
 extension Pendulum {
     /// Gymnasium's drawing: a 500 × 500 picture of the rod, with the last torque as an arrow.

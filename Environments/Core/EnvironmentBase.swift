@@ -30,6 +30,20 @@ open class EpisodicEnvironment {
         hasStarted = true
     }
 
+    /// Writes the generator and the episode flags (for `Environment.snapshot()`).
+    func writeEpisode(to writer: inout SnapshotWriter) {
+        writer.write(rng)
+        writer.write(needsReset)
+        writer.write(hasStarted)
+    }
+
+    /// Reads what `writeEpisode` wrote.
+    func restoreEpisode(from reader: inout SnapshotReader) throws {
+        rng = try reader.generator()
+        needsReset = try reader.bool()
+        hasStarted = try reader.bool()
+    }
+
     /// Throws unless an episode is running.
     @inline(__always)
     func checkRunning() throws {

@@ -60,4 +60,22 @@ public final class TimeLimit: Environment {
         ended = progress.ended
         hasStarted = true
     }
+
+    /// Writes the count and flags (for `Environment.snapshot()`).
+    func writeProgress(to writer: inout SnapshotWriter) {
+        writer.write(elapsedSteps)
+        writer.write(ended)
+        writer.write(hasStarted)
+    }
+
+    /// Reads what `writeProgress` wrote.
+    func restoreProgress(from reader: inout SnapshotReader) throws {
+        let elapsed = try reader.int()
+        guard elapsed >= 0 && elapsed <= maxEpisodeSteps else {
+            throw reader.mismatch("\(elapsed) steps taken under a time limit of \(maxEpisodeSteps)")
+        }
+        elapsedSteps = elapsed
+        ended = try reader.bool()
+        hasStarted = try reader.bool()
+    }
 }

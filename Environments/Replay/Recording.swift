@@ -170,10 +170,19 @@ extension Recording {
 }
 
 /// An environment whose state a replay can set, so that a recorded episode is stepped from Gymnasium's initial state.
+/// Reading the state back (`recordedState`) is what lets `Environment.snapshot()` save a running environment.
 protocol ReplayableEnvironment: Environment {
     /// Sets the state to a recording's `initial_state` (`float32`: Gymnasium kept it in float32) and starts an
     /// episode from it; returns the observation of that state.
     func setRecordedState(_ values: [Double], float32: Bool) throws -> [Float]
+    /// The current state, as `setRecordedState` takes it.
+    var recordedState: [Double] { get }
+    /// Whether the current state is kept in float32 (the `float32` argument that sets it back).
+    var recordedStateIsFloat32: Bool { get }
+}
+
+extension ReplayableEnvironment {
+    var recordedStateIsFloat32: Bool { false }
 }
 
 extension ReplayableEnvironment {
@@ -208,6 +217,8 @@ protocol GridReplayable: ReplayableEnvironment {
 }
 
 extension GridReplayable {
+    var recordedState: [Double] { [Double(position)] }
+
     func setRecordedState(_ values: [Double], float32: Bool) throws -> [Float] {
         guard values.count == 1, let index = Int(exactly: values[0]) else {
             throw EnvironmentError.invalidState("a grid state is one whole number (the cell index), got \(values)")

@@ -20,8 +20,9 @@ protocol BatchSteppable: Environment {
 /// are not stepped, and `handBack` imports the state back into them when someone reads `VectorEnvironment.envs`.
 /// Chunks of copies are stepped by different threads at once: a call touches only the copies in its range.
 protocol BatchStepper: AnyObject {
-    /// Takes each copy's state of record from its object (its generator and options).
-    func takeOver()
+    /// Takes each copy's state of record from its object (its physical state, generator and options) and, from
+    /// `episodes`, where its episode stands in the vector (at the vector's first reset: nothing done yet).
+    func takeOver(_ episodes: [EpisodeProgress])
 
     /// Resets copies `range` (copy i reseeded with `seed + i` when a seed is given), writing their outputs
     /// (observation, reward 0, no flags, no autoreset).
@@ -35,8 +36,19 @@ protocol BatchStepper: AnyObject {
               finished: UnsafeMutablePointer<FinishedEpisode>) -> (finished: Int, error: Error?)
 
     /// Imports every copy's state into its object, leaving it exactly as the generic path leaves it
-    /// (`terminated`: the vector's flags of the last step), and returns each copy's progress for its `TimeLimit`.
-    func handBack(terminated: [Bool]) -> [TimeLimit.Progress]
+    /// (`terminated`: the vector's flags of the last step), and returns where each copy's episode stands.
+    func handBack(terminated: [Bool]) -> [EpisodeProgress]
+}
+
+/// Where a copy's episode stands in a vector environment: what its time limit counts, what the vector adds up for
+/// `finishedEpisodes`, and whether the next step autoresets it.
+struct EpisodeProgress: Equatable {
+    /// Steps since the episode began.
+    var length = 0
+    /// The rewards of those steps, summed.
+    var episodeReturn = 0.0
+    /// The episode ended at the last step: the next step resets the copy instead.
+    var needsReset = false
 }
 
 /// A batch stepper that the vector's chunks call without retaining it: every thread retaining one object each step
@@ -132,9 +144,13 @@ struct BatchPath {
         timeLimits = limits
     }
 
-    /// Imports the stepper's state into the environment objects and their time limits.
-    func handBack(terminated: [Bool]) {
+    /// Imports the stepper's state into the environment objects and their time limits; returns where each copy's
+    /// episode stands.
+    func handBack(terminated: [Bool]) -> [EpisodeProgress] {
         let progress = stepper.handBack(terminated: terminated)
-        for (limit, p) in zip(timeLimits, progress) { limit?.resume(p) }
+        for (limit, p) in zip(timeLimits, progress) {
+            limit?.resume(TimeLimit.Progress(elapsedSteps: p.length, ended: p.needsReset))
+        }
+        return progress
     }
 }

@@ -42,7 +42,7 @@ public final class VectorEnvironment {
     /// The sub-environments. (With a batch stepper, reading this hands their current state back to them;
     /// stepping or resetting them directly while they belong to the vector is not supported.)
     public var envs: [Environment] {
-        if stepper.fastPathActive, let batch = stepper.batch { batch.handBack(terminated: terminated) }
+        stepper.handBack(terminated: terminated)
         return subEnvironments
     }
     private let subEnvironments: [Environment]
@@ -136,6 +136,58 @@ public final class VectorEnvironment {
 
     /// Whether `reset` has been called.
     private var hasBeenReset = false
+
+    /// The vector's whole running state: each sub-environment's snapshot, where each copy's episode stands (the
+    /// autoreset due, the return and length so far), and the outputs of the last step. Nil when a sub-environment
+    /// cannot be captured (`Environment.snapshot()`).
+    public func snapshot() -> EnvironmentSnapshot? {
+        var writer = SnapshotWriter()
+        writer.write(numEnvs)
+        writer.write(observationSize)
+        writer.write(hasBeenReset)
+        writer.write(completedEpisodes)
+        for (env, episode) in zip(envs, stepper.episodes) {
+            guard let snapshot = env.snapshot() else { return nil }
+            writer.write(snapshot)
+            writer.write(episode.length)
+            writer.write(episode.episodeReturn)
+            writer.write(episode.needsReset)
+        }
+        writer.write(observations)
+        writer.write(rewards)
+        writer.write(terminated)
+        writer.write(truncated)
+        writer.write(autoreset)
+        return EnvironmentSnapshot(words: writer.words)
+    }
+
+    /// Puts back what `snapshot()` took of a vector made the same way (same id, options and count), so that it
+    /// steps on exactly as the vector it was taken from. An error names what does not fit; the vector may then be
+    /// partly restored and should be discarded.
+    public func restore(_ snapshot: EnvironmentSnapshot) throws {
+        var reader = SnapshotReader(snapshot.words, of: "the snapshot of a vector of \(numEnvs) environments")
+        let count = try reader.int(), size = try reader.int()
+        guard count == numEnvs, size == observationSize else {
+            throw reader.mismatch("it holds \(count) environments of \(size) observation values, not \(numEnvs) of \(observationSize)")
+        }
+        let wasReset = try reader.bool()
+        let completed = try reader.int()
+        var episodes: [EpisodeProgress] = []
+        for env in subEnvironments {
+            try env.restore(try reader.snapshot())
+            episodes.append(EpisodeProgress(length: try reader.int(), episodeReturn: try reader.double(), needsReset: try reader.bool()))
+        }
+        observations = try reader.floats(count: numEnvs * observationSize)
+        rewards = try reader.doubles(count: numEnvs)
+        terminated = try reader.bools(count: numEnvs)
+        truncated = try reader.bools(count: numEnvs)
+        autoreset = try reader.bools(count: numEnvs)
+        try reader.finish()
+        hasBeenReset = wasReset
+        completedEpisodes = completed
+        finishedEpisodes.removeAll(keepingCapacity: true)
+        stepper.resume(episodes, activatingFastPath: wasReset)
+    }
 
     /// Steps sub-environment i with `actions[i]` (next-step autoreset as described on the type).
     /// Throws `EnvironmentError.invalidAction` for a wrong count; a sub-environment's own error is rethrown
@@ -313,8 +365,35 @@ final class VectorStepper: @unchecked Sendable {
     /// Switches to the batch stepper if there is one (at the vector's first reset; idempotent).
     func activateFastPath() {
         guard let batch, !fastPathActive else { return }
-        batch.stepper.takeOver()
+        batch.stepper.takeOver(episodes)
         fastPathActive = true
+    }
+
+    /// Where each sub-environment's episode stands (the generic path's bookkeeping; with the batch stepper active,
+    /// as of the last `handBack`).
+    var episodes: [EpisodeProgress] {
+        (0..<numEnvs).map { EpisodeProgress(length: runningLength[$0], episodeReturn: runningReturn[$0], needsReset: needsReset[$0]) }
+    }
+
+    /// With the batch stepper active, imports its copies' state into the environment objects and its bookkeeping
+    /// into the generic path's (as the generic path keeps it: an episode that ended has length and return 0).
+    func handBack(terminated: [Bool]) {
+        guard fastPathActive, let batch else { return }
+        for (i, p) in batch.handBack(terminated: terminated).enumerated() {
+            needsReset[i] = p.needsReset
+            runningReturn[i] = p.needsReset ? 0 : p.episodeReturn
+            runningLength[i] = p.needsReset ? 0 : p.length
+        }
+    }
+
+    /// Continues from restored environment objects and `episodes` (a vector snapshot); the batch stepper, if any,
+    /// takes over when the vector had been reset.
+    func resume(_ episodes: [EpisodeProgress], activatingFastPath: Bool) {
+        for (i, p) in episodes.enumerated() {
+            needsReset[i] = p.needsReset; runningReturn[i] = p.episodeReturn; runningLength[i] = p.length
+        }
+        fastPathActive = false
+        if activatingFastPath { activateFastPath() }
     }
 
     /// Appends the episodes that finished at the last step, in sub-environment order (`count(c)`: chunk c's result).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLIKit
 import Foundation
+import Agents
 import RLCore
 import Training
 
@@ -17,9 +18,10 @@ struct Inspect: ParsableCommand {
         let header = try fail { try SafeTensors.header(of: url) }
         _ = try fail { try SafeTensors.read(from: url) } // validates the whole file, not only the header
         // An rlbench checkpoint's metadata is validated, after the listing, as `--resume`, `eval` and `sample` do
-        // (other files, such as Hugging Face's with `format: pt`, are only listed).
+        // (other files, such as Hugging Face's with `format: pt` or the training state beside a checkpoint, are only
+        // listed).
         let metadata = CheckpointMetadata(header.metadata)
-        let isRLBench = metadata[.format]?.hasPrefix("rlbench-") == true
+        let isRLBench = metadata[.format]?.hasPrefix("rlbench-") == true && metadata[.format] != TrainingState.format
         var rows = [["tensor", "dtype", "shape", "elements"]]
         for entry in header.entries {
             rows.append([entry.name, entry.dtype, "[" + entry.shape.map(String.init).joined(separator: ", ") + "]",

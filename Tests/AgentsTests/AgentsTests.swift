@@ -79,10 +79,15 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
             #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent(name).path), "\(name) missing")
         }
         // A checkpoint after each fifth of the run (the first step past 600, 1200, ...), the fifth being final.
-        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("checkpoints").path).sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("checkpoints").path).sorted()
+        let checkpoints = files.filter { !$0.hasSuffix(".state.safetensors") }
         let steps = checkpoints.compactMap { Int($0.dropFirst("step_".count).dropLast(".safetensors".count)) }
         #expect(steps.count == 4 && checkpoints.allSatisfy { $0.hasPrefix("step_") }, "periodic checkpoints: \(checkpoints)")
         for (i, step) in steps.enumerated() { #expect((600 * (i + 1) ..< 600 * (i + 1) + 600).contains(step), "\(checkpoints)") }
+        // Beside each checkpoint --resume can continue from, its training state; none beside the final one.
+        #expect(files.filter { $0.hasSuffix(".state.safetensors") } == checkpoints.map { $0.dropLast(".safetensors".count) + ".state.safetensors" })
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("last.state.safetensors").path))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("final.state.safetensors").path))
         #expect(try Data(contentsOf: dir.appendingPathComponent("last.safetensors")) == Data(contentsOf: result.finalCheckpoint))
         let eval = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("eval.json"))) as! [String: Any]
         #expect(Set(eval.keys) == ["episodes", "mean", "std", "min", "max"])

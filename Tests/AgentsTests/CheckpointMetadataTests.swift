@@ -184,7 +184,9 @@ import Training
     @Test func resumeFallsBackToTheNewestValidPeriodicCheckpoint() throws {
         let dir = try Self.ppoRun()
         let folder = RunFolder(dir)
-        let periodic = try FileManager.default.contentsOfDirectory(atPath: folder.checkpoints.path).sorted()
+        // (The training states beside the checkpoints are not checkpoints.)
+        let periodic = try FileManager.default.contentsOfDirectory(atPath: folder.checkpoints.path)
+            .filter { !$0.hasSuffix(".state.safetensors") }.sorted()
         #expect(periodic.count >= 2, "\(periodic)")
         let newest = folder.checkpoints.appendingPathComponent(periodic.last!)
         let newestStep = try #require(try CheckpointMetadata(contentsOf: newest)[.step])

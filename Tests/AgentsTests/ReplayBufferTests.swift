@@ -116,4 +116,45 @@ import Testing
         #expect(Set(whole).count > 16, "draws spread over the buffer")
         #expect(buffer.sampleIndices(16, using: &a) + buffer.sampleIndices(16, using: &a) == whole)
     }
+
+    /// A saved buffer (also wrapped around: its write position is not its fill) restored into one of the same capacity
+    /// draws and gathers exactly what the original does; only the filled rows are saved. A larger capacity takes a
+    /// buffer that never wrapped around (as if it had been that large from the start), not one that did.
+    @Test func savedBufferRestoresExactly() throws {
+        for count in [5, 13] {
+            let original = filled(capacity: 8, count: count, truncatedAt: [3, 9])
+            var state = TrainingState()
+            original.save(into: &state)
+            let saved = try #require(state.tensors.first { $0.name == "replay.observations" }?.tensor)
+            #expect(saved.shape == [min(count, 8), 2])
+            let restored = try ReplayBuffer(capacity: 8, observationSize: 2, from: state)
+            #expect(restored.count == original.count)
+            var a = SeededGenerator(seed: 1), b = a
+            let indices = original.sampleIndices(32, using: &a)
+            #expect(restored.sampleIndices(32, using: &b) == indices)
+            var x = ReplayBuffer.Batch(size: 32, observationSize: 2), y = x
+            original.gather(indices, into: &x, steps: 3, gamma: 0.9)
+            restored.gather(indices, into: &y, steps: 3, gamma: 0.9)
+            #expect(x.observations == y.observations && x.nextObservations == y.nextObservations && x.actions == y.actions
+                    && x.rewards == y.rewards && x.discounts == y.discounts && x.terminated == y.terminated && x.ends == y.ends)
+            if count > 8 {
+                #expect(throws: TrainingStateError.self) { try ReplayBuffer(capacity: 9, observationSize: 2, from: state) }
+            } else {
+                var larger = try ReplayBuffer(capacity: 9, observationSize: 2, from: state)
+                var grown = filled(capacity: 9, count: count, truncatedAt: [3, 9])
+                let s: [Float] = [7, 7]
+                s.withUnsafeBufferPointer { o in
+                    larger.add(observation: o, action: 1, reward: 1, nextObservation: o, terminated: false, truncated: false)
+                    grown.add(observation: o, action: 1, reward: 1, nextObservation: o, terminated: false, truncated: false)
+                }
+                var c = SeededGenerator(seed: 2), d = c
+                let drawn = grown.sampleIndices(40, using: &c)
+                #expect(larger.sampleIndices(40, using: &d) == drawn)
+                var g = ReplayBuffer.Batch(size: 40, observationSize: 2), h = g
+                grown.gather(drawn, into: &g, steps: 2, gamma: 0.9)
+                larger.gather(drawn, into: &h, steps: 2, gamma: 0.9)
+                #expect(g.observations == h.observations && g.rewards == h.rewards && g.ends == h.ends)
+            }
+        }
+    }
 }

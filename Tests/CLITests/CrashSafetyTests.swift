@@ -24,7 +24,9 @@ import TestSupport
         // Everything in the folder comes from the winner: its config, its final checkpoint and every periodic one.
         let config = try String(contentsOf: dir.appendingPathComponent("r/config.yml"), encoding: .utf8)
         #expect(config.contains(winner == "ppo" ? "clip_range" : "use_rms_prop"), "config.yml is \(winner)'s: \(config)")
+        // (The training states beside the periodic checkpoints belong to them: not agent checkpoints themselves.)
         let checkpoints = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("r/checkpoints").path)
+            .filter { !$0.hasSuffix(".state.safetensors") }
         for file in ["final.safetensors", "last.safetensors"] + checkpoints.map({ "checkpoints/" + $0 }) {
             let inspected = try CLI.run(["inspect", dir.appendingPathComponent("r/\(file)").path])
             #expect(inspected.status == 0, "\(file): \(inspected.err)")

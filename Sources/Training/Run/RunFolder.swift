@@ -69,10 +69,11 @@ public struct RunFolder: Sendable {
         throw RunFolderError.nothingToResume("nothing to resume in \(url.path): " + rejected.joined(separator: "; ") + startOver)
     }
 
-    /// The periodic checkpoints in `checkpoints/`, newest (highest step) first.
+    /// The periodic checkpoints in `checkpoints/`, newest (highest step) first (not the training states beside them).
     func periodicCheckpoints() -> [URL] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []
-        return names.filter { $0.hasPrefix("step_") && $0.hasSuffix(".safetensors") }.sorted(by: >)
+        return names.filter { $0.hasPrefix("step_") && $0.hasSuffix(".safetensors") && !$0.hasSuffix(".state.safetensors") }
+            .sorted(by: >)
             .map { checkpoints.appendingPathComponent($0) }
     }
 
@@ -111,10 +112,34 @@ public struct RunFolder: Sendable {
     @discardableResult
     public func saveCheckpoint(_ tensors: [(name: String, tensor: Tensor)], metadata: CheckpointMetadata,
                                step: Int, named name: String? = nil) throws -> URL {
-        let file = name.map { url.appendingPathComponent($0) } ?? checkpoint(step: step)
-        try SafeTensors.write(tensors, metadata: metadata.values, to: file)
-        try SafeTensors.write(tensors, metadata: metadata.values, to: last)
+        try saveCheckpoint(SafeTensors.encode(tensors, metadata: metadata.values), trainingState: nil, step: step, named: name)
+    }
+
+    /// Writes the checkpoint file bytes `checkpoint` as `saveCheckpoint(_:metadata:step:named:)` does, each copy
+    /// --resume can continue from (`last`, a periodic one) preceded by `trainingState` beside it (`stateFile(of:)`).
+    /// A crash between the two leaves a state its checkpoint refuses (the state names the checkpoint's hash).
+    /// Without a training state, any earlier one beside those copies is removed.
+    @discardableResult
+    public func saveCheckpoint(_ checkpoint: Data, trainingState: Data?, step: Int, named name: String? = nil) throws -> URL {
+        let file = name.map { url.appendingPathComponent($0) } ?? self.checkpoint(step: step)
+        // A named copy (final.safetensors) is not one --resume continues from: no state beside it.
+        if name == nil { try writeTrainingState(trainingState, of: file) }
+        try AtomicFile.write(checkpoint, to: file)
+        try writeTrainingState(trainingState, of: last)
+        try AtomicFile.write(checkpoint, to: last)
         return file
+    }
+
+    /// The training state saved beside `checkpoint` (`X.safetensors` → `X.state.safetensors`), which `--resume`
+    /// needs to continue the run bit for bit.
+    public func stateFile(of checkpoint: URL) -> URL {
+        checkpoint.deletingPathExtension().appendingPathExtension("state.safetensors")
+    }
+
+    private func writeTrainingState(_ state: Data?, of checkpoint: URL) throws {
+        let file = stateFile(of: checkpoint)
+        if let state { return try AtomicFile.write(state, to: file) }
+        if FileManager.default.fileExists(atPath: file.path) { try FileManager.default.removeItem(at: file) }
     }
 }
 
