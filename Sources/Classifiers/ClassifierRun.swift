@@ -278,14 +278,8 @@ public final class ClassifierRun {
 
     /// The checkpoint's metadata: enough to rebuild the network and to continue the run exactly.
     private var metadata: CheckpointMetadata {
-        var meta = CheckpointMetadata()
-        meta[.format] = CheckpointMetadata.Kind.classifier.format
-        meta[.model] = descriptor.name
-        meta[.data] = options.data
-        meta[.seed] = options.seed
-        meta[.epoch] = epochsDone
-        meta[.batch] = batchesDone
-        meta[.step] = stepsDone
+        var meta = CheckpointMetadata(dataRun: .classifier, model: descriptor.name, data: options.data, seed: options.seed,
+                                      epoch: epochsDone, batch: batchesDone, step: stepsDone)
         meta[.rngState] = noise
         meta[.dropoutStates] = network.dropouts.map(\.generator)
         meta[.epochSums] = EpochSums(lossSum: lossSum, correct: correct, seen: seen)

@@ -313,14 +313,8 @@ public final class GenerativeRun {
 
     /// The checkpoint's metadata: enough to rebuild the model (`GenerativeCheckpoint`) and to sample without rlbench.
     private var metadata: CheckpointMetadata {
-        var meta = CheckpointMetadata()
-        meta[.format] = CheckpointMetadata.Kind.generative.format
-        meta[.model] = descriptor.name
-        meta[.data] = options.data
-        meta[.seed] = options.seed
-        meta[.epoch] = epochsDone
-        meta[.batch] = batchesDone
-        meta[.step] = stepsDone
+        var meta = CheckpointMetadata(dataRun: .generative, model: descriptor.name, data: options.data, seed: options.seed,
+                                      epoch: epochsDone, batch: batchesDone, step: stepsDone)
         meta[.lossSums] = lossSums
         meta[.rngState] = noise
         meta[.hyperparameters] = settings.json

@@ -17,6 +17,19 @@ public struct CheckpointMetadata: Sendable, Equatable {
 
     public init(_ values: [String: String] = [:]) { self.values = values }
 
+    /// What a data run's checkpoint (a classifier's or a generative model's) starts with: its kind, what trained it,
+    /// and where in its epochs it stands.
+    public init(dataRun kind: Kind, model: String, data: String, seed: UInt64, epoch: Int, batch: Int, step: Int) {
+        self.init()
+        self[.format] = kind.format
+        self[.model] = model
+        self[.data] = data
+        self[.seed] = seed
+        self[.epoch] = epoch
+        self[.batch] = batch
+        self[.step] = step
+    }
+
     /// The metadata of the safetensors file at `url` (the whole file is validated, not yet the metadata).
     public init(contentsOf url: URL) throws { self.init(try SafeTensors.header(of: url).metadata) }
 
