@@ -269,7 +269,7 @@ public final class TrainingRun: TrainingContext {
         let header = ["step", "episode", "return", "length", "wall_time_s"] + descriptor.diagnostics
         let metrics = try MetricsLog(url: folder.metrics, header: header, keptRows: resumedMetricRows)
         self.metrics = metrics
-        defer { metrics.flush(); self.metrics = nil }
+        defer { try? metrics.flush(); self.metrics = nil }
 
         log("training \(descriptor.name) on \(options.environment) for \(totalSteps) steps (seed \(options.seed)) → \(dir.path)")
         if let resumeNote { log(resumeNote) }
@@ -278,7 +278,7 @@ public final class TrainingRun: TrainingContext {
             try agent.train(totalSteps: totalSteps, context: self)
         } catch let error as AgentError {
             if case .nonFinite = error {
-                metrics.flush()
+                try? metrics.flush()  // the divergence is the error to report
                 progress.finishLine()
                 if let (file, step) = lastGoodCheckpoint {
                     log("the last good checkpoint is \(file.path) (step \(step)); nothing after it was saved")
@@ -289,7 +289,7 @@ public final class TrainingRun: TrainingContext {
             throw error
         }
         try publishLiveState(step: agent.stepsDone)
-        metrics.flush()
+        try metrics.flush()
         let final = try saveCheckpoint(named: "final.safetensors")
         progress.finishLine()
 
@@ -339,14 +339,14 @@ public final class TrainingRun: TrainingContext {
         // A stop asked for once every step is done waits for the final checkpoint, which follows at once (a run
         // stopped there would have nothing left to resume).
         if StopRequest.isRequested && step < totalSteps {
-            metrics?.flush()
+            try metrics?.flush()
             let saved = try saveCheckpoint(named: nil)
             progress.finishLine()
             log("stopping at step \(step): checkpoint saved to \(saved.path); continue with --resume \(options.outputDirectory.path)")
             throw AgentError.interrupted(step: step)
         }
         if step >= nextCheckpoint && step < totalSteps {
-            metrics?.flush()
+            try metrics?.flush()
             _ = try saveCheckpoint(named: nil)
             while nextCheckpoint <= step { nextCheckpoint += checkpointInterval }
         }

@@ -120,7 +120,7 @@ public final class ClassifierRun {
         if let folderNote { progress.log(folderNote) }
         let metrics = try MetricsLog(url: folder.metrics, header: Self.metricColumns,
                                      keptRows: history.map { row($0).joined(separator: ",") })
-        defer { metrics.flush() }
+        defer { try? metrics.flush() }
         let batchSize = training.batchSize
         let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
         progress.log("training \(descriptor.name) on \(options.data) (\(train.count) images, \(validation?.count ?? 0) for "
@@ -133,14 +133,14 @@ public final class ClassifierRun {
             let order = order(epoch: epoch)
             for start in stride(from: batchesDone * batchSize, to: train.count, by: batchSize) {
                 if shouldStop() {
-                    metrics.flush()
+                    try metrics.flush()
                     progress.stopped(at: "in epoch \(epoch)", checkpoint: try saveCheckpoint(named: nil), folder: folder.url)
                     throw ClassifierError.interrupted(epoch: epoch)
                 }
                 let rows = Array(order[start..<min(start + batchSize, train.count)])
                 let loss = step(rows)
                 guard loss.isFinite else {
-                    metrics.flush()
+                    try? metrics.flush()
                     progress.finishLine()
                     progress.log(epochsDone > 0 ? "the last good checkpoint is \(folder.last.path) (epoch \(epochsDone))"
                                                 : "no checkpoint was saved: the run diverged in its first epoch")
@@ -164,7 +164,7 @@ public final class ClassifierRun {
             record["wall_time_s"] = wallSeconds
             history.append(record)
             metrics.append(row(record))
-            metrics.flush()
+            try metrics.flush()
             progress.finishLine()
             progress.log("epoch \(epoch): " + Self.metricColumns.dropFirst().map { "\($0) \(format(record[$0]))" }.joined(separator: ", "))
             if stoppedEarly { progress.log("early stop: no better validation loss for \(staleEpochs) epochs") }

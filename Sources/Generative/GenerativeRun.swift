@@ -140,7 +140,7 @@ public final class GenerativeRun {
         if let folderNote { progress.log(folderNote) }
         if !options.resume || options.epochs != nil { try folder.writeConfig(settings.yaml) }
         let metrics = try MetricsLog(url: folder.metrics, header: metricColumns, keptRows: history.map { row($0).joined(separator: ",") })
-        defer { metrics.flush() }
+        defer { try? metrics.flush() }
         let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
         progress.log("training \(descriptor.name) on \(options.data) for \(epochs) epochs of \(stepsPerEpoch) steps "
                      + "(seed \(options.seed)) → \(folder.url.path)")
@@ -151,7 +151,7 @@ public final class GenerativeRun {
             let order = order(epoch: epoch)
             for start in stride(from: batchesDone * batchSize, to: train.count, by: batchSize) {
                 if shouldStop() {
-                    metrics.flush()
+                    try metrics.flush()
                     progress.stopped(at: "in epoch \(epoch)", checkpoint: try saveCheckpoint(named: nil), folder: folder.url)
                     throw GenerativeError.interrupted(epoch: epoch)
                 }
@@ -160,7 +160,7 @@ public final class GenerativeRun {
                 model.trainingRemaining(1 - Double(stepsDone) / Double(epochs * stepsPerEpoch))
                 let losses = model.trainStep(batch, using: &noise)
                 for (key, value) in losses.sorted(by: { $0.key < $1.key }) where !value.isFinite {
-                    metrics.flush()
+                    try? metrics.flush()
                     progress.finishLine()
                     if let (file, e) = lastGood {
                         progress.log("the last good checkpoint is \(file.path) (epoch \(e)); nothing after it was saved")
@@ -184,7 +184,7 @@ public final class GenerativeRun {
             record["wall_time_s"] = wallSeconds
             history.append(record)
             metrics.append(row(record))
-            metrics.flush()
+            try metrics.flush()
             let samples = try writeSamples(epoch: epoch)
             if epoch < epochs { try saveCheckpoint(named: nil) }
             onEpoch?(samples, epoch, history)

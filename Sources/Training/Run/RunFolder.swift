@@ -179,12 +179,15 @@ public enum RunFolderError: Error, CustomStringConvertible, Equatable {
     case nothingToResume(String)
     /// The folder, and who holds it.
     case inUse(String, String)
+    /// The metrics file, and why its rows could not be written.
+    case metricsNotWritten(String, String)
 
     public var description: String {
         switch self {
         case let .occupied(path):
             "\(path) already holds a run; continue it with --resume \(path), or choose another --out"
         case let .nothingToResume(message): message
+        case let .metricsNotWritten(path, reason): "cannot write the metrics rows to \(path): \(reason)"
         case let .inUse(path, owner): "\(path) is in use by another rlbench run (\(owner)); wait for it, or choose another --out"
         }
     }
@@ -194,28 +197,42 @@ public enum RunFolderError: Error, CustomStringConvertible, Equatable {
 /// starts from the rows its checkpoint covers (later rows came from steps the run repeats).
 public final class MetricsLog {
     private let handle: FileHandle
+    private let url: URL
     private var buffer = ""
+    /// The first write that failed (a full disk) while rows were appended; `flush` reports it.
+    private var lostWrite: Error?
 
     /// Writes `header` and `keptRows` (without newlines) to `url`, replacing what was there, and opens it for rows.
     public init(url: URL, header: [String], keptRows: [String] = []) throws {
         let rows = keptRows.map { $0 + "\n" }.joined()
         try AtomicFile.write(Data((header.joined(separator: ",") + "\n" + rows).utf8), to: url)
+        self.url = url
         handle = try FileHandle(forWritingTo: url)
         try handle.seekToEnd()
     }
 
-    deinit { flush(); try? handle.close() }
+    deinit { try? flush(); try? handle.close() }
 
-    /// Adds a row (fields already formatted); it reaches the file at the next `flush` or when the buffer is large.
+    /// Adds a row (fields already formatted); it reaches the file at the next `flush` or when the buffer is large
+    /// (a write that fails then is reported by the next `flush`).
     public func append(_ fields: [String]) {
         buffer += fields.joined(separator: ",") + "\n"
-        if buffer.utf8.count > 1 << 16 { flush() }
+        if buffer.utf8.count > 1 << 16 {
+            do { try flush() } catch { lostWrite = lostWrite ?? error }
+        }
     }
 
-    public func flush() {
+    /// Writes the buffered rows; throws when they, or rows written since the last `flush`, could not be written, so
+    /// a run stops at its next checkpoint rather than going on with rows missing from its file.
+    public func flush() throws {
+        if let lostWrite { throw RunFolderError.metricsNotWritten(url.path, lostWrite.localizedDescription) }
         guard !buffer.isEmpty else { return }
-        try? handle.write(contentsOf: Data(buffer.utf8))
+        let rows = buffer
         buffer = ""
+        do { try handle.write(contentsOf: Data(rows.utf8)) } catch {
+            lostWrite = error
+            throw RunFolderError.metricsNotWritten(url.path, error.localizedDescription)
+        }
     }
 
     /// The data rows of an existing metrics file (header dropped), for a resumed run to keep; none if it is absent.
