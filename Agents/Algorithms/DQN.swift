@@ -73,8 +73,9 @@ public final class DQNAgent: Agent, ValueEstimating {
         /// The replay buffer, of `min(buffer_size, n_timesteps)` transitions, must fit in memory (`Limits.memoryBytes`).
         func checkReplayMemory(observationSize: Int, _ hp: HyperParameters) throws {
             let capacity = min(bufferSize, timesteps)
-            // Two observations a transition, then the action, reward, flags and a position index.
-            let bytes = Double(capacity) * Double(2 * observationSize * 4 + 17)
+            // The buffer, and the position per slot that `targetQValues` keeps as scratch.
+            let bytes = ReplayBuffer.bytes(capacity: capacity, observationSize: observationSize)
+                + Double(capacity * MemoryLayout<Int32>.size)
             if let problem = Limits.memoryProblem(bytes: bytes, for: "a replay buffer of \(capacity) transitions of \(observationSize) observation values") {
                 throw hp.fail("buffer_size", problem)
             }

@@ -93,8 +93,8 @@ public struct ActorCriticSettings: Sendable, Equatable {
     /// Refuses a rollout of `environments` × `n_steps` transitions of `observationSize` and `actionSize` values
     /// that would not fit in memory (`Limits.memoryBytes`), naming `n_steps`.
     func checkRolloutMemory(environments: Int, observationSize: Int, actionSize: Int, _ hp: HyperParameters) throws {
-        // Observations and actions, and eight numbers per transition (log-probability, value, reward, flags, advantage, return).
-        let bytes = Double(numSteps) * Double(environments) * Double(observationSize + actionSize + 8) * 4
+        let bytes = RolloutBuffer.bytes(numSteps: numSteps, numEnvs: environments, observationSize: observationSize,
+                                        actionSize: actionSize)
         if let problem = Limits.memoryProblem(bytes: bytes, for: "a rollout of \(numSteps * environments) steps of \(observationSize) observation values") {
             throw hp.fail("n_steps", problem)
         }

@@ -22,6 +22,13 @@ public struct ReplayBuffer {
     /// 1 where the episode ended (terminated or truncated) with the transition: an n-step transition stops there.
     private var ended: [UInt8]
 
+    /// The bytes a buffer of `capacity` transitions of `observationSize` values takes: two observations a transition,
+    /// then the action, reward and flags.
+    public static func bytes(capacity: Int, observationSize: Int) -> Double {
+        Double(capacity) * Double(2 * observationSize * MemoryLayout<Float>.size + MemoryLayout<Int32>.size
+                                  + 2 * MemoryLayout<Float>.size + MemoryLayout<UInt8>.size)
+    }
+
     public init(capacity: Int, observationSize: Int) {
         precondition(capacity > 0 && observationSize > 0, "replay buffer needs positive capacity and observation size")
         self.capacity = capacity

@@ -24,6 +24,12 @@ public struct RolloutBuffer {
     public var advantages: [Float]
     public var returns: [Float]
 
+    /// The bytes a rollout takes: observations and actions, then eight numbers per transition (log-probability,
+    /// value, reward, flags, validity, advantage, return).
+    public static func bytes(numSteps: Int, numEnvs: Int, observationSize: Int, actionSize: Int) -> Double {
+        Double(numSteps) * Double(numEnvs) * Double(observationSize + actionSize + 8) * Double(MemoryLayout<Float>.size)
+    }
+
     public init(numSteps: Int, numEnvs: Int, observationSize: Int, actionSize: Int) {
         self.numSteps = numSteps; self.numEnvs = numEnvs
         self.observationSize = observationSize; self.actionSize = actionSize
