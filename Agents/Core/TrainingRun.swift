@@ -189,16 +189,19 @@ public final class TrainingRun: TrainingContext {
             folderNote = point.note
             try agent.restore(AgentCheckpoint(tensors: try SafeTensors.read(from: point.file).tensors, metadata: point.metadata))
             startStep = agent.stepsDone
-            guard startStep < totalSteps else {
-                let done = options.steps == nil ? "has done all its \(startStep) steps"
-                    : "has done \(startStep) steps, --steps \(totalSteps) is no more"
-                throw AgentError.runFolder("the run in \(options.outputDirectory.path) \(done); give --steps above "
-                                           + "\(startStep) to train it further")
+            guard startStep < totalSteps || options.steps == nil else {
+                throw AgentError.runFolder("the run in \(options.outputDirectory.path) has done \(startStep) steps, --steps "
+                                           + "\(totalSteps) is no more; give --steps above \(startStep) to train it further")
             }
             nextCheckpoint = (startStep / checkpointInterval + 1) * checkpointInterval
             lastGoodCheckpoint = (point.file, startStep)
             try readEarlierMetrics()
+            // A run stopped after its last step (while it wrote its final files) has only its outputs left to write.
             resumeNote = resumeTrainingState(savedWith: point.file)
+            if startStep >= totalSteps {
+                resumeNote = "the run has done all its \(startStep) steps: writing its final checkpoint, learning curve and "
+                    + "evaluation (give --steps above \(startStep) to train it further)"
+            }
         }
     }
 
@@ -275,7 +278,7 @@ public final class TrainingRun: TrainingContext {
         if let resumeNote { log(resumeNote) }
         if onPolicySnapshot != nil { try publishLiveState(step: agent.stepsDone) }
         do {
-            try agent.train(totalSteps: totalSteps, context: self)
+            if agent.stepsDone < totalSteps { try agent.train(totalSteps: totalSteps, context: self) }
         } catch let error as AgentError {
             if case .nonFinite = error {
                 try? metrics.flush()  // the divergence is the error to report

@@ -55,8 +55,9 @@ public final class ClassifierRun {
     private var history: [[String: Double]] = []
     private var earlierWallSeconds = 0.0
     private let startTime = Date()
-    /// What the run says when it starts, about the folder: a fallback checkpoint resumed, an earlier run started over.
-    private let folderNote: String?
+    /// What the run says when it starts, about the folder: a fallback checkpoint resumed, an earlier run started over,
+    /// a finished run with only its outputs left to write.
+    private var folderNote: String?
 
     /// Resolves the model, its settings and the data; throws clear errors for an unknown model or data set, bad
     /// settings and (with `resume`) a folder without a matching run.
@@ -313,9 +314,14 @@ public final class ClassifierRun {
                                                 + "the network has \(network.dropouts.count) dropout layers")
         }
         for (layer, state) in zip(network.dropouts, states) { layer.generator = state }
-        guard epoch < epochs && !stop.stopped else {
+        // A run stopped after its last epoch (while it wrote its final files) has only its outputs left to write.
+        guard (epoch < epochs && !stop.stopped) || options.epochs == nil else {
             throw RunFolderError.nothingToResume("the run in \(folder.url.path) has finished after \(epoch) epochs"
                                                  + (stop.stopped ? " (early stopping)" : "; give --epochs above \(epoch) to train it further"))
+        }
+        if epoch >= epochs || stop.stopped {
+            folderNote = (folderNote.map { $0 + "; " } ?? "") + "the run has finished after \(epoch) epochs" + (stop.stopped ? " (early stopping)" : "")
+                + ": writing its final checkpoint, pictures and evaluation"
         }
         (epochsDone, batchesDone, stepsDone, noise) = (epoch, try meta.value(.batch), try meta.value(.step), try meta.value(.rngState))
         (lossSum, correct, seen) = (sums.lossSum, sums.correct, sums.seen)

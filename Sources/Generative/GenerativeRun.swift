@@ -54,8 +54,9 @@ public final class GenerativeRun {
     private var earlierWallSeconds = 0.0
     private let startTime = Date()
     private var lastGood: (file: URL, epoch: Int)?
-    /// What the run says when it starts, about the folder: a fallback checkpoint resumed, an earlier run started over.
-    private let folderNote: String?
+    /// What the run says when it starts, about the folder: a fallback checkpoint resumed, an earlier run started over,
+    /// a finished run with only its outputs left to write.
+    private var folderNote: String?
 
     /// Resolves the model, its settings and the data; throws clear errors for an unknown model or data set, data
     /// the model cannot train on, bad settings and (with `resume`) a folder without a matching run.
@@ -88,9 +89,14 @@ public final class GenerativeRun {
             let meta = resumed.metadata
             try model.restore(try SafeTensors.read(from: resumed.file).tensors)
             let epoch = try meta.value(.epoch)
-            guard epoch < epochs else {
-                throw RunFolderError.nothingToResume("the run in \(folder.url.path) has done all its \(epoch) epochs; "
-                                                     + "give --epochs above \(epoch) to train it further")
+            // A run stopped after its last epoch (while it wrote its final files) has only its outputs left to write.
+            guard epoch < epochs || options.epochs == nil else {
+                throw RunFolderError.nothingToResume("the run in \(folder.url.path) has done \(epoch) epochs, --epochs "
+                                                     + "\(epochs) is no more; give --epochs above \(epoch) to train it further")
+            }
+            if epoch >= epochs {
+                folderNote = (folderNote.map { $0 + "; " } ?? "") + "the run has done all its \(epoch) epochs: "
+                    + "writing its final checkpoint, pictures and evaluation (give --epochs above \(epoch) to train it further)"
             }
             (epochsDone, batchesDone, stepsDone, noise) = (epoch, try meta.value(.batch), try meta.value(.step), try meta.value(.rngState))
             // Stored as the bits of each Double, so the resumed epoch's mean is the uninterrupted one's.

@@ -78,4 +78,38 @@ import TestSupport
         // The moments cover the run: most kills land after a checkpoint, and those runs were resumed.
         #expect(resumedRuns >= 3, "only \(resumedRuns) of \(delays.count) kills left a run to resume")
     }
+
+    /// A run killed after its last step, while it wrote its final files, has only those left: `--resume` writes them
+    /// (the final checkpoint the same bytes as before, the pictures, the evaluation) and trains nothing more; asking it
+    /// for no more steps or epochs than it has done is an error naming both.
+    @Test(arguments: [["ppo", "--steps", "3000", "--eval-episodes", "3"], ["vae", "--data", "digits", "--epochs", "1"],
+                      ["mlp", "--data", "digits", "--epochs", "1"]])
+    func resumeFinishesARunStoppedAfterItsLastStep(run: [String]) throws {
+        let dir = CLI.temporaryDirectory()
+        let started = try CLI.run(["run"] + run + ["--plain", "--out", "r"], in: dir)
+        try #require(started.status == 0, "\(started.err)")
+        let folder = dir.appendingPathComponent("r")
+        let final = try Data(contentsOf: folder.appendingPathComponent("final.safetensors"))
+        let evaluation = try Data(contentsOf: folder.appendingPathComponent("eval.json"))
+        let outputs = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+            .filter { $0.hasSuffix(".png") || $0.hasSuffix(".gif") || $0 == "eval.json" || $0 == "final.safetensors" }
+        #expect(outputs.contains { $0.hasSuffix(".png") }, "\(outputs)")
+        for file in outputs { try FileManager.default.removeItem(at: folder.appendingPathComponent(file)) }
+
+        // (--eval-episodes is the command's, not the run's config: given again.)
+        let evaluationFlags = run.firstIndex(of: "--eval-episodes").map { Array(run[$0...($0 + 1)]) } ?? []
+        let resumed = try CLI.run(["run", "--resume", "r", "--plain"] + evaluationFlags, in: dir)
+        #expect(resumed.status == 0, "\(resumed.err)")
+        #expect(resumed.err.contains("writing its final checkpoint") || resumed.out.contains("writing its final checkpoint"),
+                "\(resumed.out)\(resumed.err)")
+        let after = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        #expect(Set(outputs).isSubset(of: after), "every output is back: \(outputs) in \(after)")
+        #expect(try Data(contentsOf: folder.appendingPathComponent("final.safetensors")) == final)
+        #expect(try Data(contentsOf: folder.appendingPathComponent("eval.json")) == evaluation, "the same evaluation")
+
+        let more = run[0] == "ppo" ? ["--steps", "3000"] : ["--epochs", "1"]
+        let refused = try CLI.run(["run", "--resume", "r", "--plain"] + more, in: dir)
+        #expect(refused.status != 0)
+        #expect(refused.err.contains("train it further"), "\(refused.err)")
+    }
 }
