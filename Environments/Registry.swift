@@ -56,7 +56,8 @@ public enum Registry {
     /// and `-v0` (all six actions). No time limit, as in the package.
     static func minAtar<Game: MinAtarGame>(_ game: Game.Type) -> [Entry] {
         [(version: 1, minimal: true), (version: 0, minimal: false)].map { v in
-            Entry(spec: EnvSpec(id: "MinAtar/\(Game.name)-v\(v.version)", maxEpisodeSteps: nil, rewardThreshold: nil, renderFPS: 15),
+            Entry(spec: EnvSpec(id: "MinAtar/\(Game.name)-v\(v.version)", maxEpisodeSteps: nil, rewardThreshold: nil, renderFPS: 15,
+                                longestEpisode: Game.longestEpisode),
                   options: minAtarOptions) { o in
                 let sticky = try number(o, "sticky_action_prob", default: 0.1)
                 guard (0...1).contains(sticky) else { throw EnvironmentError.invalidOption("sticky_action_prob must be in [0, 1], got \(sticky)") }

@@ -7,6 +7,8 @@ public final class Freeway: MinAtarGame {
     public static let channels = ["chicken", "car", "speed1", "speed2", "speed3", "speed4", "speed5"]
     public static let minimalActions: [MinAtarAction] = [.noop, .up, .down]
     static let playerSpeed = 3, timeLimit = 2500
+    /// The timer runs from 2,500 and the game ends when it goes below 0: 2,501 frames.
+    public static let longestEpisode: Int? = timeLimit + 1
 
     struct Car { var x: Int, y: Int, timer: Int, speed: Int }
 

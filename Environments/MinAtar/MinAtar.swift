@@ -28,13 +28,15 @@ extension SeededGenerator: MinAtarRandomSource {
 
 /// The rules of one MinAtar game (the package's `minatar.environments.<game>.Env`). A game is a class: Seaquest's
 /// rules remove objects from lists while walking them, and follow Python's list semantics to the letter.
-public protocol MinAtarGame: AnyObject {
+public protocol MinAtarGame: AnyObject, SendableMetatype {
     /// The game's name in ids (`Breakout` in `MinAtar/Breakout-v1`).
     static var name: String { get }
     /// The observation's channels, in order (the package's `channels` dictionary).
     static var channels: [String] { get }
     /// The package's `minimal_action_set`: the actions of the `-v1` ids.
     static var minimalActions: [MinAtarAction] { get }
+    /// The most frames a game lasts, when it ends itself after a while (Freeway); nil otherwise.
+    static var longestEpisode: Int? { get }
     /// Whether the game ramps up its difficulty (the package's `ramping`; games without a ramp ignore it).
     init(ramping: Bool)
     /// Starts a new game (the package's `reset`).
@@ -101,17 +103,17 @@ public final class MinAtarEnvironment<Game: MinAtarGame>: EpisodicEnvironment, E
 
     public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
         try checkRunning()
-        let chosen = actionSet[try discreteAction(action, count: actionSet.count)]
-        let (reward, terminal): (Double, Bool)
+        let index = try discreteAction(action, count: actionSet.count)
+        let result: (reward: Double, terminal: Bool)
         if let draws = recordedDraws {
             var source = draws
-            (reward, terminal) = play(chosen, using: &source)
+            result = play(actionSet[index], using: &source)
         } else {
-            (reward, terminal) = play(chosen, using: &rng)
+            result = play(actionSet[index], using: &rng)
         }
-        endEpisode(if: terminal)
+        endEpisode(if: result.terminal)
         write(observation)
-        return StepOutcome(reward: reward, terminated: terminal, truncated: false)
+        return StepOutcome(reward: result.reward, terminated: result.terminal, truncated: false)
     }
 
     /// The package's `Environment.act`: the sticky-action draw, then the game's frame.
@@ -148,6 +150,10 @@ public final class MinAtarEnvironment<Game: MinAtarGame>: EpisodicEnvironment, E
         }
         return image
     }
+}
+
+extension MinAtarGame {
+    public static var longestEpisode: Int? { nil }
 }
 
 extension MinAtarEnvironment: ReplayableEnvironment {

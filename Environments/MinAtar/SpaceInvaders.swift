@@ -77,7 +77,7 @@ public final class SpaceInvaders: MinAtarGame {
         }
         if alienShotTimer == 0 {
             alienShotTimer = Self.enemyShotInterval
-            if let (y, x) = nearestAlien() { enemyBullets[y * 10 + x] = true }
+            if let nearest = nearestAlien() { enemyBullets[nearest.y * 10 + nearest.x] = true }
         }
         for i in 0..<100 where aliens[i] && friendlyBullets[i] {
             reward += 1
@@ -98,7 +98,7 @@ public final class SpaceInvaders: MinAtarGame {
     }
 
     /// The lowest alien of the column nearest the cannon that has one (ties: the column further left).
-    private func nearestAlien() -> (Int, Int)? {
+    private func nearestAlien() -> (y: Int, x: Int)? {
         let columns = (0..<10).sorted { abs($0 - cannon) < abs($1 - cannon) || (abs($0 - cannon) == abs($1 - cannon) && $0 < $1) }
         for x in columns {
             if let y = (0..<10).last(where: { aliens[$0 * 10 + x] }) { return (y, x) }

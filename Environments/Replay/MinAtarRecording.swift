@@ -116,23 +116,31 @@ public struct MinAtarRecording: Sendable {
         var report = ReplayReport(file: "\(self.env) seed \(seed)", steps: actions.count, largestObservationDeviation: 0, largestRewardDeviation: 0)
         func mismatch(_ what: String) { if report.firstMismatch == nil { report.firstMismatch = what } }
         func compare(_ observation: [Float], _ t: Int) {
-            let expected = observations[t]
-            guard observation.count == expected.count / 8 * 8 || observation.count == expected.count else {
-                return mismatch("step \(t): observation has \(observation.count) values, recorded \(expected.count)")
+            // packbits pads the last byte with zeros.
+            let expected = observations[t], channels = observation.count / 100
+            guard expected.count >= observation.count, expected.count - observation.count < 8,
+                  !expected[observation.count...].contains(1) else {
+                return mismatch("step \(t): observation has \(observation.count) values, recorded \(expected.count) bits")
             }
             if let i = observation.indices.first(where: { observation[$0] != expected[$0] }) {
-                mismatch("step \(t): observation[\(i)] (row \(i / (observation.count / 10) ), channel \(i % (observation.count / 100))) is \(observation[i]), recorded \(expected[i])")
+                mismatch("step \(t): the observation at row \(i / (10 * channels)), column \(i / channels % 10), channel "
+                         + "\(i % channels) is \(observation[i]), recorded \(expected[i])")
             }
         }
-        compare(made.reset(seed: UInt64(seed)), 0)
+        // A draw of the wrong kind is named before the differences it causes.
+        let first = made.reset(seed: UInt64(seed))
+        if let problem = draws.mismatch { mismatch("reset: \(problem)") }
+        compare(first, 0)
         for t in actions.indices where report.firstMismatch == nil {
             let result = try made.step(actions[t])
+            if let problem = draws.mismatch { mismatch("step \(t + 1): \(problem)") }
             if result.reward != rewards[t] { mismatch("step \(t + 1): reward is \(result.reward), recorded \(rewards[t])") }
             report.largestRewardDeviation = max(report.largestRewardDeviation, abs(result.reward - rewards[t]))
             if result.terminated != terminated[t] { mismatch("step \(t + 1): terminated is \(result.terminated), recorded \(terminated[t])") }
             if result.truncated { mismatch("step \(t + 1): truncated, but MinAtar has no time limit") }
-            compare(result.terminated ? made.reset() : result.observation, t + 1)
-            if let problem = draws.mismatch { mismatch("step \(t + 1): \(problem)") }
+            let next = result.terminated ? made.reset() : result.observation
+            if let problem = draws.mismatch { mismatch("step \(t + 1), reset: \(problem)") }
+            compare(next, t + 1)
         }
         if report.firstMismatch == nil && draws.used != draws.draws.count {
             mismatch("\(draws.draws.count - draws.used) recorded draws were not used")

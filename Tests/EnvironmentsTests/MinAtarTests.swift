@@ -64,8 +64,8 @@ import Testing
         env.reset(seed: 0)
         let image = env.render()
         #expect(image.width == 320 && image.height == 320)
-        #expect(image[x: 5 * 32 + 16, y: 2 * 32 + 16] == RGB(193, 202, 243))   // a brick (channel 3 of 4)
-        #expect(image[x: 4 * 32 + 16, y: 9 * 32 + 16] == RGB(22, 61, 78))      // the paddle (channel 0)
-        #expect(image[x: 5 * 32 + 16, y: 6 * 32 + 16] == RGB(0, 0, 0))
+        #expect(image[5 * 32 + 16, 2 * 32 + 16] == RGB(193, 202, 243))   // a brick (channel 3 of 4)
+        #expect(image[4 * 32 + 16, 9 * 32 + 16] == RGB(22, 61, 78))      // the paddle (channel 0)
+        #expect(image[5 * 32 + 16, 6 * 32 + 16] == RGB(0, 0, 0))
     }
 }
