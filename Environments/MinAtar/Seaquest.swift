@@ -129,21 +129,7 @@ public final class Seaquest: MinAtarGame {
 
         // Enemy subs move, may run into the sub or a bullet, and shoot every 10 frames (even in the frame they leave).
         forEachReversed(\.subs) { enemy in
-            if enemy.at(subX, subY) { terminal = true }
-            if enemy.moveTimer == 0 {
-                enemy.moveTimer = moveSpeed
-                if enemy.advance() {
-                    remove(enemy, from: \.subs)
-                } else if enemy.at(subX, subY) {
-                    terminal = true
-                } else if let bullet = friendlyBullets.first(where: { enemy.sameCell($0) }) {
-                    remove(enemy, from: \.subs)
-                    remove(bullet, from: \.friendlyBullets)
-                    reward += 1
-                }
-            } else {
-                enemy.moveTimer -= 1
-            }
+            reward += moveEnemy(enemy, of: \.subs)
             if enemy.shotTimer == 0 {
                 enemy.shotTimer = Self.enemyShotInterval
                 enemyBullets.append(Piece(x: enemy.x, y: enemy.y, movesRight: enemy.movesRight))
@@ -161,23 +147,7 @@ public final class Seaquest: MinAtarGame {
             }
         }
 
-        forEachReversed(\.fish) { enemy in
-            if enemy.at(subX, subY) { terminal = true }
-            if enemy.moveTimer == 0 {
-                enemy.moveTimer = moveSpeed
-                if enemy.advance() {
-                    remove(enemy, from: \.fish)
-                } else if enemy.at(subX, subY) {
-                    terminal = true
-                } else if let bullet = friendlyBullets.first(where: { enemy.sameCell($0) }) {
-                    remove(enemy, from: \.fish)
-                    remove(bullet, from: \.friendlyBullets)
-                    reward += 1
-                }
-            } else {
-                enemy.moveTimer -= 1
-            }
-        }
+        forEachReversed(\.fish) { enemy in reward += moveEnemy(enemy, of: \.fish) }
 
         if spawnTimer > 0 { spawnTimer -= 1 }
         if diverSpawnTimer > 0 { diverSpawnTimer -= 1 }
@@ -190,6 +160,28 @@ public final class Seaquest: MinAtarGame {
             if diverCount == 0 { terminal = true } else { reward += surfaceWithDivers() }
         }
         return (Double(reward), terminal)
+    }
+
+    /// An enemy's frame (fish and subs alike): touching the sub ends the game, before and after it moves (every
+    /// `moveSpeed` + 1 frames); leaving the screen removes it, and so does a bullet of the sub's in its new cell (with
+    /// the bullet). Returns the reward (1 for a hit).
+    private func moveEnemy(_ enemy: Piece, of list: ReferenceWritableKeyPath<Seaquest, [Piece]>) -> Int {
+        if enemy.at(subX, subY) { terminal = true }
+        guard enemy.moveTimer == 0 else {
+            enemy.moveTimer -= 1
+            return 0
+        }
+        enemy.moveTimer = moveSpeed
+        if enemy.advance() {
+            remove(enemy, from: list)
+        } else if enemy.at(subX, subY) {
+            terminal = true
+        } else if let bullet = friendlyBullets.first(where: { enemy.sameCell($0) }) {
+            remove(enemy, from: list)
+            remove(bullet, from: \.friendlyBullets)
+            return 1
+        }
+        return 0
     }
 
     /// Coming up with divers: with 6, a bonus of the oxygen left in tenths (and, as in the package, the count drops to
