@@ -26,7 +26,7 @@ import Testing
         Case(agent: "ppo", environment: "Pendulum-v1", environmentOptions: ["g": "9.81"]),
         Case(agent: "qlearning", environment: "FrozenLake-v1", environmentOptions: ["is_slippery": "false"]),  // table
         Case(agent: "dqn", environment: "MinAtar/Breakout-v1", overrides: ["learning_starts=2800"]),     // MinAtarCNN
-        Case(agent: "ppo", environment: "MinAtar/Seaquest-v1", overrides: ["n_envs=2", "policy_kwargs.net_arch=[32]"]),
+        Case(agent: "ppo", environment: "MinAtar/SpaceInvaders-v1", overrides: ["n_envs=2", "policy_kwargs.net_arch=[32]"]),
     ]
 
     @Test func actsAsRlbenchDoes() throws {
