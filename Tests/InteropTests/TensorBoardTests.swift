@@ -58,16 +58,21 @@ import Training
     }
 
     /// Checks that `read` holds exactly metrics.csv's values under `tags` (column → tag and sign), with the first
-    /// column as the step, and returns the rows.
+    /// column as the step: one event per step, with the mean `return` and `length` of the episodes that ended at that
+    /// step and the other columns of its last row. Returns the rows.
     static func expectScalars(_ read: Read, _ folder: URL, _ tags: [String: (String, Double)],
                               sourceLocation: SourceLocation = #_sourceLocation) throws -> [[String]] {
         let (header, rows) = try metrics(folder)
         #expect(Set(header.dropFirst()) == Set(tags.keys), "metrics.csv's columns \(header)", sourceLocation: sourceLocation)
+        let steps = stepGroups(rows)
         for (column, (tag, sign)) in tags {
             let i = header.firstIndex(of: column)!
-            let expected = rows.compactMap { row in Double(row[i]).map { (step: Int(Double(row[0])!), value: sign * $0) } }
+            let expected = steps.compactMap { group -> (step: Int, value: Double)? in
+                let values = (column == "return" || column == "length" ? group : [group.last!]).compactMap { Double($0[i]) }
+                return values.isEmpty ? nil : (Int(Double(group[0][0])!), sign * values.reduce(0, +) / Double(values.count))
+            }
             let got = read.scalars[tag] ?? []
-            #expect(got.count == expected.count && !expected.isEmpty, "\(tag): \(got.count) events for \(expected.count) rows",
+            #expect(got.count == expected.count && !expected.isEmpty, "\(tag): \(got.count) events for \(expected.count) steps",
                     sourceLocation: sourceLocation)
             for (g, e) in zip(got, expected) where g.step != e.step || !close(g.value, e.value) {
                 Issue.record("\(tag): TensorBoard has \(g), metrics.csv \(e)", sourceLocation: sourceLocation)
@@ -75,6 +80,15 @@ import Training
             }
         }
         return rows
+    }
+
+    /// The rows in runs of equal steps (first column).
+    static func stepGroups(_ rows: [[String]]) -> [[[String]]] {
+        var groups: [[[String]]] = []
+        for row in rows {
+            if let step = groups.last?.last?[0], step == row[0] { groups[groups.count - 1].append(row) } else { groups.append([row]) }
+        }
+        return groups
     }
 
     /// Equal as a Float32 holds them.
@@ -118,15 +132,19 @@ import Training
             "entropy": ("train/entropy_loss", -1), "approx_kl": ("train/approx_kl", 1), "clip_fraction": ("train/clip_fraction", 1),
             "explained_variance": ("train/explained_variance", 1)])
         #expect(rows.contains { Int($0[0])! > middle } && rows.contains { Int($0[0])! <= middle })
-        // SB3's means over the last 100 episodes, and steps per second of wall time.
+        // SB3's means over the last 100 episodes, and steps per second of wall time, at the last row of each step.
         let returns = rows.map { Double($0[2])! }, lengths = rows.map { Double($0[3])! }
+        var ends: [Int] = [], index = -1
+        let groups = Self.stepGroups(rows)
+        #expect(groups.count < rows.count, "no two episodes ended at one step: the one-event-per-step case went untested")
+        for group in groups { index += group.count; ends.append(index) }
         func windowMean(_ values: [Double], _ i: Int) -> Double {
             let window = values[max(0, i - 99)...i]
             return window.reduce(0, +) / Double(window.count)
         }
-        for (tag, expected) in [("rollout/ep_rew_mean", rows.indices.map { windowMean(returns, $0) }),
-                                ("rollout/ep_len_mean", rows.indices.map { windowMean(lengths, $0) }),
-                                ("time/fps", rows.map { Double($0[0])! / Double($0[4])! })] {
+        for (tag, expected) in [("rollout/ep_rew_mean", ends.map { windowMean(returns, $0) }),
+                                ("rollout/ep_len_mean", ends.map { windowMean(lengths, $0) }),
+                                ("time/fps", ends.map { Double(rows[$0][0])! / Double(rows[$0][4])! })] {
             let got = read.scalars[tag]?.map(\.value) ?? []
             #expect(got.count == expected.count && zip(got, expected).allSatisfy { Self.close($0, $1) }, "\(tag): \(got.prefix(3)) … for \(expected.prefix(3)) …")
         }

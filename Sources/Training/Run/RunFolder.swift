@@ -232,15 +232,20 @@ public final class MetricsLog {
         buffer += fields.joined(separator: ",") + "\n"
         tensorboard?.add(row: fields)
         if buffer.utf8.count > 1 << 16 {
-            do { try flush() } catch { lostWrite = lostWrite ?? error }
+            do { try writeRows() } catch { lostWrite = lostWrite ?? error }
         }
     }
 
-    /// Writes the buffered rows; throws when they, or rows written since the last `flush`, could not be written, so
-    /// a run stops at its next checkpoint rather than going on with rows missing from its file.
+    /// Writes the buffered rows (and the TensorBoard events); throws when they, or rows written since the last
+    /// `flush`, could not be written, so a run stops at its next checkpoint rather than going on with rows missing
+    /// from its file.
     public func flush() throws {
-        if let lostWrite { throw RunFolderError.metricsNotWritten(url.path, lostWrite.localizedDescription) }
+        try writeRows()
         try tensorboard?.flush()
+    }
+
+    private func writeRows() throws {
+        if let lostWrite { throw RunFolderError.metricsNotWritten(url.path, lostWrite.localizedDescription) }
         guard !buffer.isEmpty else { return }
         let rows = buffer
         buffer = ""

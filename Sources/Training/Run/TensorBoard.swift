@@ -9,10 +9,14 @@ import Support
 /// - The event step is a row's first column (agents: the environment step; classifiers and generative models: the
 ///   epoch). The other columns become scalars (`tag(column:)`); empty fields are left out. Agents' rows also give
 ///   SB3's `rollout/ep_rew_mean` and `rollout/ep_len_mean` (means of the last 100 episodes, as SB3's) and `time/fps`.
+/// - One event per step: TensorBoard's data server keeps one value per step of a series (a step that does not
+///   increase counts as a restart, and replaces what it had from that step on). Rows of the same step (episodes of
+///   several environments ending together) make one event: the mean `return` and `length` of those episodes, the
+///   other columns from the step's last row.
 /// - Records reach the file whole, at each `flush` (the run's checkpoints), so a killed run leaves a readable file.
 /// - Each process writes a new file (`events.out.tfevents.<time>.<host>.<pid>`) in `directory`, beginning with a
-///   SessionLog START at the step after the rows a resumed run keeps: TensorBoard then drops the earlier files'
-///   events from that step on (the steps the resumed run repeats), as it does for a restarted TensorFlow job.
+///   SessionLog START at the step after the rows a resumed run keeps: both of TensorBoard's readers then drop the
+///   earlier files' events from that step on (the steps the resumed run repeats), as for a restarted TensorFlow job.
 public final class TensorBoardLog {
     /// Episodes averaged by `rollout/ep_rew_mean` and `rollout/ep_len_mean` (SB3's `stats_window_size`).
     public static let episodeWindow = 100
@@ -23,6 +27,8 @@ public final class TensorBoardLog {
     private var pending: [UInt8] = []
     private var recentReturns: [Double] = []
     private var recentLengths: [Double] = []
+    /// The rows of the latest step, not yet an event (the next step's row, or `flush`, writes them).
+    private var stepRows: [[String]] = []
 
     /// Opens a new event file in `directory` for rows with `header`; `keptRows` are the rows a resumed run keeps
     /// (already in the earlier files), which fill the episode windows and say where the new file's steps begin.
@@ -53,25 +59,39 @@ public final class TensorBoardLog {
 
     /// The scalars of one metrics row (fields as written to metrics.csv).
     public func add(row: [String]) {
-        guard let x = row.first.flatMap({ Double($0) }) else { return }
-        let step = Int64(x)
+        guard let x = row.first.flatMap(Double.init) else { return }
+        if let current = stepRows.first?.first.flatMap(Double.init), current != x { writeStep() }
+        stepRows.append(row)
+        remember(row)
+    }
+
+    /// The event of the rows of one step (see the type's notes).
+    private func writeStep() {
+        guard let last = stepRows.last, let x = last.first.flatMap(Double.init) else { return }
         var values: [(tag: String, value: Double)] = []
-        for (column, field) in zip(columns, row).dropFirst() {
-            guard let value = Double(field) else { continue }
+        for (i, column) in columns.enumerated().dropFirst() {
+            let value: Double?
+            if column == "return" || column == "length" {
+                let fields = stepRows.compactMap { i < $0.count ? Double($0[i]) : nil }
+                value = fields.isEmpty ? nil : fields.reduce(0, +) / Double(fields.count)
+            } else {
+                value = i < last.count ? Double(last[i]) : nil
+            }
+            guard let value else { continue }
             let (tag, sign) = Self.tag(column: column)
             values.append((tag, sign * value))
         }
-        remember(row)
+        stepRows = []
         if columns.contains("return") {
             values.append(("rollout/ep_rew_mean", recentReturns.reduce(0, +) / Double(max(recentReturns.count, 1))))
         }
         if columns.contains("length") {
             values.append(("rollout/ep_len_mean", recentLengths.reduce(0, +) / Double(max(recentLengths.count, 1))))
         }
-        if columns.first == "step", let i = columns.firstIndex(of: "wall_time_s"), let wall = Double(row[i]), wall > 0 {
+        if columns.first == "step", let i = columns.firstIndex(of: "wall_time_s"), i < last.count, let wall = Double(last[i]), wall > 0 {
             values.append(("time/fps", x / wall))
         }
-        append(Self.event(wallTime: Date().timeIntervalSince1970, step: step) { event in
+        append(Self.event(wallTime: Date().timeIntervalSince1970, step: Int64(x)) { event in
             event.message(5) { summary in
                 for (tag, value) in values {
                     summary.message(1) { $0.string(1, tag); $0.float(2, Float(value)) }  // Value { tag, simple_value }
@@ -94,8 +114,10 @@ public final class TensorBoardLog {
         })
     }
 
-    /// Writes the records added since the last flush, whole.
+    /// Writes the records added since the last flush, whole (with the event of the latest step: a run flushes at a
+    /// checkpoint, after every row of that step).
     public func flush() throws {
+        writeStep()
         guard !pending.isEmpty else { return }
         let records = pending
         pending = []
