@@ -135,6 +135,45 @@ import Training
         #expect(worst <= 1e-5, "\(name): onnxruntime's samples differ from rlbench's by \(worst)")
     }
 
+    /// Every layer kind a checkpoint's list may hold, also those no shipped generator uses yet (conv2d,
+    /// upsample_nearest, groups, dilation, output padding, batch norm without affine parameters, elu, softplus), in a
+    /// generative checkpoint written here: onnxruntime gives the values of rlbench's own layers.
+    @Test func everyLayerKind() throws {
+        var rng = SeededGenerator(seed: 4)
+        let norm = BatchNorm2d(4, affine: false)
+        norm.runningMean.data = (0..<4).map { Float($0) * 0.1 - 0.2 }
+        norm.runningVar.data = (0..<4).map { 0.5 + Float($0) * 0.3 }
+        let net = Sequential([
+            Linear(6, 2 * 3 * 3, using: &rng), ActivationLayer(.elu), Unflatten(dim: 1, sizes: [2, 3, 3]),
+            Upsample(scaleFactor: 2),
+            Conv2d(2, 4, kernelSize: 3, padding: 2, dilation: 2, groups: 2, using: &rng), norm, ActivationLayer(.softplus),
+            ConvTranspose2d(4, 2, kernelSize: 3, stride: 2, padding: 1, outputPadding: 1, groups: 2, using: &rng),
+            LeakyReLU(slope: 0.2), Flatten(startDim: 2), Flatten()])
+        net.setTraining(false)
+        let dir = Scratch.directory("onnx-layers")
+        let checkpoint = dir.appendingPathComponent("layers.safetensors")
+        var meta = CheckpointMetadata(dataRun: .generative, model: "test", data: "none", seed: 0, epoch: 1, batch: 0, step: 1)
+        meta[.rngState] = rng
+        meta[.hyperparameters] = "{}"
+        meta[.generator] = net.layerDescription(prefix: "net")
+        meta[.latentSize] = 6
+        meta[.sampleShape] = [2, 12, 12]
+        meta[.classes] = 1
+        meta[.conditional] = false
+        try SafeTensors.write(prefixed("net", net.namedParameters() + net.namedBuffers()), metadata: meta.values, to: checkpoint)
+
+        let model = dir.appendingPathComponent("layers.onnx")
+        let signature = try ONNXExport.write(checkpoint: checkpoint, to: model)
+        #expect(signature.outputs[0].shape == [-1, 2, 12, 12])
+        let noise = Tensor.normal([5, 6], using: &rng)
+        let expected = Tensor.withoutGrad { net(noise) }.data
+        let rows = (0..<5).map { Array(noise.data[($0 * 6)..<(($0 + 1) * 6)]).map(Double.init) }
+        let samples = try #require(try Self.onnxruntime(model, ["noise": rows], in: dir)["samples"])
+        #expect(samples.count == expected.count)
+        let worst = zip(samples, expected).map { abs($0 - Double($1)) }.max() ?? .infinity
+        #expect(worst <= 1e-5, "onnxruntime's values differ from rlbench's layers by \(worst)")
+    }
+
     /// The command line writes the model, and the README's onnxruntime snippet acts with it as rlbench does.
     @Test func commandLineAndReadmeSnippet() throws {
         let checkpoint = try Self.trainAgent("ppo", "CartPole-v1", steps: 256, ["n_envs=1", "n_steps=128"])

@@ -91,11 +91,24 @@ import Training
         return groups
     }
 
+    /// PPO's metrics.csv columns and the tags they are logged under (SB3's where SB3 logs the same quantity).
+    static let ppoTags: [String: (String, Double)] = [
+        "episode": ("time/episodes", 1), "return": ("rollout/episode_return", 1), "length": ("rollout/episode_length", 1),
+        "wall_time_s": ("time/time_elapsed", 1), "learning_rate": ("train/learning_rate", 1),
+        "clip_range": ("train/clip_range", 1), "policy_loss": ("train/policy_loss", 1), "value_loss": ("train/value_loss", 1),
+        "entropy": ("train/entropy_loss", -1), "approx_kl": ("train/approx_kl", 1), "clip_fraction": ("train/clip_fraction", 1),
+        "explained_variance": ("train/explained_variance", 1)]
+
+    /// A folder for TensorBoard logs and a run folder named `name` (so its logs go to `root/name`).
+    static func folders(_ name: String) -> (root: URL, run: URL) {
+        (Scratch.directory("tb"), Scratch.directory("tb-run").appendingPathComponent(name))
+    }
+
     /// Equal as a Float32 holds them.
     static func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-6 * max(1, abs(b)) }
 
     @Test func agentRunsLogSB3Tags() throws {
-        let root = Scratch.directory("tb"), folder = Scratch.directory("tb-ppo").appendingPathComponent("ppo-run")
+        let (root, folder) = Self.folders("ppo-run")
         var options = RunOptions(agent: "ppo", environment: "CartPole-v1", outputDirectory: folder)
         options.steps = 4096
         options.checkpointEvery = 2048
@@ -125,12 +138,7 @@ import Training
         let files = try FileManager.default.contentsOfDirectory(atPath: events.path).sorted()
         #expect(files.count == 2 && files.allSatisfy { $0.hasPrefix("events.out.tfevents.") }, "\(files)")
         let read = try Self.read(events)
-        let rows = try Self.expectScalars(read, folder, [
-            "episode": ("time/episodes", 1), "return": ("rollout/episode_return", 1), "length": ("rollout/episode_length", 1),
-            "wall_time_s": ("time/time_elapsed", 1), "learning_rate": ("train/learning_rate", 1),
-            "clip_range": ("train/clip_range", 1), "policy_loss": ("train/policy_loss", 1), "value_loss": ("train/value_loss", 1),
-            "entropy": ("train/entropy_loss", -1), "approx_kl": ("train/approx_kl", 1), "clip_fraction": ("train/clip_fraction", 1),
-            "explained_variance": ("train/explained_variance", 1)])
+        let rows = try Self.expectScalars(read, folder, Self.ppoTags)
         #expect(rows.contains { Int($0[0])! > middle } && rows.contains { Int($0[0])! <= middle })
         // SB3's means over the last 100 episodes, and steps per second of wall time, at the last row of each step.
         let returns = rows.map { Double($0[2])! }, lengths = rows.map { Double($0[3])! }
@@ -151,13 +159,9 @@ import Training
     }
 
     @Test func generativeRunsLogLossesAndSampleGrids() throws {
-        let root = Scratch.directory("tb")
-        let folder = Scratch.directory("tb-vae").appendingPathComponent("vae-run")
+        let (root, folder) = Self.folders("vae-run")
         var options = GenerativeRunOptions(model: "vae", data: "digits", outputDirectory: folder)
-        options.epochs = 2
-        options.progress = .quiet
-        options.scoreSamples = false
-        options.tensorboardLog = root.path
+        (options.epochs, options.progress, options.scoreSamples, options.tensorboardLog) = (2, .quiet, false, root.path)
         try GenerativeRun(options).run()
         let read = try Self.read(root.appendingPathComponent("vae-run"))
         _ = try Self.expectScalars(read, folder, ["step": ("time/steps", 1), "loss": ("train/loss", 1),
@@ -178,22 +182,15 @@ import Training
                                "--plain", "--out", "run", "--tensorboard", "tb"], in: dir)
         #expect(ran.status == 0, "\(ran.err)")
         let read = try Self.read(dir.appendingPathComponent("tb/run"))
-        _ = try Self.expectScalars(read, dir.appendingPathComponent("run"), [
-            "episode": ("time/episodes", 1), "return": ("rollout/episode_return", 1), "length": ("rollout/episode_length", 1),
-            "wall_time_s": ("time/time_elapsed", 1), "learning_rate": ("train/learning_rate", 1),
-            "clip_range": ("train/clip_range", 1), "policy_loss": ("train/policy_loss", 1), "value_loss": ("train/value_loss", 1),
-            "entropy": ("train/entropy_loss", -1), "approx_kl": ("train/approx_kl", 1), "clip_fraction": ("train/clip_fraction", 1),
-            "explained_variance": ("train/explained_variance", 1)])
+        _ = try Self.expectScalars(read, dir.appendingPathComponent("run"), Self.ppoTags)
         let bad = try CLI.run(["run", "ppo", "--steps", "256", "--tensorboard", ""], in: dir)
         #expect(bad.status != 0 && bad.err.contains("--tensorboard needs a folder name"), "\(bad.err)")
     }
 
     @Test func classifierRunsTakeTheConfigKey() throws {
-        let root = Scratch.directory("tb")
-        let folder = Scratch.directory("tb-mlp").appendingPathComponent("mlp-run")
+        let (root, folder) = Self.folders("mlp-run")
         var options = ClassifierRunOptions(model: "mlp", data: "digits", outputDirectory: folder)
-        options.epochs = 2
-        options.progress = .quiet
+        (options.epochs, options.progress) = (2, .quiet)
         options.overrides = ["tensorboard_log=\(root.path)", "validation_fraction=0.1"]
         try ClassifierRun(options).run()
         #expect(try String(contentsOf: folder.appendingPathComponent("config.yml"), encoding: .utf8).contains("tensorboard_log: \(root.path)"))
