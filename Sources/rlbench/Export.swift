@@ -17,7 +17,7 @@ struct Export: ParsableCommand {
     @Argument(help: "A checkpoint written by `rlbench run` (e.g. runs/ppo-CartPole-v1-seed0/final.safetensors).")
     var checkpoint: String
 
-    @Option(name: .long, help: "Write the ONNX model to this file (e.g. policy.onnx).")
+    @Option(name: .long, help: ArgumentHelp("Write the ONNX model to this file (e.g. policy.onnx).", valueName: "file"))
     var onnx: String?
 
     func validate() throws {

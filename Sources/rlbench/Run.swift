@@ -68,7 +68,7 @@ struct Run: ParsableCommand {
             transform: parseCount("--checkpoint-every", in: 1...Limits.timesteps))
     var checkpointEvery: Int?
 
-    @Option(name: .long, help: "Also write TensorBoard event files into DIR/<run folder name>/ (the metrics under SB3's tags; a generative model's samples each epoch). The config key tensorboard_log does the same.")
+    @Option(name: .long, help: ArgumentHelp("Also write TensorBoard event files into DIR/<run folder name>/ (the metrics under SB3's tags; a generative model's samples each epoch). The config key tensorboard_log does the same.", valueName: "dir"))
     var tensorboard: String?
 
     @Flag(name: .long, help: "Plain log lines instead of a live progress bar.")

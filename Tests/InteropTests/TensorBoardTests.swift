@@ -187,6 +187,30 @@ import Training
         #expect(bad.status != 0 && bad.err.contains("--tensorboard needs a folder name"), "\(bad.err)")
     }
 
+    /// kill -9 after the first checkpoint leaves an event file TensorBoard reads, holding the first steps of
+    /// metrics.csv; `--resume` then continues the log, and TensorBoard shows exactly the finished metrics.csv.
+    @Test func killedRunLeavesAReadableLog() throws {
+        let dir = CLI.temporaryDirectory()
+        let running = try CLI.start(["run", "ppo", "--steps", "30000", "--checkpoint-every", "3000", "--eval-episodes", "0",
+                                     "--plain", "--out", "run", "--tensorboard", "tb"], in: dir)
+        let last = dir.appendingPathComponent("run/last.safetensors")
+        for _ in 0..<1200 where running.isRunning && !FileManager.default.fileExists(atPath: last.path) { usleep(25_000) }
+        kill(running.process.processIdentifier, SIGKILL)
+        #expect(running.finish().status != 0, "the run ended before it was killed")
+        let killed = try Self.read(dir.appendingPathComponent("tb/run"))
+        let (_, rows) = try Self.metrics(dir.appendingPathComponent("run"))
+        let logged = killed.scalars["rollout/episode_return"] ?? []
+        let groups = Self.stepGroups(rows)
+        #expect(!logged.isEmpty && logged.count <= groups.count, "\(logged.count) events for \(groups.count) steps of metrics.csv")
+        for (event, group) in zip(logged, groups) where event.step != Int(group[0][0])! {
+            Issue.record("the killed run's log has step \(event.step) where metrics.csv has \(group[0][0])")
+            break
+        }
+        let resumed = try CLI.run(["run", "--resume", "run", "--eval-episodes", "0", "--plain"], in: dir)
+        #expect(resumed.status == 0, "\(resumed.err)")
+        _ = try Self.expectScalars(try Self.read(dir.appendingPathComponent("tb/run")), dir.appendingPathComponent("run"), Self.ppoTags)
+    }
+
     @Test func classifierRunsTakeTheConfigKey() throws {
         let (root, folder) = Self.folders("mlp-run")
         var options = ClassifierRunOptions(model: "mlp", data: "digits", outputDirectory: folder)
