@@ -142,7 +142,7 @@ public final class TensorBoardLog {
     private static let sb3Tags: [String: (tag: String, sign: Double)] = [
         "episode": ("time/episodes", 1), "return": ("rollout/episode_return", 1), "length": ("rollout/episode_length", 1),
         "wall_time_s": ("time/time_elapsed", 1), "epsilon": ("rollout/exploration_rate", 1),
-        "entropy": ("train/entropy_loss", -1), "step": ("time/steps", 1), "epoch": ("time/epochs", 1),
+        "entropy": ("train/entropy_loss", -1), "step": ("time/steps", 1),
     ]
 
     // MARK: Records
