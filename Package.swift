@@ -3,7 +3,7 @@
 //
 // Dependency direction (never the other way):
 //   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Training, Datasets
-//     <-  Agents, Classifiers  <-  Generative  <-  Viewer  <-  Benchmarks  <-  rlbench (CLI)
+//     <-  Agents, Classifiers, Interop  <-  Generative  <-  Viewer  <-  Benchmarks  <-  rlbench (CLI)
 // Only the Viewer imports SDL (through CSDL2).
 import PackageDescription
 
@@ -75,6 +75,9 @@ let package = Package(
                                                .product(name: "Yams", package: "Yams")],
                 path: "Agents", resources: [.copy("Configs")], swiftSettings: fastMath),
 
+        // Other tools' formats: ONNX export of acting and generating networks.
+        .target(name: "Interop", dependencies: ["RLCore", "Environments", "Training", "Support"], path: "Sources/Interop"),
+
         // The optional SDL2 window.
         .target(name: "Viewer", dependencies: ["CSDL2", "Imaging", "Environments", "Agents", "Generative", "RLCore"],
                 path: "Sources/Viewer"),
@@ -93,7 +96,7 @@ let package = Package(
         // The command-line tool.
         .executableTarget(name: "rlbench",
                           dependencies: ["RLCore", "CKernels", "Environments", "Training", "Agents", "Datasets", "Generative",
-                                         "Classifiers", "Viewer", "Imaging", "SeededRandom", "Support", "CLIKit", "Benchmarks",
+                                         "Classifiers", "Viewer", "Imaging", "SeededRandom", "Support", "CLIKit", "Benchmarks", "Interop",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/rlbench"),
 
@@ -112,5 +115,7 @@ let package = Package(
         .testTarget(name: "ClassifiersTests", dependencies: ["Classifiers", "Datasets", "Training", "RLCore", "SeededRandom",
                                                              "TestSupport"]),
         .testTarget(name: "SupportTests", dependencies: ["Support", "SeededRandom", "TestSupport"]),
+        .testTarget(name: "InteropTests", dependencies: ["Interop", "Agents", "Generative", "Classifiers", "Training", "RLCore",
+                                                         "Environments", "SeededRandom", "Support", "TestSupport"]),
     ]
 )
