@@ -125,7 +125,7 @@ import TestSupport
 
     @Test func specErrorsNameTheKeyAndFile() throws {
         let dir = CLI.temporaryDirectory()
-        try "agents: ppo\nenvironments: CartPole-v1\nhyperparameters: {learning_rate: uniform(1, 0)}\nsamples: 2\n"
+        try "agents: ppo\nenvironments: CartPole-v1\nhyperparameters:\n  learning_rate: uniform(1, 0)\nsamples: 2\n"
             .write(to: dir.appendingPathComponent("bad.yml"), atomically: true, encoding: .utf8)
         let result = try CLI.run(["sweep", "bad.yml"], in: dir)
         #expect(result.status != 0)
@@ -179,9 +179,14 @@ import TestSupport
         let port = try Self.freePort()
         // Loopback only (Ray otherwise advertises the machine's outward address), no token, no usage report.
         let environment = ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"]
-        let head = try CLI.startTool(ray, ["start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", String(port),
-                                           "--num-cpus", "2", "--include-dashboard", "false", "--disable-usage-stats",
-                                           "--temp-dir", temp.path], environment: environment)
+        // The test process may hold SIGTERM blocked, and a child inherits that: python unblocks it before it becomes
+        // `ray start`, so the SIGTERM below reaches it.
+        let python = try #require(CLI.executable(named: "python3"))
+        let unblocked = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT}); "
+            + "os.execv(sys.argv[1], sys.argv[1:])"
+        let head = try CLI.startTool(python, ["-c", unblocked, ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+                                              "--port", String(port), "--num-cpus", "2", "--include-dashboard", "false",
+                                              "--disable-usage-stats", "--temp-dir", temp.path], environment: environment)
         defer {
             kill(head.process.processIdentifier, SIGTERM)
             _ = head.finish()

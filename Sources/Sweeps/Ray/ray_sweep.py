@@ -20,6 +20,8 @@ def say(event):
 
 
 def main():
+    # A program that started this one may have left the stop signals blocked; they must reach the handler below.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     address = sys.argv[1] if len(sys.argv) > 1 and sys.argv[1] else "auto"
     jobs = json.load(sys.stdin)
     if address != "auto":
