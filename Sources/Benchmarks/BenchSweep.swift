@@ -13,7 +13,8 @@ struct BenchSweep: ParsableCommand {
             Both sweeps run the same `rlbench run` children into fresh temporary folders (removed afterwards), \
             without the final evaluation: first one at a time (each run free to use every core, as a run started by \
             hand), then `--jobs` at a time (each with RLBENCH_CORES=1). With --json, one object per line: \
-            {"name": "sweep_runs_per_min", "jobs": ..., "runs": ..., "seconds": ..., "value": ..., "unit": "runs/min"} \
+            {"name": "sweep_runs_per_min", "jobs": ..., "runs": ..., "seconds": ..., "cpu_seconds_per_run": ..., "value": ..., \
+            "unit": "runs/min"} \
             for each, then {"name": "sweep_speedup", "jobs": ..., "value": ...}.
             """
     )
@@ -41,7 +42,7 @@ struct BenchSweep: ParsableCommand {
         for jobs in [1, parallel] {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("rlbench-bench-sweep-\(getpid())-\(jobs)")
             defer { try? FileManager.default.removeItem(at: folder) }
-            let start = Date()
+            let start = Date(), cpuBefore = Self.childCPUSeconds()
             let outcome = try fail {
                 try Sweep(folder: folder, runs: runs, binary: binary).execute(on: LocalBackend(jobs: jobs), progress: .quiet) { false }
             }
@@ -50,19 +51,33 @@ struct BenchSweep: ParsableCommand {
             }
             seconds[jobs] = Date().timeIntervalSince(start)
             let perMinute = Double(runs.count) / seconds[jobs]! * 60
+            let cpuPerRun = (Self.childCPUSeconds() - cpuBefore) / Double(runs.count)
             if json {
-                print(String(format: "{\"name\": \"sweep_runs_per_min\", \"jobs\": %d, \"runs\": %d, \"seconds\": %.2f, \"value\": %.2f, \"unit\": \"runs/min\"}",
-                             jobs, runs.count, seconds[jobs]!, perMinute))
+                print(String(format: "{\"name\": \"sweep_runs_per_min\", \"jobs\": %d, \"runs\": %d, \"seconds\": %.2f, \"cpu_seconds_per_run\": %.2f, \"value\": %.2f, \"unit\": \"runs/min\"}",
+                             jobs, runs.count, seconds[jobs]!, cpuPerRun, perMinute))
             } else {
-                print(String(format: "%2d at a time: %d runs in %.1f s, %.2f runs/min", jobs, runs.count, seconds[jobs]!, perMinute))
+                print(String(format: "%2d at a time: %d runs in %.1f s, %.2f runs/min, %.2f CPU s a run", jobs, runs.count,
+                             seconds[jobs]!, perMinute, cpuPerRun))
             }
             fflush(nil)
         }
         let speedup = seconds[1]! / seconds[parallel]!
+        // (On a machine busy with other work both sweeps get a share of the cores, and the ratio says little; the CPU
+        // time a run takes in each mode does not depend on the load.)
         if json {
             print(String(format: "{\"name\": \"sweep_speedup\", \"jobs\": %d, \"value\": %.3f}", parallel, speedup))
         } else {
             print(String(format: "speed-up of %d at a time over one at a time: %.2f×", parallel, speedup))
         }
+    }
+}
+
+extension BenchSweep {
+    /// User and system CPU seconds of every child that has ended and been waited for so far.
+    static func childCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_CHILDREN, &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }

@@ -159,7 +159,7 @@ public struct Report {
             guard !series.isEmpty else { continue }
             let name = Self.fileName(["curves", subject, target], "png")
             try LinePlot(title: "\(subject) on \(target)".uppercased(), xLabel: "environment steps",
-                         yLabel: "return (mean of last 100 episodes): IQM over seeds, 95% band", series: series)
+                         yLabel: "return: IQM of seeds, 95% band", series: series)
                 .render().writePNG(to: folder.appendingPathComponent(name))
             if md.isEmpty { md = "\n## Learning curves\n\n" }
             md += "![\(subject) on \(target)](\(name))\n\n"
@@ -311,7 +311,7 @@ public struct Report {
                          lineWidth: 2, band: (points.map(\.1), points.map(\.2)))
         }
         try LinePlot(title: "PERFORMANCE PROFILE", xLabel: "normalized score tau",
-                     yLabel: "fraction of runs with score > tau (95% band)", series: profile)
+                     yLabel: "fraction of runs above tau, 95% band", series: profile)
             .render().writePNG(to: folder.appendingPathComponent("performance-profile.png"))
         md += "\n![aggregates](aggregates.png)\n\n![performance profile](performance-profile.png)\n"
         return md

@@ -98,13 +98,13 @@ public struct Sweep {
         }
         draw(force: true)
         let stopping = { shouldStop() }
-        try backend.run(jobs, shouldStop: stopping, started: { _ in running += 1; draw(force: true) }) { index, status in
+        try backend.run(jobs, shouldStop: stopping, started: { _ in running += 1; draw() }) { index, status in
             running -= 1; ended += 1
             let job = jobs[index]
             if status == 0 {
                 outcome.finished += 1
             } else if shouldStop() && StopRequest.signals.map({ 128 + $0 }).contains(status) {
-                outcome.unfinished += 1
+                // Stopped on request, its checkpoint saved: counted as unfinished below.
             } else {
                 outcome.failures.append((job.name, Self.lastError(in: job.log) ?? "exit status \(status); see \(job.log.path)"))
                 reporter.finishLine()
@@ -116,7 +116,6 @@ public struct Sweep {
         }
         outcome.stopped = shouldStop()
         outcome.unfinished = jobs.count - outcome.finished - outcome.failures.count
-        draw(force: true)
         reporter.finishLine()
         return outcome
     }
