@@ -3,8 +3,8 @@
 //
 // Dependency direction (never the other way):
 //   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Training, Datasets
-//     <-  Agents, Classifiers  <-  Generative  <-  Viewer  <-  Benchmarks  <-  rlbench (CLI)
-//   Training, Imaging  <-  Sweeps  <-  Benchmarks
+//     <-  Agents, Classifiers, Interop  <-  Generative  <-  Viewer  <-  Benchmarks  <-  rlbench (CLI)
+//   Training, Environments, Imaging  <-  Sweeps  <-  Benchmarks, rlbench
 // Only the Viewer imports SDL (through CSDL2).
 import PackageDescription
 
@@ -80,6 +80,9 @@ let package = Package(
                                                .product(name: "Yams", package: "Yams")],
                 path: "Agents", resources: [.copy("Configs")], swiftSettings: fastMath),
 
+        // Other tools' formats: ONNX export of acting and generating networks.
+        .target(name: "Interop", dependencies: ["RLCore", "Environments", "Training", "Support"], path: "Sources/Interop"),
+
         // The optional SDL2 window.
         .target(name: "Viewer", dependencies: ["CSDL2", "Imaging", "Environments", "Agents", "Generative", "RLCore"],
                 path: "Sources/Viewer"),
@@ -99,6 +102,7 @@ let package = Package(
         .executableTarget(name: "rlbench",
                           dependencies: ["RLCore", "CKernels", "Environments", "Training", "Agents", "Datasets", "Generative",
                                          "Classifiers", "Viewer", "Sweeps", "Imaging", "SeededRandom", "Support", "CLIKit", "Benchmarks",
+                                         "Interop",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/rlbench"),
 
@@ -109,7 +113,7 @@ let package = Package(
         .testTarget(name: "AgentsTests", dependencies: ["Agents", "Training", "RLCore", "Environments", "SeededRandom", "Support",
                                                       "TestSupport"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Training", "Imaging", "Environments", "Agents", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging", "Support"]),
         // Helpers shared by test targets: a private Xvfb display, running the built `rlbench`, scratch folders.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GenerativeTests", dependencies: ["Generative", "Datasets", "Training", "RLCore", "SeededRandom",
@@ -118,5 +122,7 @@ let package = Package(
                                                              "TestSupport"]),
         .testTarget(name: "SweepsTests", dependencies: ["Sweeps", "Training", "TestSupport"]),
         .testTarget(name: "SupportTests", dependencies: ["Support", "SeededRandom", "TestSupport"]),
+        .testTarget(name: "InteropTests", dependencies: ["Interop", "Agents", "Generative", "Classifiers", "Training", "RLCore",
+                                                         "Environments", "SeededRandom", "Support", "TestSupport"]),
     ]
 )
