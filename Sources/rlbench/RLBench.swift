@@ -21,6 +21,8 @@ struct RLBench: ParsableCommand {
             Env.self,
             Inspect.self,
             Classify.self,
+            Sweep.self,
+            Report.self,
             Bench.self,
         ]
     )
