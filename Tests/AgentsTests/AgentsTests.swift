@@ -211,6 +211,7 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
     func episodeAlone(_ agent: Agent, _ factory: EnvironmentFactory, seed: UInt64) throws -> Double {
         let env = try factory.make()
         var observation = env.reset(seed: seed)
+        (agent as? RecurrentAgent)?.beginEpisodes(count: 1)
         var total = 0.0
         while true {
             let result = try env.step(agent.act(observation, deterministic: true))
@@ -220,9 +221,10 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
         }
     }
 
-    @Test(arguments: ["qlearning", "dqn", "ppo"])
+    /// With `recurrent-ppo`, each episode's LSTM states also follow it through the batch as others finish.
+    @Test(arguments: ["qlearning", "dqn", "ppo", "recurrent-ppo"])
     func batchedEpisodesEqualEpisodesPlayedAlone(agent name: String) throws {
-        let env = name == "qlearning" ? "FrozenLake-v1" : "CartPole-v1"
+        let env = ["qlearning": "FrozenLake-v1", "recurrent-ppo": "CartPoleNoVel-v1"][name] ?? "CartPole-v1"
         let (result, _) = try train(name, env, steps: name == "qlearning" ? 20_000 : 3000, episodes: 0)
         let loaded = try SavedAgent.load(result.finalCheckpoint)
         let summary = try evaluate(loaded.agent, on: loaded.environment, episodes: 12, seed: 500, batchSize: 5)
