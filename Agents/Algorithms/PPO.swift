@@ -93,9 +93,7 @@ public final class PPOAgent: ActorCriticAgent, Agent, ValueEstimating {
             buffer.computeAdvantages(lastValues: lastValues, gamma: gamma, lambda: lambda)
 
             // 2. Optimize the clipped surrogate for several epochs of minibatches.
-            let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
-            let lr = Float(config.common.learningRate.value(progressRemaining: progressRemaining))
-            let clip = Float(config.clipRange.value(progressRemaining: progressRemaining))
+            let (lr, clip) = config.scheduled(stepsDone: stepsDone, totalSteps: totalSteps)
             optimizer.learningRate = lr
             var stats = UpdateStatistics()
             let validRows = (0..<buffer.count).filter { buffer.valid[$0] != 0 }

@@ -105,9 +105,7 @@ public final class RecurrentPPOAgent: Agent, RecurrentAgent {
             buffer.computeAdvantages(lastValues: lastValues, gamma: gamma, lambda: lambda)
 
             // 2. Optimize the clipped surrogate for several epochs of minibatches of sequences.
-            let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
-            let lr = Float(ppo.common.learningRate.value(progressRemaining: progressRemaining))
-            let clip = Float(ppo.clipRange.value(progressRemaining: progressRemaining))
+            let (lr, clip) = ppo.scheduled(stepsDone: stepsDone, totalSteps: totalSteps)
             optimizer.learningRate = lr
             var stats = UpdateStatistics()
             let maxKL = ppo.targetKL > 0 ? 1.5 * Float(ppo.targetKL) : nil

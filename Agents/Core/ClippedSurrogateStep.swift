@@ -63,3 +63,12 @@ struct ClippedSurrogateStep {
         return true
     }
 }
+
+extension PPOAgent.Config {
+    /// The learning rate and the clip range after `stepsDone` of `totalSteps` steps (their `lin_` schedules).
+    func scheduled(stepsDone: Int, totalSteps: Int) -> (learningRate: Float, clipRange: Float) {
+        let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
+        return (Float(common.learningRate.value(progressRemaining: progressRemaining)),
+                Float(clipRange.value(progressRemaining: progressRemaining)))
+    }
+}

@@ -35,8 +35,12 @@ struct BenchAgents: ParsableCommand {
     @Option(help: "Environment id; the agents train with their tuned defaults for it.")
     var env = "CartPole-v1"
 
+    @Option(parsing: .unconditional, help: "Steps of each run instead of the tuned n_timesteps (both sides with --sb3).")
+    var steps: Int?
+
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1, got \(runs)") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be at least 1, got \(steps)") }
         do { _ = try Registry.entry(env) } catch { throw ValidationError("\(error)") }
         if sb3, let other = agent.first(where: { !StableBaselines3.agents.contains($0) }) {
             throw ValidationError("--sb3 times \(StableBaselines3.agents.joined(separator: ", ")), not '\(other)'")
@@ -63,7 +67,7 @@ struct BenchAgents: ParsableCommand {
                 emit(timing)
                 ours[name, default: []].append(timing.wallSeconds)
                 if sb3 {
-                    let baseline = try fail { try StableBaselines3.time(agent: name, environment: env, seed: seed) }
+                    let baseline = try fail { try StableBaselines3.time(agent: name, environment: env, seed: seed, steps: steps) }
                     emit(baseline)
                     theirs[name, default: []].append(baseline.wallSeconds)
                 }
@@ -79,6 +83,7 @@ struct BenchAgents: ParsableCommand {
         defer { try? FileManager.default.removeItem(at: dir) }
         var options = RunOptions(agent: name, environment: env, outputDirectory: dir)
         options.seed = seed
+        options.steps = steps
         options.progress = .quiet
         Memory.resetPeak()
         let result = try fail { try TrainingRun(options).run() }
@@ -92,6 +97,7 @@ struct BenchAgents: ParsableCommand {
         let child = Process()
         child.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
         child.arguments = ["bench", "agents", "--agent", name, "--env", env, "--seed", String(seed), "--json"]
+            + (steps.map { ["--steps", String($0)] } ?? [])
         let out = Pipe()
         child.standardOutput = out
         try child.run()
@@ -213,10 +219,15 @@ enum StableBaselines3 {
         }
     }
 
-    /// Trains `agent` on `environment` in Stable-Baselines3 with rlbench's tuned hyperparameters.
-    static func time(agent: String, environment: String, seed: UInt64) throws -> TrainTiming {
-        guard let config = try TunedDefaults.json(agent: agent, environment: environment) else {
+    /// Trains `agent` on `environment` in Stable-Baselines3 with rlbench's tuned hyperparameters (for `steps` steps
+    /// instead of `n_timesteps`, when given).
+    static func time(agent: String, environment: String, seed: UInt64, steps: Int? = nil) throws -> TrainTiming {
+        guard var config = try TunedDefaults.json(agent: agent, environment: environment) else {
             throw Failure.failed("rlbench has no tuned config for \(agent) on \(environment)")
+        }
+        if let steps, var object = try JSONSerialization.jsonObject(with: Data(config.utf8)) as? [String: Any] {
+            object["n_timesteps"] = steps
+            config = String(decoding: try JSONSerialization.data(withJSONObject: object), as: UTF8.self)
         }
         guard let timing = TrainTiming(jsonLine: try python([agent, environment, String(seed), config])) else {
             throw Failure.failed("python3 printed no timing")
@@ -255,6 +266,8 @@ struct BenchLearn: ParsableCommand {
         ("ppo", "CartPole-v1", 475), ("dqn", "CartPole-v1", 475), ("a2c", "CartPole-v1", 475), ("reinforce", "CartPole-v1", 475),
         ("dqn", "Acrobot-v1", -100), ("ppo", "Acrobot-v1", -100), ("dqn", "MountainCar-v0", -110),
         ("ppo", "Pendulum-v1", -250), ("ppo", "MountainCarContinuous-v0", 90),
+        ("recurrent-ppo", "CartPoleNoVel-v1", 475), ("ppo", "CartPoleNoVel-v1", 475),
+        ("recurrent-ppo", "PendulumNoVel-v1", -250), ("ppo", "PendulumNoVel-v1", -250),
         ("qlearning", "FrozenLake-v1", 0.70), ("qlearning", "CliffWalking-v1", -13), ("sarsa", "CliffWalking-v1", -17),
     ]
 
