@@ -5,11 +5,21 @@ public enum Registry {
     /// One registered environment.
     public struct Entry: Sendable {
         public let spec: EnvSpec
-        /// Options `make` accepts, with a one-line description each.
-        public let options: [String: String]
         /// The observation entries `mask_velocity` sets to 0 (rl-baselines3-zoo's `MaskVelocityWrapper`), if any.
-        public var velocityIndices: [Int] = []
+        public let velocityIndices: [Int]
+        let declaredOptions: [String: String]
         let build: @Sendable ([String: String]) throws -> Environment
+
+        init(spec: EnvSpec, options: [String: String], velocityIndices: [Int] = [],
+             build: @escaping @Sendable ([String: String]) throws -> Environment) {
+            self.spec = spec; declaredOptions = options; self.velocityIndices = velocityIndices; self.build = build
+        }
+
+        /// Options `make` accepts, with a one-line description each (`mask_velocity` where there are velocities).
+        public var options: [String: String] {
+            guard !velocityIndices.isEmpty else { return declaredOptions }
+            return declaredOptions.merging(["mask_velocity": "true/false: the velocities read 0 (rl-baselines3-zoo's MaskVelocityWrapper)"]) { a, _ in a }
+        }
     }
 
     public static let entries: [Entry] = [
@@ -76,10 +86,7 @@ public enum Registry {
     ]
 
     /// Options every environment takes, as `gymnasium.make` does.
-    public static let commonOptions = [
-        "max_episode_steps": "the time limit (default: the registered one; none for CliffWalking-v1)",
-        "mask_velocity": "true/false: the velocities read 0, as rl-baselines3-zoo's MaskVelocityWrapper (CartPole, MountainCar, Pendulum)",
-    ]
+    public static let commonOptions = ["max_episode_steps": "the time limit (default: the registered one; none for CliffWalking-v1)"]
 
     /// Every registered id, in listing order.
     public static var ids: [String] { entries.map(\.spec.id) }
@@ -109,13 +116,7 @@ public enum Registry {
             throw EnvironmentError.invalidOption("\(id) has no option '\(key)'; its options: \(known.joined(separator: ", "))")
         }
         var env = try e.build(options)
-        if try bool(options, "mask_velocity", default: false) {
-            guard !e.velocityIndices.isEmpty else {
-                let maskable = entries.filter { !$0.velocityIndices.isEmpty }.map(\.spec.id)
-                throw EnvironmentError.invalidOption("mask_velocity: \(id) has no velocities to mask; it works for \(maskable.joined(separator: ", "))")
-            }
-            env = MaskVelocity(env, indices: e.velocityIndices)
-        }
+        if try bool(options, "mask_velocity", default: false) { env = MaskVelocity(env, indices: e.velocityIndices) }
         var spec = e.spec
         if let limit = options["max_episode_steps"] {
             guard let n = Int(limit), n > 0 else { throw EnvironmentError.invalidOption("max_episode_steps must be a positive integer, got '\(limit)'") }
