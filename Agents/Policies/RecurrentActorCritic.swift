@@ -175,15 +175,15 @@ public final class RecurrentActorCriticPolicy: Module {
         return (r.output.reshaped([b, lstm.hiddenSize]), LSTMMemory(h: r.hN, c: r.cN!))
     }
 
-    /// The critic's features for the rows of `observations`, with the actor's features `actorFeatures` (shared) and
-    /// the critic's memory; returns its memory after the step.
-    private func criticStep(_ observations: Tensor, actorFeatures: Tensor, memory: LSTMMemory?) -> (Tensor, LSTMMemory?) {
+    /// The critic's features for one observation per row: through its LSTM from `memory` (and its memory after the
+    /// step), through its linear layer, or (shared) the actor's features `actorFeatures()` without gradient.
+    private func criticStep(_ observations: Tensor, memory: LSTMMemory?, actorFeatures: () -> Tensor) -> (Tensor, LSTMMemory?) {
         if let criticLSTM, let memory {
             let (features, next) = Self.step(criticLSTM, observations, memory)
             return (features, next)
         }
         if let criticLinear { return (criticLinear(observations), nil) }
-        return (actorFeatures.detached(), nil)
+        return (actorFeatures().detached(), nil)
     }
 
     /// Deterministic or sampled actions `[B, actionSize]` for one observation per row, advancing `memory` (the actor's).
@@ -283,16 +283,17 @@ extension RecurrentActorCriticPolicy: RolloutPolicy {
             }
         })
         rolloutMemory = (actorNext, criticNext)
-        let v = values ?? Tensor.withoutGrad { heads.value(criticStep(observations, actorFeatures: actorFeatures, memory: nil).0) }
+        let v = values ?? Tensor.withoutGrad { heads.value(criticStep(observations, memory: nil) { actorFeatures }.0) }
         return (actions, logProbs, v)
     }
 
     /// V of the observations after the rollout from the current memories, which stay as they are.
     package func bootstrapValues(_ observations: Tensor) -> [Float] {
         Tensor.withoutGrad {
-            let actorFeatures = criticLSTM == nil && criticLinear == nil
-                ? Self.step(actorLSTM, observations, rolloutMemory.actor).0 : observations
-            return heads.value(criticStep(observations, actorFeatures: actorFeatures, memory: rolloutMemory.critic).0).data
+            let features = criticStep(observations, memory: rolloutMemory.critic) {
+                Self.step(actorLSTM, observations, rolloutMemory.actor).0
+            }.0
+            return heads.value(features).data
         }
     }
 
