@@ -15,11 +15,14 @@ struct RLBench: ParsableCommand {
             Run.self,
             Sample.self,
             Eval.self,
+            Export.self,
             Play.self,
             List.self,
             Env.self,
             Inspect.self,
             Classify.self,
+            Sweep.self,
+            Report.self,
             Bench.self,
         ]
     )

@@ -127,7 +127,7 @@ public struct HyperParameters: Sendable, Equatable {
     /// The values of a YAML text, or nil for an empty one. libyaml refuses nesting deeper than 1,000 levels; a text
     /// longer than `Limits.configBytes`, or whose aliases would expand to more than `Limits.configValues` values (a
     /// "billion laughs" of nested anchors, a few lines that expand to gigabytes), is refused before it is expanded.
-    static func load(yaml text: String, source: String) throws -> Any? {
+    public static func load(yaml text: String, source: String) throws -> Any? {
         guard text.utf8.count <= Limits.configBytes else {
             throw ConfigError.malformed(source: source, reason: "\(text.utf8.count) bytes is more than the limit of \(Limits.configBytes)")
         }
@@ -208,8 +208,16 @@ public struct HyperParameters: Sendable, Equatable {
             try ZooFormats.checkPolicyClass(value, source: source)
             return
         }
+        if key == Self.tensorboardLogKey {
+            guard case let .string(folder) = value, !folder.isEmpty else {
+                throw ConfigError.badValue(key: key, source: source, reason: "expected the folder of TensorBoard logs, got \(value)")
+            }
+            values[key] = .string(folder)
+            sources[key] = source
+            return
+        }
         guard let current = values[key] else {
-            throw ConfigError.unknownKey(key: key, source: source, known: Array(values.keys))
+            throw ConfigError.unknownKey(key: key, source: source, known: Array(Set(values.keys).union([Self.tensorboardLogKey])))
         }
         switch (current, value) {
         case (.number, .number), (.bool, .bool), (.list, .list), (.map, .map), (.string, .string): break
@@ -225,6 +233,16 @@ public struct HyperParameters: Sendable, Equatable {
             values[key] = value
         }
         sources[key] = source
+    }
+
+    /// The key every trainer accepts beside its own settings: the folder of TensorBoard logs (SB3's and the zoo's
+    /// `tensorboard_log`; `run --tensorboard DIR` sets it). Absent unless set, so a run without it keeps its bytes.
+    public static let tensorboardLogKey = "tensorboard_log"
+
+    /// The folder of TensorBoard logs, if the run keeps them (see `RunFolder.tensorboardDirectory(under:)`).
+    public var tensorboardLog: String? {
+        if case let .string(folder)? = values[Self.tensorboardLogKey] { return folder }
+        return nil
     }
 
     // MARK: Typed access (errors name the key and its source)
