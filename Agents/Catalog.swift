@@ -3,6 +3,7 @@ public enum AgentCatalog {
     // An immutable list of metatypes: safe to share between threads, though Swift cannot prove it.
     nonisolated(unsafe) public static let all: [any Agent.Type] = [
         PPOAgent.self,
+        RecurrentPPOAgent.self,
         DQNAgent.self,
         A2CAgent.self,
         REINFORCEAgent.self,

@@ -5,26 +5,45 @@ public enum Registry {
     /// One registered environment.
     public struct Entry: Sendable {
         public let spec: EnvSpec
-        /// Options `make` accepts, with a one-line description each.
-        public let options: [String: String]
+        /// The observation entries `mask_velocity` sets to 0 (rl-baselines3-zoo's `MaskVelocityWrapper`), if any.
+        public let velocityIndices: [Int]
+        let declaredOptions: [String: String]
         let build: @Sendable ([String: String]) throws -> Environment
+
+        init(spec: EnvSpec, options: [String: String], velocityIndices: [Int] = [],
+             build: @escaping @Sendable ([String: String]) throws -> Environment) {
+            self.spec = spec; declaredOptions = options; self.velocityIndices = velocityIndices; self.build = build
+        }
+
+        /// Options `make` accepts, with a one-line description each (`mask_velocity` where there are velocities).
+        public var options: [String: String] {
+            guard !velocityIndices.isEmpty else { return declaredOptions }
+            return declaredOptions.merging(["mask_velocity": "true/false: the velocities read 0 (rl-baselines3-zoo's MaskVelocityWrapper)"]) { a, _ in a }
+        }
     }
 
     public static let entries: [Entry] = [
         Entry(spec: EnvSpec(id: "CartPole-v1", maxEpisodeSteps: 500, rewardThreshold: 475, renderFPS: 50),
-              options: cartPoleOptions, build: cartPole),
+              options: cartPoleOptions, velocityIndices: [1, 3], build: cartPole),
         Entry(spec: EnvSpec(id: "CartPole-v0", maxEpisodeSteps: 200, rewardThreshold: 195, renderFPS: 50),
-              options: cartPoleOptions, build: cartPole),
-        Entry(spec: EnvSpec(id: "MountainCar-v0", maxEpisodeSteps: 200, rewardThreshold: -110), options: goalVelocityOption) { o in
+              options: cartPoleOptions, velocityIndices: [1, 3], build: cartPole),
+        Entry(spec: EnvSpec(id: "MountainCar-v0", maxEpisodeSteps: 200, rewardThreshold: -110), options: goalVelocityOption,
+              velocityIndices: [1]) { o in
             MountainCar(goalVelocity: try number(o, "goal_velocity", default: 0))
         },
-        Entry(spec: EnvSpec(id: "MountainCarContinuous-v0", maxEpisodeSteps: 999, rewardThreshold: 90), options: goalVelocityOption) { o in
+        Entry(spec: EnvSpec(id: "MountainCarContinuous-v0", maxEpisodeSteps: 999, rewardThreshold: 90), options: goalVelocityOption,
+              velocityIndices: [1]) { o in
             MountainCarContinuous(goalVelocity: try number(o, "goal_velocity", default: 0))
         },
         Entry(spec: EnvSpec(id: "Acrobot-v1", maxEpisodeSteps: 500, rewardThreshold: -100, renderFPS: 15), options: [:]) { _ in Acrobot() },
-        Entry(spec: EnvSpec(id: "Pendulum-v1", maxEpisodeSteps: 200, rewardThreshold: nil), options: ["g": "gravity (default 10.0)"]) { o in
-            Pendulum(g: try number(o, "g", default: 10))
-        },
+        Entry(spec: EnvSpec(id: "Pendulum-v1", maxEpisodeSteps: 200, rewardThreshold: nil), options: pendulumOptions,
+              velocityIndices: [2], build: pendulum),
+        // rl-baselines3-zoo's partially observed versions (its MaskVelocityWrapper): CartPole-v1 and Pendulum-v1 with
+        // the velocities read as 0.
+        Entry(spec: EnvSpec(id: "CartPoleNoVel-v1", maxEpisodeSteps: 500, rewardThreshold: 475, renderFPS: 50),
+              options: cartPoleOptions, velocityIndices: [1, 3]) { o in MaskVelocity(try cartPole(o), indices: [1, 3]) },
+        Entry(spec: EnvSpec(id: "PendulumNoVel-v1", maxEpisodeSteps: 200, rewardThreshold: nil), options: pendulumOptions,
+              velocityIndices: [2]) { o in MaskVelocity(try pendulum(o), indices: [2]) },
         Entry(spec: EnvSpec(id: "FrozenLake-v1", maxEpisodeSteps: 100, rewardThreshold: 0.70, renderFPS: 4),
               options: frozenLakeOptions) { o in
             try frozenLake(o, defaultMap: "4x4")
@@ -73,6 +92,10 @@ public enum Registry {
         CartPole(suttonBartoReward: try bool(o, "sutton_barto_reward", default: false))
     }
 
+    static let pendulumOptions = ["g": "gravity (default 10.0)"]
+
+    static func pendulum(_ o: [String: String]) throws -> Environment { Pendulum(g: try number(o, "g", default: 10)) }
+
     static let goalVelocityOption = ["goal_velocity": "the velocity needed at the flag to finish (default 0)"]
 
     static let frozenLakeOptions = [
@@ -112,7 +135,8 @@ public enum Registry {
             let known = (Array(e.options.keys) + Array(commonOptions.keys)).sorted()
             throw EnvironmentError.invalidOption("\(id) has no option '\(key)'; its options: \(known.joined(separator: ", "))")
         }
-        let env = try e.build(options)
+        var env = try e.build(options)
+        if try bool(options, "mask_velocity", default: false) { env = MaskVelocity(env, indices: e.velocityIndices) }
         var spec = e.spec
         if let limit = options["max_episode_steps"] {
             guard let n = Int(limit), n > 0 else { throw EnvironmentError.invalidOption("max_episode_steps must be a positive integer, got '\(limit)'") }

@@ -93,9 +93,7 @@ public final class PPOAgent: ActorCriticAgent, Agent, ValueEstimating {
             buffer.computeAdvantages(lastValues: lastValues, gamma: gamma, lambda: lambda)
 
             // 2. Optimize the clipped surrogate for several epochs of minibatches.
-            let progressRemaining = 1 - Double(stepsDone) / Double(totalSteps)
-            let lr = Float(config.common.learningRate.value(progressRemaining: progressRemaining))
-            let clip = Float(config.clipRange.value(progressRemaining: progressRemaining))
+            let (lr, clip) = config.scheduled(stepsDone: stepsDone, totalSteps: totalSteps)
             optimizer.learningRate = lr
             var stats = UpdateStatistics()
             let validRows = (0..<buffer.count).filter { buffer.valid[$0] != 0 }
@@ -120,51 +118,13 @@ public final class PPOAgent: ActorCriticAgent, Agent, ValueEstimating {
     /// `maxKL` (SB3's target_kl early stop): then no step, and false.
     private func update(_ rows: [Int], _ buffer: RolloutBuffer, clip: Float, maxKL: Float?, stats: inout UpdateStatistics,
                         step: Int) throws -> Bool {
-        let n = rows.count
-        let entCoef = Float(config.common.entCoef), vfCoef = Float(config.common.vfCoef)
-        let clipRangeVF = Float(config.clipRangeVF)
-        var batch = RolloutBatch(buffer, rows: rows)
-        if config.common.normalizeAdvantage && n > 1 { standardize(&batch.advantages) }
-        let advantages = Tensor(batch.advantages, shape: [n])
-        let obs = batch.observations, oldLogProb = batch.oldLogProbs, oldValues = batch.oldValues, returns = batch.returns
-        let actions = batch.actions
-
-        // The policy and value networks share no parameters, so the two halves of
-        // L = (L_clip − c_ent·H) + c_V·L_V are differentiated at the same time on two cores; the gradients are exactly
-        // those of L itself.
-        optimizer.zeroGrad()
-        let ((policyLoss, entropy, logProb), valueLoss) = differentiateApart(actor: {
-            let dist = policy.distribution(obs)
-            let logProb = dist.logProb(actions)
-            let entropy = dist.meanEntropy(weightedBy: entCoef)
-            let policyLoss = clippedSurrogateLoss(logProb: logProb, oldLogProb: oldLogProb, advantages: advantages, clipRange: clip)
-            (policyLoss - entCoef * entropy).backward()
-            return (policyLoss, entropy, logProb)
-        }, critic: {
-            var predicted = policy.value(obs)
-            if clipRangeVF > 0 {
-                predicted = oldValues + (predicted - oldValues).clamped(min: -clipRangeVF, max: clipRangeVF)
-            }
-            let valueLoss = mseLoss(predicted, returns)
-            (vfCoef * valueLoss).backward()
-            return valueLoss
-        })
-        let loss = policyLoss.item - entCoef * entropy.item + vfCoef * valueLoss.item
-        guard loss.isFinite else { throw AgentError.nonFinite(step: step, quantity: "ppo loss") }
-
-        // Diagnostics, from the values before the step (as SB3 reports them).
-        var kl: Float = 0, clipped: Float = 0
-        for i in 0..<n {
-            let logRatio = logProb.data[i] - oldLogProb.data[i]
-            let r = Foundation.exp(logRatio)
-            kl += (r - 1) - logRatio
-            if abs(r - 1) > clip { clipped += 1 }
-        }
-        kl /= Float(n)
-        stats.add(policyLoss: policyLoss.item, valueLoss: valueLoss.item, entropy: entropy.item,
-                  approxKL: kl, clipFraction: clipped / Float(n))
-        if let maxKL, kl > maxKL { return false }
-        optimizer.clipGradNormAndStep(maxNorm: Float(config.common.maxGradNorm))
-        return true
+        let batch = RolloutBatch(buffer, rows: rows)
+        let minibatchStep = ClippedSurrogateStep(entCoef: Float(config.common.entCoef), vfCoef: Float(config.common.vfCoef),
+                                                 clipRangeVF: Float(config.clipRangeVF), maxGradNorm: Float(config.common.maxGradNorm),
+                                                 normalizeAdvantage: config.common.normalizeAdvantage, lossName: "ppo loss")
+        return try minibatchStep.run(batch, clip: clip, maxKL: maxKL, optimizer: optimizer, stats: &stats, step: step,
+                                     distribution: { [policy] in policy.distribution(batch.observations) },
+                                     value: { [policy] in policy.value(batch.observations) },
+                                     apart: { differentiateApart(actor: $0, critic: $1) })
     }
 }

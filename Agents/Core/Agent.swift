@@ -115,6 +115,16 @@ extension Agent {
     }
 }
 
+/// An agent whose actions depend on the episode so far (a recurrent policy). It keeps a memory for each row of
+/// `act(batch:count:deterministic:)` (one row for `act(_:deterministic:)`); whoever plays episodes says where they begin
+/// and which go on. A call with another number of rows than it remembers begins that many new episodes.
+public protocol RecurrentAgent: Agent {
+    /// Forgets everything: the next call acts on the first step of `count` episodes, row by row.
+    func beginEpisodes(count: Int)
+    /// Keeps the memories of the rows `rows` only, in that order (the episodes still running).
+    func continueEpisodes(_ rows: [Int])
+}
+
 /// An agent that can say how good a state is; viewers draw it as a heat map over grid worlds.
 public protocol ValueEstimating: Agent {
     /// V(s) for actor-critic agents, max_a Q(s, a) for value-based ones, for one observation as `act` takes it.

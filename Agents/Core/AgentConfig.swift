@@ -60,9 +60,10 @@ public struct ActorCriticSettings: Sendable, Equatable {
         self.normalizeAdvantage = normalizeAdvantage
     }
 
-    /// The fields of the settings at `path` of a config; `stepsHelp` says what `n_steps` counts for the algorithm.
-    static func fields<C>(_ path: WritableKeyPath<C, Self>, stepsHelp: String = "steps from each environment per rollout")
-        -> [ConfigField<C>] {
+    /// The fields of the settings at `path` of a config; `stepsHelp` says what `n_steps` counts for the algorithm, and
+    /// `policyEntries` which `policy_kwargs` its networks take.
+    static func fields<C>(_ path: WritableKeyPath<C, Self>, stepsHelp: String = "steps from each environment per rollout",
+                          policyEntries: [PolicyKwargs.Entry] = PolicyKwargs.Entry.feedForward) -> [ConfigField<C>] {
         [.timesteps(path.appending(path: \.timesteps)),
          .int("n_steps", path.appending(path: \.numSteps), min: 1, max: Limits.rolloutSteps, stepsHelp),
          .learningRate(path.appending(path: \.learningRate)),
@@ -71,7 +72,7 @@ public struct ActorCriticSettings: Sendable, Equatable {
          .double("vf_coef", path.appending(path: \.vfCoef), atLeast: 0, "weight of the value loss"),
          .maxGradNorm(path.appending(path: \.maxGradNorm)),
          .bool("normalize_advantage", path.appending(path: \.normalizeAdvantage), "standardize the advantages of each minibatch"),
-         .policyKwargs(path.appending(path: \.policy), entries: PolicyKwargs.Entry.allCases,
+         .policyKwargs(path.appending(path: \.policy), entries: policyEntries,
                        "the policy and value networks")]
     }
 

@@ -43,7 +43,8 @@ public let evaluationStepLimit = 1_000
 /// Runs `episodes` episodes of `agent`'s policy and summarizes the returns. Episode i runs on a fresh environment
 /// reset with seed `seed + i`, so each episode's start depends on nothing but its number. Up to `batchSize` episodes
 /// run side by side, the agent choosing the actions of all unfinished ones at once (one network pass per step);
-/// `deterministic` picks the greedy action. On an environment without a time limit an episode stops after
+/// `deterministic` picks the greedy action; a `RecurrentAgent` carries its memory of each episode from step to step.
+/// On an environment without a time limit an episode stops after
 /// `evaluationStepLimit` steps (counted in `episodesAtStepLimit`). Ctrl-C (`StopRequest`) stops it with
 /// `AgentError.interrupted`.
 /// Refuses a number of evaluation episodes outside 1 (0 with `allowingNone`: no evaluation) to
@@ -67,6 +68,8 @@ public func evaluate(_ agent: Agent, on factory: EnvironmentFactory, episodes: I
         let stepLimit = spec?.maxEpisodeSteps == nil ? max(evaluationStepLimit, spec?.longestEpisode ?? 0) : Int.max
         var observations = envs.indices.map { envs[$0].reset(seed: seed &+ UInt64(first + $0)) }
         var running = Array(envs.indices)
+        let recurrent = agent as? RecurrentAgent
+        recurrent?.beginEpisodes(count: count)
         var steps = 0
         while !running.isEmpty {
             if StopRequest.isRequested { throw AgentError.interrupted(step: steps) }
@@ -75,13 +78,16 @@ public func evaluate(_ agent: Agent, on factory: EnvironmentFactory, episodes: I
                 break
             }
             let actions = agent.act(batch: running.flatMap { observations[$0] }, count: running.count, deterministic: deterministic)
-            var stillRunning: [Int] = []
+            var stillRunning: [Int] = [], keptRows: [Int] = []
             stillRunning.reserveCapacity(running.count)
             for (row, i) in running.enumerated() {
                 let result = try envs[i].step(actions[row])
                 returns[first + i] += result.reward
                 observations[i] = result.observation
-                if !(result.terminated || result.truncated) { stillRunning.append(i) }
+                if !(result.terminated || result.truncated) { stillRunning.append(i); keptRows.append(row) }
+            }
+            if let recurrent, stillRunning.count < running.count {
+                recurrent.continueEpisodes(keptRows)
             }
             running = stillRunning
             steps += 1

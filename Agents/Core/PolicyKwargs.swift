@@ -2,15 +2,26 @@ import RLCore
 import Training
 
 /// SB3's `policy_kwargs`: the shape of an agent's networks. `net_arch: [64, 64]` (also the zoo's
-/// `dict(pi=[..], vf=[..])`, read as `{pi: [...], vf: [...]}`), `activation_fn`, `ortho_init`, `log_std_init` and
-/// `features_extractor_class` (`FlattenExtractor` or `MinAtarCNN`; without it, chosen by the observation space); an
+/// `dict(pi=[..], vf=[..])`, read as `{pi: [...], vf: [...]}`), `activation_fn`, `ortho_init`, `log_std_init`,
+/// `features_extractor_class` (`FlattenExtractor` or `MinAtarCNN`; without it, chosen by the observation space) and
+/// sb3-contrib's recurrent entries (`lstm_hidden_size`, `n_lstm_layers`, `shared_lstm`, `enable_critic_lstm`); an
 /// agent declares which of these entries its networks use, and any other is an error.
 public struct PolicyKwargs: Sendable, Equatable {
     /// The entries, by their zoo names.
     public enum Entry: String, Sendable, CaseIterable {
         case netArch = "net_arch", activation = "activation_fn", orthoInit = "ortho_init", logStdInit = "log_std_init"
         case featuresExtractor = "features_extractor_class"
+        case lstmHiddenSize = "lstm_hidden_size", lstmLayers = "n_lstm_layers", sharedLSTM = "shared_lstm"
+        case criticLSTM = "enable_critic_lstm"
+
+        /// The entries of feed-forward actor-critic networks (PPO, A2C, REINFORCE).
+        public static let feedForward: [Entry] = [.netArch, .activation, .orthoInit, .logStdInit, .featuresExtractor]
+        /// sb3-contrib's entries of recurrent policies.
+        public static let recurrent: [Entry] = [.lstmHiddenSize, .lstmLayers, .sharedLSTM, .criticLSTM]
     }
+
+    /// The largest `lstm_hidden_size` and `n_lstm_layers`.
+    public static let maxLSTMHiddenSize = 1 << 12, maxLSTMLayers = 8
 
     /// The most weights a network may hold: 2²⁷ (512 MiB of Float32 a copy; an optimizer keeps several copies). A
     /// larger `net_arch` is an error before anything is allocated.
@@ -27,6 +38,10 @@ public struct PolicyKwargs: Sendable, Equatable {
     /// What turns observations into the hidden layers' input; nil: the observation space decides
     /// (`FeaturesExtractor.automatic`). Written to the config only when set.
     public var featuresExtractor: FeaturesExtractor?
+    /// sb3-contrib's recurrent policy: the LSTM's width and depth, whether the critic reuses the actor's LSTM
+    /// (without backpropagating through it) or has its own (its defaults: 256, 1, false, true).
+    public var lstmHiddenSize = 256, lstmLayers = 1
+    public var sharedLSTM = false, criticLSTM = true
     /// Where the value was set: the size check, made once the environment's spaces are known, names it.
     var source = "defaults"
 
@@ -38,6 +53,7 @@ public struct PolicyKwargs: Sendable, Equatable {
     public static func == (a: Self, b: Self) -> Bool {
         (a.policyLayers, a.valueLayers, a.activation, a.orthoInit, a.logStdInit, a.featuresExtractor)
             == (b.policyLayers, b.valueLayers, b.activation, b.orthoInit, b.logStdInit, b.featuresExtractor)
+            && (a.lstmHiddenSize, a.lstmLayers, a.sharedLSTM, a.criticLSTM) == (b.lstmHiddenSize, b.lstmLayers, b.sharedLSTM, b.criticLSTM)
     }
 
     /// The hidden layers of networks with `inputs` inputs and `outputs` outputs; a network of more than
@@ -74,6 +90,10 @@ public struct PolicyKwargs: Sendable, Equatable {
             case .orthoInit: map[entry.rawValue] = .bool(orthoInit)
             case .logStdInit: map[entry.rawValue] = .number(Double(logStdInit))
             case .featuresExtractor: if let featuresExtractor { map[entry.rawValue] = .string(featuresExtractor.rawValue) }
+            case .lstmHiddenSize: map[entry.rawValue] = .number(Double(lstmHiddenSize))
+            case .lstmLayers: map[entry.rawValue] = .number(Double(lstmLayers))
+            case .sharedLSTM: map[entry.rawValue] = .bool(sharedLSTM)
+            case .criticLSTM: map[entry.rawValue] = .bool(criticLSTM)
             }
         }
         return .map(map)
@@ -123,6 +143,22 @@ public struct PolicyKwargs: Sendable, Equatable {
             }
             featuresExtractor = extractor
         }
+        func count(_ entry: Entry, max: Int) throws -> Int? {
+            guard let v = kwargs[entry.rawValue] else { return nil }
+            guard case let .number(x) = v, x >= 1, x <= Double(max), x == x.rounded() else {
+                throw hp.fail(key, "\(entry.rawValue) must be a whole number from 1 to \(max), got \(v)")
+            }
+            return Int(x)
+        }
+        func flag(_ entry: Entry) throws -> Bool? {
+            guard let v = kwargs[entry.rawValue] else { return nil }
+            guard case let .bool(b) = v else { throw hp.fail(key, "\(entry.rawValue) must be true or false") }
+            return b
+        }
+        lstmHiddenSize = try count(.lstmHiddenSize, max: Self.maxLSTMHiddenSize) ?? 256
+        lstmLayers = try count(.lstmLayers, max: Self.maxLSTMLayers) ?? 1
+        sharedLSTM = try flag(.sharedLSTM) ?? false
+        criticLSTM = try flag(.criticLSTM) ?? true
         let allowed = entries.map(\.rawValue)
         for name in kwargs.keys.sorted() where !allowed.contains(name) {
             throw hp.fail(key, "'\(name)' is not an entry this agent's networks use (they use: \(allowed.joined(separator: ", ")))")

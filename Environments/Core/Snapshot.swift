@@ -30,6 +30,7 @@ extension Environment {
 
     /// Appends the snapshot's words; false (nothing written) when the environment cannot be captured.
     func write(to writer: inout SnapshotWriter) -> Bool {
+        if let wrapper = self as? StatelessWrapper { return wrapper.inner.write(to: &writer) }
         if let limit = self as? TimeLimit {
             var inner = SnapshotWriter()
             guard limit.inner.write(to: &inner) else { return false }
@@ -48,6 +49,7 @@ extension Environment {
 
     /// Reads what `write(to:)` wrote.
     func restore(from reader: inout SnapshotReader) throws {
+        if let wrapper = self as? StatelessWrapper { return try wrapper.inner.restore(from: &reader) }
         let limited = try reader.bool()
         if let limit = self as? TimeLimit {
             guard limited else { throw reader.mismatch("it was taken without a time limit; this environment has one") }
@@ -65,6 +67,12 @@ extension Environment {
         }
         try env.restoreEpisode(from: &reader)
     }
+}
+
+/// A wrapper that keeps no state of its own (it only transforms what its inner environment returns): its snapshot is
+/// its inner environment's.
+public protocol StatelessWrapper: Environment {
+    var inner: Environment { get }
 }
 
 /// Writes a snapshot's words in order.

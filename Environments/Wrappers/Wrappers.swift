@@ -230,3 +230,36 @@ public final class OneHotObservation: Environment {
 
     public func render() -> RGBImage { inner.render() }
 }
+
+/// rl-baselines3-zoo's `MaskVelocityWrapper`: the entries at `indices` of every observation (an environment's
+/// velocities) read 0, which makes the control problem partially observed: a policy has to remember earlier
+/// observations to act well. The observation space is the inner one, as in the zoo. It keeps no state of its own, so
+/// its snapshot is its inner environment's (`StatelessWrapper`). `Registry.make` applies it for `mask_velocity=true`
+/// and for the `…NoVel` ids.
+public final class MaskVelocity: StatelessWrapper {
+    public let inner: Environment
+    public let indices: [Int]
+
+    public init(_ inner: Environment, indices: [Int]) {
+        precondition(indices.allSatisfy { (0..<inner.observationSpace.flatCount).contains($0) },
+                     "MaskVelocity: indices \(indices) outside the observation's \(inner.observationSpace.flatCount) values")
+        self.inner = inner
+        self.indices = indices
+    }
+    public var spec: EnvSpec? { get { inner.spec } set { inner.spec = newValue } }
+    public var observationSpace: Space { inner.observationSpace }
+    public var actionSpace: Space { inner.actionSpace }
+
+    public func reset(seed: UInt64?, into observation: UnsafeMutableBufferPointer<Float>) {
+        inner.reset(seed: seed, into: observation)
+        for i in indices { observation[i] = 0 }
+    }
+
+    public func step(_ action: Action, into observation: UnsafeMutableBufferPointer<Float>) throws -> StepOutcome {
+        let o = try inner.step(action, into: observation)
+        for i in indices { observation[i] = 0 }
+        return o
+    }
+
+    public func render() -> RGBImage { inner.render() }
+}

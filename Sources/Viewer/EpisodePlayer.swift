@@ -58,6 +58,7 @@ public final class EpisodePlayer {
         try followSnapshots()
         if needsReset {
             observation.withUnsafeMutableBufferPointer { environment.reset(seed: seed &+ UInt64(episode), into: $0) }
+            (agent as? RecurrentAgent)?.beginEpisodes(count: 1)
             episode += 1
             episodeReturn = 0
             needsReset = false

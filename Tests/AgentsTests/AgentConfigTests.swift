@@ -12,6 +12,8 @@ import Training
         "a2c": "ent_coef: 0; gae_lambda: 1; gamma: 0.99; learning_rate: 0.0007; max_grad_norm: 0.5; n_envs: 1; n_steps: 5; n_timesteps: 1000000; normalize: false; normalize_advantage: false; policy_kwargs: {activation_fn: tanh, log_std_init: 0, net_arch: [64, 64], ortho_init: true}; rms_prop_eps: 1e-05; use_rms_prop: true; vf_coef: 0.5",
         "reinforce": "ent_coef: 0; gamma: 0.99; learning_rate: 0.003; max_grad_norm: 0.5; n_steps: 2048; n_timesteps: 200000; normalize_advantage: true; policy_kwargs: {activation_fn: tanh, log_std_init: 0, net_arch: [64, 64], ortho_init: true}; vf_coef: 0.5",
         "qlearning": "exploration_final_eps: 0.05; exploration_fraction: 0.5; exploration_initial_eps: 1; gamma: 0.99; learning_rate: 0.1; n_timesteps: 200000",
+        // sb3-contrib's RecurrentPPO: PPO's keys with its defaults, and the recurrent policy_kwargs.
+        "recurrent-ppo": "batch_size: 128; clip_range: 0.2; clip_range_vf: 0; ent_coef: 0; gae_lambda: 0.95; gamma: 0.99; learning_rate: 0.0003; max_grad_norm: 0.5; n_envs: 1; n_epochs: 10; n_steps: 128; n_timesteps: 1000000; normalize: false; normalize_advantage: true; policy_kwargs: {activation_fn: tanh, enable_critic_lstm: true, log_std_init: 0, lstm_hidden_size: 256, n_lstm_layers: 1, net_arch: [64, 64], ortho_init: true, shared_lstm: false}; sde_sample_freq: -1; target_kl: 0; use_sde: false; vf_coef: 0.5",
         "sarsa": "exploration_final_eps: 0.05; exploration_fraction: 0.5; exploration_initial_eps: 1; gamma: 0.99; learning_rate: 0.1; n_timesteps: 200000",
     ]
 
@@ -34,6 +36,7 @@ import Training
             #expect(decoded.settings.values == C.defaults, "\(C.self)")
         }
         try roundTrip(PPOAgent.Config.self)
+        try roundTrip(RecurrentPPOAgent.Config.self)
         try roundTrip(A2CAgent.Config.self)
         try roundTrip(REINFORCEAgent.Config.self)
         try roundTrip(DQNAgent.Config.self)

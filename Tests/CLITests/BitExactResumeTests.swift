@@ -22,6 +22,8 @@ import TestSupport
         Case(agent: "a2c", env: "CartPole-v1", steps: 60_000),
         Case(agent: "dqn", env: "CartPole-v1", steps: 5_000),
         Case(agent: "qlearning", env: "FrozenLake-v1", steps: 1_000_000),
+        // The LSTM states of the training environments are part of the training state.
+        Case(agent: "recurrent-ppo", env: "CartPoleNoVel-v1", steps: 5_120),
     ]
 
     /// The signals that stop a run: Ctrl-C and SIGTERM save a checkpoint at the next consistent point (exit codes 130

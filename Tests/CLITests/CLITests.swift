@@ -29,7 +29,7 @@ import TestSupport
             (["run", "ppo", "--set", "policy_kwargs.dueling=true"], "'dueling' is not an entry this agent's networks use"),
             (["bench", "learn", "--seeds", "0"], "--seeds must be at least 1"),
             (["bench", "agents", "--env", "Nope-v0"], "unknown environment id 'Nope-v0'; known ids: CartPole-v1"),
-            (["bench", "agents", "--agent", "ppo", "--env", "Acrobot-v1", "--sb3"], "normalizes observations and rewards"),
+            (["bench", "agents", "--agent", "ppo", "--env", "FrozenLake-v1", "--sb3"], "no tuned config for ppo on FrozenLake-v1"),
             (["bench", "learn", "--agent", "sac"], "no rows for agent 'sac'"),
             (["bench", "learn", "--agent", "ppo", "--env", "FrozenLake-v1"], "no row for ppo on FrozenLake-v1"),
             (["run", "ppo", "--checkpoint-every", "0"], "--checkpoint-every must be at least 1"),

@@ -248,7 +248,7 @@ import Testing
             "\($0)".contains("max_episode_steps must be a positive integer, got '0'")
         }
         #expect { try Registry.make("CartPole-v1", options: ["gravity": "3"]) } throws: {
-            "\($0)".contains("CartPole-v1 has no option 'gravity'; its options: max_episode_steps, sutton_barto_reward")
+            "\($0)".contains("CartPole-v1 has no option 'gravity'; its options: mask_velocity, max_episode_steps, sutton_barto_reward")
         }
     }
 

@@ -187,3 +187,60 @@ import Testing
         }
     }
 }
+
+/// rl-baselines3-zoo's `MaskVelocityWrapper`: `CartPoleNoVel-v1`, `PendulumNoVel-v1` and `mask_velocity=true`.
+@Suite struct MaskVelocityTests {
+    /// Steps the masked and the plain environment with the same seed and actions: the masked entries read 0, the
+    /// others, rewards and flags are the plain environment's, step for step, across episodes.
+    func compare(_ masked: Environment, _ plain: Environment, masking indices: [Int], actions: (Int) -> Action) throws {
+        #expect(masked.observationSpace == plain.observationSpace)
+        var a = masked.reset(seed: 3), b = plain.reset(seed: 3)
+        var episodes = 0, moving = 0
+        for step in 0..<600 {
+            for i in b.indices { #expect(a[i] == (indices.contains(i) ? 0 : b[i]), "step \(step), entry \(i)") }
+            if indices.contains(where: { b[$0] != 0 }) { moving += 1 }
+            let x = try masked.step(actions(step)), y = try plain.step(actions(step))
+            #expect(x.reward == y.reward && x.terminated == y.terminated && x.truncated == y.truncated)
+            (a, b) = (x.observation, y.observation)
+            if x.terminated || x.truncated {
+                episodes += 1
+                (a, b) = (masked.reset(), plain.reset())
+            }
+        }
+        #expect(episodes > 0)
+        #expect(moving > 500, "velocities to mask")
+    }
+
+    @Test func cartPoleNoVelHidesBothVelocities() throws {
+        try compare(Registry.make("CartPoleNoVel-v1"), Registry.make("CartPole-v1"), masking: [1, 3]) { .discrete($0 / 3 % 2) }
+        #expect(try Registry.make("CartPoleNoVel-v1").spec?.maxEpisodeSteps == 500)
+    }
+
+    @Test func pendulumNoVelHidesTheAngularVelocity() throws {
+        try compare(Registry.make("PendulumNoVel-v1"), Registry.make("Pendulum-v1"), masking: [2]) { .continuous([Float($0 % 5) - 2]) }
+    }
+
+    @Test func maskVelocityOptionWorksWhereTheZooDefinesVelocities() throws {
+        try compare(Registry.make("MountainCar-v0", options: ["mask_velocity": "true"]), Registry.make("MountainCar-v0"),
+                    masking: [1]) { .discrete($0 / 20 % 2 * 2) }
+        #expect { try Registry.make("Acrobot-v1", options: ["mask_velocity": "true"]) } throws: {
+            "\($0)".contains("Acrobot-v1 has no option 'mask_velocity'; its options: max_episode_steps")
+        }
+        #expect(throws: EnvironmentError.self) { try Registry.make("CartPole-v1", options: ["mask_velocity": "maybe"]) }
+    }
+
+    /// The wrapper holds no state: a vector of masked environments snapshots and restores like the plain one.
+    @Test func maskedEnvironmentsResumeFromSnapshots() throws {
+        let envs = try VectorEnvironment(id: "CartPoleNoVel-v1", count: 3)
+        envs.reset(seed: 5)
+        for _ in 0..<30 { try envs.step([.discrete(0), .discrete(1), .discrete(1)]) }
+        let snapshot = try #require(envs.snapshot())
+        let copy = try VectorEnvironment(id: "CartPoleNoVel-v1", count: 3)
+        try copy.restore(snapshot)
+        for _ in 0..<40 {
+            try envs.step([.discrete(1), .discrete(0), .discrete(1)])
+            try copy.step([.discrete(1), .discrete(0), .discrete(1)])
+            #expect(envs.observations == copy.observations && envs.rewards == copy.rewards)
+        }
+    }
+}

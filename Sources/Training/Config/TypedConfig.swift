@@ -71,6 +71,22 @@ public struct ConfigField<Config> {
         self.read = { $0[keyPath: path] = try read($1) }
     }
 
+    /// This field as a field of an `Outer` config that holds this one at `outer` (a config that extends another's
+    /// keys, as recurrent PPO extends PPO's).
+    public func lifted<Outer>(into outer: WritableKeyPath<Outer, Config>) -> ConfigField<Outer> {
+        let (value, read) = (self.value, self.read)
+        guard let path = (outer as AnyKeyPath).appending(path: self.path) as? PartialKeyPath<Outer> else {
+            preconditionFailure("\(key): key path \(self.path) does not extend \(outer)")
+        }
+        return ConfigField<Outer>(key: key, help: help, path: path, value: { value($0[keyPath: outer]) },
+                                  read: { try read(&$0[keyPath: outer], $1) })
+    }
+
+    private init(key: String, help: String, path: PartialKeyPath<Config>, value: @escaping (Config) -> ConfigValue,
+                 read: @escaping (inout Config, HyperParameters) throws -> Void) {
+        self.key = key; self.help = help; self.path = path; self.value = value; self.read = read
+    }
+
     /// A whole number from `min` to `max`. A count that scales a run's memory or time takes its `max` from `Limits`,
     /// so that a typo cannot ask for all the memory or a run that never ends.
     public static func int(_ key: String, _ path: WritableKeyPath<Config, Int>, min: Int = 0, max: Int = .max,
