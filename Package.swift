@@ -55,7 +55,7 @@ let package = Package(
                 path: "Environments", resources: [.copy("Maps")], swiftSettings: fastMath),
 
         // What every trainer shares: run folders, metrics, checkpoints, progress, Ctrl-C, layered configs.
-        .target(name: "Training", dependencies: ["RLCore", "SeededRandom", "Support", .product(name: "Yams", package: "Yams")],
+        .target(name: "Training", dependencies: ["RLCore", "CZlib", "SeededRandom", "Support", .product(name: "Yams", package: "Yams")],
                 path: "Sources/Training", swiftSettings: fastMath),
 
         // The data sets: the bundled 8x8 digits, MNIST-format IDX files, 2-D Gaussian mixtures.

@@ -19,6 +19,8 @@ struct RLBench: ParsableCommand {
             List.self,
             Env.self,
             Inspect.self,
+            Export.self,
+            Import.self,
             Classify.self,
             Bench.self,
         ]
