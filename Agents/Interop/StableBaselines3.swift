@@ -30,7 +30,12 @@ public enum StableBaselines3 {
     public static let readableGlobals: Set<String> = {
         var names: Set<String> = ["gymnasium.spaces.box.Box", "gymnasium.spaces.discrete.Discrete", "numpy.dtype", "numpy.ndarray",
                                   "torch.optim.adam.Adam", "torch.optim.rmsprop.RMSprop", "torch.optim.sgd.SGD",
-                                  "stable_baselines3.common.torch_layers.FlattenExtractor", PickleReader.orderedDict]
+                                  "stable_baselines3.common.torch_layers.FlattenExtractor", PickleReader.orderedDict,
+                                  // A seeded space's `_np_random`: a numpy Generator and its bit generator's state.
+                                  "numpy.random._pickle.__generator_ctor", "numpy.random._pickle.__bit_generator_ctor",
+                                  "numpy.random._pcg64.PCG64", "numpy.random._pcg64.PCG64DXSM", "numpy.random._mt19937.MT19937",
+                                  "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64",
+                                  "numpy.random.bit_generator.__pyx_unpickle_SeedSequence", "numpy.random.bit_generator.SeedSequence"]
         for core in ["numpy._core", "numpy.core"] {
             names.formUnion(["\(core).numeric._frombuffer", "\(core).multiarray.scalar", "\(core).multiarray._reconstruct"])
         }
@@ -59,7 +64,7 @@ public enum StableBaselines3 {
                 "use_sde", "sde_sample_freq", "normalize_advantage", "use_rms_prop", "rms_prop_eps"],
         "dqn": ["n_envs", "buffer_size", "learning_starts", "batch_size", "tau", "gamma", "train_freq", "gradient_steps",
                 "target_update_interval", "exploration_fraction", "exploration_initial_eps", "exploration_final_eps",
-                "max_grad_norm", "learning_rate"],
+                "max_grad_norm", "learning_rate", "n_steps"],
     ]
 
     /// The SB3 parameter name of an rlbench one: an actor-critic's trunks go under `mlp_extractor`, their last
@@ -141,7 +146,7 @@ public enum StableBaselines3 {
                      policyClass: (String, String), step: Int, seed: UInt64) throws -> Data {
         var object: [String: Any] = [
             "policy_class": serialized(.global(module: policyClass.0, name: policyClass.1), type: "<class 'abc.ABCMeta'>"),
-            "verbose": 0, "num_timesteps": step, "_total_timesteps": step, "seed": seed,
+            "verbose": 0, "num_timesteps": step, "_total_timesteps": step, "seed": seed, "n_envs": 1,  // DQN: one environment
             "observation_space": serialized(pickle(environment.observationSpace), type: spaceType(environment.observationSpace)),
             "action_space": serialized(pickle(environment.actionSpace), type: spaceType(environment.actionSpace)),
         ]

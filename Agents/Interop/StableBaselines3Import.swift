@@ -55,11 +55,13 @@ extension StableBaselines3 {
         try hp.set("policy_kwargs", .map(["net_arch": agent == "dqn" ? sizes(kwargs.policy)
                                                       : .map(["pi": sizes(kwargs.policy), "vf": sizes(kwargs.value)]),
                                           "activation_fn": .string(kwargs.activation.rawValue)]), source: source)
-        for key in sharedHyperparameters[agent] ?? [] where hp.values[key] != nil {
+        for key in sharedHyperparameters[agent] ?? [] {
+            // JSON's true and 1 both read as NSNumber: rlbench's default says which the key is.
+            guard let x = data[key] as? NSNumber else { continue }
             let value: ConfigValue
-            switch data[key] {
-            case let b as Bool: value = .bool(b)
-            case let x as NSNumber: value = .number(x.doubleValue)
+            switch hp.values[key] {
+            case .bool?: value = .bool(x.boolValue)
+            case .number?, .string?: value = .number(x.doubleValue)
             default: continue
             }
             do { try hp.set(key, value, source: source) } catch { notes.append("kept rlbench's default \(key): \(error)") }
@@ -206,7 +208,13 @@ extension StableBaselines3 {
             }
             return environment
         }
-        let found = Registry.ids.filter(matches)
+        var found = Registry.ids.filter(matches)
+        // Versions of one environment (CartPole-v0 and -v1 differ only in their time limit): the newest.
+        let families = Set(found.map { $0.split(separator: "-v").dropLast().joined(separator: "-v") })
+        if found.count > 1, families.count == 1,
+           let newest = found.max(by: { (Int($0.split(separator: "-v").last ?? "") ?? 0) < (Int($1.split(separator: "-v").last ?? "") ?? 0) }) {
+            found = [newest]
+        }
         guard found.count == 1 else {
             throw Failure("\(source) does not say its environment (SB3 stores only the spaces, \(observationSpace) → \(actionSpace)) and "
                           + (found.isEmpty ? "no registered environment has them" : "several have them (\(found.joined(separator: ", ")))")

@@ -7,6 +7,8 @@ public indirect enum PickleValue: CustomStringConvertible {
     case none
     case bool(Bool)
     case int(Int)
+    /// An integer wider than 64 bits (`LONG1`; a random generator's state), as its little-endian two's complement.
+    case largeInt([UInt8])
     case float(Double)
     case string(String)
     case bytes([UInt8])
@@ -26,6 +28,7 @@ public indirect enum PickleValue: CustomStringConvertible {
         case .none: "None"
         case let .bool(b): b ? "True" : "False"
         case let .int(i): "\(i)"
+        case let .largeInt(b): "<\(b.count)-byte integer>"
         case let .float(x): "\(x)"
         case let .string(s): "'\(s.prefix(60))'"
         case let .bytes(b), let .bytearray(b): "<\(b.count) bytes>"
@@ -219,8 +222,8 @@ public struct PickleReader {
             case 0x4A: try push(.int(Int(Int32(truncatingIfNeeded: try uint(4)))))  // BININT
             case 0x8A:                                                    // LONG1
                 let n = try uint(1)
-                guard n <= 8 else { throw fail("an integer of \(n) bytes is too large") }
                 let bytes = try take(n)
+                guard n <= 8 else { try push(.largeInt(Array(bytes))); continue }
                 var v = bytes.reversed().reduce(0) { $0 << 8 | Int($1) }
                 if n > 0, n < 8, bytes.last! & 0x80 != 0 { v -= 1 << (8 * n) }
                 try push(.int(v))
@@ -276,8 +279,11 @@ public struct PickleReader {
                 }
             case 0x62:                                                    // BUILD
                 let state = try pop()
-                guard case let .object(o) = try grow([state], "BUILD"), o.state == nil else { throw fail("BUILD on something that is not a new object") }
-                o.state = state.value
+                switch try grow([state], "BUILD") {
+                case let .object(o) where o.state == nil: o.state = state.value
+                case .dict: break  // attributes of an OrderedDict (a state dict's `_metadata`), not entries
+                default: throw fail("BUILD on something that is not a new object")
+                }
             case 0x51:                                                    // BINPERSID
                 let id = try pop()
                 try push(.persistent(id.value), depth: try enclose([id]))
@@ -317,6 +323,7 @@ public struct PickleWriter {
             else if (0..<65536).contains(i) { out += [0x4D] + le(i, 2) }
             else if (Int(Int32.min)...Int(Int32.max)).contains(i) { out += [0x4A] + le(i, 4) }
             else { out += [0x8A, 8] + le(i, 8) }
+        case let .largeInt(b): out += [0x8A, UInt8(min(b.count, 255))] + b.prefix(255)
         case let .float(x): out += [0x47] + (0..<8).reversed().map { UInt8(truncatingIfNeeded: x.bitPattern >> (8 * UInt64($0))) }
         case let .string(s): let u = Array(s.utf8); out += [0x58] + le(u.count, 4) + u
         case let .bytes(b): out += (b.count < 256 ? [0x43, UInt8(b.count)] : [0x42] + le(b.count, 4)) + b
