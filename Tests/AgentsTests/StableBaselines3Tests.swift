@@ -79,37 +79,52 @@ import Training
         ExportCase(agent: "dqn", environment: "CartPole-v1", steps: 2000, overrides: ["learning_starts=500"]),
     ]
 
-    @Test(.enabled(if: python != nil, Comment(rawValue: sb3Missing)), arguments: exportCases)
-    func exportedModelsLoadInSB3AndActTheSame(_ c: ExportCase) throws {
-        let python = try #require(Self.python)
-        let checkpoint = try Self.train(c.agent, c.environment, steps: c.steps, overrides: c.overrides)
-        let dir = temporaryDirectory()
-        let zip = dir.appendingPathComponent("model.zip")
-        let export = try CLI.run(["export", checkpoint.path, "--sb3", zip.path])
-        try #require(export.status == 0, "\(c): \(export.err)")
+    /// The last line of a Python run's output, as JSON.
+    static func json(_ out: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data((out.split(separator: "\n").last.map(String.init) ?? "").utf8))
+    }
 
-        let observations = try Self.observations(c.environment)
-        let saved = try SavedAgent.load(checkpoint)
-        let ours = Self.rows(saved.agent.act(batch: observations.flatMap { $0 }, count: observations.count, deterministic: true))
-        let file = dir.appendingPathComponent("observations.json")
-        try JSONSerialization.data(withJSONObject: observations.map { $0.map(Double.init) }).write(to: file)
+    /// Every export case loads in SB3 (one Python process for all, as importing torch takes seconds).
+    @Test(.enabled(if: python != nil, Comment(rawValue: sb3Missing)))
+    func exportedModelsLoadInSB3AndActTheSame() throws {
+        let python = try #require(Self.python)
+        let dir = temporaryDirectory()
+        var jobs: [[String]] = [], expected: [(ExportCase, SavedAgent.Loaded, [[Double]])] = []
+        for (i, c) in Self.exportCases.enumerated() {
+            let checkpoint = try Self.train(c.agent, c.environment, steps: c.steps, overrides: c.overrides)
+            let zip = dir.appendingPathComponent("model\(i).zip")
+            let export = try CLI.run(["export", checkpoint.path, "--sb3", zip.path])
+            try #require(export.status == 0, "\(c): \(export.err)")
+            let observations = try Self.observations(c.environment)
+            let saved = try SavedAgent.load(checkpoint)
+            expected.append((c, saved, Self.rows(saved.agent.act(batch: observations.flatMap { $0 }, count: observations.count, deterministic: true))))
+            let file = dir.appendingPathComponent("observations\(i).json")
+            try JSONSerialization.data(withJSONObject: observations.map { $0.map(Double.init) }).write(to: file)
+            jobs.append([c.agent, zip.path, file.path])
+        }
         let script = """
             import json, sys, numpy as np
             from stable_baselines3 import PPO, A2C, DQN
-            model = {"ppo": PPO, "a2c": A2C, "dqn": DQN}[sys.argv[1]].load(sys.argv[2], device="cpu")
-            obs = np.array(json.load(open(sys.argv[3])), dtype=np.float32)
-            actions, _ = model.predict(obs, deterministic=True)
-            print(json.dumps({"class": type(model).__name__, "gamma": model.gamma, "timesteps": model.num_timesteps,
-                              "actions": np.asarray(actions, dtype=float).reshape(len(obs), -1).tolist()}))
+            results = []
+            for algorithm, path, observations in json.loads(sys.argv[1]):
+                model = {"ppo": PPO, "a2c": A2C, "dqn": DQN}[algorithm].load(path, device="cpu")
+                obs = np.array(json.load(open(observations)), dtype=np.float32)
+                actions, _ = model.predict(obs, deterministic=True)
+                results.append({"class": type(model).__name__, "gamma": model.gamma, "timesteps": model.num_timesteps,
+                                "actions": np.asarray(actions, dtype=float).reshape(len(obs), -1).tolist()})
+            print(json.dumps(results))
             """
-        let run = try CLI.runTool(python, ["-c", script, c.agent, zip.path, file.path])
-        try #require(run.status == 0, "\(c): SB3 could not load the export: \(run.err)")
-        let result = try #require(try JSONSerialization.jsonObject(with: Data(run.out.split(separator: "\n").last.map(String.init)?.utf8 ?? "".utf8)) as? [String: Any])
-        #expect(result["class"] as? String == c.agent.uppercased())
-        let hp = try JSONSerialization.jsonObject(with: Data(try saved.metadata.value(.hyperparameters).utf8)) as? [String: Any]
-        #expect((result["gamma"] as? Double) == (hp?["gamma"] as? Double), "\(c): gamma \(String(describing: result["gamma"]))")
-        #expect(result["timesteps"] as? Int == (try saved.metadata.value(.step)))
-        Self.expectSame(ours, try #require(result["actions"] as? [[Double]]), "\(c)")
+        let run = try CLI.runTool(python, ["-c", script, String(decoding: try JSONSerialization.data(withJSONObject: jobs), as: UTF8.self)])
+        try #require(run.status == 0, "SB3 could not load the exports: \(run.err)")
+        let results = try #require(try Self.json(run.out) as? [[String: Any]])
+        try #require(results.count == expected.count)
+        for ((c, saved, ours), result) in zip(expected, results) {
+            #expect(result["class"] as? String == c.agent.uppercased())
+            let hp = try JSONSerialization.jsonObject(with: Data(try saved.metadata.value(.hyperparameters).utf8)) as? [String: Any]
+            #expect((result["gamma"] as? Double) == (hp?["gamma"] as? Double), "\(c): gamma \(String(describing: result["gamma"]))")
+            #expect(result["timesteps"] as? Int == (try saved.metadata.value(.step)))
+            Self.expectSame(ours, try #require(result["actions"] as? [[Double]]), "\(c)")
+        }
     }
 
     // MARK: SB3 → rlbench
@@ -122,7 +137,7 @@ import Training
     }
 
     static let importCases = [
-        ImportCase(algorithm: "PPO", environment: "CartPole-v1", steps: 2048, arguments: "n_steps=256, batch_size=64, n_epochs=4"),
+        ImportCase(algorithm: "PPO", environment: "CartPole-v1", steps: 4096, arguments: "n_steps=512, batch_size=64"),
         ImportCase(algorithm: "A2C", environment: "CartPole-v1", steps: 500,
                    arguments: "policy_kwargs=dict(net_arch=[32, 32], activation_fn=th.nn.ReLU)"),
         ImportCase(algorithm: "DQN", environment: "CartPole-v1", steps: 500, arguments: "learning_starts=100, buffer_size=2000"),
@@ -130,69 +145,55 @@ import Training
                    arguments: "n_steps=256, batch_size=64, use_sde=True, policy_kwargs=dict(net_arch=dict(pi=[32], vf=[16]))"),
     ]
 
-    @Test(.enabled(if: python != nil, Comment(rawValue: sb3Missing)), arguments: importCases)
-    func sb3TrainedModelsImportAndActTheSame(_ c: ImportCase) throws {
-        let python = try #require(Self.python)
-        let dir = temporaryDirectory()
-        let zip = dir.appendingPathComponent("sb3.zip")
-        let observations = try Self.observations(c.environment)
-        let file = dir.appendingPathComponent("observations.json")
-        try JSONSerialization.data(withJSONObject: observations.map { $0.map(Double.init) }).write(to: file)
-        let script = """
-            import json, sys, numpy as np, torch as th
-            th.set_num_threads(1)
-            from stable_baselines3 import \(c.algorithm)
-            model = \(c.algorithm)("MlpPolicy", "\(c.environment)", seed=0, device="cpu", \(c.arguments))
-            model.learn(\(c.steps))
-            model.save(sys.argv[1])
-            obs = np.array(json.load(open(sys.argv[2])), dtype=np.float32)
-            actions, _ = model.predict(obs, deterministic=True)
-            print(json.dumps(np.asarray(actions, dtype=float).reshape(len(obs), -1).tolist()))
-            """
-        let run = try CLI.runTool(python, ["-c", script, zip.path, file.path])
-        try #require(run.status == 0, "\(c): SB3 failed: \(run.err)")
-        let theirs = try #require(try JSONSerialization.jsonObject(with: Data(run.out.split(separator: "\n").last.map(String.init)?.utf8 ?? "".utf8)) as? [[Double]])
-
-        let out = dir.appendingPathComponent("imported")
-        let imported = try CLI.run(["import", zip.path, "--out", out.path])
-        try #require(imported.status == 0, "\(c): \(imported.err)")
-        #expect(imported.out.contains("(\(c.algorithm.lowercased()) on \(c.environment))"), "\(imported.out)")
-        let checkpoint = out.appendingPathComponent("final.safetensors")
-        let saved = try SavedAgent.load(checkpoint)
-        let ours = Self.rows(saved.agent.act(batch: observations.flatMap { $0 }, count: observations.count, deterministic: true))
-        Self.expectSame(ours, theirs, "\(c)")
-
-        let eval = try CLI.run(["eval", checkpoint.path, "--episodes", "2", "--json"])
-        #expect(eval.status == 0, "\(c): eval failed: \(eval.err)")
-    }
-
-    /// An SB3-trained CartPole agent, imported, plays in the viewer (a private Xvfb display) and in `eval`, with the
-    /// same return.
+    /// Models SB3 trains (a few hundred to a few thousand steps; one Python process) import and act as in SB3;
+    /// `eval` runs them, and the SB3-trained CartPole agent plays in the viewer (a private Xvfb display) the same
+    /// episode `eval` scores.
     @Test(.enabled(if: python != nil, Comment(rawValue: sb3Missing)))
-    func sb3TrainedCartPoleIsWatchedWithPlay() throws {
+    func sb3TrainedModelsImportAndActTheSame() throws {
         let python = try #require(Self.python)
         let dir = temporaryDirectory()
-        let zip = dir.appendingPathComponent("cartpole.zip")
-        let train = try CLI.runTool(python, ["-c", """
-            import sys, torch as th
-            th.set_num_threads(1)
-            from stable_baselines3 import PPO
-            PPO("MlpPolicy", "CartPole-v1", seed=1, device="cpu", n_steps=512, batch_size=64).learn(4096).save(sys.argv[1])
-            """, zip.path])
-        try #require(train.status == 0, "\(train.err)")
-        let imported = try CLI.run(["import", zip.path, "--out", dir.appendingPathComponent("run").path, "--env", "CartPole-v1"])
-        try #require(imported.status == 0, "\(imported.err)")
-        let checkpoint = dir.appendingPathComponent("run/final.safetensors").path
-        let server = try XvfbServer.start()
-        defer { server.stop() }
-        let play = try CLI.run(["play", checkpoint, "--episodes", "1", "--fps", "1000", "--seed", "3"],
-                               environment: ["DISPLAY": server.display])
-        #expect(play.status == 0, "play failed: \(play.err)")
-        let eval = try CLI.run(["eval", checkpoint, "--episodes", "1", "--seed", "3"])
-        #expect(eval.status == 0, "\(eval.err)")
-        // The deterministic policy on the same seed: the same episode in the window as in eval.
-        let played = try #require(play.out.firstMatch(of: /episode 1: return (-?[0-9.]+)/).map { String($0.1) }, "\(play.out)")
-        #expect(eval.out.contains("mean return \(played)"), "play: \(play.out)\neval: \(eval.out)")
+        var training = "import json, sys, numpy as np, torch as th\nth.set_num_threads(1)\n"
+            + "from stable_baselines3 import PPO, A2C, DQN\nresults = []\n"
+        for (i, c) in Self.importCases.enumerated() {
+            let observations = try Self.observations(c.environment)
+            try JSONSerialization.data(withJSONObject: observations.map { $0.map(Double.init) })
+                .write(to: dir.appendingPathComponent("observations\(i).json"))
+            training += """
+                model = \(c.algorithm)("MlpPolicy", "\(c.environment)", seed=0, device="cpu", \(c.arguments))
+                model.learn(\(c.steps)).save("\(dir.path)/sb3-\(i).zip")
+                obs = np.array(json.load(open("\(dir.path)/observations\(i).json")), dtype=np.float32)
+                results.append(np.asarray(model.predict(obs, deterministic=True)[0], dtype=float).reshape(len(obs), -1).tolist())
+
+                """
+        }
+        training += "print(json.dumps(results))\n"
+        let run = try CLI.runTool(python, ["-c", training])
+        try #require(run.status == 0, "SB3 failed: \(run.err)")
+        let results = try #require(try Self.json(run.out) as? [[[Double]]])
+        try #require(results.count == Self.importCases.count)
+
+        for (i, c) in Self.importCases.enumerated() {
+            let out = dir.appendingPathComponent("imported\(i)")
+            let imported = try CLI.run(["import", dir.appendingPathComponent("sb3-\(i).zip").path, "--out", out.path])
+            try #require(imported.status == 0, "\(c): \(imported.err)")
+            #expect(imported.out.contains("(\(c.algorithm.lowercased()) on \(c.environment))"), "\(imported.out)")
+            let checkpoint = out.appendingPathComponent("final.safetensors")
+            let observations = try Self.observations(c.environment)
+            let saved = try SavedAgent.load(checkpoint)
+            Self.expectSame(Self.rows(saved.agent.act(batch: observations.flatMap { $0 }, count: observations.count, deterministic: true)),
+                            results[i], "\(c)")
+            let eval = try CLI.run(["eval", checkpoint.path, "--episodes", "1", "--seed", "3"])
+            #expect(eval.status == 0, "\(c): eval failed: \(eval.err)")
+            guard i == 0 else { continue }
+            let server = try XvfbServer.start()
+            defer { server.stop() }
+            let play = try CLI.run(["play", checkpoint.path, "--episodes", "1", "--fps", "1000", "--seed", "3"],
+                                   environment: ["DISPLAY": server.display])
+            #expect(play.status == 0, "play failed: \(play.err)")
+            // The deterministic policy on the same seed: the same episode in the window as in eval.
+            let played = try #require(play.out.firstMatch(of: /episode 1: return (-?[0-9.]+)/).map { String($0.1) }, "\(play.out)")
+            #expect(eval.out.contains("mean return \(played)"), "play: \(play.out)\neval: \(eval.out)")
+        }
     }
 
     // MARK: Without Python
