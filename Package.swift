@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "AgentsTests", dependencies: ["Agents", "Training", "RLCore", "Environments", "SeededRandom", "Support",
                                                       "TestSupport"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Training", "Imaging", "Environments", "Agents", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging"]),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging", "Support"]),
         // Helpers shared by test targets: a private Xvfb display, running the built `rlbench`, scratch folders.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "GenerativeTests", dependencies: ["Generative", "Datasets", "Training", "RLCore", "SeededRandom",

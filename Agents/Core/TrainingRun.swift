@@ -150,7 +150,9 @@ public final class TrainingRun: TrainingContext {
         factory = EnvironmentFactory(id: options.environment, options: options.environmentOptions)
         var recorded = options.environmentOptions
         if let map = recorded["map"], !map.contains("\n"), FileManager.default.fileExists(atPath: map) {
-            recorded["map"] = try Files.text(URL(fileURLWithPath: map), maxBytes: Limits.mapBytes)
+            do { recorded["map"] = try Files.text(URL(fileURLWithPath: map), maxBytes: Limits.mapBytes) } catch {
+                throw EnvironmentError.invalidMap("the map \(map) is unusable: \(error)")
+            }
         }
         checkpointEnvironmentOptions = recorded
         let probe = try factory.make()

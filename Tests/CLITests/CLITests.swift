@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import Testing
 import TestSupport
 
@@ -272,6 +273,19 @@ import TestSupport
         let run = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("r/eval.json"))) as? [String: Double]
         let again = try JSONSerialization.jsonObject(with: Data(eval.out.utf8)) as? [String: Double]
         #expect(run != nil && run == again, "eval.json \(String(describing: run)), after the map file is gone \(String(describing: again))")
+    }
+
+    /// A map file over the size limit is refused before the run starts, by an error that names the map and the limit.
+    @Test func anOversizeMapIsNamed() throws {
+        let dir = CLI.temporaryDirectory()
+        let map = dir.appendingPathComponent("huge.txt")
+        try Data(repeating: UInt8(ascii: "."), count: Limits.mapBytes + 1).write(to: map)
+        let r = try CLI.run(["run", "qlearning", "--env", "GridWorld-v0", "--env-option", "map=\(map.path)", "--plain",
+                             "--out", "r"], in: dir)
+        #expect(r.status != 0)
+        #expect(r.err.contains("the map \(map.path) is unusable") && r.err.contains("more than the limit of \(Limits.mapBytes)"),
+                "\(r.err)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("r").path), "nothing is written")
     }
 
     /// A diverging run says which checkpoint it keeps, or that it has none yet; a folder without a usable checkpoint

@@ -6,16 +6,17 @@ import Testing
 import TestSupport
 import Training
 
-/// The README's numpy script samples a generative checkpoint as rlbench does: the same values from the same noise,
-/// for every layer type a generator description uses (conditional models, an autoencoder's code Gaussian, a GAN's
-/// tanh mapped to [0, 1], a GAN on points, transposed convolutions and batch norm in eval mode).
-@Suite struct ReadmeSamplingScriptTests {
+/// The numpy script of docs/checkpoints.md (the README points to it) samples a generative checkpoint as rlbench
+/// does: the same values from the same noise, for every layer type a generator description uses (conditional models,
+/// an autoencoder's code Gaussian, a GAN's tanh mapped to [0, 1], a GAN on points, transposed convolutions and batch
+/// norm in eval mode).
+@Suite struct SamplingScriptTests {
     @Test func scriptSamplesAsRlbenchDoes() throws {
         let python = try #require(CLI.executable(named: "python3"))
-        let readme = try String(contentsOf: CLI.root.appendingPathComponent("README.md"), encoding: .utf8)
-        let blocks = readme.matches(of: /```python\n([\s\S]*?)```/).map { String($0.1) }
+        let doc = try String(contentsOf: CLI.root.appendingPathComponent("docs/checkpoints.md"), encoding: .utf8)
+        let blocks = doc.matches(of: /```python\n([\s\S]*?)```/).map { String($0.1) }
         var rng = SeededGenerator(seed: 5)
-        let script = try #require(blocks.first { $0.contains("meta[\"generator\"]") }, "no sampling script in the README")
+        let script = try #require(blocks.first { $0.contains("meta[\"generator\"]") }, "no sampling script in docs/checkpoints.md")
         for (model, data, overrides) in [("vae", "digits", [String]()), ("ae", "digits", ["conditional=true"]),
                                          ("gan", "digits", ["conditional=true"]), ("gan", "ring8", ["epochs=1"]),
                                          ("conv-vae", "digits", []), ("dcgan", "digits", ["conditional=true"]),
