@@ -22,7 +22,7 @@ extension StableBaselines3 {
     /// environment with the zip's observation and action spaces (SB3 does not store the environment's id).
     public static func importModel(_ zip: URL, environment: String?, into directory: URL) throws -> Imported {
         let source = zip.path
-        let archive = try ZipReader(try Data(contentsOf: zip), source: source)
+        let archive = try ZipReader(try Files.data(zip, maxBytes: Limits.modelZipBytes), source: source)
         func entry(_ name: String) throws -> Data {
             guard let data = try archive.read(name) else {
                 throw Failure("\(source) is not an SB3 model zip: it has no '\(name)' (it has: \(archive.names.joined(separator: ", ")))")
