@@ -2,7 +2,7 @@
 // rlbench: a reinforcement-learning and generative-model workbench.
 //
 // Dependency direction (never the other way):
-//   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Training, Datasets
+//   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Training, Datasets  <-  Interop
 //     <-  Agents, Classifiers  <-  Generative  <-  Viewer  <-  Benchmarks  <-  rlbench (CLI)
 // Only the Viewer imports SDL (through CSDL2).
 import PackageDescription
@@ -55,7 +55,7 @@ let package = Package(
                 path: "Environments", resources: [.copy("Maps")], swiftSettings: fastMath),
 
         // What every trainer shares: run folders, metrics, checkpoints, progress, Ctrl-C, layered configs.
-        .target(name: "Training", dependencies: ["RLCore", "CZlib", "SeededRandom", "Support", .product(name: "Yams", package: "Yams")],
+        .target(name: "Training", dependencies: ["RLCore", "SeededRandom", "Support", .product(name: "Yams", package: "Yams")],
                 path: "Sources/Training", swiftSettings: fastMath),
 
         // The data sets: the bundled 8x8 digits, MNIST-format IDX files, 2-D Gaussian mixtures.
@@ -71,9 +71,12 @@ let package = Package(
                 path: "Sources/Classifiers", resources: [.copy("Configs")], swiftSettings: fastMath),
 
         // Learning agents on the core and the environments.
-        .target(name: "Agents", dependencies: ["RLCore", "Environments", "SeededRandom", "Imaging", "Support", "Training",
+        .target(name: "Agents", dependencies: ["RLCore", "Environments", "SeededRandom", "Imaging", "Interop", "Support", "Training",
                                                .product(name: "Yams", package: "Yams")],
                 path: "Agents", resources: [.copy("Configs")], swiftSettings: fastMath),
+
+        // Other tools' formats: ONNX export of acting and generating networks.
+        .target(name: "Interop", dependencies: ["RLCore", "CZlib", "Environments", "Training", "Support"], path: "Sources/Interop"),
 
         // The optional SDL2 window.
         .target(name: "Viewer", dependencies: ["CSDL2", "Imaging", "Environments", "Agents", "Generative", "RLCore"],
@@ -93,7 +96,7 @@ let package = Package(
         // The command-line tool.
         .executableTarget(name: "rlbench",
                           dependencies: ["RLCore", "CKernels", "Environments", "Training", "Agents", "Datasets", "Generative",
-                                         "Classifiers", "Viewer", "Imaging", "SeededRandom", "Support", "CLIKit", "Benchmarks",
+                                         "Classifiers", "Viewer", "Imaging", "SeededRandom", "Support", "CLIKit", "Benchmarks", "Interop",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/rlbench"),
 
@@ -101,7 +104,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging", "Support", "TestSupport"],
                     exclude: ["Recordings"]),
-        .testTarget(name: "AgentsTests", dependencies: ["Agents", "Training", "RLCore", "Environments", "SeededRandom", "Support",
+        .testTarget(name: "AgentsTests", dependencies: ["Agents", "Interop", "Training", "RLCore", "Environments", "SeededRandom", "Support",
                                                       "TestSupport"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Training", "Imaging", "Environments", "Agents", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging", "Support"]),
@@ -112,5 +115,7 @@ let package = Package(
         .testTarget(name: "ClassifiersTests", dependencies: ["Classifiers", "Datasets", "Training", "RLCore", "SeededRandom",
                                                              "TestSupport"]),
         .testTarget(name: "SupportTests", dependencies: ["Support", "SeededRandom", "TestSupport"]),
+        .testTarget(name: "InteropTests", dependencies: ["Interop", "Agents", "Generative", "Classifiers", "Training", "RLCore",
+                                                         "Environments", "SeededRandom", "Support", "TestSupport"]),
     ]
 )

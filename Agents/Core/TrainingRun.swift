@@ -24,6 +24,9 @@ public struct RunOptions: Sendable {
     public var checkpointEvery: Int?
     public var evaluationEpisodes = 100
     public var progress: ProgressStyle = .automatic
+    /// The folder of TensorBoard logs (`run --tensorboard`): sets `tensorboard_log` over the config's, also when
+    /// resuming.
+    public var tensorboardLog: String?
 
     public init(agent: String, environment: String, outputDirectory: URL) {
         self.agent = agent; self.environment = environment; self.outputDirectory = outputDirectory
@@ -180,6 +183,7 @@ public final class TrainingRun: TrainingContext {
             guard steps >= 1 else { throw ConfigError.badValue(key: key, source: "--steps", reason: "must be ≥ 1, got \(steps)") }
             try hp.set(key, .number(Double(steps)), source: "--steps")
         }
+        if let log = options.tensorboardLog { try hp.set(HyperParameters.tensorboardLogKey, .string(log), source: "--tensorboard") }
         hyperParameters = hp
         totalSteps = try descriptor.timesteps(hp)
         agent = try agentType.init(environment: factory, hyperParameters: hp, seed: options.seed)
@@ -272,7 +276,8 @@ public final class TrainingRun: TrainingContext {
         if !options.resume || options.steps != nil { try folder.writeConfig(hyperParameters.yaml) }
         // A resumed run keeps the rows up to its checkpoint; a new one starts with the header.
         let header = ["step", "episode", "return", "length", "wall_time_s"] + descriptor.diagnostics
-        let metrics = try MetricsLog(url: folder.metrics, header: header, keptRows: resumedMetricRows)
+        let metrics = try MetricsLog(url: folder.metrics, header: header, keptRows: resumedMetricRows,
+                                     tensorboard: hyperParameters.tensorboardLog.map(folder.tensorboardDirectory(under:)))
         self.metrics = metrics
         defer { try? metrics.flush(); self.metrics = nil }
 

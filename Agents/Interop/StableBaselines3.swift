@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import RLCore
 import Support
+import Interop
 import Training
 
 /// Stable-Baselines3 model zips, both ways, for PPO, A2C and DQN with SB3's `MlpPolicy` (docs/interop.md maps the

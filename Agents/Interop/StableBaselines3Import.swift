@@ -2,6 +2,7 @@ import Environments
 import Foundation
 import RLCore
 import Support
+import Interop
 import Training
 
 extension StableBaselines3 {

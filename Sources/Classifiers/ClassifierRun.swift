@@ -120,7 +120,8 @@ public final class ClassifierRun {
         if !options.resume || options.epochs != nil { try folder.writeConfig(settings.yaml) }
         if let folderNote { progress.log(folderNote) }
         let metrics = try MetricsLog(url: folder.metrics, header: Self.metricColumns,
-                                     keptRows: history.map { row($0).joined(separator: ",") })
+                                     keptRows: history.map { row($0).joined(separator: ",") },
+                                     tensorboard: settings.tensorboardLog.map(folder.tensorboardDirectory(under:)))
         defer { try? metrics.flush() }
         let batchSize = training.batchSize
         let stepsPerEpoch = (train.count + batchSize - 1) / batchSize

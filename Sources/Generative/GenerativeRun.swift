@@ -145,7 +145,8 @@ public final class GenerativeRun {
         try Files.makeDirectory(folder.url.appendingPathComponent("samples"))
         if let folderNote { progress.log(folderNote) }
         if !options.resume || options.epochs != nil { try folder.writeConfig(settings.yaml) }
-        let metrics = try MetricsLog(url: folder.metrics, header: metricColumns, keptRows: history.map { row($0).joined(separator: ",") })
+        let metrics = try MetricsLog(url: folder.metrics, header: metricColumns, keptRows: history.map { row($0).joined(separator: ",") },
+                                     tensorboard: settings.tensorboardLog.map(folder.tensorboardDirectory(under:)))
         defer { try? metrics.flush() }
         let stepsPerEpoch = (train.count + batchSize - 1) / batchSize
         progress.log("training \(descriptor.name) on \(options.data) for \(epochs) epochs of \(stepsPerEpoch) steps "
@@ -190,8 +191,8 @@ public final class GenerativeRun {
             record["wall_time_s"] = wallSeconds
             history.append(record)
             metrics.append(row(record))
+            let samples = try writeSamples(epoch: epoch, tensorboard: metrics.tensorboard)
             try metrics.flush()
-            let samples = try writeSamples(epoch: epoch)
             if epoch < epochs { try saveCheckpoint(named: nil) }
             onEpoch?(samples, epoch, history)
         }
@@ -268,13 +269,16 @@ public final class GenerativeRun {
 
     // MARK: Pictures
 
-    /// The fixed-noise samples of this epoch as `samples/epoch_<N>.png`; returns the samples.
-    private func writeSamples(epoch: Int) throws -> [Float] {
+    /// The fixed-noise samples of this epoch as `samples/epoch_<N>.png` (and as the TensorBoard image `samples`);
+    /// returns the samples.
+    private func writeSamples(epoch: Int, tensorboard: TensorBoardLog?) throws -> [Float] {
         model.setTraining(false)
         defer { model.setTraining(true) }
         let (z, labels) = fixedNoise
         let samples = model.generate(noise: z, labels: labels).data
-        try picture(samples).writePNG(to: samplesFile(epoch: epoch))
+        let image = picture(samples), png = image.pngData()
+        try AtomicFile.write(png, to: samplesFile(epoch: epoch))
+        tensorboard?.add(image: png, width: image.width, height: image.height, tag: "samples", step: epoch)
         return samples
     }
 

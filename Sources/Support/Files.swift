@@ -67,6 +67,7 @@ public enum Files {
 public struct FileError: Error, LocalizedError, CustomStringConvertible {
     public let path: String
     public let reason: String
+    public init(path: String, reason: String) { self.path = path; self.reason = reason }
     public var errorDescription: String? { reason }
     public var description: String { "\(path): \(reason)" }
 }

@@ -22,8 +22,13 @@ struct ListAgents: ParsableCommand {
             print("  default environment: \(d.defaultEnvironment); tuned configs: \(TunedDefaults.environments(agent: d.name).joined(separator: ", "))")
             printSettings(d.help, d.defaults)
         }
+        print(tensorboardLogNote)
     }
 }
+
+/// The key every trainer takes beside its own settings.
+private let tensorboardLogNote = "every agent, model and classifier also takes \(HyperParameters.tensorboardLogKey): a folder "
+    + "for TensorBoard event files (as run --tensorboard DIR; not set by default)"
 
 /// One line per setting of a typed config: key, default, help.
 private func printSettings(_ help: [(key: String, help: String)], _ defaults: [String: ConfigValue]) {
@@ -56,5 +61,6 @@ struct ListModels: ParsableCommand {
             print("  metrics.csv: \(ClassifierRun.metricColumns.joined(separator: ", "))")
             printSettings(d.help, d.defaults)
         }
+        print(tensorboardLogNote)
     }
 }

@@ -15,6 +15,7 @@ struct RLBench: ParsableCommand {
             Run.self,
             Sample.self,
             Eval.self,
+            Export.self,
             Play.self,
             List.self,
             Env.self,

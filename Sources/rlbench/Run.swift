@@ -68,6 +68,9 @@ struct Run: ParsableCommand {
             transform: parseCount("--checkpoint-every", in: 1...Limits.timesteps))
     var checkpointEvery: Int?
 
+    @Option(name: .long, help: ArgumentHelp("Also write TensorBoard event files into DIR/<run folder name>/ (the metrics under SB3's tags; a generative model's samples each epoch). The config key tensorboard_log does the same.", valueName: "dir"))
+    var tensorboard: String?
+
     @Flag(name: .long, help: "Plain log lines instead of a live progress bar.")
     var plain = false
 
@@ -80,6 +83,7 @@ struct Run: ParsableCommand {
     func validate() throws {
         if let out, out.isEmpty { throw ValidationError("--out needs a folder name") }
         if let resume, resume.isEmpty { throw ValidationError("--resume needs the folder of a run") }
+        if let tensorboard, tensorboard.isEmpty { throw ValidationError("--tensorboard needs a folder name") }
         if let fps, !(fps > 0 && fps.isFinite) { throw ValidationError("--fps must be a positive number, got \(fps)") }
         if fps != nil && !view { throw ValidationError("--fps sets the speed of the --view window; add --view") }
     }
@@ -142,6 +146,7 @@ struct Run: ParsableCommand {
         options.evaluationEpisodes = evalEpisodes
         options.checkpointEvery = checkpointEvery
         options.progress = plain ? .lines : .automatic
+        options.tensorboardLog = tensorboard
 
         StopRequest.reset()
         StopRequest.installInterruptHandler()

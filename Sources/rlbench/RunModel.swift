@@ -81,6 +81,7 @@ extension Run {
         options.dataDirectory = dataDir.map { URL(fileURLWithPath: $0) }
         options.epochs = epochs
         options.progress = plain ? .lines : .automatic
+        options.tensorboardLog = tensorboard
         return options
     }
 }

@@ -5,6 +5,7 @@ import RLCore
 import SeededRandom
 import TestSupport
 import Testing
+import Interop
 import Training
 
 /// `rlbench export --sb3` and `rlbench import` against Stable-Baselines3 2.9.2 itself: the zips rlbench writes load

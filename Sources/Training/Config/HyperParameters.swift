@@ -208,8 +208,16 @@ public struct HyperParameters: Sendable, Equatable {
             try ZooFormats.checkPolicyClass(value, source: source)
             return
         }
+        if key == Self.tensorboardLogKey {
+            guard case let .string(folder) = value, !folder.isEmpty else {
+                throw ConfigError.badValue(key: key, source: source, reason: "expected the folder of TensorBoard logs, got \(value)")
+            }
+            values[key] = .string(folder)
+            sources[key] = source
+            return
+        }
         guard let current = values[key] else {
-            throw ConfigError.unknownKey(key: key, source: source, known: Array(values.keys))
+            throw ConfigError.unknownKey(key: key, source: source, known: Array(Set(values.keys).union([Self.tensorboardLogKey])))
         }
         switch (current, value) {
         case (.number, .number), (.bool, .bool), (.list, .list), (.map, .map), (.string, .string): break
@@ -225,6 +233,16 @@ public struct HyperParameters: Sendable, Equatable {
             values[key] = value
         }
         sources[key] = source
+    }
+
+    /// The key every trainer accepts beside its own settings: the folder of TensorBoard logs (SB3's and the zoo's
+    /// `tensorboard_log`; `run --tensorboard DIR` sets it). Absent unless set, so a run without it keeps its bytes.
+    public static let tensorboardLogKey = "tensorboard_log"
+
+    /// The folder of TensorBoard logs, if the run keeps them (see `RunFolder.tensorboardDirectory(under:)`).
+    public var tensorboardLog: String? {
+        if case let .string(folder)? = values[Self.tensorboardLogKey] { return folder }
+        return nil
     }
 
     // MARK: Typed access (errors name the key and its source)

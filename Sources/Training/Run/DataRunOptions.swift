@@ -20,6 +20,9 @@ public struct DataRunOptions: Sendable {
     /// Generative models: whether `eval.json` scores 10,000 image samples with rlbench's classifier for the data set
     /// (trained on first use).
     public var scoreSamples = true
+    /// The folder of TensorBoard logs (`run --tensorboard`): sets `tensorboard_log` over the config's, also when
+    /// resuming.
+    public var tensorboardLog: String?
 
     public init(model: String, data: String, outputDirectory: URL) {
         self.model = model; self.data = data; self.outputDirectory = outputDirectory
@@ -44,7 +47,8 @@ extension DataRunOptions {
     }
 
     /// The run's settings, in layers: the model's `defaults`; then for a new run the tuned file for (model, data), the
-    /// `--config` file and the `--set` overrides, or for a resumed run the folder's `config.yml`; then `--epochs`.
+    /// `--config` file and the `--set` overrides, or for a resumed run the folder's `config.yml`; then `--epochs` and
+    /// `--tensorboard`.
     public func settings(defaults: [String: ConfigValue], tuned: TunedConfigs, folder: RunFolder) throws -> HyperParameters {
         var hp = HyperParameters(defaults: defaults)
         if resume {
@@ -57,6 +61,7 @@ extension DataRunOptions {
             for o in overrides { try hp.apply(override: o) }
         }
         if let epochs { try hp.set("epochs", .number(Double(epochs)), source: "--epochs") }
+        if let tensorboardLog { try hp.set(HyperParameters.tensorboardLogKey, .string(tensorboardLog), source: "--tensorboard") }
         return hp
     }
 }

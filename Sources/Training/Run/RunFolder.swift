@@ -104,6 +104,13 @@ public struct RunFolder: Sendable {
         return lock
     }
 
+    /// The folder of this run's TensorBoard event files under `root` (a run's `tensorboard_log`): one per run folder,
+    /// named as it is, so that `tensorboard --logdir ROOT` shows each run as its own line and a resumed run continues
+    /// its own (as SB3 writes `ROOT/PPO_1`).
+    public func tensorboardDirectory(under root: String) -> URL {
+        URL(fileURLWithPath: root).appendingPathComponent(url.standardizedFileURL.lastPathComponent)
+    }
+
     /// Writes `config.yml`.
     public func writeConfig(_ yaml: String) throws { try AtomicFile.write(Data(yaml.utf8), to: config) }
 
@@ -194,21 +201,27 @@ public enum RunFolderError: Error, CustomStringConvertible, Equatable {
 }
 
 /// `metrics.csv`: a header, then rows appended as training goes, buffered and flushed at checkpoints. A resumed run
-/// starts from the rows its checkpoint covers (later rows came from steps the run repeats).
+/// starts from the rows its checkpoint covers (later rows came from steps the run repeats). With a TensorBoard log
+/// (`tensorboard_log`), every row also goes there as scalars, flushed with the rows.
 public final class MetricsLog {
     private let handle: FileHandle
     private let url: URL
     private var buffer = ""
     /// The first write that failed (a full disk) while rows were appended; `flush` reports it.
     private var lostWrite: Error?
+    /// The run's TensorBoard event file, if it keeps one.
+    public let tensorboard: TensorBoardLog?
 
-    /// Writes `header` and `keptRows` (without newlines) to `url`, replacing what was there, and opens it for rows.
-    public init(url: URL, header: [String], keptRows: [String] = []) throws {
+    /// Writes `header` and `keptRows` (without newlines) to `url`, replacing what was there, and opens it for rows;
+    /// with `tensorboard` (the run's folder of event files, `RunFolder.tensorboardDirectory`), opens an event file
+    /// there too.
+    public init(url: URL, header: [String], keptRows: [String] = [], tensorboard: URL? = nil) throws {
         let rows = keptRows.map { $0 + "\n" }.joined()
         try AtomicFile.write(Data((header.joined(separator: ",") + "\n" + rows).utf8), to: url)
         self.url = url
         handle = try FileHandle(forWritingTo: url)
         try handle.seekToEnd()
+        self.tensorboard = try tensorboard.map { try TensorBoardLog(directory: $0, header: header, keptRows: keptRows) }
     }
 
     deinit { try? flush(); try? handle.close() }
@@ -217,14 +230,21 @@ public final class MetricsLog {
     /// (a write that fails then is reported by the next `flush`).
     public func append(_ fields: [String]) {
         buffer += fields.joined(separator: ",") + "\n"
+        tensorboard?.add(row: fields)
         if buffer.utf8.count > 1 << 16 {
-            do { try flush() } catch { lostWrite = lostWrite ?? error }
+            do { try writeRows() } catch { lostWrite = lostWrite ?? error }
         }
     }
 
-    /// Writes the buffered rows; throws when they, or rows written since the last `flush`, could not be written, so
-    /// a run stops at its next checkpoint rather than going on with rows missing from its file.
+    /// Writes the buffered rows (and the TensorBoard events); throws when they, or rows written since the last
+    /// `flush`, could not be written, so a run stops at its next checkpoint rather than going on with rows missing
+    /// from its file.
     public func flush() throws {
+        try writeRows()
+        try tensorboard?.flush()
+    }
+
+    private func writeRows() throws {
         if let lostWrite { throw RunFolderError.metricsNotWritten(url.path, lostWrite.localizedDescription) }
         guard !buffer.isEmpty else { return }
         let rows = buffer
