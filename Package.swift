@@ -4,6 +4,7 @@
 // Dependency direction (never the other way):
 //   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Training, Datasets  <-  Interop
 //     <-  Agents, Classifiers  <-  Generative  <-  Viewer  <-  Benchmarks  <-  rlbench (CLI)
+//   Training, Environments, Imaging  <-  Sweeps  <-  Benchmarks, rlbench
 // Only the Viewer imports SDL (through CSDL2).
 import PackageDescription
 
@@ -58,6 +59,10 @@ let package = Package(
         .target(name: "Training", dependencies: ["RLCore", "SeededRandom", "Support", .product(name: "Yams", package: "Yams")],
                 path: "Sources/Training", swiftSettings: fastMath),
 
+        // Sweeps (many runs as child processes, on this machine's cores or a Ray cluster) and reports over run folders.
+        .target(name: "Sweeps", dependencies: ["Training", "Environments", "Imaging", "SeededRandom", "Support"],
+                path: "Sources/Sweeps", resources: [.copy("Ray")]),
+
         // The data sets: the bundled 8x8 digits, MNIST-format IDX files, 2-D Gaussian mixtures.
         .target(name: "Datasets", dependencies: ["RLCore", "SeededRandom"], path: "Sources/Datasets",
                 resources: [.copy("Resources")]),
@@ -89,14 +94,15 @@ let package = Package(
         // `rlbench bench ...`: the benchmark harness, with its Python peers (PyTorch, Stable-Baselines3) as resources.
         .target(name: "Benchmarks",
                 dependencies: ["RLCore", "CBLAS", "CKernels", "Environments", "Training", "Agents", "Datasets", "Generative",
-                               "Viewer", "SeededRandom", "Support", "CLIKit",
+                               "Viewer", "Sweeps", "SeededRandom", "Support", "CLIKit",
                                .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 path: "Sources/Benchmarks", resources: [.copy("Peers")], swiftSettings: fastMath),
 
         // The command-line tool.
         .executableTarget(name: "rlbench",
                           dependencies: ["RLCore", "CKernels", "Environments", "Training", "Agents", "Datasets", "Generative",
-                                         "Classifiers", "Viewer", "Imaging", "SeededRandom", "Support", "CLIKit", "Benchmarks", "Interop",
+                                         "Classifiers", "Viewer", "Sweeps", "Imaging", "SeededRandom", "Support", "CLIKit", "Benchmarks",
+                                         "Interop",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/rlbench"),
 
@@ -114,6 +120,7 @@ let package = Package(
                                                             "Imaging", "TestSupport"]),
         .testTarget(name: "ClassifiersTests", dependencies: ["Classifiers", "Datasets", "Training", "RLCore", "SeededRandom",
                                                              "TestSupport"]),
+        .testTarget(name: "SweepsTests", dependencies: ["Sweeps", "Training", "TestSupport"]),
         .testTarget(name: "SupportTests", dependencies: ["Support", "SeededRandom", "TestSupport"]),
         .testTarget(name: "InteropTests", dependencies: ["Interop", "Agents", "Generative", "Classifiers", "Training", "RLCore",
                                                          "Environments", "SeededRandom", "Support", "TestSupport"]),

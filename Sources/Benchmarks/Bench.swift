@@ -14,6 +14,7 @@ public struct Bench: ParsableCommand {
             BenchView.self,
             BenchLayers.self,
             BenchGenerative.self,
+            BenchSweep.self,
         ]
     )
 

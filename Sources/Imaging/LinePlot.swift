@@ -7,9 +7,16 @@ public struct LinePlot {
         public var x: [Double]
         public var y: [Double]
         public var color: RGB
+        /// 0 draws no line (points only, with `markers`).
         public var lineWidth: Double
-        public init(label: String, x: [Double], y: [Double], color: RGB, lineWidth: Double = 1.5) {
+        /// A shaded band around the line (a confidence interval): its lower and upper value at each x.
+        public var band: (low: [Double], high: [Double])?
+        /// A dot at each point (a scatter plot when `lineWidth` is 0).
+        public var markers: Bool
+        public init(label: String, x: [Double], y: [Double], color: RGB, lineWidth: Double = 1.5,
+                    band: (low: [Double], high: [Double])? = nil, markers: Bool = false) {
             self.label = label; self.x = x; self.y = y; self.color = color; self.lineWidth = lineWidth
+            self.band = band; self.markers = markers
         }
     }
 
@@ -44,7 +51,8 @@ public struct LinePlot {
         var img = RGBImage(width: width, height: height, fill: .white)
         let left = 70, right = 20, top = 56, bottom = 50
         let plotW = width - left - right, plotH = height - top - bottom
-        let xs = series.flatMap(\.x), ys = series.flatMap(\.y).filter(\.isFinite)
+        let xs = series.flatMap(\.x)
+        let ys = series.flatMap { $0.y + ($0.band.map { $0.low + $0.high } ?? []) }.filter(\.isFinite)
         var (x0, x1) = (xs.min() ?? 0, xs.max() ?? 1), (y0, y1) = (ys.min() ?? 0, ys.max() ?? 1)
         if x1 <= x0 { x1 = x0 + 1 }
         if y1 <= y0 { y0 -= 1; y1 += 1 }
@@ -66,7 +74,19 @@ public struct LinePlot {
             img.drawText(text, x: x - RGBImage.textSize(text).width / 2, y: top + plotH + 8, color: dark)
         }
         img.strokeRect(x: left, y: top, width: plotW + 1, height: plotH + 1, color: dark)
+        // Bands first, each a polygon along its upper edge and back along its lower one, in a pale tint of its line.
         for s in series {
+            guard let band = s.band else { continue }
+            let tint = RGB(UInt8((Int(s.color.r) + 3 * 255) / 4), UInt8((Int(s.color.g) + 3 * 255) / 4), UInt8((Int(s.color.b) + 3 * 255) / 4))
+            let points = zip(s.x, zip(band.low, band.high)).filter { $0.1.0.isFinite && $0.1.1.isFinite }
+            guard points.count > 1 else { continue }
+            img.fillPolygon(points.map { (px($0.0), py($0.1.1)) } + points.reversed().map { (px($0.0), py($0.1.0)) }, color: tint)
+        }
+        for s in series {
+            if s.markers {
+                for (x, y) in zip(s.x, s.y) where y.isFinite { img.fillCircle(cx: px(x), cy: py(y), radius: 3, color: s.color) }
+            }
+            guard s.lineWidth > 0 else { continue }
             var previous: (Double, Double)?
             for (x, y) in zip(s.x, s.y) where y.isFinite {
                 let p = (px(x), py(y))

@@ -23,6 +23,8 @@ struct RLBench: ParsableCommand {
             Export.self,
             Import.self,
             Classify.self,
+            Sweep.self,
+            Report.self,
             Bench.self,
         ]
     )

@@ -44,4 +44,25 @@ import Testing
         let swatchRows = (0..<top).filter { y in (0..<image.width).contains { image[$0, y] == red } }
         #expect(!swatchRows.isEmpty, "the legend's swatch is not above the plot")
     }
+
+    /// A band (the report's confidence interval) is shaded in a pale tint of its line between its low and high
+    /// values, and only there; markers without a line leave dots and no segments.
+    @Test func bandIsShadedBetweenItsEdges() throws {
+        let x = (0..<50).map(Double.init)
+        let image = LinePlot(title: "BAND", xLabel: "X", yLabel: "Y", series: [
+            .init(label: "IQM", x: x, y: x.map { _ in 5 }, color: red, lineWidth: 2, band: (x.map { _ in 3 }, x.map { _ in 7 })),
+            .init(label: "BOUNDS", x: [0, 49], y: [0, 10], color: RGB(0, 0, 200), lineWidth: 0, markers: true),
+        ]).render()
+        let tint = RGB(241, 198, 198)  // (200 + 3·255) / 4, (30 + 3·255) / 4, rounded down
+        // The y axis spans 0–10 (padded by 5%): rows of value 6 and 4 lie inside the band, 8 and 2 outside it.
+        let top = 56.0, height = Double(image.height - 56 - 50), low = -0.5, high = 10.5
+        func row(_ value: Double) -> Int { Int(top + (1 - (value - low) / (high - low)) * height) }
+        let column = image.width / 2
+        #expect(image[column, row(6)] == tint && image[column, row(4)] == tint)
+        #expect(image[column, row(8)] != tint && image[column, row(2)] != tint)
+        #expect(image[column, row(5)] == red, "the line is drawn over its band")
+        // Markers only: no segment between the two dots, so the middle of the diagonal stays unpainted.
+        let blue = (0..<image.height).filter { image[column, $0] == RGB(0, 0, 200) }
+        #expect(blue.isEmpty, "a series with lineWidth 0 draws no line")
+    }
 }

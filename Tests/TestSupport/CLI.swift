@@ -66,6 +66,12 @@ public enum CLI {
         try start(arguments, in: directory, environment: environment).finish()
     }
 
+    /// Starts another program without waiting (see `start`).
+    public static func startTool(_ executable: String, _ arguments: [String], in directory: URL? = nil,
+                                 environment: [String: String] = [:]) throws -> Running {
+        try Running(URL(fileURLWithPath: executable), arguments, in: directory, environment: environment)
+    }
+
     /// Runs another program and waits.
     public static func runTool(_ executable: String, _ arguments: [String], in directory: URL? = nil,
                                environment: [String: String] = [:]) throws -> (status: Int32, out: String, err: String) {

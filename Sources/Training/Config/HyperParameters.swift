@@ -127,7 +127,7 @@ public struct HyperParameters: Sendable, Equatable {
     /// The values of a YAML text, or nil for an empty one. libyaml refuses nesting deeper than 1,000 levels; a text
     /// longer than `Limits.configBytes`, or whose aliases would expand to more than `Limits.configValues` values (a
     /// "billion laughs" of nested anchors, a few lines that expand to gigabytes), is refused before it is expanded.
-    static func load(yaml text: String, source: String) throws -> Any? {
+    public static func load(yaml text: String, source: String) throws -> Any? {
         guard text.utf8.count <= Limits.configBytes else {
             throw ConfigError.malformed(source: source, reason: "\(text.utf8.count) bytes is more than the limit of \(Limits.configBytes)")
         }

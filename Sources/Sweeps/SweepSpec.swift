@@ -1,0 +1,359 @@
+import Foundation
+import SeededRandom
+import Support
+import Training
+
+/// A sweep's spec (`rlbench sweep SPEC.yml`): what to vary, read from YAML.
+///
+/// ```yaml
+/// agents: [ppo, a2c]              # or models: [vae]; one name or a list
+/// environments: [CartPole-v1]     # or datasets: [digits]
+/// seeds: 5                        # seeds 0-4, or a list: [0, 3, 7]
+/// steps: 50000                    # optional: --steps (epochs: for models), eval_episodes: --eval-episodes
+/// hyperparameters:
+///   n_epochs: [5, 10]                      # a list: every value (a grid)
+///   learning_rate: loguniform(1e-4, 1e-2)  # distributions: drawn `samples` times
+///   ent_coef: choice([0.0, 0.01])          # also uniform(a, b) and int(a, b) (both ends included)
+///   gamma: 0.98                            # one value: the same for every run
+/// samples: 8                      # random search: 8 draws of the distributions (crossed with the grid)
+/// search_seed: 0                  # the draws' seed (default 0)
+/// ```
+///
+/// The runs are every agent × environment × setting × seed, in that order. Each setting is one point of the grid
+/// crossed with one draw; a drawn number is rounded to 4 significant digits, so the run's folder name and its
+/// `--set` carry the same text.
+public struct SweepSpec: Sendable, Equatable {
+    /// A hyperparameter's values: one, a list (grid), or a distribution (random search).
+    public enum Domain: Sendable, Equatable {
+        case fixed(String)
+        case grid([String])
+        case uniform(Double, Double)
+        case logUniform(Double, Double)
+        case choice([String])
+        case int(Int, Int)
+
+        var isDrawn: Bool {
+            switch self {
+            case .fixed, .grid: false
+            case .uniform, .logUniform, .choice, .int: true
+            }
+        }
+    }
+
+    /// The agents or models (the positional argument of `rlbench run`).
+    public var subjects: [String]
+    /// The environments (`--env`) or data sets (`--data`).
+    public var targets: [String]
+    /// `--env` or `--data`.
+    public var targetFlag: String
+    public var seeds: [UInt64]
+    /// Flags every run gets (`--steps N`, `--epochs N`, `--eval-episodes N`, `--env-option k=v`).
+    public var commonArguments: [String]
+    /// `--eval-episodes` when the spec sets it (0: runs write no eval.json, so a finished run is told by its final
+    /// checkpoint).
+    public var evaluationEpisodes: Int?
+    /// The hyperparameters by key, in the spec's order.
+    public var hyperparameters: [(key: String, domain: Domain)]
+    /// Draws of the distributions (random search); nil without distributions.
+    public var samples: Int?
+    public var searchSeed: UInt64
+
+    public static func == (a: SweepSpec, b: SweepSpec) -> Bool {
+        a.subjects == b.subjects && a.targets == b.targets && a.targetFlag == b.targetFlag && a.seeds == b.seeds
+            && a.commonArguments == b.commonArguments && a.samples == b.samples && a.searchSeed == b.searchSeed
+            && a.hyperparameters.map(\.key) == b.hyperparameters.map(\.key)
+            && a.hyperparameters.map(\.domain) == b.hyperparameters.map(\.domain)
+    }
+
+    static let knownKeys = ["agents", "models", "environments", "datasets", "seeds", "steps", "epochs", "eval_episodes",
+                            "env_options", "hyperparameters", "samples", "search_seed"]
+    /// The most runs one spec may make.
+    public static let maxRuns = 100_000
+
+    /// Reads the spec file at `url`.
+    public init(contentsOf url: URL) throws {
+        let text: String
+        do { text = try Files.text(url, maxBytes: Limits.configBytes) } catch {
+            throw SweepSpecError(source: url.path, key: nil, problem: error.localizedDescription)
+        }
+        try self.init(yaml: text, source: url.path)
+    }
+
+    /// Reads a spec from YAML text; errors name `source` and the key.
+    public init(yaml text: String, source: String) throws {
+        func problem(_ key: String?, _ message: String) -> SweepSpecError { SweepSpecError(source: source, key: key, problem: message) }
+        let parsed: Any?
+        do { parsed = try HyperParameters.load(yaml: text, source: source) } catch {
+            throw problem(nil, "\(error)")
+        }
+        guard let spec = parsed as? [String: Any] else { throw problem(nil, "expected a mapping of keys (agents, environments, seeds, …)") }
+        for key in spec.keys.sorted() where !Self.knownKeys.contains(key) {
+            throw problem(key, "unknown key; known keys: \(Self.knownKeys.joined(separator: ", "))")
+        }
+
+        func names(_ key: String) throws -> [String]? {
+            guard let value = spec[key] else { return nil }
+            let list = (value as? [Any]) ?? [value]
+            let names = try list.map { item -> String in
+                guard let name = Self.scalarText(item), !name.isEmpty else { throw problem(key, "expected a name or a list of names") }
+                return name
+            }
+            guard !names.isEmpty else { throw problem(key, "the list is empty") }
+            guard Set(names).count == names.count else { throw problem(key, "a name is listed twice") }
+            return names
+        }
+        func count(_ key: String, in range: ClosedRange<Int>) throws -> Int? {
+            guard let value = spec[key] else { return nil }
+            guard let text = Self.scalarText(value) else { throw problem(key, "expected a whole number") }
+            do { return try WholeNumber.parse(text, in: range) } catch { throw problem(key, "\(error)") }
+        }
+
+        switch (try names("agents"), try names("models")) {
+        case let (agents?, nil): subjects = agents
+        case let (nil, models?): subjects = models
+        case (nil, nil): throw problem("agents", "missing: name the agents (or models) to run")
+        case (.some, .some): throw problem("models", "give agents or models, not both (list them all under one key)")
+        }
+        switch (try names("environments"), try names("datasets")) {
+        case let (environments?, nil): targets = environments; targetFlag = "--env"
+        case let (nil, datasets?): targets = datasets; targetFlag = "--data"
+        case (nil, nil): throw problem("environments", "missing: name the environments (or datasets) to run on")
+        case (.some, .some): throw problem("datasets", "give environments or datasets, not both")
+        }
+
+        switch spec["seeds"] {
+        case nil: seeds = [0]
+        case let list as [Any]:
+            seeds = try list.map {
+                guard let text = Self.scalarText($0), let seed = UInt64(text) else {
+                    throw problem("seeds", "expected a count (seeds: 5 is 0-4) or a list of whole numbers, got \(Self.scalarText($0) ?? "a nested value")")
+                }
+                return seed
+            }
+            guard !seeds.isEmpty else { throw problem("seeds", "the list is empty") }
+            guard Set(seeds).count == seeds.count else { throw problem("seeds", "a seed is listed twice") }
+        default:
+            seeds = (0..<UInt64(try count("seeds", in: 1...10_000)!)).map { $0 }
+        }
+
+        commonArguments = []
+        if let steps = try count("steps", in: 1...Limits.timesteps) { commonArguments += ["--steps", String(steps)] }
+        if let epochs = try count("epochs", in: 1...Limits.dataEpochs) { commonArguments += ["--epochs", String(epochs)] }
+        evaluationEpisodes = try count("eval_episodes", in: 0...Limits.evaluationEpisodes)
+        if let evaluationEpisodes { commonArguments += ["--eval-episodes", String(evaluationEpisodes)] }
+        if let options = spec["env_options"] {
+            guard let options = options as? [String: Any] else { throw problem("env_options", "expected a mapping of option: value") }
+            for key in options.keys.sorted() {
+                guard let value = Self.scalarText(options[key]!) else { throw problem("env_options.\(key)", "expected one value") }
+                commonArguments += ["--env-option", "\(key)=\(value)"]
+            }
+        }
+
+        hyperparameters = []
+        if let table = spec["hyperparameters"] {
+            guard let table = table as? [String: Any] else { throw problem("hyperparameters", "expected a mapping of key: values") }
+            // In a flow mapping YAML cuts `{lr: uniform(0.1, 0.2)}` at the comma: name the key whose value was cut.
+            let cut = table.keys.sorted().first { Self.scalarText(table[$0]!).map { $0.contains("(") && !$0.contains(")") } ?? false }
+            if let cut {
+                throw problem("hyperparameters.\(cut)", "'\(Self.scalarText(table[cut]!)!)' is cut at a comma: in a flow "
+                              + "mapping {…} or list […], quote a distribution: 'uniform(a, b)'")
+            }
+            // The YAML mapping's order is lost on loading: keys sort, so names and draws do not depend on it.
+            for key in table.keys.sorted() {
+                hyperparameters.append((key, try Self.domain(of: table[key]!, key: "hyperparameters.\(key)", source: source)))
+            }
+        }
+        let drawn = hyperparameters.filter { $0.domain.isDrawn }
+        samples = try count("samples", in: 1...Self.maxRuns)
+        if samples == nil, let first = drawn.first {
+            throw problem("samples", "missing: \(first.key) is a distribution; say how many draws (samples: N)")
+        }
+        if samples != nil, drawn.isEmpty {
+            throw problem("samples", "no hyperparameter is a distribution (uniform, loguniform, choice, int) to draw")
+        }
+        if let value = spec["search_seed"] {
+            guard let text = Self.scalarText(value), let seed = UInt64(text) else { throw problem("search_seed", "expected a whole number ≥ 0") }
+            searchSeed = seed
+        } else {
+            searchSeed = 0
+        }
+        let settingsCount = hyperparameters.reduce(samples ?? 1) { total, entry in
+            if case let .grid(values) = entry.domain { return total.multipliedReportingOverflow(by: values.count).partialValue }
+            return total
+        }
+        let total = [subjects.count, targets.count, seeds.count].reduce(settingsCount) { $0.multipliedReportingOverflow(by: $1).partialValue }
+        guard total > 0, total <= Self.maxRuns else {
+            throw problem(nil, "it makes \(total) runs, more than the limit of \(Self.maxRuns)")
+        }
+    }
+
+    /// A hyperparameter's values: a list (grid), a distribution's text, or one value.
+    static func domain(of value: Any, key: String, source: String) throws -> Domain {
+        func problem(_ message: String) -> SweepSpecError { SweepSpecError(source: source, key: key, problem: message) }
+        if let list = value as? [Any] {
+            guard !list.isEmpty else { throw problem("the list of values is empty") }
+            let values = list.map(Self.flowText)
+            guard Set(values).count == values.count else { throw problem("a value is listed twice") }
+            return .grid(values)
+        }
+        guard let text = scalarText(value) else { return .fixed(flowText(value)) }
+        if text.contains("(") != text.contains(")") {
+            throw problem("'\(text)' has an unmatched parenthesis (in a flow mapping {…} or list […], quote a distribution: 'uniform(a, b)')")
+        }
+        guard let open = text.firstIndex(of: "("), text.hasSuffix(")") else { return .fixed(text) }
+        let name = text[..<open].trimmingCharacters(in: .whitespaces)
+        let inside = String(text[text.index(after: open)..<text.index(before: text.endIndex)])
+        let usage = "\(name)(a, b) with numbers a < b"
+        func bounds() throws -> (Double, Double) {
+            let parts = inside.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let a = Double(parts[0]), let b = Double(parts[1]), a.isFinite, b.isFinite, a < b else {
+                throw problem("expected \(usage), got \(text)")
+            }
+            return (a, b)
+        }
+        switch name {
+        case "uniform":
+            let (a, b) = try bounds()
+            return .uniform(a, b)
+        case "loguniform":
+            let (a, b) = try bounds()
+            guard a > 0 else { throw problem("loguniform needs 0 < a < b, got \(text)") }
+            return .logUniform(a, b)
+        case "int":
+            let (a, b) = try bounds()
+            guard a == a.rounded(), b == b.rounded(), abs(a) < 1e15, abs(b) < 1e15 else {
+                throw problem("int(a, b) takes whole numbers, got \(text)")
+            }
+            return .int(Int(a), Int(b))
+        case "choice":
+            let list = try? HyperParameters.load(yaml: inside, source: source)
+            guard let values = list as? [Any], !values.isEmpty else { throw problem("expected choice([v1, v2, …]), got \(text)") }
+            return .choice(values.map(Self.flowText))
+        default:
+            throw problem("unknown distribution '\(name)'; use uniform(a, b), loguniform(a, b), int(a, b) or choice([…]), or a list for a grid")
+        }
+    }
+
+    /// A scalar's text (nil for a list or a mapping).
+    static func scalarText(_ value: Any) -> String? {
+        switch value {
+        case is [Any], is [String: Any]: nil
+        case let bool as Bool: bool ? "true" : "false"
+        case let text as String: text
+        default: "\(value)"
+        }
+    }
+
+    /// A value as `--set` reads it: scalars as they are, lists and mappings in YAML's flow style.
+    static func flowText(_ value: Any) -> String {
+        if let list = value as? [Any] { return "[" + list.map(flowText).joined(separator: ", ") + "]" }
+        if let map = value as? [String: Any] {
+            return "{" + map.keys.sorted().map { "\($0): \(flowText(map[$0]!))" }.joined(separator: ", ") + "}"
+        }
+        return scalarText(value)!
+    }
+
+    // MARK: The runs
+
+    /// Every setting of the hyperparameters: the grid's points crossed with the draws (each draw's values in key
+    /// order from one generator seeded with `search_seed`), as (key, value text) pairs of the varied keys first,
+    /// then the fixed ones.
+    public func settings() -> [[(key: String, value: String)]] {
+        var rng = SeededGenerator(seed: searchSeed)
+        let draws: [[String: String]] = (0..<(samples ?? 1)).map { _ in
+            var values: [String: String] = [:]
+            for (key, domain) in hyperparameters {
+                switch domain {
+                case let .uniform(a, b): values[key] = Self.rounded(rng.uniform(a, b))
+                case let .logUniform(a, b): values[key] = Self.rounded(exp(rng.uniform(log(a), log(b))))
+                case let .int(a, b): values[key] = String(a + rng.nextInt(below: b - a + 1))
+                case let .choice(options): values[key] = options[rng.nextInt(below: options.count)]
+                case .fixed, .grid: break
+                }
+            }
+            return values
+        }
+        var points: [[String: String]] = [[:]]
+        for (key, domain) in hyperparameters {
+            guard case let .grid(values) = domain else { continue }
+            points = points.flatMap { point in values.map { point.merging([key: $0]) { $1 } } }
+        }
+        return points.flatMap { point in
+            draws.map { draw in
+                hyperparameters.compactMap { key, domain -> (key: String, value: String)? in
+                    if case .fixed = domain { return nil } else { return (key, point[key] ?? draw[key]!) }
+                } + hyperparameters.compactMap { key, domain in
+                    if case let .fixed(value) = domain { return (key, value) } else { return nil }
+                }
+            }
+        }
+    }
+
+    /// 4 significant digits, as `--set` and the folder name carry a drawn number.
+    static func rounded(_ x: Double) -> String { String(format: "%.4g", x) }
+
+    /// Every run of the sweep, in order: agent × environment × setting × seed.
+    public func runs() throws -> [SweepRun] {
+        let varied = Set(hyperparameters.filter { if case .fixed = $0.domain { false } else { true } }.map(\.key))
+        var runs: [SweepRun] = [], names: [String: Int] = [:]
+        for subject in subjects {
+            for target in targets {
+                for setting in settings() {
+                    for seed in seeds {
+                        let label = setting.filter { varied.contains($0.key) }.map { "\($0.key)=\($0.value)" }
+                        let name = Self.folderName([subject, target] + label + ["seed\(seed)"])
+                        if let earlier = names[name] {
+                            throw SweepSpecError(source: "the spec", key: "hyperparameters",
+                                                 problem: "runs \(earlier) and \(runs.count) get the same folder \(name); "
+                                                 + "give values that differ in letters or digits")
+                        }
+                        names[name] = runs.count
+                        let arguments = [subject, targetFlag, target, "--seed", String(seed)] + commonArguments
+                            + setting.flatMap { ["--set", "\($0.key)=\($0.value)"] }
+                        runs.append(SweepRun(name: name, subject: subject, target: target, seed: seed,
+                                             settings: setting, runArguments: arguments,
+                                             evaluates: evaluationEpisodes != 0))
+                    }
+                }
+            }
+        }
+        return runs
+    }
+
+    /// A folder name from parts: letters, digits and `.=_+-` kept, anything else `_`; parts joined by `-`. A name
+    /// longer than 200 characters keeps its first 180 and a hash of the whole, so it stays stable and unique.
+    static func folderName(_ parts: [String]) -> String {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.=_+-")
+        let name = parts.joined(separator: "-").map { allowed.contains($0) ? $0 : "_" }
+        let text = String(name).replacingOccurrences(of: "__", with: "_")
+        guard text.utf8.count > 200 else { return text }
+        // FNV-1a: a hash that is the same on every machine and every run (Swift's Hasher is seeded per process).
+        let hash = parts.joined(separator: "\u{0}").utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+        return String(text.prefix(180)) + "-" + String(hash, radix: 16)
+    }
+}
+
+/// One run of a sweep: its folder name (under the sweep's folder) and the `rlbench run` arguments that start it.
+public struct SweepRun: Sendable, Equatable {
+    public let name: String
+    public let subject: String
+    public let target: String
+    public let seed: UInt64
+    public let settings: [(key: String, value: String)]
+    /// `rlbench run` arguments without `--out` and `--plain`.
+    public let runArguments: [String]
+    /// False when the spec skips the evaluation (`eval_episodes: 0`): the run is done once `final.safetensors` exists.
+    public let evaluates: Bool
+
+    public static func == (a: SweepRun, b: SweepRun) -> Bool {
+        a.name == b.name && a.runArguments == b.runArguments && a.evaluates == b.evaluates
+    }
+}
+
+/// A problem with a sweep spec: the file, the key and what is wrong.
+public struct SweepSpecError: Error, CustomStringConvertible, Equatable {
+    public let source: String
+    public let key: String?
+    public let problem: String
+    public var description: String { "sweep spec \(source)" + (key.map { ": \($0)" } ?? "") + ": " + problem }
+}

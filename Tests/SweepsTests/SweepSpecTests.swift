@@ -1,0 +1,101 @@
+import Foundation
+import Sweeps
+import Testing
+
+/// Reading a sweep spec: the runs it makes, their stable names and arguments, seeded draws, and errors that name
+/// the key.
+@Suite struct SweepSpecTests {
+    static let search = """
+    agents: [ppo, a2c]
+    environments: CartPole-v1
+    seeds: 2
+    steps: 1e4
+    hyperparameters:
+      n_epochs: [5, 10]
+      learning_rate: loguniform(1e-4, 1e-2)
+      ent_coef: choice([0.0, 0.01])
+      gamma: 0.98
+    samples: 3
+    """
+
+    @Test func gridTimesDrawsTimesSeeds() throws {
+        let spec = try SweepSpec(yaml: Self.search, source: "s.yml")
+        let runs = try spec.runs()
+        #expect(runs.count == 2 * 1 * (2 * 3) * 2)
+        #expect(Set(runs.map(\.name)).count == runs.count, "every run has its own folder")
+        let first = runs[0]
+        #expect(first.subject == "ppo" && first.target == "CartPole-v1" && first.seed == 0)
+        // The varied keys name the folder (in key order); the fixed one is only a --set.
+        #expect(first.name.hasPrefix("ppo-CartPole-v1-ent_coef="), "\(first.name)")
+        #expect(first.name.contains("-n_epochs=5-") && first.name.hasSuffix("-seed0") && !first.name.contains("gamma"), "\(first.name)")
+        #expect(Array(first.runArguments.prefix(7)) == ["ppo", "--env", "CartPole-v1", "--seed", "0", "--steps", "10000"])
+        #expect(first.runArguments.contains("gamma=0.98"))
+        // Seeds vary fastest, then draws, then the grid, then environments and agents.
+        #expect(runs[1].seed == 1 && runs[1].settings.map(\.value) == first.settings.map(\.value))
+        #expect(runs[12].subject == "a2c")
+        // Every draw is inside its range, rounded to 4 significant digits, and the draws differ.
+        let rates = runs.compactMap { $0.settings.first { $0.key == "learning_rate" }?.value }
+        #expect(rates.count == runs.count)
+        for rate in rates {
+            let x = try #require(Double(rate))
+            #expect(x >= 1e-4 && x <= 1e-2 && String(format: "%.4g", x) == rate, "\(rate)")
+        }
+        #expect(Set(rates).count == 3, "three draws, the same for each grid point, agent and seed: \(Set(rates))")
+        let entropyCoefficients = Set(runs.compactMap { run in run.settings.first { $0.key == "ent_coef" }.map(\.value) })
+        #expect(entropyCoefficients.isSubset(of: ["0.0", "0.01"]), "\(entropyCoefficients)")
+    }
+
+    @Test func drawsFollowTheSearchSeed() throws {
+        let a = try SweepSpec(yaml: Self.search, source: "s").runs().map(\.name)
+        let b = try SweepSpec(yaml: Self.search, source: "s").runs().map(\.name)
+        let c = try SweepSpec(yaml: Self.search + "\nsearch_seed: 1", source: "s").runs().map(\.name)
+        #expect(a == b)
+        #expect(a != c)
+    }
+
+    @Test func integerDrawsIncludeBothEnds() throws {
+        let spec = try SweepSpec(yaml: "agents: dqn\nenvironments: [CartPole-v1]\nhyperparameters:\n  batch_size: int(1, 3)\nsamples: 200",
+                                 source: "s")
+        let values = Set(spec.settings().map { $0[0].value })
+        #expect(values == ["1", "2", "3"])
+    }
+
+    @Test func seedsAsAListAndModelsOnDatasets() throws {
+        let spec = try SweepSpec(yaml: "models: vae\ndatasets: [digits, ring8]\nseeds: [3, 7]\nepochs: 2\neval_episodes: 0", source: "s")
+        let runs = try spec.runs()
+        #expect(runs.map(\.name) == ["vae-digits-seed3", "vae-digits-seed7", "vae-ring8-seed3", "vae-ring8-seed7"])
+        #expect(runs[0].runArguments == ["vae", "--data", "digits", "--seed", "3", "--epochs", "2", "--eval-episodes", "0"])
+        #expect(!runs[0].evaluates, "without evaluation a run is done at its final checkpoint")
+    }
+
+    @Test func errorsNameTheKey() throws {
+        func error(_ yaml: String) -> SweepSpecError? {
+            do { _ = try SweepSpec(yaml: yaml, source: "s.yml").runs(); return nil } catch { return error as? SweepSpecError }
+        }
+        let base = "agents: ppo\nenvironments: CartPole-v1\n"
+        #expect(error(base + "seed: 3")?.key == "seed")
+        #expect(error(base + "seed: 3")?.description.contains("known keys") == true)
+        let rate = base + "hyperparameters:\n  learning_rate: "
+        #expect(error(rate + "uniform(0.1, 0.01)\nsamples: 2")?.key == "hyperparameters.learning_rate")
+        #expect(error(rate + "normal(0, 1)\nsamples: 2")?.problem.contains("unknown distribution") == true)
+        #expect(error(rate + "loguniform(0, 1)\nsamples: 2")?.key == "hyperparameters.learning_rate")
+        #expect(error(rate + "uniform(0.1, 0.2)")?.key == "samples")
+        // In a flow mapping YAML splits an unquoted distribution at its comma: said, not read as two keys.
+        let flow = error(base + "hyperparameters: {learning_rate: uniform(0.1, 0.2)}\nsamples: 2")
+        #expect(flow?.key == "hyperparameters.learning_rate" && flow?.problem.contains("quote") == true, "\(String(describing: flow))")
+        let quoted = try SweepSpec(yaml: base + "hyperparameters: {learning_rate: 'uniform(0.1, 0.2)'}\nsamples: 2", source: "s")
+        #expect(quoted.samples == 2)
+        #expect(error(base + "hyperparameters: {n_epochs: [5, 10]}\nsamples: 4")?.key == "samples")
+        #expect(error(base + "seeds: [1, 1]")?.key == "seeds")
+        #expect(error(base + "seeds: -2")?.key == "seeds")
+        #expect(error(base + "steps: lots")?.key == "steps")
+        #expect(error("agents: ppo\n")?.key == "environments")
+        #expect(error("environments: CartPole-v1\n")?.key == "agents")
+        #expect(error(base + "models: vae")?.key == "models")
+        #expect(error(base + "hyperparameters: {n_epochs: [5, 10, 5]}")?.key == "hyperparameters.n_epochs")
+        #expect(error("[1, 2]")?.key == nil)
+        #expect(error(base + "seeds: 10000\nhyperparameters: {a: [1,2,3,4,5,6,7,8,9,10], b: [1,2,3,4,5,6,7,8,9,10]}")?.problem.contains("limit") == true)
+        // Values that differ only in characters a folder name cannot hold would share a folder.
+        #expect(error(base + "hyperparameters: {net: ['a/b', 'a:b']}")?.key == "hyperparameters")
+    }
+}
