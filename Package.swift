@@ -52,7 +52,7 @@ let package = Package(
                 path: "Sources/RLCore", swiftSettings: fastMath),
 
         // Gymnasium-compatible environments (no dependency on the core).
-        .target(name: "Environments", dependencies: ["SeededRandom", "Imaging", "Support"],
+        .target(name: "Environments", dependencies: ["SeededRandom", "Imaging", "Support", "CZlib"],
                 path: "Environments", resources: [.copy("Maps")], swiftSettings: fastMath),
 
         // What every trainer shares: run folders, metrics, checkpoints, progress, Ctrl-C, layered configs.

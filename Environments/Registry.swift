@@ -45,7 +45,27 @@ public enum Registry {
               options: ["map": "a shipped map's name (four_rooms, lava_bridge), the path of a text map, or a map's text itself (default four_rooms)"]) { o in
             try gridWorld(map: o["map"] ?? "four_rooms")
         },
+    ] + minAtar(Breakout.self) + minAtar(SpaceInvaders.self) + minAtar(Freeway.self) + minAtar(Asterix.self) + minAtar(Seaquest.self)
+
+    static let minAtarOptions = [
+        "sticky_action_prob": "the chance that a step repeats the previous action instead (default 0.1)",
+        "difficulty_ramping": "true/false (default true): Asterix, Seaquest and Space Invaders speed up as the game goes on",
     ]
+
+    /// A MinAtar game's two ids, as the `minatar` package registers them: `MinAtar/<Game>-v1` (the minimal action set)
+    /// and `-v0` (all six actions). No time limit, as in the package.
+    static func minAtar<Game: MinAtarGame>(_ game: Game.Type) -> [Entry] {
+        [(version: 1, minimal: true), (version: 0, minimal: false)].map { v in
+            Entry(spec: EnvSpec(id: "MinAtar/\(Game.name)-v\(v.version)", maxEpisodeSteps: nil, rewardThreshold: nil, renderFPS: 15,
+                                longestEpisode: Game.longestEpisode),
+                  options: minAtarOptions) { o in
+                let sticky = try number(o, "sticky_action_prob", default: 0.1)
+                guard (0...1).contains(sticky) else { throw EnvironmentError.invalidOption("sticky_action_prob must be in [0, 1], got \(sticky)") }
+                return MinAtarEnvironment<Game>(minimalActionSet: v.minimal, stickyActionProbability: sticky,
+                                                difficultyRamping: try bool(o, "difficulty_ramping", default: true))
+            }
+        }
+    }
 
     static let cartPoleOptions = ["sutton_barto_reward": "true/false: reward 0 per step and −1 on failure"]
 

@@ -50,7 +50,7 @@ public final class DQNAgent: Agent, ValueEstimating {
         public static var fields: [ConfigField<Config>] {
             [.timesteps(\.timesteps), .learningRate(\.learningRate), .gamma(\.gamma), .maxGradNorm(\.maxGradNorm),
              // dueling is a top-level key
-             .policyKwargs(\.policy, entries: [.netArch, .activation], "the Q-network"),
+             .policyKwargs(\.policy, entries: [.netArch, .activation, .featuresExtractor], "the Q-network"),
             ] + ExplorationSettings.fields(\.exploration) + [
                 .int("buffer_size", \.bufferSize, min: 1, max: Limits.replayTransitions, "transitions the replay buffer holds"),
                 .int("learning_starts", \.learningStarts, "steps of random actions before learning starts"),
@@ -113,10 +113,11 @@ public final class DQNAgent: Agent, ValueEstimating {
         let arch = try config.policy.hiddenLayers(inputs: observationSize, outputs: n).policy
         networkWidth = arch.max() ?? 1
         rng = SeededGenerator(seed: seed)
-        qNetwork = QNetwork(observationSize: observationSize, actions: n, hidden: arch, activation: config.policy.activation,
-                            dueling: config.dueling, using: &rng)
-        targetNetwork = QNetwork(observationSize: observationSize, actions: n, hidden: arch, activation: config.policy.activation,
-                                 dueling: config.dueling, using: &rng)
+        let extractor = FeaturesExtractor.resolve(config.policy.featuresExtractor, for: probe.observationSpace)
+        qNetwork = try QNetwork(observationSpace: probe.observationSpace, actions: n, hidden: arch, activation: config.policy.activation,
+                                dueling: config.dueling, extractor: extractor, using: &rng)
+        targetNetwork = try QNetwork(observationSpace: probe.observationSpace, actions: n, hidden: arch, activation: config.policy.activation,
+                                     dueling: config.dueling, extractor: extractor, using: &rng)
         targetNetwork.copyValues(from: qNetwork)
         optimizer = Adam(qNetwork.namedParameters(), learningRate: Float(config.learningRate.initial))
     }
@@ -343,21 +344,22 @@ public final class DQNAgent: Agent, ValueEstimating {
 
 /// SB3's Q-network: an MLP from observations to one value per action (`q.<i>.weight`), or, with `dueling`, a shared
 /// trunk (`q.*`) feeding a value head V(s) (`value.*`) and an advantage head A(s, a) (`advantage.*`) combined as
-/// Q = V + A − mean_a A.
+/// Q = V + A − mean_a A. With the `MinAtarCNN` extractor (image observations) the trunk starts with the MinAtar
+/// paper's convolution and 128 features (`FeaturesExtractor`); with `net_arch: []` that is the paper's network.
 public final class QNetwork: Module {
     let trunk: Sequential
     let valueHead: Linear?
     let advantageHead: Linear?
 
-    public init(observationSize: Int, actions: Int, hidden: [Int], activation: Activation, dueling: Bool,
-                using rng: inout SeededGenerator) {
+    public init(observationSpace: Space, actions: Int, hidden: [Int], activation: Activation, dueling: Bool,
+                extractor: FeaturesExtractor = .flatten, using rng: inout SeededGenerator) throws {
+        trunk = try extractor.network(observationSpace: observationSpace, hidden: hidden, outputs: dueling ? nil : actions,
+                                      activation: activation, using: &rng)
         if dueling {
-            let width = hidden.last ?? observationSize
-            trunk = MLP(sizes: [observationSize] + hidden, activation: activation, outputActivation: hidden.isEmpty ? nil : activation, using: &rng)
+            let width = hidden.last ?? (extractor == .flatten ? observationSpace.flatCount : FeaturesExtractor.featuresDim)
             valueHead = Linear(width, 1, using: &rng)
             advantageHead = Linear(width, actions, using: &rng)
         } else {
-            trunk = MLP(sizes: [observationSize] + hidden + [actions], activation: activation, using: &rng)
             valueHead = nil
             advantageHead = nil
         }

@@ -36,7 +36,8 @@ public struct EvaluationSummary: Codable, Sendable, Equatable {
 }
 
 /// The longest evaluation episode on an environment without a time limit (CliffWalking-v1): a greedy policy that
-/// walks in a circle would otherwise never finish. Such an episode stops there, with the return it has collected.
+/// walks in a circle would otherwise never finish. Such an episode stops there, with the return it has collected
+/// (unless the environment ends its episodes itself within a longer bound, `EnvSpec.longestEpisode`).
 public let evaluationStepLimit = 1_000
 
 /// Runs `episodes` episodes of `agent`'s policy and summarizes the returns. Episode i runs on a fresh environment
@@ -62,7 +63,8 @@ public func evaluate(_ agent: Agent, on factory: EnvironmentFactory, episodes: I
     for first in stride(from: 0, to: episodes, by: batchSize) {
         let count = min(batchSize, episodes - first)
         let envs = try (0..<count).map { _ in try factory.make() }
-        let stepLimit = envs[0].spec?.maxEpisodeSteps == nil ? evaluationStepLimit : Int.max
+        let spec = envs[0].spec
+        let stepLimit = spec?.maxEpisodeSteps == nil ? max(evaluationStepLimit, spec?.longestEpisode ?? 0) : Int.max
         var observations = envs.indices.map { envs[$0].reset(seed: seed &+ UInt64(first + $0)) }
         var running = Array(envs.indices)
         var steps = 0

@@ -2,12 +2,14 @@ import RLCore
 import Training
 
 /// SB3's `policy_kwargs`: the shape of an agent's networks. `net_arch: [64, 64]` (also the zoo's
-/// `dict(pi=[..], vf=[..])`, read as `{pi: [...], vf: [...]}`), `activation_fn`, `ortho_init` and `log_std_init`; an
+/// `dict(pi=[..], vf=[..])`, read as `{pi: [...], vf: [...]}`), `activation_fn`, `ortho_init`, `log_std_init` and
+/// `features_extractor_class` (`FlattenExtractor` or `MinAtarCNN`; without it, chosen by the observation space); an
 /// agent declares which of these entries its networks use, and any other is an error.
 public struct PolicyKwargs: Sendable, Equatable {
     /// The entries, by their zoo names.
     public enum Entry: String, Sendable, CaseIterable {
         case netArch = "net_arch", activation = "activation_fn", orthoInit = "ortho_init", logStdInit = "log_std_init"
+        case featuresExtractor = "features_extractor_class"
     }
 
     /// The most weights a network may hold: 2²⁷ (512 MiB of Float32 a copy; an optimizer keeps several copies). A
@@ -22,6 +24,9 @@ public struct PolicyKwargs: Sendable, Equatable {
     public var orthoInit: Bool
     /// The initial log standard deviation of a Gaussian policy.
     public var logStdInit: Float
+    /// What turns observations into the hidden layers' input; nil: the observation space decides
+    /// (`FeaturesExtractor.automatic`). Written to the config only when set.
+    public var featuresExtractor: FeaturesExtractor?
     /// Where the value was set: the size check, made once the environment's spaces are known, names it.
     var source = "defaults"
 
@@ -31,8 +36,8 @@ public struct PolicyKwargs: Sendable, Equatable {
     }
 
     public static func == (a: Self, b: Self) -> Bool {
-        (a.policyLayers, a.valueLayers, a.activation, a.orthoInit, a.logStdInit)
-            == (b.policyLayers, b.valueLayers, b.activation, b.orthoInit, b.logStdInit)
+        (a.policyLayers, a.valueLayers, a.activation, a.orthoInit, a.logStdInit, a.featuresExtractor)
+            == (b.policyLayers, b.valueLayers, b.activation, b.orthoInit, b.logStdInit, b.featuresExtractor)
     }
 
     /// The hidden layers of networks with `inputs` inputs and `outputs` outputs; a network of more than
@@ -68,6 +73,7 @@ public struct PolicyKwargs: Sendable, Equatable {
             case .activation: map[entry.rawValue] = .string(activation.rawValue)
             case .orthoInit: map[entry.rawValue] = .bool(orthoInit)
             case .logStdInit: map[entry.rawValue] = .number(Double(logStdInit))
+            case .featuresExtractor: if let featuresExtractor { map[entry.rawValue] = .string(featuresExtractor.rawValue) }
             }
         }
         return .map(map)
@@ -109,6 +115,13 @@ public struct PolicyKwargs: Sendable, Equatable {
         if let v = kwargs[Entry.logStdInit.rawValue] {
             guard case let .number(x) = v else { throw hp.fail(key, "log_std_init must be a number") }
             logStdInit = Float(x)
+        }
+        if let v = kwargs[Entry.featuresExtractor.rawValue] {
+            let names = FeaturesExtractor.allCases.map(\.rawValue)
+            guard case let .string(name) = v, let extractor = FeaturesExtractor(rawValue: name) else {
+                throw hp.fail(key, "features_extractor_class must be one of \(names.joined(separator: ", ")), got \(v)")
+            }
+            featuresExtractor = extractor
         }
         let allowed = entries.map(\.rawValue)
         for name in kwargs.keys.sorted() where !allowed.contains(name) {

@@ -41,16 +41,30 @@ public final class ActorCriticPolicy: Module {
         }
         let inputs = environment.observationSpace.flatCount
         let layers = try kwargs.hiddenLayers(inputs: inputs, outputs: outputs)
-        return ActorCriticPolicy(observationSize: inputs, actionSpace: environment.actionSpace,
-                                 policyLayers: layers.policy, valueLayers: layers.value, activation: kwargs.activation,
-                                 orthogonalInit: kwargs.orthoInit, logStdInit: kwargs.logStdInit,
-                                 stateDependentExploration: stateDependentExploration, using: &rng)
+        return try ActorCriticPolicy(observationSpace: environment.observationSpace, actionSpace: environment.actionSpace,
+                                     policyLayers: layers.policy, valueLayers: layers.value, activation: kwargs.activation,
+                                     orthogonalInit: kwargs.orthoInit, logStdInit: kwargs.logStdInit,
+                                     stateDependentExploration: stateDependentExploration,
+                                     extractor: FeaturesExtractor.resolve(kwargs.featuresExtractor, for: environment.observationSpace),
+                                     using: &rng)
     }
 
-    /// Builds the policy for `observationSize` inputs and `actionSpace`.
-    public init(observationSize: Int, actionSpace: Space, policyLayers: [Int], valueLayers: [Int],
+    /// Builds the policy for flat observations of `observationSize` values and `actionSpace`.
+    public convenience init(observationSize: Int, actionSpace: Space, policyLayers: [Int], valueLayers: [Int],
+                            activation: Activation = .tanh, orthogonalInit: Bool = true, logStdInit: Float = 0,
+                            stateDependentExploration: Bool = false, using rng: inout SeededGenerator) {
+        try! self.init(observationSpace: .box(low: -.infinity, high: .infinity, shape: [observationSize]), actionSpace: actionSpace,
+                       policyLayers: policyLayers, valueLayers: valueLayers, activation: activation,
+                       orthogonalInit: orthogonalInit, logStdInit: logStdInit,
+                       stateDependentExploration: stateDependentExploration, extractor: .flatten, using: &rng)
+    }
+
+    /// Builds the policy for `observationSpace` and `actionSpace`, each network with its own copy of the `extractor`
+    /// (SB3's `share_features_extractor=False`: the actor and the critic share no parameters).
+    public init(observationSpace: Space, actionSpace: Space, policyLayers: [Int], valueLayers: [Int],
                 activation: Activation = .tanh, orthogonalInit: Bool = true, logStdInit: Float = 0,
-                stateDependentExploration: Bool = false, using rng: inout SeededGenerator) {
+                stateDependentExploration: Bool = false, extractor: FeaturesExtractor, using rng: inout SeededGenerator) throws {
+        let observationSize = observationSpace.flatCount
         self.observationSize = observationSize
         hiddenActivation = activation
         let outputs: Int
@@ -60,25 +74,33 @@ public final class ActorCriticPolicy: Module {
             stateDependentFeatures = 0
         case let .box(low, high, _):
             head = .gaussian(dimensions: low.count, low: low, high: high); outputs = low.count
-            stateDependentFeatures = stateDependentExploration ? (policyLayers.last ?? observationSize) : 0
+            stateDependentFeatures = stateDependentExploration
+                ? (policyLayers.last ?? (extractor == .flatten ? observationSize : FeaturesExtractor.featuresDim)) : 0
             let shape = stateDependentExploration ? [stateDependentFeatures, low.count] : [low.count]
             let s = Tensor.full(logStdInit, shape: shape, requiresGrad: true)
             s.name = "log_std"
             logStd = s
         }
-        policyNet = MLP(sizes: [observationSize] + policyLayers + [outputs], activation: activation, using: &rng)
-        valueNet = MLP(sizes: [observationSize] + valueLayers + [1], activation: activation, using: &rng)
+        policyNet = try extractor.network(observationSpace: observationSpace, hidden: policyLayers, outputs: outputs,
+                                          activation: activation, using: &rng)
+        valueNet = try extractor.network(observationSpace: observationSpace, hidden: valueLayers, outputs: 1,
+                                         activation: activation, using: &rng)
         if orthogonalInit {
             ActorCriticPolicy.orthogonalize(policyNet, outputGain: 0.01, using: &rng)
             ActorCriticPolicy.orthogonalize(valueNet, outputGain: 1, using: &rng)
         }
     }
 
-    /// SB3's ortho_init: every Linear gets an orthogonal weight (gain √2, the output layer `outputGain`) and zero bias.
+    /// SB3's ortho_init: every Linear and Conv2d gets an orthogonal weight (gain √2, the output layer `outputGain`)
+    /// and zero bias.
     static func orthogonalize(_ net: Sequential, outputGain: Float, using rng: inout SeededGenerator) {
-        let linears = net.layers.compactMap { $0 as? Linear }
-        for (i, layer) in linears.enumerated() {
-            Initializer.orthogonal(layer.weight, gain: i == linears.count - 1 ? outputGain : Float(2).squareRoot(), using: &rng)
+        let weighted: [(weight: Tensor, bias: Tensor?)] = net.layers.compactMap { layer in
+            if let linear = layer as? Linear { return (linear.weight, linear.bias) }
+            if let conv = layer as? Conv2d { return (conv.weight, conv.bias) }
+            return nil
+        }
+        for (i, layer) in weighted.enumerated() {
+            Initializer.orthogonal(layer.weight, gain: i == weighted.count - 1 ? outputGain : Float(2).squareRoot(), using: &rng)
             if let b = layer.bias { Initializer.constant(b, 0) }
         }
     }

@@ -94,8 +94,11 @@ public struct EnvSpec: Sendable, Equatable {
     public var rewardThreshold: Double?
     /// Frames per second at which a person watches an episode (Gymnasium's `metadata["render_fps"]`).
     public var renderFPS: Int
-    public init(id: String, maxEpisodeSteps: Int?, rewardThreshold: Double?, renderFPS: Int = 30) {
+    /// The most steps an episode can last when the environment ends it itself without a time limit (MinAtar's
+    /// Freeway: 2,501 frames); nil when there is no such bound. Evaluation lets such episodes run to their end.
+    public var longestEpisode: Int?
+    public init(id: String, maxEpisodeSteps: Int?, rewardThreshold: Double?, renderFPS: Int = 30, longestEpisode: Int? = nil) {
         self.id = id; self.maxEpisodeSteps = maxEpisodeSteps; self.rewardThreshold = rewardThreshold
-        self.renderFPS = renderFPS
+        self.renderFPS = renderFPS; self.longestEpisode = longestEpisode
     }
 }

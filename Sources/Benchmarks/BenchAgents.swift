@@ -3,6 +3,7 @@ import ArgumentParser
 import CLIKit
 import Environments
 import Foundation
+import Support
 
 /// `rlbench bench agents`: full training runs with the tuned hyperparameters (by default the zoo's CartPole ones, the
 /// issue's benchmark), timed; with `--sb3`, the same runs in Stable-Baselines3, alternating with rlbench's, so that
@@ -35,6 +36,10 @@ struct BenchAgents: ParsableCommand {
     @Option(help: "Environment id; the agents train with their tuned defaults for it.")
     var env = "CartPole-v1"
 
+    @Option(parsing: .unconditional, help: "Total environment steps instead of the tuned n_timesteps (both sides with --sb3).",
+            transform: parseCount("--steps", in: 1...Limits.timesteps))
+    var steps: Int?
+
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1, got \(runs)") }
         do { _ = try Registry.entry(env) } catch { throw ValidationError("\(error)") }
@@ -63,7 +68,7 @@ struct BenchAgents: ParsableCommand {
                 emit(timing)
                 ours[name, default: []].append(timing.wallSeconds)
                 if sb3 {
-                    let baseline = try fail { try StableBaselines3.time(agent: name, environment: env, seed: seed) }
+                    let baseline = try fail { try StableBaselines3.time(agent: name, environment: env, seed: seed, steps: steps) }
                     emit(baseline)
                     theirs[name, default: []].append(baseline.wallSeconds)
                 }
@@ -79,6 +84,7 @@ struct BenchAgents: ParsableCommand {
         defer { try? FileManager.default.removeItem(at: dir) }
         var options = RunOptions(agent: name, environment: env, outputDirectory: dir)
         options.seed = seed
+        options.steps = steps
         options.progress = .quiet
         Memory.resetPeak()
         let result = try fail { try TrainingRun(options).run() }
@@ -92,6 +98,7 @@ struct BenchAgents: ParsableCommand {
         let child = Process()
         child.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
         child.arguments = ["bench", "agents", "--agent", name, "--env", env, "--seed", String(seed), "--json"]
+            + (steps.map { ["--steps", String($0)] } ?? [])
         let out = Pipe()
         child.standardOutput = out
         try child.run()
@@ -225,10 +232,15 @@ enum StableBaselines3 {
         }
     }
 
-    /// Trains `agent` on `environment` in Stable-Baselines3 with rlbench's tuned hyperparameters.
-    static func time(agent: String, environment: String, seed: UInt64) throws -> TrainTiming {
-        guard let config = try TunedDefaults.json(agent: agent, environment: environment) else {
+    /// Trains `agent` on `environment` in Stable-Baselines3 with rlbench's tuned hyperparameters (for `steps` steps
+    /// instead of `n_timesteps` when given).
+    static func time(agent: String, environment: String, seed: UInt64, steps: Int? = nil) throws -> TrainTiming {
+        guard var config = try TunedDefaults.json(agent: agent, environment: environment) else {
             throw Failure.failed("rlbench has no tuned config for \(agent) on \(environment)")
+        }
+        if let steps, var object = try JSONSerialization.jsonObject(with: Data(config.utf8)) as? [String: Any] {
+            object["n_timesteps"] = steps
+            config = String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
         }
         guard let timing = TrainTiming(jsonLine: try python([agent, environment, String(seed), config])) else {
             throw Failure.failed("python3 printed no timing")

@@ -477,9 +477,17 @@ extension ONNXGraph {
                     features = Array(features[..<(dim - 1)]) + resolved + Array(features[dim...])
                 }
                 x = node("Reshape", [x, constant(int64: [-1] + features.map(Int64.init), shape: [features.count + 1])])
+            case "permute":
+                // torch's dims count the batch (dim 0), which must stay first.
+                guard let dims = (layer["dims"] as? [NSNumber])?.map(\.intValue), dims.first == 0,
+                      dims.sorted() == Array(0...features.count) else {
+                    throw fail("\(at): \"dims\" must reorder the \(features.count + 1) dims with the batch (0) first")
+                }
+                x = node("Transpose", [x], [.ints("perm", dims)])
+                features = dims.dropFirst().map { features[$0 - 1] }
             default:
                 throw fail("\(at): the ONNX export does not know the layer type '\(type)' (it knows linear, conv2d, conv_transpose2d, "
-                           + "batch_norm, flatten, unflatten, upsample_nearest, scale_shift and the activations identity, relu, "
+                           + "batch_norm, flatten, unflatten, permute, upsample_nearest, scale_shift and the activations identity, relu, "
                            + "tanh, sigmoid, softplus, elu, leaky_relu)")
             }
         }

@@ -45,6 +45,8 @@ public enum Limits {
     public static let mapCells = 1 << 20
     /// Bytes of an IDX data file after decompression (MNIST's training images are 47 MB).
     public static let idxBytes = 1 << 30
+    /// Bytes of a MinAtar parity recording after decompression (each is under 300 KB).
+    public static let recordingBytes = 1 << 26
     /// Bytes of a Stable-Baselines3 model zip `rlbench import` reads (an MlpPolicy's is tens of kilobytes to megabytes).
     public static let modelZipBytes = 1 << 30
 

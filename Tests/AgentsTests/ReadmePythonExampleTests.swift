@@ -25,12 +25,14 @@ import Testing
         Case(agent: "ppo", environment: "MountainCarContinuous-v0"),                                    // gSDE, clipped
         Case(agent: "ppo", environment: "Pendulum-v1", environmentOptions: ["g": "9.81"]),
         Case(agent: "qlearning", environment: "FrozenLake-v1", environmentOptions: ["is_slippery": "false"]),  // table
+        Case(agent: "dqn", environment: "MinAtar/Breakout-v1", overrides: ["learning_starts=2800"]),     // MinAtarCNN
+        Case(agent: "ppo", environment: "MinAtar/SpaceInvaders-v1", overrides: ["n_envs=2", "policy_kwargs.net_arch=[32]"]),
     ]
 
     @Test func actsAsRlbenchDoes() throws {
         let python = try #require(CLI.executable(named: "python3"))
-        let probe = try CLI.runTool(python, ["-c", "import gymnasium, safetensors, numpy"])
-        #expect(probe.status == 0, "python3 needs gymnasium, safetensors and numpy (scripts/setup --for-tests): \(probe.err)")
+        let probe = try CLI.runTool(python, ["-c", "import gymnasium, safetensors, numpy, minatar"])
+        #expect(probe.status == 0, "python3 needs gymnasium, safetensors, numpy and minatar (scripts/setup --for-tests): \(probe.err)")
         let readme = try String(contentsOf: CLI.root.appendingPathComponent("README.md"), encoding: .utf8)
         let example = try #require(readme.firstMatch(of: /```python\n([\s\S]*?)```/).map { String($0.1) })
         for c in Self.cases {

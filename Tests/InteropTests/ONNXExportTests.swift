@@ -61,6 +61,7 @@ import Training
         ("dqn", "CartPole-v1", ["dueling=true", "learning_starts=100"], [:]),   // Q = V + A - mean(A)
         ("dqn", "MountainCar-v0", ["policy_kwargs.activation_fn=softplus"], [:]),
         ("qlearning", "FrozenLake-v1", [], ["is_slippery": "false"]),      // a Q-table lookup
+        ("dqn", "MinAtar/Breakout-v1", ["learning_starts=1800"], [:]),     // MinAtarCNN: unflatten, permute, conv2d
     ])
     func agentActsAsRlbenchDoes(agent: String, environment: String, overrides: [String], options: [String: String]) throws {
         let checkpoint = try Self.trainAgent(agent, environment, steps: 2048, overrides, options: options)

@@ -256,6 +256,29 @@ public final class Flatten: Layer {
     public func namedParameters() -> [(name: String, tensor: Tensor)] { [] }
 }
 
+/// Reorders dimensions (torchvision's `ops.Permute`, `x.permute(*dims)`): output dimension i is input dimension
+/// `dims[i]`. `Permute([0, 3, 1, 2])` turns HWC images (Gymnasium's layout) into the NCHW the convolutions take.
+public final class Permute: Layer {
+    public let dims: [Int]
+
+    public init(_ dims: [Int]) { self.dims = dims }
+
+    /// The output shape for an input shape, or a `ShapeError` naming the layer.
+    public func outputShape(for input: [Int]) throws -> [Int] {
+        guard dims.sorted() == Array(0..<input.count) else {
+            throw ShapeError("Permute(\(dims)): does not fit an input of shape \(input)")
+        }
+        return dims.map { input[$0] }
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        checkedShape { _ = try outputShape(for: x.shape) }
+        return x.permuted(dims)
+    }
+
+    public func namedParameters() -> [(name: String, tensor: Tensor)] { [] }
+}
+
 /// Splits dimension `dim` into `sizes` (`torch.nn.Unflatten`); one size may be -1 (inferred).
 public final class Unflatten: Layer {
     public let dim: Int, sizes: [Int]

@@ -207,6 +207,8 @@ public final class Sequential: Layer {
                 return #"{"type": "flatten", "start_dim": \#(f.startDim), "end_dim": \#(f.endDim)}"#
             case let u as Unflatten:
                 return #"{"type": "unflatten", "dim": \#(u.dim), "sizes": \#(u.sizes)}"#
+            case let p as Permute:
+                return #"{"type": "permute", "dims": \#(p.dims)}"#
             case let u as Upsample:
                 return #"{"type": "upsample_nearest", "scale_factor": \#(pair(u.scaleFactor))}"#
             default:

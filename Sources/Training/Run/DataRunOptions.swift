@@ -73,9 +73,13 @@ public struct TunedConfigs: Sendable {
 
     public init(_ bundle: Bundle) { self.bundle = bundle }
 
-    /// Where the tuned file for `name` on `target` is, if there is one.
+    /// Where the tuned file for `name` on `target` is, if there is one. An id with a namespace (`MinAtar/Breakout-v1`)
+    /// has its file in a folder of that name (`Configs/dqn/MinAtar/Breakout-v1.yml`).
     public func url(_ name: String, for target: String) -> URL? {
-        bundle.url(forResource: target, withExtension: "yml", subdirectory: "Configs/\(name)")
+        let parts = target.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count <= 2, !parts.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else { return nil }
+        let folder = (["Configs", name] + parts.dropLast()).joined(separator: "/")
+        return bundle.url(forResource: parts.last!, withExtension: "yml", subdirectory: folder)
     }
 
     /// The tuned file's text for `name` on `target`, if there is one.
@@ -85,8 +89,14 @@ public struct TunedConfigs: Sendable {
 
     /// The targets (data sets or environments) with a tuned file for `name`.
     public func targets(_ name: String) -> [String] {
-        guard let dir = bundle.url(forResource: name, withExtension: nil, subdirectory: "Configs"),
-              let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
-        return names.filter { $0.hasSuffix(".yml") }.map { String($0.dropLast(4)) }.sorted()
+        guard let dir = bundle.url(forResource: name, withExtension: nil, subdirectory: "Configs") else { return [] }
+        func files(_ folder: URL, _ prefix: String) -> [String] {
+            guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder.path) else { return [] }
+            return names.flatMap { n -> [String] in
+                if n.hasSuffix(".yml") { return [prefix + n.dropLast(4)] }
+                return prefix.isEmpty ? files(folder.appendingPathComponent(n), n + "/") : []   // a namespace folder
+            }
+        }
+        return files(dir, "").sorted()
     }
 }
