@@ -110,6 +110,12 @@ public enum StableBaselines3 {
             throw Failure("\(checkpoint.path) normalizes its observations (normalize: true); SB3 keeps those statistics in a "
                           + "VecNormalize file beside the zip, which rlbench does not write: train with --set normalize=false to export")
         }
+        // MlpPolicy only: linear layers and activations (not a MinAtar CNN's convolutions).
+        let mlpLayers: Set<String> = ["linear", "tanh", "relu", "leaky_relu", "elu", "sigmoid", "softplus", "identity"]
+        let layers = (try? JSONSerialization.jsonObject(with: Data((meta[.policy] ?? "[]").utf8))) as? [[String: Any]] ?? []
+        if let other = layers.compactMap({ $0["type"] as? String }).first(where: { !mlpLayers.contains($0) }) {
+            throw Failure("\(checkpoint.path): its network has a \(other) layer; SB3 export covers MlpPolicy networks (linear layers)")
+        }
         var hp = HyperParameters(defaults: loaded.descriptor.defaults)
         if let json = meta[.hyperparameters] { try hp.apply(json: json, source: checkpoint.path) }
         if case let .bool(dueling)? = hp.values["dueling"], dueling {
