@@ -37,14 +37,20 @@ import TestSupport
 
     /// kill -9 at moments spread over a run (before, between and while it writes its checkpoints): afterwards every
     /// checkpoint in the folder loads, every `metrics.csv` row has the header's columns, `config.yml` is whole, and
-    /// `--resume` finishes the run.
+    /// `--resume` finishes the run. The moments are counted from the start, or from the first checkpoint, so that
+    /// they fall in the same parts of the run on a fast machine and a loaded one.
     @Test func killNineLeavesEveryFileWhole() throws {
-        let delays: [UInt32] = [100_000, 250_000, 400_000, 600_000, 800_000, 1_100_000, 1_500_000]
+        let moments: [(afterFirstCheckpoint: Bool, delay: UInt32)] = [
+            (false, 100_000), (false, 250_000), (true, 0), (true, 50_000), (true, 150_000), (true, 300_000), (true, 600_000)]
         var resumedRuns = 0
-        for (i, delay) in delays.enumerated() {
+        for (i, (afterFirstCheckpoint, delay)) in moments.enumerated() {
             let dir = CLI.temporaryDirectory()
             let running = try CLI.start(["run", "ppo", "--steps", "60000", "--checkpoint-every", "4000",
                                          "--eval-episodes", "0", "--plain", "--out", "r"], in: dir)
+            if afterFirstCheckpoint {
+                let last = dir.appendingPathComponent("r/last.safetensors").path, deadline = Date().addingTimeInterval(120)
+                while !FileManager.default.fileExists(atPath: last) && running.isRunning && Date() < deadline { usleep(5_000) }
+            }
             usleep(delay)
             kill(running.process.processIdentifier, SIGKILL)
             let killed = running.finish()
@@ -76,7 +82,7 @@ import TestSupport
             #expect(final.status == 0 && final.out.contains("  step: \(done)\n"), "\(final.err)")
         }
         // The moments cover the run: most kills land after a checkpoint, and those runs were resumed.
-        #expect(resumedRuns >= 3, "only \(resumedRuns) of \(delays.count) kills left a run to resume")
+        #expect(resumedRuns >= 3, "only \(resumedRuns) of \(moments.count) kills left a run to resume")
     }
 
     /// A run killed after its last step, while it wrote its final files, has only those left: `--resume` writes them
