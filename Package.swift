@@ -2,8 +2,8 @@
 // rlbench: a reinforcement-learning and generative-model workbench.
 //
 // Dependency direction (never the other way):
-//   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Training, Datasets
-//     <-  Agents, Classifiers, Interop  <-  Generative  <-  Viewer  <-  Benchmarks  <-  rlbench (CLI)
+//   SeededRandom, Support, Imaging, CKernels  <-  RLCore, Environments  <-  Training, Datasets  <-  Interop
+//     <-  Agents, Classifiers  <-  Generative  <-  Viewer  <-  Benchmarks  <-  rlbench (CLI)
 //   Training, Environments, Imaging  <-  Sweeps  <-  Benchmarks, rlbench
 // Only the Viewer imports SDL (through CSDL2).
 import PackageDescription
@@ -76,12 +76,12 @@ let package = Package(
                 path: "Sources/Classifiers", resources: [.copy("Configs")], swiftSettings: fastMath),
 
         // Learning agents on the core and the environments.
-        .target(name: "Agents", dependencies: ["RLCore", "Environments", "SeededRandom", "Imaging", "Support", "Training",
+        .target(name: "Agents", dependencies: ["RLCore", "Environments", "SeededRandom", "Imaging", "Interop", "Support", "Training",
                                                .product(name: "Yams", package: "Yams")],
                 path: "Agents", resources: [.copy("Configs")], swiftSettings: fastMath),
 
         // Other tools' formats: ONNX export of acting and generating networks.
-        .target(name: "Interop", dependencies: ["RLCore", "Environments", "Training", "Support"], path: "Sources/Interop"),
+        .target(name: "Interop", dependencies: ["RLCore", "CZlib", "Environments", "Training", "Support"], path: "Sources/Interop"),
 
         // The optional SDL2 window.
         .target(name: "Viewer", dependencies: ["CSDL2", "Imaging", "Environments", "Agents", "Generative", "RLCore"],
@@ -110,7 +110,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "EnvironmentsTests", dependencies: ["Environments", "SeededRandom", "Imaging", "Support", "TestSupport"],
                     exclude: ["Recordings"]),
-        .testTarget(name: "AgentsTests", dependencies: ["Agents", "Training", "RLCore", "Environments", "SeededRandom", "Support",
+        .testTarget(name: "AgentsTests", dependencies: ["Agents", "Interop", "Training", "RLCore", "Environments", "SeededRandom", "Support",
                                                       "TestSupport"]),
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Training", "Imaging", "Environments", "Agents", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging", "Support"]),

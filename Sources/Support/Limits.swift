@@ -47,6 +47,8 @@ public enum Limits {
     public static let idxBytes = 1 << 30
     /// Bytes of a MinAtar parity recording after decompression (each is under 300 KB).
     public static let recordingBytes = 1 << 26
+    /// Bytes of a Stable-Baselines3 model zip `rlbench import` reads (an MlpPolicy's is tens of kilobytes to megabytes).
+    public static let modelZipBytes = 1 << 30
 
     // MARK: Memory
 

@@ -20,6 +20,8 @@ struct RLBench: ParsableCommand {
             List.self,
             Env.self,
             Inspect.self,
+            Export.self,
+            Import.self,
             Classify.self,
             Sweep.self,
             Report.self,
