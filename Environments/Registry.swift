@@ -7,12 +7,16 @@ public enum Registry {
         public let spec: EnvSpec
         /// The observation entries `mask_velocity` sets to 0 (rl-baselines3-zoo's `MaskVelocityWrapper`), if any.
         public let velocityIndices: [Int]
+        /// For a partially observed version (`CartPoleNoVel-v1`), the id of the environment it masks: the two have
+        /// the same spaces, so only the id tells them apart.
+        public let masks: String?
         let declaredOptions: [String: String]
         let build: @Sendable ([String: String]) throws -> Environment
 
-        init(spec: EnvSpec, options: [String: String], velocityIndices: [Int] = [],
+        init(spec: EnvSpec, options: [String: String], velocityIndices: [Int] = [], masks: String? = nil,
              build: @escaping @Sendable ([String: String]) throws -> Environment) {
-            self.spec = spec; declaredOptions = options; self.velocityIndices = velocityIndices; self.build = build
+            self.spec = spec; declaredOptions = options; self.velocityIndices = velocityIndices; self.masks = masks
+            self.build = build
         }
 
         /// Options `make` accepts, with a one-line description each (`mask_velocity` where there are velocities).
@@ -41,9 +45,11 @@ public enum Registry {
         // rl-baselines3-zoo's partially observed versions (its MaskVelocityWrapper): CartPole-v1 and Pendulum-v1 with
         // the velocities read as 0.
         Entry(spec: EnvSpec(id: "CartPoleNoVel-v1", maxEpisodeSteps: 500, rewardThreshold: 475, renderFPS: 50),
-              options: cartPoleOptions, velocityIndices: [1, 3]) { o in MaskVelocity(try cartPole(o), indices: [1, 3]) },
+              options: cartPoleOptions, velocityIndices: [1, 3], masks: "CartPole-v1") { o in
+            MaskVelocity(try cartPole(o), indices: [1, 3])
+        },
         Entry(spec: EnvSpec(id: "PendulumNoVel-v1", maxEpisodeSteps: 200, rewardThreshold: nil), options: pendulumOptions,
-              velocityIndices: [2]) { o in MaskVelocity(try pendulum(o), indices: [2]) },
+              velocityIndices: [2], masks: "Pendulum-v1") { o in MaskVelocity(try pendulum(o), indices: [2]) },
         Entry(spec: EnvSpec(id: "FrozenLake-v1", maxEpisodeSteps: 100, rewardThreshold: 0.70, renderFPS: 4),
               options: frozenLakeOptions) { o in
             try frozenLake(o, defaultMap: "4x4")

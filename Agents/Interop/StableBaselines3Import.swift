@@ -210,6 +210,9 @@ extension StableBaselines3 {
             return environment
         }
         var found = Registry.ids.filter(matches)
+        // A partially observed version has its environment's spaces: the environment itself, unless --env says so.
+        let masked = found.filter { id in (try? Registry.entry(id))?.masks.map(found.contains) ?? false }
+        found.removeAll(where: masked.contains)
         // Versions of one environment (CartPole-v0 and -v1 differ only in their time limit): the newest.
         let families = Set(found.map { $0.split(separator: "-v").dropLast().joined(separator: "-v") })
         if found.count > 1, families.count == 1,
