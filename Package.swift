@@ -115,7 +115,7 @@ let package = Package(
         .testTarget(name: "ViewerTests", dependencies: ["Viewer", "Training", "Imaging", "Environments", "Agents", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "Imaging", "Support"]),
         // Helpers shared by test targets: a private Xvfb display, running the built `rlbench`, scratch folders.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["Environments", "SeededRandom"], path: "Tests/TestSupport"),
         .testTarget(name: "GenerativeTests", dependencies: ["Generative", "Datasets", "Training", "RLCore", "SeededRandom",
                                                             "Imaging", "TestSupport"]),
         .testTarget(name: "ClassifiersTests", dependencies: ["Classifiers", "Datasets", "Training", "RLCore", "SeededRandom",

@@ -14,15 +14,7 @@ import Training
 @Suite struct StableBaselines3Tests {
     /// 1,000 observations of a random walk in `environment` (new episodes after each end).
     static func observations(_ environment: String, count: Int = 1000) throws -> [[Float]] {
-        let env = try Registry.make(environment)
-        var rng = SeededGenerator(seed: 11)
-        var observations: [[Float]] = [], observation = env.reset(seed: 5)
-        for _ in 0..<count {
-            observations.append(observation)
-            let step = try env.step(env.actionSpace.sample(using: &rng))
-            observation = step.terminated || step.truncated ? env.reset() : step.observation
-        }
-        return observations
+        try randomWalkObservations(try Registry.make(environment), count: count, resetSeed: 5)
     }
 
     /// The actions as rows of floats (a discrete action as its index).

@@ -43,18 +43,6 @@ import Training
         return try TrainingRun(options).run().finalCheckpoint
     }
 
-    /// Observations from a random walk in the checkpoint's environment.
-    static func observations(_ environment: Environment, count: Int) throws -> [[Float]] {
-        var rng = SeededGenerator(seed: 11)
-        var observations: [[Float]] = [], observation = environment.reset(seed: 3)
-        for _ in 0..<count {
-            observations.append(observation)
-            let step = try environment.step(environment.actionSpace.sample(using: &rng))
-            observation = step.terminated || step.truncated ? environment.reset() : step.observation
-        }
-        return observations
-    }
-
     @Test(arguments: [
         ("ppo", "CartPole-v1", ["normalize=true"], [String: String]()),   // logits, with observation normalization
         ("ppo", "Pendulum-v1", ["normalize=true", "n_steps=256"], [:]),    // gSDE's Gaussian mean, clipped to [-2, 2]
@@ -71,7 +59,7 @@ import Training
         #expect(signature.inputs.map(\.name) == ["observation"])
 
         let saved = try SavedAgent.load(checkpoint)
-        let observations = try Self.observations(try saved.environment.make(), count: 200)
+        let observations = try randomWalkObservations(try saved.environment.make(), count: 200, resetSeed: 3)
         let actions = saved.agent.act(batch: observations.flatMap { $0 }, count: observations.count, deterministic: true)
         let outputs = try Self.onnxruntime(model, ["observation": observations.map { $0.map(Double.init) }], in: dir)
         let onnxActions = try #require(outputs["action"])
