@@ -7,10 +7,14 @@ import Training
 /// of the image's side, then two 4×4 stride-2 transposed convolutions double the side twice, with batch norm and ReLU
 /// between and tanh at the end; the discriminator mirrors it with 4×4 stride-2 convolutions, batch norm on the second
 /// and LeakyReLU 0.2, then a linear layer to one logit. Adam 2e-4 with β₁ = 0.5 for both, as the paper recommends.
+/// With `dense`, both networks get a hidden linear layer of that width with batch norm, as InfoGAN's MNIST networks
+/// (Chen et al. 2016: z → 1024 → 128×7×7 in the generator, 128×7×7 → 1024 → 1 in the discriminator).
 /// With `conditional`, the label's one-hot code joins z and the discriminator's flattened features.
 public final class DCGAN: AdversarialModel {
     public struct Config: AdversarialConfig {
         public var channels = [64, 128]
+        /// 0: none, the paper's network; MNIST's tuned file sets 1024 (docs/benchmarks.md, "Generative models").
+        public var dense = 0
         /// "dcgan": the paper's N(0, 0.02) weights; "pytorch": each layer's own default initialization.
         public var weightInit = "dcgan"
         public var game = AdversarialSettings(latentSize: 100)
@@ -19,6 +23,8 @@ public final class DCGAN: AdversarialModel {
 
         public static var fields: [ConfigField<Config>] {
             [.sizes("channels", \.channels, max: 1024, "channels of the discriminator's two convolutions (the generator mirrors them)"),
+             .int("dense", \.dense, min: 0, max: 8192,
+                  "units of a hidden linear layer with batch norm in both networks (z → dense → maps; features → dense → logit); 0: none"),
              .choice("weight_init", \.weightInit, ["dcgan", "pytorch"],
                      "dcgan: weights from N(0, 0.02), batch norm's scales from N(1, 0.02), biases 0, as the paper")]
                 + adversarialFields
@@ -33,8 +39,8 @@ public final class DCGAN: AdversarialModel {
     public let shape: DataShape
     let generator: Sequential
     let discriminator: Sequential
-    /// The discriminator's last layer, after the label joins its features.
-    let discriminatorHead: Linear
+    /// The discriminator's last layers (the `dense` one, if any, and the logit), after the label joins its features.
+    let discriminatorHead: Sequential
     public let generatorOptimizer: Adam
     public let discriminatorOptimizer: Adam
     public let generatorAverage: ExponentialMovingAverage?
@@ -50,8 +56,10 @@ public final class DCGAN: AdversarialModel {
         let (c, h, w, c1, c2, flat) = (sizes.channels, sizes.height, sizes.width, sizes.first, sizes.second, sizes.flat)
         self.shape = shape
         var weights = SeededGenerator(seed: seed)
-        generator = Sequential([
-            Linear(config.game.latentSize + config.labelInputs(shape), flat, using: &weights), BatchNorm1d(flat), ActivationLayer(.relu),
+        let (noise, features, dense) = (config.game.latentSize + config.labelInputs(shape), flat + config.labelInputs(shape), config.dense)
+        let generatorDense: [any Layer] = dense > 0 ? [Linear(noise, dense, using: &weights), BatchNorm1d(dense), ActivationLayer(.relu)] : []
+        generator = Sequential(generatorDense + [
+            Linear(dense > 0 ? dense : noise, flat, using: &weights), BatchNorm1d(flat), ActivationLayer(.relu),
             Unflatten(dim: 1, sizes: [c2, h / 4, w / 4]),
             ConvTranspose2d(c2, c1, kernelSize: 4, stride: 2, padding: 1, using: &weights), BatchNorm2d(c1), ActivationLayer(.relu),
             ConvTranspose2d(c1, c, kernelSize: 4, stride: 2, padding: 1, using: &weights), ActivationLayer(.tanh),
@@ -61,7 +69,8 @@ public final class DCGAN: AdversarialModel {
             Conv2d(c, c1, kernelSize: 4, stride: 2, padding: 1, using: &weights), LeakyReLU(slope: 0.2),
             Conv2d(c1, c2, kernelSize: 4, stride: 2, padding: 1, using: &weights), BatchNorm2d(c2), LeakyReLU(slope: 0.2),
             Flatten()])
-        discriminatorHead = Linear(flat + config.labelInputs(shape), 1, using: &weights)
+        let discriminatorDense: [any Layer] = dense > 0 ? [Linear(features, dense, using: &weights), BatchNorm1d(dense), LeakyReLU(slope: 0.2)] : []
+        discriminatorHead = Sequential(discriminatorDense + [Linear(dense > 0 ? dense : features, 1, using: &weights)])
         if config.weightInit == "dcgan" {
             for network in [generator, discriminator, discriminatorHead] as [Module] { Self.paperInitialization(network, using: &weights) }
         }

@@ -9,7 +9,7 @@ import Training
 /// The numpy script of docs/checkpoints.md (the README points to it) samples a generative checkpoint as rlbench
 /// does: the same values from the same noise, for every layer type a generator description uses (conditional models,
 /// an autoencoder's code Gaussian, a GAN's tanh mapped to [0, 1], a GAN on points, transposed convolutions and batch
-/// norm in eval mode).
+/// norm in eval mode, DCGAN's `dense` layer).
 @Suite struct SamplingScriptTests {
     @Test func scriptSamplesAsRlbenchDoes() throws {
         let python = try #require(CLI.executable(named: "python3"))
@@ -20,7 +20,7 @@ import Training
         for (model, data, overrides) in [("vae", "digits", [String]()), ("ae", "digits", ["conditional=true"]),
                                          ("gan", "digits", ["conditional=true"]), ("gan", "ring8", ["epochs=1"]),
                                          ("conv-vae", "digits", []), ("dcgan", "digits", ["conditional=true"]),
-                                         ("dcgan", "digits", ["generator_average=0.9"])] {
+                                         ("dcgan", "digits", ["generator_average=0.9", "dense=16"])] {
             let dir = Scratch.directory("readme-\(model)")
             var options = GenerativeRunOptions(model: model, data: data, outputDirectory: dir)
             options.epochs = 1

@@ -93,7 +93,7 @@ import Training
 
     @Test(arguments: [
         ("conv-vae", ["conditional=false"]),                   // transposed convolutions, unflatten, flatten, sigmoid
-        ("dcgan", ["conditional=true"]),                       // batch norm (running statistics), a label, tanh → [0, 1]
+        ("dcgan", ["conditional=true", "dense=16"]),           // batch norm (running statistics), a label, tanh → [0, 1]
         ("ae", ["conditional=true"]),                          // the code Gaussian's scale and shift as tensors
     ])
     func generatorSamplesAsRlbenchDoes(model name: String, overrides: [String]) throws {
