@@ -30,7 +30,7 @@ import Testing
         let agent = try #require(saved.agent as? RecurrentAgent)
 
         // rlbench's deterministic actions along a random walk, its memory forgotten where an episode begins.
-        let walk = try randomWalk(try saved.environment.make(), count: 150, resetSeed: 3)
+        let walk = try randomWalk(try saved.environment.make(), count: 250, resetSeed: 3)
         #expect(walk.dropFirst().contains { $0.begins }, "the walk crosses no episode boundary")
         func actions(forgetting: Bool) -> [[Double]] {
             agent.beginEpisodes(count: 1)

@@ -92,7 +92,7 @@ import Training
     }
 
     /// A recurrent PPO policy: the model takes the LSTM's state and gives the next one, and fed its own state back
-    /// over three recorded random walks side by side (each row's state zeroed where its episode begins), onnxruntime
+    /// over three recorded random walks of 220 steps side by side (each row's state zeroed where its episode begins), onnxruntime
     /// gives rlbench's actions and states at every step, to 1e-5: one layer with normalized observations and logits,
     /// and two layers with a clipped gSDE mean.
     @Test(arguments: [
@@ -112,8 +112,9 @@ import Training
         #expect(signature.inputs[1].shape == [state.layers, -1, state.hidden])
         #expect(signature.outputs.map(\.name).suffix(3) == ["action", "h_next", "c_next"])
 
-        let rows = 3, steps = 80
+        let rows = 3, steps = 220
         let walks = try (0..<rows).map { try randomWalk(try saved.environment.make(), count: steps, resetSeed: 3 + UInt64($0)) }
+        #expect(walks.allSatisfy { $0.dropFirst().contains { $0.begins } }, "a walk crosses no episode boundary")
         var actions: [Double] = [], h: [Double] = [], c: [Double] = []
         agent.beginEpisodes(count: rows)
         for t in 0..<steps {
