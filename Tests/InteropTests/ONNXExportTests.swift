@@ -146,14 +146,30 @@ import Training
             print(json.dumps(outputs))
             """, model.path, file.path])
         #expect(ran.status == 0, "onnxruntime failed: \(ran.err)")
-        let last = ran.out.split(separator: "\n").last.map(String.init) ?? ""
-        let outputs = try #require(JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: [Double]], "no outputs: \(ran.out)")
+        let printed = ran.out.split(separator: "\n").last.map(String.init) ?? ""
+        let outputs = try #require(JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: [Double]], "no outputs: \(ran.out)")
         for (name, expected) in [("action", actions), ("h_next", h), ("c_next", c)] {
             let theirs = try #require(outputs[name])
             #expect(theirs.count == expected.count, "\(name): \(theirs.count) values, rlbench \(expected.count)")
             let worst = zip(theirs, expected).map { abs($0 - $1) }.max() ?? .infinity
             #expect(worst <= 1e-5, "\(environment): onnxruntime's \(name) differs from rlbench's by \(worst)")
         }
+
+        // docs/interop.md's snippet, on the first row's first episode, ends in rlbench's state.
+        let interop = try String(contentsOf: CLI.root.appendingPathComponent("docs/interop.md"), encoding: .utf8)
+        let snippet = try #require(interop.matches(of: /```python\n([\s\S]*?)```/).map { String($0.1) }
+            .first { $0.contains("*_, action, h, c") })
+        let length = try #require(walks[0].dropFirst().firstIndex { $0.begins })
+        let episode = walks[0][..<length].map { $0.observation.map(Double.init) }
+        try JSONSerialization.data(withJSONObject: episode).write(to: dir.appendingPathComponent("episode.json"))
+        let snipped = try CLI.runTool(python, ["-c", "import json\nepisode = json.load(open('episode.json'))\n" + snippet
+                                               + "\nprint(json.dumps(np.asarray(h, np.float64).ravel().tolist()))"], in: dir)
+        let last = snipped.out.split(separator: "\n").last.map(String.init) ?? ""
+        let final = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [Double], "\(snipped.out) \(snipped.err)")
+        let width = state.layers * rows * state.hidden, row0 = (0..<state.layers).flatMap { l in
+            h[((length - 1) * width + l * rows * state.hidden)...].prefix(state.hidden)
+        }
+        #expect(final.count == row0.count && zip(final, row0).allSatisfy { abs($0 - $1) <= 1e-5 }, "the snippet's h \(final), rlbench's \(row0)")
     }
 
     @Test(arguments: [
