@@ -144,6 +144,9 @@ public enum ONNXExport {
         guard features == [inputSize] else {
             throw graph.fail("layer 0 (lstm) takes \(inputSize) inputs, the observations have \(features) values")
         }
+        if layer["gates"] != nil, layer["gates"] as? [String] != ["i", "f", "g", "o"] {
+            throw graph.fail("layer 0 (lstm): \"gates\" must be [\"i\", \"f\", \"g\", \"o\"] (torch's order, which the export reorders to ONNX's)")
+        }
         let stateShape = [layers, -1, hidden]
         let h0 = graph.input("h", .float, stateShape, doc: "the LSTM's hidden state before this step (zeros at an episode's start)")
         let c0 = graph.input("c", .float, stateShape, doc: "the LSTM's cell state before this step (zeros at an episode's start)")

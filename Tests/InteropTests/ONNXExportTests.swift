@@ -302,6 +302,10 @@ import Training
             + #""weight_hh_l0": "pi.2.weight"}, {"type": "linear", "weight": "pi.4.weight"}]"#
         try SafeTensors.write(loaded.tensors, metadata: metadata, to: unknown)
         #expect(message(unknown).contains("the tensor 'pi.0.weight' is [64, 4], the LSTM needs [32, 4]"), "\(message(unknown))")
+        // An LSTM whose gate blocks are in another order than torch's.
+        metadata["policy"] = #"[{"type": "lstm", "input_size": 4, "hidden_size": 16, "num_layers": 1, "gates": ["i", "o", "f", "c"]}]"#
+        try SafeTensors.write(loaded.tensors, metadata: metadata, to: unknown)
+        #expect(message(unknown).contains(#"layer 0 (lstm): "gates" must be ["i", "f", "g", "o"]"#), "\(message(unknown))")
         #expect(!FileManager.default.fileExists(atPath: target.path), "a failed export left a file")
 
         // The command line says so in one line.
