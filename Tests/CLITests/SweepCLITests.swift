@@ -13,6 +13,7 @@ import TestSupport
     seeds: 2
     steps: 3000
     eval_episodes: 20
+    target: 0.3
     hyperparameters:
       learning_rate: [0.1, 0.5]
       gamma: 0.95
@@ -78,9 +79,11 @@ import TestSupport
                 return try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["mean"] as? Double)
             }
             let median = String(format: "%.3f", (means[0] + means[1]) / 2), worst = String(format: "%.3f", means.min()!)
-            let row = "| qlearning | FrozenLake-v1 | learning_rate=\(rate) | 2 | \(median) |"
+            let row = "| qlearning | FrozenLake-v1 | learning_rate=\(rate) | 3,000 steps | 2 | \(median) |"
             #expect(markdown.contains(row), "no row \(row) in\n\(markdown)")
-            #expect(markdown.contains("| \(worst) (seed \(means[0] <= means[1] ? 0 : 1)) |"), "worst seed of \(rate)")
+            // The spec's target, and whether the median reaches it.
+            let reached = (means[0] + means[1]) / 2 >= 0.3 ? "yes" : "no"
+            #expect(markdown.contains("| \(worst) (seed \(means[0] <= means[1] ? 0 : 1)) | ≥ 0.300 | \(reached) |"), "worst seed and target of \(rate)")
         }
         #expect(markdown.contains("Best of 2 settings by IQM"), "\(markdown)")
         #expect(markdown.contains("| FrozenLake-v1 |") && markdown.contains("| qlearning | 1 |"), "the aggregates: \(markdown)")
@@ -138,6 +141,29 @@ import TestSupport
         let port = try SweepCLITests.freePort()
         let noCluster = try CLI.run(["sweep", "ok.yml", "--backend", "ray", "--address", "127.0.0.1:\(port)"], in: dir)
         #expect(noCluster.status != 0 && noCluster.err.contains("no Ray cluster reachable at 127.0.0.1:\(port)"), "\(noCluster.err)")
+    }
+
+    /// `--backend slurm --emit` writes a job array script, one task per run; a task (run here by bash with the
+    /// variable Slurm sets) runs its one run with `--task N`, so the array's tasks together make the sweep.
+    @Test func slurmArrayTasksEachRunTheirRun() throws {
+        let dir = CLI.temporaryDirectory()
+        try "agents: qlearning\nenvironments: FrozenLake-v1\nseeds: 3\nsteps: 2000\neval_episodes: 5\n"
+            .write(to: dir.appendingPathComponent("s.yml"), atomically: true, encoding: .utf8)
+        let emitted = try CLI.run(["sweep", "s.yml", "--backend", "slurm", "--emit", "job.sh"], in: dir)
+        #expect(emitted.status == 0 && emitted.out.contains("a job array of 3 tasks"), "\(emitted.out)\n\(emitted.err)")
+        let script = try String(contentsOf: dir.appendingPathComponent("job.sh"), encoding: .utf8)
+        #expect(script.contains("#SBATCH --array=0-2\n") && script.contains("--task \"$SLURM_ARRAY_TASK_ID\""), "\(script)")
+        #expect(FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("job.sh").path))
+
+        let task = try CLI.runTool("/bin/bash", ["job.sh"], in: dir, environment: ["SLURM_ARRAY_TASK_ID": "1"])
+        #expect(task.status == 0, "\(task.out)\n\(task.err)")
+        let evals = (0..<3).map { FileManager.default.fileExists(atPath: dir.appendingPathComponent("sweeps/s/qlearning-FrozenLake-v1-seed\($0)/eval.json").path) }
+        #expect(evals == [false, true, false], "task 1 runs seed 1 only")
+
+        let outOfRange = try CLI.run(["sweep", "s.yml", "--task", "3"], in: dir)
+        #expect(outOfRange.status != 0 && outOfRange.err.contains("--task 3: the spec makes 3 runs (0 to 2)"), "\(outOfRange.err)")
+        let noFile = try CLI.run(["sweep", "s.yml", "--backend", "slurm"], in: dir)
+        #expect(noFile.status != 0 && noFile.err.contains("add --emit FILE"), "\(noFile.err)")
     }
 
     /// A TCP port nobody listens on now (the kernel's choice for a socket bound to port 0).
