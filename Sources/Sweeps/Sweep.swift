@@ -105,11 +105,12 @@ public struct Sweep {
         func draw(force: Bool = false) {
             let total = batch.count, done = outcome.alreadyDone + outcome.finished
             let elapsed = Date().timeIntervalSince(start)
+            // Wall time per finished run already counts the runs going on side by side.
             let perRun = outcome.finished > 0 ? elapsed / Double(outcome.finished) : .nan
-            let left = Double(jobs.count - ended) * perRun / Double(max(running, 1))
+            let left = Double(jobs.count - ended) * perRun
             var stats = "\(label): \(done)/\(total) runs done"
             if outcome.alreadyDone > 0 { stats += " (\(outcome.alreadyDone) before)" }
-            stats += ", \(running) running"
+            stats += ", \(running) \(backend.startedJobs)"
             if !outcome.failures.isEmpty { stats += ", \(outcome.failures.count) failed" }
             stats += " · \(formatDuration(elapsed))"
             if left.isFinite, ended < jobs.count { stats += ", ~\(formatDuration(left)) left" }
@@ -232,4 +233,12 @@ public protocol SweepBackend {
     /// several times a second; all on the calling thread.
     func run(_ jobs: [SweepJob], shouldStop: @escaping () -> Bool, started: (Int) -> Void,
              finished: (Int, Int32) -> Void, tick: () -> Void) throws
+
+    /// What the progress line calls the jobs between `started` and `finished` ("running"; a cluster that queues
+    /// the jobs it is given says when they are handed over, not when they run).
+    var startedJobs: String { get }
+}
+
+extension SweepBackend {
+    public var startedJobs: String { "running" }
 }

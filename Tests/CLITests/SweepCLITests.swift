@@ -143,6 +143,39 @@ import TestSupport
         #expect(noCluster.status != 0 && noCluster.err.contains("no Ray cluster reachable at 127.0.0.1:\(port)"), "\(noCluster.err)")
     }
 
+    /// The aggregates row under its header: with the references given as random 0 and target 1, the normalized
+    /// scores are the returns, so each column's value is checked against the runs' eval.json.
+    @Test func aggregatesSitUnderTheirNames() throws {
+        let dir = CLI.temporaryDirectory()
+        try "agents: ppo\nenvironments: CartPole-v1\nseeds: 4\nsteps: 2048\neval_episodes: 5\n"
+            .write(to: dir.appendingPathComponent("a.yml"), atomically: true, encoding: .utf8)
+        try "CartPole-v1: {random: 0, target: 1}\n".write(to: dir.appendingPathComponent("scores.yml"), atomically: true, encoding: .utf8)
+        let sweep = try CLI.run(["sweep", "a.yml", "--plain"], in: dir)
+        #expect(sweep.status == 0, "\(sweep.out)\n\(sweep.err)")
+        let report = try CLI.run(["report", "sweeps/a", "--out", "report", "--reps", "200", "--scores", "scores.yml"], in: dir)
+        #expect(report.status == 0, "\(report.err)")
+        let returns = try (0..<4).map { seed -> Double in
+            let data = try Data(contentsOf: dir.appendingPathComponent("sweeps/a/ppo-CartPole-v1-seed\(seed)/eval.json"))
+            return try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["mean"] as? Double)
+        }.sorted()
+        try #require(Set(returns).count > 2, "the seeds' returns differ enough to tell the statistics apart: \(returns)")
+        let mean = returns.reduce(0, +) / 4, iqm = (returns[1] + returns[2]) / 2
+        let markdown = try String(contentsOf: dir.appendingPathComponent("report/report.md"), encoding: .utf8)
+        let lines = markdown.split(separator: "\n").map(String.init)
+        let header = try #require(lines.first { $0.hasPrefix("| agent | environments |") }, "\(markdown)")
+        let row = try #require(lines.first { $0.hasPrefix("| ppo | 1 |") }, "\(markdown)")
+        let names = header.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        func value(_ name: String) throws -> Double {
+            let column = try #require(names.firstIndex(of: name), "no column \(name) in \(header)")
+            return try #require(Double(cells[column].split(separator: " ")[0]), "\(row)")
+        }
+        // One environment: the median of its mean is the mean; the IQM trims a run at each end.
+        let (meanColumn, medianColumn, iqmColumn) = (try value("mean"), try value("median"), try value("IQM"))
+        #expect(abs(meanColumn - mean) < 0.06 && abs(medianColumn - mean) < 0.06, "\(header)\n\(row)\n\(returns)")
+        #expect(abs(iqmColumn - iqm) < 0.06, "\(header)\n\(row)\n\(returns)")
+    }
+
     /// Successive halving: every setting to the first budget, then the better half (by IQM over seeds) on to the
     /// next, resumed; the choice is the one the same runs stopped at the first budget give, and a rerun changes nothing.
     @Test func halvingKeepsTheBetterSettings() throws {
