@@ -321,7 +321,9 @@ public struct Report {
             }
             if !tasks.isEmpty { normalized.append((agent, tasks)) }
         }
-        md += "\n| agent | environments | IQM | mean | median | optimality gap |\n| --- | --- | --- | --- | --- | --- |\n"
+        let aggregates = RobustStatistics.Aggregate.allCases
+        md += "\n| agent | environments | " + aggregates.map(\.rawValue).joined(separator: " | ") + " |\n|"
+            + String(repeating: " --- |", count: aggregates.count + 2) + "\n"
         var panels = RobustStatistics.Aggregate.allCases.map { IntervalPlot.Panel(title: $0.rawValue, values: []) }
         for (agent, scores) in normalized {
             md += "| \(agent) | \(scores.count) |"

@@ -69,18 +69,32 @@ public struct SweepSpec: Sendable, Equatable {
         public var searchSeed: UInt64
         /// The score each run should reach (`target:`), shown by the report.
         public var targetScore: Double?
+        /// Successive halving over budgets (`halving:`), nil to run every setting to its end.
+        public var halving: Halving?
 
         public static func == (a: Group, b: Group) -> Bool {
             a.subjects == b.subjects && a.targets == b.targets && a.targetFlag == b.targetFlag && a.seeds == b.seeds
                 && a.commonArguments == b.commonArguments && a.samples == b.samples && a.searchSeed == b.searchSeed
-                && a.targetScore == b.targetScore
+                && a.targetScore == b.targetScore && a.halving == b.halving
                 && a.hyperparameters.map(\.key) == b.hyperparameters.map(\.key)
                 && a.hyperparameters.map(\.domain) == b.hyperparameters.map(\.domain)
         }
     }
 
+    /// Successive halving (`halving: {steps: [2e4, 5e4, 1e5], keep: 0.5}`): every setting's runs train to the first
+    /// budget; within each agent and environment the best `keep` of the settings by IQM over seeds (at least one)
+    /// continue, resumed, to the next budget, and so on.
+    public struct Halving: Sendable, Equatable {
+        /// `--steps` (agents) or `--epochs` (models).
+        public var flag: String
+        /// The budgets of the rungs, increasing.
+        public var budgets: [Int]
+        /// The fraction of settings each rung keeps.
+        public var keep: Double
+    }
+
     static let groupKeys = ["agents", "models", "environments", "datasets", "seeds", "steps", "epochs", "eval_episodes",
-                            "env_options", "hyperparameters", "samples", "search_seed", "target"]
+                            "env_options", "hyperparameters", "samples", "search_seed", "target", "halving"]
     static let knownKeys = groupKeys + ["groups"]
     /// The most runs one spec may make.
     public static let maxRuns = 100_000
@@ -245,6 +259,30 @@ extension SweepSpec.Group {
         } else {
             targetScore = nil
         }
+        halving = try spec["halving"].map { value in
+            guard let table = value as? [String: Any] else { throw problem("halving", "expected {steps: [budgets…], keep: fraction} (or epochs: for models)") }
+            for key in table.keys.sorted() where !["steps", "epochs", "keep"].contains(key) {
+                throw problem("halving.\(key)", "unknown key; halving takes steps (or epochs) and keep")
+            }
+            let unit = table["steps"] != nil ? "steps" : "epochs"
+            guard (table["steps"] == nil) != (table["epochs"] == nil) else { throw problem("halving", "give the budgets as steps or as epochs") }
+            guard spec[unit] == nil else { throw problem(unit, "halving.\(unit) sets the budgets; leave out \(unit)") }
+            guard let list = table[unit] as? [Any], list.count >= 2 else { throw problem("halving.\(unit)", "expected a list of two or more budgets") }
+            let limit = unit == "steps" ? Limits.timesteps : Limits.dataEpochs
+            let budgets = try list.map { item -> Int in
+                guard let text = SweepSpec.scalarText(item) else { throw problem("halving.\(unit)", "expected whole numbers") }
+                do { return try WholeNumber.parse(text, in: 1...limit) } catch { throw problem("halving.\(unit)", "\(error)") }
+            }
+            guard zip(budgets, budgets.dropFirst()).allSatisfy({ $0 < $1 }) else { throw problem("halving.\(unit)", "the budgets must increase") }
+            guard let keepText = table["keep"].flatMap(SweepSpec.scalarText), let keep = Double(keepText), keep > 0, keep < 1 else {
+                throw problem("halving.keep", "expected a fraction between 0 and 1 (0.5 keeps the better half)")
+            }
+            guard evaluationEpisodes != 0 else { throw problem("eval_episodes", "halving ranks the settings by eval.json: it needs an evaluation") }
+            return SweepSpec.Halving(flag: "--" + unit, budgets: budgets, keep: keep)
+        }
+        if halving != nil, settings().count < 2 {
+            throw problem("halving", "there is one setting only: halving keeps the better settings, so vary some hyperparameters")
+        }
     }
 
     /// Every setting of the hyperparameters: the grid's points crossed with the draws (each draw's values in key
@@ -367,7 +405,7 @@ extension SweepSpec {
     /// Every run of the sweep, in order: each group's agent × environment × setting × seed.
     public func runs() throws -> [SweepRun] {
         var runs: [SweepRun] = [], names: [String: Int] = [:]
-        for group in groups {
+        for (index, group) in groups.enumerated() {
             let varied = Set(group.hyperparameters.filter { if case .fixed = $0.domain { false } else { true } }.map(\.key))
             for subject in group.subjects {
                 for target in group.targets {
@@ -386,7 +424,9 @@ extension SweepSpec {
                                 + setting.flatMap { ["--set", "\($0.key)=\($0.value)"] }
                             runs.append(SweepRun(name: name, subject: subject, target: target, seed: seed,
                                                  settings: setting, runArguments: arguments,
-                                                 evaluates: group.evaluationEpisodes != 0, targetScore: group.targetScore))
+                                                 evaluates: group.evaluationEpisodes != 0, targetScore: group.targetScore,
+                                                 halving: group.halving, pool: "\(index)/\(subject)/\(target)",
+                                                 settingLabel: label.joined(separator: ",")))
                         }
                     }
                 }
@@ -421,6 +461,12 @@ public struct SweepRun: Sendable, Equatable {
     public let evaluates: Bool
     /// The score the run should reach (the spec's `target`).
     public var targetScore: Double? = nil
+    /// The group's successive halving, if any; the run's arguments then carry no budget (each rung adds its own).
+    public var halving: SweepSpec.Halving? = nil
+    /// The runs a halving ranks together: one group's runs of one agent on one environment.
+    public var pool: String = ""
+    /// The varied settings as text: runs with the same label (and pool) differ only in their seed.
+    public var settingLabel: String = ""
 
     public static func == (a: SweepRun, b: SweepRun) -> Bool {
         a.name == b.name && a.runArguments == b.runArguments && a.evaluates == b.evaluates

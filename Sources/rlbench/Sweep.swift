@@ -88,6 +88,10 @@ struct Sweep: ParsableCommand {
                 let command = arguments.map { "rlbench " + $0.joined(separator: " ") } ?? "(eval.json exists)"
                 print("\(state.rawValue.padding(toLength: 6, withPad: " ", startingAt: 0)) \(run.name): \(command)")
             }
+            if let halving = runs.lazy.compactMap(\.halving).first {
+                print("successive halving: the runs above train to \(halving.budgets[0]) (\(halving.flag)), then the best "
+                      + "\(halving.keep) of the settings continue to " + halving.budgets.dropFirst().map(String.init).joined(separator: ", then "))
+            }
             let counts = Dictionary(grouping: plan, by: \.state).mapValues(\.count)
             print("\(plan.count) runs in \(folder.path): \(counts[.start] ?? 0) to start, \(counts[.resume] ?? 0) to resume, "
                   + "\(counts[.done] ?? 0) done")
@@ -108,8 +112,17 @@ struct Sweep: ParsableCommand {
         let outcome = try fail {
             try sweep.execute(on: executor, progress: plain ? .lines : .automatic) { StopRequest.isRequested }
         }
-        var summary = "sweep \(folder.path): \(outcome.alreadyDone + outcome.finished) of \(runs.count) runs done"
-        if outcome.alreadyDone > 0 { summary += " (\(outcome.alreadyDone) before this one)" }
+        for (index, rung) in outcome.rungs.enumerated() {
+            print("rung \(index + 1): \(rung.runs) runs to \(rung.budget)" + (rung.kept.map { "; \($0) kept" } ?? ""))
+        }
+        var summary = "sweep \(folder.path): "
+        if outcome.rungs.isEmpty {
+            summary += "\(outcome.alreadyDone + outcome.finished) of \(runs.count) runs done"
+            if outcome.alreadyDone > 0 { summary += " (\(outcome.alreadyDone) before this one)" }
+        } else {
+            summary += "successive halving of \(runs.count) runs, \(outcome.rungs.count) rungs run"
+            if outcome.alreadyDone > 0 { summary += " (\(outcome.alreadyDone) runs' rungs done before this one)" }
+        }
         if !outcome.failures.isEmpty { summary += ", \(outcome.failures.count) failed" }
         print(summary)
         for (name, message) in outcome.failures { print("  failed: \(name): \(message)") }

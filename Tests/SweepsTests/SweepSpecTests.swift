@@ -127,6 +127,13 @@ import Testing
         #expect(error(base + "hyperparameters: {n_epochs: [5, 10, 5]}")?.key == "hyperparameters.n_epochs")
         #expect(error("[1, 2]")?.key == nil)
         #expect(error(base + "seeds: 10000\nhyperparameters: {a: [1,2,3,4,5,6,7,8,9,10], b: [1,2,3,4,5,6,7,8,9,10]}")?.problem.contains("limit") == true)
+        let halving = base + "hyperparameters: {learning_rate: [0.1, 0.2]}\nhalving: "
+        #expect(error(halving + "{steps: [1000, 3000], keep: 0.5}") == nil)
+        #expect(error(halving + "{steps: [3000, 1000], keep: 0.5}")?.key == "halving.steps")
+        #expect(error(halving + "{steps: [1000, 3000], keep: 1}")?.key == "halving.keep")
+        #expect(error(halving + "{steps: [1000, 3000], epochs: [1, 2], keep: 0.5}")?.key == "halving")
+        #expect(error(halving + "{steps: [1000, 3000], keep: 0.5}\neval_episodes: 0")?.key == "eval_episodes")
+        #expect(error(base + "halving: {steps: [1000, 3000], keep: 0.5}")?.problem.contains("one setting only") == true)
         // Values that differ only in characters a folder name cannot hold would share a folder.
         #expect(error(base + "hyperparameters: {net: ['a/b', 'a:b']}")?.key == "hyperparameters")
     }
