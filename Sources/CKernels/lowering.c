@@ -7,10 +7,10 @@
 
 // im2col and col2im: the lowering behind the convolutions' products (see Convolution.swift). One traversal serves
 // both directions. Runs are short (a grid row: 7 to 28 values in the image models), so the per-run work is a few
-// pointer increments, the strides are specialized, and nothing is checked per value. With AVX-512, the runs of a
-// stride-2 kernel (every other image value: the DCGAN's convolutions) move 8 values per instruction through masked
-// loads and stores instead of one at a time; they copy and add exactly what the scalar loops do, so the values are
-// the same bits.
+// pointer increments, the strides are specialized, and nothing is checked per value. With AVX-512, the runs of
+// stride-1 kernels move 16 values per masked load and store (no scalar tail), those of stride-2 kernels (every other
+// image value: the DCGAN's convolutions) 8 values through compressing loads and expanding stores instead of one at a
+// time; they copy and add exactly what the scalar loops do, so the values are the same bits.
 
 #pragma clang diagnostic ignored "-Wpsabi"
 
@@ -19,6 +19,23 @@
 
 /// The lowest `count` lanes (count ≤ 16).
 static inline AVX512 __mmask16 lanes_avx512(long count) { return (__mmask16)((1u << count) - 1); }
+
+/// out[x] = image[x] for x in [0, n): 16 values per masked load and store (a grid row of 10 to 28 in LeNet).
+static inline AVX512 void copy_avx512(float *out, const float *image, long n) {
+    for (long x = 0; x < n; x += 16) {
+        __mmask16 lanes = lanes_avx512(n - x < 16 ? n - x : 16);
+        _mm512_mask_storeu_ps(out + x, lanes, _mm512_maskz_loadu_ps(lanes, image + x));
+    }
+}
+
+/// image[x] += lowered[x] for x in [0, n).
+static inline AVX512 void add_avx512(float *image, const float *lowered, long n) {
+    for (long x = 0; x < n; x += 16) {
+        __mmask16 lanes = lanes_avx512(n - x < 16 ? n - x : 16);
+        __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, image + x), _mm512_maskz_loadu_ps(lanes, lowered + x));
+        _mm512_mask_storeu_ps(image + x, lanes, sum);
+    }
+}
 
 /// out[x] = image[2x] for x in [0, n): 8 outputs from the even lanes of 15 image values (masked: nothing past the run
 /// is read).
@@ -75,8 +92,9 @@ static inline __attribute__((always_inline)) void traverse(float *image, float *
                     long at = first + y * h->stride * width;
                     if (unlower) {
 #if defined(__x86_64__) || defined(__i386__)
-                        if (avx512 && sw == 2) {
-                            add_even_avx512(image + at + 2 * x0, out + x0, x1 - x0);
+                        if (avx512 && (sw == 1 || sw == 2)) {
+                            if (sw == 1) add_avx512(image + at + x0, out + x0, x1 - x0);
+                            else add_even_avx512(image + at + 2 * x0, out + x0, x1 - x0);
                             continue;
                         }
 #endif
@@ -88,6 +106,9 @@ static inline __attribute__((always_inline)) void traverse(float *image, float *
                     } else {
                         for (long x = 0; x < x0; x++) out[x] = 0;
                         if (sw == 1) {
+#if defined(__x86_64__) || defined(__i386__)
+                            if (avx512) copy_avx512(out + x0, image + at + x0, x1 - x0); else
+#endif
                             for (long x = x0; x < x1; x++) out[x] = image[at + x];
                         } else if (sw == 2) {
 #if defined(__x86_64__) || defined(__i386__)
