@@ -96,7 +96,7 @@ extension Tensor {
 
     /// `maxPool2d`'s scan when no window reaches into padding (LeNet's 2×2 pools): the taps of each window in the same
     /// order as the general loop (row by row, the first tap taken, then any larger value or a NaN), so the same maxima
-    /// and winners, without its per-tap bounds tests.
+    /// and winners, without its per-tap bounds tests or branches.
     static func maxPoolInside(_ x: UnsafePointer<Float>, planes: Int, _ h: ConvolutionAxis, _ w: ConvolutionAxis,
                               values: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int>) {
         let width = w.image, inPlane = h.image * width, outPlane = h.grid * w.grid
@@ -109,8 +109,11 @@ extension Tensor {
                     for i in 0..<h.kernel {
                         let row = first + i * h.dilation * width
                         for j in (i == 0 ? 1 : 0)..<w.kernel {
-                            let v = plane[row + j * w.dilation]
-                            if v > best || v.isNaN { best = v; at = row + j * w.dilation }
+                            // Selects, not a branch: on a ReLU's output which tap wins is a coin toss.
+                            let k = row + j * w.dilation, v = plane[k]
+                            let take = (v > best ? 1 : 0) | (v.isNaN ? 1 : 0) != 0
+                            best = take ? v : best
+                            at = take ? k : at
                         }
                     }
                     values[out + oy * w.grid + ox] = best
