@@ -5,11 +5,10 @@ import RLCore
 /// `rlbench bench ...`: benchmarks that print figures (one JSON object per line with `--json`).
 public struct Bench: ParsableCommand {
     public static let configuration = CommandConfiguration(
-        abstract: "Measure speed and learning; prints figures (JSON lines with --json).",
+        abstract: "Measure speed, side by side with the peers; prints figures (JSON lines with --json).",
         subcommands: [
             BenchCore.self,
             BenchAgents.self,
-            BenchLearn.self,
             BenchEnv.self,
             BenchView.self,
             BenchLayers.self,

@@ -4,11 +4,12 @@ import Foundation
 public enum AtomicFile {
     /// Writes `data` to `url` atomically: a temporary file in the same directory is written, flushed to disk,
     /// then renamed over `url`. If anything fails midway the previous file at `url` is untouched and the
-    /// temporary file is removed.
-    public static func write(_ data: Data, to url: URL) throws {
+    /// temporary file is removed. `permissions` (such as 0o755 for a script) default to the process's usual ones.
+    public static func write(_ data: Data, to url: URL, permissions: Int? = nil) throws {
         let dir = url.deletingLastPathComponent()
         let temp = dir.appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max, using: &tempNameGenerator))")
-        guard FileManager.default.createFile(atPath: temp.path, contents: nil) else {
+        let attributes = permissions.map { [FileAttributeKey.posixPermissions: $0] }
+        guard FileManager.default.createFile(atPath: temp.path, contents: nil, attributes: attributes) else {
             // Errors name the file asked for: the temporary name means nothing to the user.
             throw AtomicFileError.cannotWrite(url.path, String(cString: strerror(errno)))
         }

@@ -6,6 +6,9 @@ import Synchronization
 /// `rlbench` binary path on its node, writing its run folder where the sweep's folder is: the folders belong on a
 /// filesystem every node shares. Nothing here needs Ray unless this backend is chosen.
 public struct RayBackend: SweepBackend {
+    /// Ray queues every task at once and runs as many as the cluster has CPUs.
+    public var startedJobs: String { "queued or running on the cluster" }
+
     /// `HOST:PORT` of the cluster's head (nil: the cluster `ray start` started on this machine, or `$RAY_ADDRESS`).
     public let address: String?
 

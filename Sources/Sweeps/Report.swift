@@ -94,26 +94,65 @@ public struct Report {
             + "intervals are 95% stratified-bootstrap intervals over seeds (\(options.reps) resamples, seed \(options.seed)).\n\n"
 
         md += "## Results\n\n"
-        let showSettings = groups.contains { !$0.setting.isEmpty }
-        md += "| agent | environment |" + (showSettings ? " settings |" : "") + " seeds | median | IQM [95% CI] | worst seed | wall time |\n"
-        md += "| --- | --- |" + (showSettings ? " --- |" : "") + " --- | --- | --- | --- | --- |\n"
-        for group in groups where !group.scores.isEmpty {
-            let scores = group.scores
-            let estimate = iqm(scores)
-            let worst = group.runs.filter { $0.score != nil }.min { $0.score! < $1.score! }!
-            let walls = group.runs.compactMap(\.wallSeconds)
-            md += "| \(group.subject) | \(group.target) |" + (showSettings ? " \(group.label) |" : "")
-            md += " \(scores.count) | \(Self.number(RobustStatistics.median(scores))) |"
-            md += " \(Self.number(estimate.estimate)) [\(Self.number(estimate.low)), \(Self.number(estimate.high))] |"
-            md += " \(Self.number(worst.score!)) (seed \(worst.seed)) |"
-            md += " \(walls.isEmpty ? "–" : formatDuration(RobustStatistics.median(walls))) |\n"
-        }
-
+        md += resultsTable(groups)
         md += try writeCurves(groups, to: folder)
         md += try writeHyperparameters(groups, to: folder)
         md += try writeAggregates(groups, to: folder)
         try AtomicFile.write(Data(md.utf8), to: folder.appendingPathComponent("report.md"))
         return md
+    }
+
+    /// The results table: per group its budget, seeds, median, IQM with its interval, worst seed, target (when the
+    /// sweep's spec gives one) and median wall time.
+    public func resultsTable(_ groups: [Group]) -> String {
+        let showSettings = groups.contains { !$0.setting.isEmpty }
+        let showBudget = records.contains { $0.budget != nil }
+        let showTarget = records.contains { $0.targetScore != nil }
+        var columns = ["agent", "environment"]
+        if showSettings { columns.append("settings") }
+        if showBudget { columns.append("budget") }
+        columns += ["seeds", "median", "IQM [95% CI]", "worst seed"]
+        if showTarget { columns += ["target", "median reaches it"] }
+        columns.append("wall time")
+        var md = "| " + columns.joined(separator: " | ") + " |\n|" + String(repeating: " --- |", count: columns.count) + "\n"
+        for group in groups where !group.scores.isEmpty {
+            let scores = group.scores, median = RobustStatistics.median(scores)
+            let estimate = iqm(scores)
+            let worst = group.runs.filter { $0.score != nil }.min { $0.score! < $1.score! }!
+            let walls = group.runs.compactMap(\.wallSeconds)
+            var cells = [group.subject, group.target]
+            if showSettings { cells.append(group.label) }
+            if showBudget { cells.append(group.runs.first?.budget.map { Self.budget($0.count, $0.unit) } ?? "–") }
+            cells += [String(scores.count), Self.number(median),
+                      "\(Self.number(estimate.estimate)) [\(Self.number(estimate.low)), \(Self.number(estimate.high))]",
+                      "\(Self.number(worst.score!)) (seed \(worst.seed))"]
+            if showTarget {
+                if let target = group.runs.lazy.compactMap(\.targetScore).first {
+                    cells += ["≥ " + Self.number(target), median >= target ? "yes" : "no"]
+                } else {
+                    cells += ["–", "–"]
+                }
+            }
+            cells.append(walls.isEmpty ? "–" : formatDuration(RobustStatistics.median(walls)))
+            md += "| " + cells.joined(separator: " | ") + " |\n"
+        }
+        return md
+    }
+
+    /// A budget as people write it: `1e5 steps`, `1.2e5 steps`, `2,500 steps`, `10 epochs`.
+    static func budget(_ count: Double, _ unit: String) -> String {
+        if count >= 10_000, count == count.rounded() {
+            let exponent = Int(log10(count)), mantissa = count / pow(10, Double(exponent))
+            if (mantissa * 10).rounded() == mantissa * 10 {
+                let digits = mantissa == mantissa.rounded() ? String(Int(mantissa)) : String(format: "%.1f", mantissa)
+                return "\(digits)e\(exponent) \(unit)"
+            }
+        }
+        let formatter = NumberFormatter()
+        formatter.numberStyle = .decimal
+        formatter.locale = Locale(identifier: "en_US")
+        formatter.maximumFractionDigits = 2
+        return "\(formatter.string(from: NSNumber(value: count)) ?? String(count)) \(unit)"
     }
 
     static let palette = [RGB(31, 119, 180), RGB(255, 127, 14), RGB(44, 160, 44), RGB(214, 39, 40), RGB(148, 103, 189),
@@ -282,7 +321,9 @@ public struct Report {
             }
             if !tasks.isEmpty { normalized.append((agent, tasks)) }
         }
-        md += "\n| agent | environments | IQM | mean | median | optimality gap |\n| --- | --- | --- | --- | --- | --- |\n"
+        let aggregates = RobustStatistics.Aggregate.allCases
+        md += "\n| agent | environments | " + aggregates.map(\.rawValue).joined(separator: " | ") + " |\n|"
+            + String(repeating: " --- |", count: aggregates.count + 2) + "\n"
         var panels = RobustStatistics.Aggregate.allCases.map { IntervalPlot.Panel(title: $0.rawValue, values: []) }
         for (agent, scores) in normalized {
             md += "| \(agent) | \(scores.count) |"

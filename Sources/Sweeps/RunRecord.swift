@@ -19,6 +19,15 @@ public struct RunRecord: Sendable {
     public let wallSeconds: Double?
     /// Episode returns against environment steps (agents' `metrics.csv`: `step`, `return`).
     public let curve: (steps: [Double], returns: [Double])?
+    /// The score the run should reach: its group's `target` in the spec (`sweep.yml`) of the sweep that made it.
+    public var targetScore: Double?
+
+    /// The run's budget as its settings give it: `n_timesteps` (agents) or `epochs` (data runs).
+    public var budget: (count: Double, unit: String)? {
+        if let steps = settings["n_timesteps"].flatMap(Double.init) { return (steps, "steps") }
+        if let epochs = settings["epochs"].flatMap(Double.init) { return (epochs, "epochs") }
+        return nil
+    }
 
     /// The keys `eval.json` is scored by, the first one present.
     public static let scoreKeys = ["mean", "test_accuracy"]
@@ -74,7 +83,8 @@ public struct RunRecord: Sendable {
     }
 
     /// The run folders in `paths`: each path that is a run folder, and the run folders directly inside each that is
-    /// not (a sweep's folder), in name order.
+    /// not (a sweep's folder). A sweep's runs come in its spec's order (`sweep.yml`) with their targets; other folders
+    /// in name order.
     public static func collect(_ paths: [URL]) throws -> [RunRecord] {
         var records: [RunRecord] = []
         for path in paths {
@@ -83,9 +93,19 @@ public struct RunRecord: Sendable {
                 throw SweepError("\(path.path) is not a folder")
             }
             if let record = try RunRecord(folder: path) { records.append(record); continue }
-            let names = try FileManager.default.contentsOfDirectory(atPath: path.path).sorted()
+            var names = try FileManager.default.contentsOfDirectory(atPath: path.path).sorted()
+            var planned: [String: SweepRun] = [:]
+            let specFile = path.appendingPathComponent("sweep.yml")
+            if FileManager.default.fileExists(atPath: specFile.path) {
+                let runs = try SweepSpec(contentsOf: specFile).runs()
+                let order = Dictionary(uniqueKeysWithValues: runs.enumerated().map { ($1.name, $0) })
+                planned = Dictionary(uniqueKeysWithValues: runs.map { ($0.name, $0) })
+                names.sort { (order[$0] ?? Int.max, $0) < (order[$1] ?? Int.max, $1) }
+            }
             for name in names {
-                if let record = try RunRecord(folder: path.appendingPathComponent(name)) { records.append(record) }
+                guard var record = try RunRecord(folder: path.appendingPathComponent(name)) else { continue }
+                record.targetScore = planned[name]?.targetScore
+                records.append(record)
             }
         }
         return records

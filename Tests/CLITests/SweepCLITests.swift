@@ -13,6 +13,7 @@ import TestSupport
     seeds: 2
     steps: 3000
     eval_episodes: 20
+    target: 0.3
     hyperparameters:
       learning_rate: [0.1, 0.5]
       gamma: 0.95
@@ -78,9 +79,11 @@ import TestSupport
                 return try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["mean"] as? Double)
             }
             let median = String(format: "%.3f", (means[0] + means[1]) / 2), worst = String(format: "%.3f", means.min()!)
-            let row = "| qlearning | FrozenLake-v1 | learning_rate=\(rate) | 2 | \(median) |"
+            let row = "| qlearning | FrozenLake-v1 | learning_rate=\(rate) | 3,000 steps | 2 | \(median) |"
             #expect(markdown.contains(row), "no row \(row) in\n\(markdown)")
-            #expect(markdown.contains("| \(worst) (seed \(means[0] <= means[1] ? 0 : 1)) |"), "worst seed of \(rate)")
+            // The spec's target, and whether the median reaches it.
+            let reached = (means[0] + means[1]) / 2 >= 0.3 ? "yes" : "no"
+            #expect(markdown.contains("| \(worst) (seed \(means[0] <= means[1] ? 0 : 1)) | ≥ 0.300 | \(reached) |"), "worst seed and target of \(rate)")
         }
         #expect(markdown.contains("Best of 2 settings by IQM"), "\(markdown)")
         #expect(markdown.contains("| FrozenLake-v1 |") && markdown.contains("| qlearning | 1 |"), "the aggregates: \(markdown)")
@@ -138,6 +141,105 @@ import TestSupport
         let port = try SweepCLITests.freePort()
         let noCluster = try CLI.run(["sweep", "ok.yml", "--backend", "ray", "--address", "127.0.0.1:\(port)"], in: dir)
         #expect(noCluster.status != 0 && noCluster.err.contains("no Ray cluster reachable at 127.0.0.1:\(port)"), "\(noCluster.err)")
+    }
+
+    /// The aggregates row under its header: with the references given as random 0 and target 1, the normalized
+    /// scores are the returns, so each column's value is checked against the runs' eval.json.
+    @Test func aggregatesSitUnderTheirNames() throws {
+        let dir = CLI.temporaryDirectory()
+        try "agents: ppo\nenvironments: CartPole-v1\nseeds: 4\nsteps: 2048\neval_episodes: 5\n"
+            .write(to: dir.appendingPathComponent("a.yml"), atomically: true, encoding: .utf8)
+        try "CartPole-v1: {random: 0, target: 1}\n".write(to: dir.appendingPathComponent("scores.yml"), atomically: true, encoding: .utf8)
+        let sweep = try CLI.run(["sweep", "a.yml", "--plain"], in: dir)
+        #expect(sweep.status == 0, "\(sweep.out)\n\(sweep.err)")
+        let report = try CLI.run(["report", "sweeps/a", "--out", "report", "--reps", "200", "--scores", "scores.yml"], in: dir)
+        #expect(report.status == 0, "\(report.err)")
+        let returns = try (0..<4).map { seed -> Double in
+            let data = try Data(contentsOf: dir.appendingPathComponent("sweeps/a/ppo-CartPole-v1-seed\(seed)/eval.json"))
+            return try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["mean"] as? Double)
+        }.sorted()
+        try #require(Set(returns).count > 2, "the seeds' returns differ enough to tell the statistics apart: \(returns)")
+        let mean = returns.reduce(0, +) / 4, iqm = (returns[1] + returns[2]) / 2
+        let markdown = try String(contentsOf: dir.appendingPathComponent("report/report.md"), encoding: .utf8)
+        let lines = markdown.split(separator: "\n").map(String.init)
+        let header = try #require(lines.first { $0.hasPrefix("| agent | environments |") }, "\(markdown)")
+        let row = try #require(lines.first { $0.hasPrefix("| ppo | 1 |") }, "\(markdown)")
+        let names = header.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        let cells = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        func value(_ name: String) throws -> Double {
+            let column = try #require(names.firstIndex(of: name), "no column \(name) in \(header)")
+            return try #require(Double(cells[column].split(separator: " ")[0]), "\(row)")
+        }
+        // One environment: the median of its mean is the mean; the IQM trims a run at each end.
+        let (meanColumn, medianColumn, iqmColumn) = (try value("mean"), try value("median"), try value("IQM"))
+        #expect(abs(meanColumn - mean) < 0.06 && abs(medianColumn - mean) < 0.06, "\(header)\n\(row)\n\(returns)")
+        #expect(abs(iqmColumn - iqm) < 0.06, "\(header)\n\(row)\n\(returns)")
+    }
+
+    /// Successive halving: every setting to the first budget, then the better half (by IQM over seeds) on to the
+    /// next, resumed; the choice is the one the same runs stopped at the first budget give, and a rerun changes nothing.
+    @Test func halvingKeepsTheBetterSettings() throws {
+        let dir = CLI.temporaryDirectory()
+        let base = "agents: qlearning\nenvironments: FrozenLake-v1\nseeds: 2\neval_episodes: 50\n"
+            + "hyperparameters:\n  learning_rate: [0.02, 0.1, 0.5, 0.9]\n"
+        try (base + "halving: {steps: [2000, 6000, 12000], keep: 0.5}\n").write(to: dir.appendingPathComponent("h.yml"), atomically: true, encoding: .utf8)
+        try (base + "steps: 2000\n").write(to: dir.appendingPathComponent("first.yml"), atomically: true, encoding: .utf8)
+        let halving = try CLI.run(["sweep", "h.yml", "--plain"], in: dir)
+        #expect(halving.status == 0, "\(halving.out)\n\(halving.err)")
+        #expect(halving.out.contains("rung 1: 8 runs to 2000; 4 kept") && halving.out.contains("rung 2: 4 runs to 6000; 2 kept")
+                && halving.out.contains("rung 3: 2 runs to 12000\n"), "\(halving.out)")
+        let first = try CLI.run(["sweep", "first.yml", "--plain"], in: dir)
+        #expect(first.status == 0, "\(first.err)")
+
+        func mean(_ folder: String) throws -> Double {
+            let data = try Data(contentsOf: dir.appendingPathComponent(folder + "/eval.json"))
+            return try #require((try JSONSerialization.jsonObject(with: data) as? [String: Any])?["mean"] as? Double)
+        }
+        func steps(_ folder: String) throws -> String {
+            let config = try String(contentsOf: dir.appendingPathComponent(folder + "/config.yml"), encoding: .utf8)
+            return try #require(config.firstMatch(of: /n_timesteps: (\d+)/).map { String($0.1) })
+        }
+        let rates = ["0.02", "0.1", "0.5", "0.9"]
+        // With two seeds the IQM is their mean; ties keep the earlier setting.
+        let scores = try rates.map { rate in try [0, 1].map { try mean("sweeps/first/qlearning-FrozenLake-v1-learning_rate=\(rate)-seed\($0)") }.reduce(0, +) / 2 }
+        let best = Set(rates.indices.sorted { (scores[$0], -$0) > (scores[$1], -$1) }.prefix(2).map { rates[$0] })
+        for rate in rates {
+            let trained = try steps("sweeps/h/qlearning-FrozenLake-v1-learning_rate=\(rate)-seed0")
+            #expect(best.contains(rate) ? trained != "2000" : trained == "2000", "learning_rate \(rate): \(trained) steps; scores \(scores)")
+        }
+        let record = try String(contentsOf: dir.appendingPathComponent("sweeps/h/halving.json"), encoding: .utf8)
+        let again = try CLI.run(["sweep", "h.yml", "--plain"], in: dir)
+        #expect(again.status == 0 && again.out.contains("runs' rungs done before this one"), "\(again.out)")
+        #expect(try String(contentsOf: dir.appendingPathComponent("sweeps/h/halving.json"), encoding: .utf8) == record)
+
+        let dry = try CLI.run(["sweep", "h.yml", "--dry-run"], in: dir)
+        #expect(dry.status == 0 && dry.out.contains("successive halving: the runs above train to 2000"), "\(dry.out)")
+        try (base + "steps: 100\nhalving: {steps: [2000, 6000], keep: 0.5}\n").write(to: dir.appendingPathComponent("both.yml"), atomically: true, encoding: .utf8)
+        let both = try CLI.run(["sweep", "both.yml"], in: dir)
+        #expect(both.status != 0 && both.err.contains("both.yml: steps: halving.steps sets the budgets"), "\(both.err)")
+    }
+
+    /// `--backend slurm --emit` writes a job array script, one task per run; a task (run here by bash with the
+    /// variable Slurm sets) runs its one run with `--task N`, so the array's tasks together make the sweep.
+    @Test func slurmArrayTasksEachRunTheirRun() throws {
+        let dir = CLI.temporaryDirectory()
+        try "agents: qlearning\nenvironments: FrozenLake-v1\nseeds: 3\nsteps: 2000\neval_episodes: 5\n"
+            .write(to: dir.appendingPathComponent("s.yml"), atomically: true, encoding: .utf8)
+        let emitted = try CLI.run(["sweep", "s.yml", "--backend", "slurm", "--emit", "job.sh"], in: dir)
+        #expect(emitted.status == 0 && emitted.out.contains("a job array of 3 tasks"), "\(emitted.out)\n\(emitted.err)")
+        let script = try String(contentsOf: dir.appendingPathComponent("job.sh"), encoding: .utf8)
+        #expect(script.contains("#SBATCH --array=0-2\n") && script.contains("--task \"$SLURM_ARRAY_TASK_ID\""), "\(script)")
+        #expect(FileManager.default.isExecutableFile(atPath: dir.appendingPathComponent("job.sh").path))
+
+        let task = try CLI.runTool("/bin/bash", ["job.sh"], in: dir, environment: ["SLURM_ARRAY_TASK_ID": "1"])
+        #expect(task.status == 0, "\(task.out)\n\(task.err)")
+        let evals = (0..<3).map { FileManager.default.fileExists(atPath: dir.appendingPathComponent("sweeps/s/qlearning-FrozenLake-v1-seed\($0)/eval.json").path) }
+        #expect(evals == [false, true, false], "task 1 runs seed 1 only")
+
+        let outOfRange = try CLI.run(["sweep", "s.yml", "--task", "3"], in: dir)
+        #expect(outOfRange.status != 0 && outOfRange.err.contains("--task 3: the spec makes 3 runs (0 to 2)"), "\(outOfRange.err)")
+        let noFile = try CLI.run(["sweep", "s.yml", "--backend", "slurm"], in: dir)
+        #expect(noFile.status != 0 && noFile.err.contains("add --emit FILE"), "\(noFile.err)")
     }
 
     /// A TCP port nobody listens on now (the kernel's choice for a socket bound to port 0).

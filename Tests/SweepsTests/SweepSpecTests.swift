@@ -56,7 +56,7 @@ import Testing
     @Test func integerDrawsIncludeBothEnds() throws {
         let spec = try SweepSpec(yaml: "agents: dqn\nenvironments: [CartPole-v1]\nhyperparameters:\n  batch_size: int(1, 3)\nsamples: 200",
                                  source: "s")
-        let values = Set(spec.settings().map { $0[0].value })
+        let values = Set(spec.groups[0].settings().map { $0[0].value })
         #expect(values == ["1", "2", "3"])
     }
 
@@ -66,6 +66,38 @@ import Testing
         #expect(runs.map(\.name) == ["vae-digits-seed3", "vae-digits-seed7", "vae-ring8-seed3", "vae-ring8-seed7"])
         #expect(runs[0].runArguments == ["vae", "--data", "digits", "--seed", "3", "--epochs", "2", "--eval-episodes", "0"])
         #expect(!runs[0].evaluates, "without evaluation a run is done at its final checkpoint")
+    }
+
+    /// A learning table is not one product: each group is its own, with the keys outside `groups` as defaults.
+    @Test func groupsEachMakeTheirOwnRuns() throws {
+        let spec = try SweepSpec(yaml: """
+        seeds: 2
+        eval_episodes: 10
+        hyperparameters: {gamma: 0.99}
+        groups:
+          - {agents: [ppo, a2c], environments: CartPole-v1, target: 475}
+          - {agents: dqn, environments: [Acrobot-v1], steps: 1e5, hyperparameters: {n_steps: 2}, target: -100}
+          - {models: vae, datasets: digits, epochs: 2, seeds: [7]}
+        """, source: "table.yml")
+        let runs = try spec.runs()
+        #expect(runs.map(\.name) == ["ppo-CartPole-v1-seed0", "ppo-CartPole-v1-seed1", "a2c-CartPole-v1-seed0", "a2c-CartPole-v1-seed1",
+                                      "dqn-Acrobot-v1-seed0", "dqn-Acrobot-v1-seed1", "vae-digits-seed7"])
+        #expect(runs[0].runArguments == ["ppo", "--env", "CartPole-v1", "--seed", "0", "--eval-episodes", "10", "--set", "gamma=0.99"])
+        #expect(runs[4].runArguments == ["dqn", "--env", "Acrobot-v1", "--seed", "0", "--steps", "100000", "--eval-episodes", "10",
+                                         "--set", "gamma=0.99", "--set", "n_steps=2"], "a group's hyperparameters add to the defaults'")
+        #expect(runs[6].runArguments == ["vae", "--data", "digits", "--seed", "7", "--epochs", "2", "--eval-episodes", "10", "--set", "gamma=0.99"])
+        #expect(runs.map(\.targetScore) == [475, 475, 475, 475, -100, -100, nil])
+
+        func error(_ yaml: String) -> SweepSpecError? {
+            do { _ = try SweepSpec(yaml: yaml, source: "s.yml").runs(); return nil } catch { return error as? SweepSpecError }
+        }
+        #expect(error("groups: []")?.key == "groups")
+        #expect(error("groups: [{agents: ppo}]")?.key == "groups[0].environments")
+        #expect(error("groups: [{agents: ppo, environments: CartPole-v1, target: high}]")?.key == "groups[0].target")
+        #expect(error("groups: [{agents: ppo, environments: CartPole-v1}, {agents: ppo, environments: CartPole-v1, groups: []}]")?.key
+                == "groups[1].groups")
+        #expect(error("groups: [{agents: ppo, environments: CartPole-v1}, {agents: ppo, environments: CartPole-v1}]")?.key == "groups",
+                "two groups that make the same run")
     }
 
     @Test func errorsNameTheKey() throws {
@@ -84,7 +116,7 @@ import Testing
         let flow = error(base + "hyperparameters: {learning_rate: uniform(0.1, 0.2)}\nsamples: 2")
         #expect(flow?.key == "hyperparameters.learning_rate" && flow?.problem.contains("quote") == true, "\(String(describing: flow))")
         let quoted = try SweepSpec(yaml: base + "hyperparameters: {learning_rate: 'uniform(0.1, 0.2)'}\nsamples: 2", source: "s")
-        #expect(quoted.samples == 2)
+        #expect(quoted.groups[0].samples == 2)
         #expect(error(base + "hyperparameters: {n_epochs: [5, 10]}\nsamples: 4")?.key == "samples")
         #expect(error(base + "seeds: [1, 1]")?.key == "seeds")
         #expect(error(base + "seeds: -2")?.key == "seeds")
@@ -95,6 +127,13 @@ import Testing
         #expect(error(base + "hyperparameters: {n_epochs: [5, 10, 5]}")?.key == "hyperparameters.n_epochs")
         #expect(error("[1, 2]")?.key == nil)
         #expect(error(base + "seeds: 10000\nhyperparameters: {a: [1,2,3,4,5,6,7,8,9,10], b: [1,2,3,4,5,6,7,8,9,10]}")?.problem.contains("limit") == true)
+        let halving = base + "hyperparameters: {learning_rate: [0.1, 0.2]}\nhalving: "
+        #expect(error(halving + "{steps: [1000, 3000], keep: 0.5}") == nil)
+        #expect(error(halving + "{steps: [3000, 1000], keep: 0.5}")?.key == "halving.steps")
+        #expect(error(halving + "{steps: [1000, 3000], keep: 1}")?.key == "halving.keep")
+        #expect(error(halving + "{steps: [1000, 3000], epochs: [1, 2], keep: 0.5}")?.key == "halving")
+        #expect(error(halving + "{steps: [1000, 3000], keep: 0.5}\neval_episodes: 0")?.key == "eval_episodes")
+        #expect(error(base + "halving: {steps: [1000, 3000], keep: 0.5}")?.problem.contains("one setting only") == true)
         // Values that differ only in characters a folder name cannot hold would share a folder.
         #expect(error(base + "hyperparameters: {net: ['a/b', 'a:b']}")?.key == "hyperparameters")
     }
