@@ -41,7 +41,7 @@ extension Tensor {
             }
         }
         func weightGradient(_ parts: [Range<Int>]) {
-            guard n > 0 else { weight.accumulateGrad([Float](repeating: 0, count: weight.count)); return }
+            guard n > 0, inputs > 0, outputs > 0 else { weight.accumulateGrad([Float](repeating: 0, count: weight.count)); return }
             weight.accumulateGrad { gw in
                 gw.withUnsafeMutableBufferPointer { gw in ExecutionPolicy.run(parts) { weightGradientRows($0, gw.baseAddress!) } }
             }
