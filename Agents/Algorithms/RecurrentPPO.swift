@@ -63,8 +63,8 @@ public final class RecurrentPPOAgent: Agent, RecurrentAgent {
     let normalizer: ObservationNormalizer?
     /// The rollout collector, kept between `train` calls (and saved in the training state with the LSTM states).
     var collector: RolloutCollector?
-    /// The memory of the episodes `act` plays (`RecurrentAgent`).
-    private var actingMemory: LSTMMemory
+    /// The memory of the episodes `act` plays (`RecurrentAgent`); the tests compare it with an ONNX export's state.
+    package var actingMemory: LSTMMemory
 
     public init(environment: EnvironmentFactory, hyperParameters hp: HyperParameters, seed: UInt64) throws {
         config = try Config(hp)

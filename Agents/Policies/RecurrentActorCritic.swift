@@ -235,7 +235,8 @@ public final class RecurrentActorCriticPolicy: Module {
     }
 
     /// The checkpoint's description of the acting network: the actor's LSTM, then the policy network. The LSTM's state
-    /// starts at zero with each episode and carries from step to step.
+    /// starts at zero with each episode and carries from step to step. The LSTM is described as `torch.nn.LSTM` takes
+    /// it: its sizes, its parameters under torch's names, and their gate blocks' order (`gates`, i, f, g, o).
     public var actingDescription: (layers: String, action: String) {
         let lstm = actorLSTM
         var tensors: [String] = []
@@ -245,7 +246,7 @@ public final class RecurrentActorCriticPolicy: Module {
             }
         }
         let description = #"{"type": "lstm", "input_size": \#(lstm.inputSize), "hidden_size": \#(lstm.hiddenSize), "#
-            + #""num_layers": \#(lstm.numLayers), \#(tensors.joined(separator: ", "))}"#
+            + #""num_layers": \#(lstm.numLayers), "gates": ["i", "f", "g", "o"], \#(tensors.joined(separator: ", "))}"#
         let heads = heads.actingDescription
         return ("[" + description + ", " + heads.layers.dropFirst(), heads.action)
     }

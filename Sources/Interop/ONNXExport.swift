@@ -13,7 +13,8 @@ import Training
 ///   layers. `action: argmax` gives the outputs `scores` `[N, actions]` (an actor-critic's logits, DQN's Q-values, a
 ///   tabular agent's Q-table row) and `action` `[N]` (int64, their argmax: the greedy action rlbench takes);
 ///   `action: gaussian_mean` gives `mean` `[N, d]` and `action` `[N, d]`, the mean clipped to the action bounds, as
-///   rlbench acts deterministically.
+///   rlbench acts deterministically. A policy that starts with an LSTM (`recurrent-ppo`) also takes its state, `h` and
+///   `c` `[layers, N, hidden]`, and gives the state after the step, `h_next` and `c_next`, to feed to the next step.
 /// - A generative model: input `noise` `[N, latent size]` (standard normal, as `rlbench sample` draws it) and, when
 ///   conditional, `label` `[N]` (int64, 0 ..< classes), one-hot and joined to the first linear layer's input; the
 ///   `generator` layers; output `samples` `[N] + sample_shape` (images in [0, 1], or 2-D points).
@@ -84,14 +85,20 @@ public enum ONNXExport {
         }
         let policy = try meta.value(.policy)
         let scores: String
+        var memory: LSTMState?
         if let layers = jsonLayers(policy) {
-            if layers.first?["type"] as? String == "table" {
+            switch layers.first?["type"] as? String {
+            case "table":
                 guard layers.count == 1, let table = layers[0]["tensor"] as? String else {
                     throw graph.fail("a table policy is one layer with a \"tensor\"")
                 }
                 scores = try tableLookup(x, table: table, states: environment.observationSpace.discreteCount, &graph)
                 features = [graph.shape(of: table)?.last ?? 0]
-            } else {
+            case "lstm":
+                let (output, state) = try lstmStep(layers[0], x, features: &features, &graph)
+                memory = state
+                scores = try graph.apply(Array(layers.dropFirst()), to: output, features: &features)
+            default:
                 scores = try graph.apply(layers, to: x, features: &features)
             }
         } else {
@@ -115,6 +122,65 @@ public enum ONNXExport {
             let action = graph.node("Min", [raised, graph.constant(high, shape: [high.count])])
             graph.output(action, as: "action", .float, [-1, low.count], doc: "the mean clipped to the action bounds: the action rlbench takes deterministically")
         }
+        if let memory {
+            graph.output(memory.h, as: "h_next", .float, memory.shape, doc: "the LSTM's hidden state after this step: the next step's h")
+            graph.output(memory.c, as: "c_next", .float, memory.shape, doc: "the LSTM's cell state after this step: the next step's c")
+        }
+    }
+
+    /// The new state of an exported LSTM (the names of its values) and its shape `[layers, N, hidden]`.
+    private struct LSTMState { var h, c: String, shape: [Int] }
+
+    /// One step of a policy's first layer, a `torch.nn.LSTM`, for a batch of observations `x`: the graph inputs `h`
+    /// and `c` (`[layers, N, hidden]`, zeros at an episode's start) are its state before the step, and each layer is
+    /// one ONNX `LSTM` node on a sequence of length 1. ONNX orders the gate blocks of the weights and biases i, o, f, c
+    /// where torch orders them i, f, g, o, so the weights are reordered into new initializers.
+    private static func lstmStep(_ layer: [String: Any], _ x: String, features: inout [Int],
+                                 _ graph: inout ONNXGraph) throws -> (output: String, state: LSTMState) {
+        guard let layers = (layer["num_layers"] as? NSNumber)?.intValue, let hidden = (layer["hidden_size"] as? NSNumber)?.intValue,
+              let inputSize = (layer["input_size"] as? NSNumber)?.intValue, layers >= 1, hidden >= 1 else {
+            throw graph.fail("layer 0 (lstm) needs \"input_size\", \"hidden_size\" and \"num_layers\": positive numbers")
+        }
+        guard features == [inputSize] else {
+            throw graph.fail("layer 0 (lstm) takes \(inputSize) inputs, the observations have \(features) values")
+        }
+        if layer["gates"] != nil, layer["gates"] as? [String] != ["i", "f", "g", "o"] {
+            throw graph.fail("layer 0 (lstm): \"gates\" must be [\"i\", \"f\", \"g\", \"o\"] (torch's order, which the export reorders to ONNX's)")
+        }
+        let stateShape = [layers, -1, hidden]
+        let h0 = graph.input("h", .float, stateShape, doc: "the LSTM's hidden state before this step (zeros at an episode's start)")
+        let c0 = graph.input("c", .float, stateShape, doc: "the LSTM's cell state before this step (zeros at an episode's start)")
+        /// A torch weight or bias `[4·hidden, …]` with its gate blocks i, f, g, o reordered to ONNX's i, o, f, c.
+        func reordered(_ key: String, columns: Int) throws -> [Float] {
+            guard let name = layer[key] as? String else { throw graph.fail("layer 0 (lstm) needs \"\(key)\": a tensor name") }
+            let expected = columns == 1 ? [4 * hidden] : [4 * hidden, columns]
+            guard graph.shape(of: name) == expected else {
+                throw graph.fail("the tensor '\(name)' is \(graph.shape(of: name).map { "\($0)" } ?? "missing"), the LSTM needs \(expected)")
+            }
+            let values = try graph.values(of: name), block = hidden * columns
+            return [0, 3, 1, 2].flatMap { values[($0 * block)..<(($0 + 1) * block)] }
+        }
+        var y = graph.node("Unsqueeze", [x, graph.constant(int64: [0], shape: [1])])  // a sequence of one step
+        var hs: [String] = [], cs: [String] = []
+        for l in 0..<layers {
+            let inputs = l == 0 ? inputSize : hidden
+            let w = graph.constant(try reordered("weight_ih_l\(l)", columns: inputs), shape: [1, 4 * hidden, inputs])
+            let r = graph.constant(try reordered("weight_hh_l\(l)", columns: hidden), shape: [1, 4 * hidden, hidden])
+            var bias = ""
+            if layer["bias_ih_l\(l)"] != nil || layer["bias_hh_l\(l)"] != nil {
+                bias = graph.constant(try reordered("bias_ih_l\(l)", columns: 1) + reordered("bias_hh_l\(l)", columns: 1),
+                                      shape: [1, 8 * hidden])
+            }
+            let index = graph.constant(int64: [Int64(l)], shape: [1])
+            let initial = [h0, c0].map { graph.node("Gather", [$0, index], [.int("axis", 0)]) }
+            let out = graph.node("LSTM", [y, w, r, bias, "", initial[0], initial[1]], [.int("hidden_size", hidden)], outputs: 3)
+            // Y_h [1, N, hidden] is also the next layer's sequence of one step.
+            (y, hs, cs) = (out[1], hs + [out[1]], cs + [out[2]])
+        }
+        func stacked(_ values: [String]) -> String { values.count == 1 ? values[0] : graph.node("Concat", values, [.int("axis", 0)]) }
+        features = [hidden]
+        let output = graph.node("Squeeze", [y, graph.constant(int64: [0], shape: [1])])
+        return (output, LSTMState(h: stacked(hs), c: stacked(cs), shape: stateShape))
     }
 
     /// `clip((x − mean) / sqrt(var + epsilon), −clip, clip)`, SB3's VecNormalize with the checkpoint's statistics.
@@ -267,11 +333,18 @@ struct ONNXGraph {
 
     /// Adds a node; returns the name of its (only) output.
     mutating func node(_ op: String, _ inputs: [String], _ attributes: [Attribute] = []) -> String {
-        let output = fresh(op.lowercased())
+        node(op, inputs, attributes, outputs: 1)[0]
+    }
+
+    /// Adds a node with `outputs` outputs (ONNX's `LSTM` gives Y, Y_h, Y_c); returns their names. An input named ""
+    /// is an optional input left out.
+    mutating func node(_ op: String, _ inputs: [String], _ attributes: [Attribute] = [], outputs count: Int) -> [String] {
+        let stem = fresh(op.lowercased())
+        let outputs = count == 1 ? [stem] : (0..<count).map { "\(stem)_\($0)" }
         var n = ProtobufWriter()
         for input in inputs { n.string(1, input) }
-        n.string(2, output)
-        n.string(3, output)
+        for output in outputs { n.string(2, output) }
+        n.string(3, stem)
         n.string(4, op)
         for attribute in attributes {
             n.message(5) { a in
@@ -284,7 +357,7 @@ struct ONNXGraph {
             }
         }
         nodes.append(n)
-        return output
+        return outputs
     }
 
     /// Declares a graph input (a size of −1 is the batch, `N`).
@@ -485,10 +558,12 @@ extension ONNXGraph {
                 }
                 x = node("Transpose", [x], [.ints("perm", dims)])
                 features = dims.dropFirst().map { features[$0 - 1] }
+            case "lstm":
+                throw fail("\(at): an lstm layer is exported only as the first layer of an agent's policy (its state is the model's h and c)")
             default:
                 throw fail("\(at): the ONNX export does not know the layer type '\(type)' (it knows linear, conv2d, conv_transpose2d, "
-                           + "batch_norm, flatten, unflatten, permute, upsample_nearest, scale_shift and the activations identity, relu, "
-                           + "tanh, sigmoid, softplus, elu, leaky_relu)")
+                           + "batch_norm, flatten, unflatten, permute, upsample_nearest, scale_shift, lstm (first in an agent's policy) "
+                           + "and the activations identity, relu, tanh, sigmoid, softplus, elu, leaky_relu)")
             }
         }
         if label != nil { throw fail("the generator is conditional but has no linear layer for the label to join") }

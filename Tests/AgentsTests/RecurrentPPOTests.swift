@@ -3,6 +3,7 @@ import Environments
 import Foundation
 import RLCore
 import SeededRandom
+import TestSupport
 import Testing
 import Training
 
@@ -154,5 +155,40 @@ import Training
         #expect(throws: ConfigError.self) { try agent(["use_sde=true"]) }
         var hp = HyperParameters(defaults: PPOAgent.descriptor.defaults)
         #expect(throws: ConfigError.self) { try hp.apply(override: "policy_kwargs.lstm_hidden_size=8"); _ = try PPOAgent.Config(hp) }
+    }
+
+    /// A checkpoint describes the policy for a script to rebuild it: first in `policy`, the actor's LSTM as
+    /// `torch.nn.LSTM` takes it (sizes, gate order, its tensors under torch's names and shapes); in `hyperparameters`,
+    /// sb3-contrib's recurrent `policy_kwargs`, whose critic form says which critic tensors the file holds.
+    @Test(arguments: [(false, true), (true, false), (false, false)])
+    func checkpointDescribesThePolicy(shared: Bool, critic: Bool) throws {
+        var options = RunOptions(agent: "recurrent-ppo", environment: "CartPoleNoVel-v1", outputDirectory: Scratch.directory("recurrent-meta"))
+        options.steps = 8
+        options.overrides = ["n_envs=1", "n_steps=8", "batch_size=8", "n_epochs=1", "policy_kwargs.lstm_hidden_size=6",
+                             "policy_kwargs.n_lstm_layers=2", "policy_kwargs.shared_lstm=\(shared)", "policy_kwargs.enable_critic_lstm=\(critic)"]
+        options.evaluationEpisodes = 0
+        options.progress = .quiet
+        let file = try SafeTensors.read(from: try TrainingRun(options).run().finalCheckpoint)
+        let shapes = Dictionary(file.tensors.map { ($0.name, $0.tensor.shape) }, uniquingKeysWith: { a, _ in a })
+        let meta = file.metadata
+
+        let policy = try #require(try JSONSerialization.jsonObject(with: Data((meta["policy"] ?? "").utf8)) as? [[String: Any]])
+        let lstm = policy[0]
+        #expect(lstm["type"] as? String == "lstm" && lstm["input_size"] as? Int == 4 && lstm["hidden_size"] as? Int == 6
+                && lstm["num_layers"] as? Int == 2 && lstm["gates"] as? [String] == ["i", "f", "g", "o"], "\(lstm)")
+        for l in 0..<2 {
+            for (key, shape) in [("weight_ih_l\(l)", [24, l == 0 ? 4 : 6]), ("weight_hh_l\(l)", [24, 6]), ("bias_ih_l\(l)", [24]),
+                                 ("bias_hh_l\(l)", [24])] {
+                #expect(lstm[key] as? String == "lstm_actor.\(key)" && shapes["lstm_actor.\(key)"] == shape, "\(key): \(lstm)")
+            }
+        }
+        #expect(policy.dropFirst().first?["weight"] as? String == "pi.0.weight" && shapes["pi.0.weight"] == [64, 6])
+
+        let hyperparameters = try JSONSerialization.jsonObject(with: Data((meta["hyperparameters"] ?? "").utf8)) as? [String: Any]
+        let kwargs = try #require(hyperparameters?["policy_kwargs"] as? [String: Any])
+        #expect(kwargs["lstm_hidden_size"] as? Int == 6 && kwargs["n_lstm_layers"] as? Int == 2
+                && kwargs["shared_lstm"] as? Bool == shared && kwargs["enable_critic_lstm"] as? Bool == critic, "\(kwargs)")
+        #expect((shapes["lstm_critic.weight_ih_l1"] != nil) == critic)
+        #expect((shapes["critic.weight"] != nil) == (!shared && !critic))
     }
 }

@@ -91,6 +91,87 @@ import Training
         }
     }
 
+    /// A recurrent PPO policy: the model takes the LSTM's state and gives the next one, and fed its own state back
+    /// over three recorded random walks of 220 steps side by side (each row's state zeroed where its episode begins), onnxruntime
+    /// gives rlbench's actions and states at every step, to 1e-5: one layer with normalized observations and logits,
+    /// and two layers with a clipped gSDE mean.
+    @Test(arguments: [
+        ("CartPoleNoVel-v1", [String]()),
+        ("PendulumNoVel-v1", ["n_steps=256", "policy_kwargs.n_lstm_layers=2", "policy_kwargs.shared_lstm=true",
+                              "policy_kwargs.enable_critic_lstm=false"]),
+    ])
+    func recurrentPolicyCarriesItsState(environment: String, overrides: [String]) throws {
+        let checkpoint = try Self.trainAgent("recurrent-ppo", environment, steps: 2048, overrides)
+        let dir = checkpoint.deletingLastPathComponent()
+        let model = dir.appendingPathComponent("policy.onnx")
+        let signature = try ONNXExport.write(checkpoint: checkpoint, to: model)
+        let saved = try SavedAgent.load(checkpoint)
+        let agent = try #require(saved.agent as? RecurrentPPOAgent)
+        let state = agent.actingMemory
+        #expect(signature.inputs.map(\.name) == ["observation", "h", "c"])
+        #expect(signature.inputs[1].shape == [state.layers, -1, state.hidden])
+        #expect(signature.outputs.map(\.name).suffix(3) == ["action", "h_next", "c_next"])
+
+        let rows = 3, steps = 220
+        let walks = try (0..<rows).map { try randomWalk(try saved.environment.make(), count: steps, resetSeed: 3 + UInt64($0)) }
+        #expect(walks.allSatisfy { $0.dropFirst().contains { $0.begins } }, "a walk crosses no episode boundary")
+        var actions: [Double] = [], h: [Double] = [], c: [Double] = []
+        agent.beginEpisodes(count: rows)
+        for t in 0..<steps {
+            agent.actingMemory.forget(walks.map { $0[t].begins })
+            actions += agent.act(batch: walks.flatMap { $0[t].observation }, count: rows, deterministic: true).flatMap(\.numbers)
+            h += agent.actingMemory.h.map(Double.init)
+            c += agent.actingMemory.c.map(Double.init)
+        }
+
+        let python = try #require(CLI.executable(named: "python3"))
+        let file = dir.appendingPathComponent("walks.json")
+        let observations: [[[Double]]] = (0..<steps).map { t in walks.map { $0[t].observation.map(Double.init) } }
+        let begins: [[Bool]] = (0..<steps).map { t in walks.map { $0[t].begins } }
+        try JSONSerialization.data(withJSONObject: ["observations": observations, "begins": begins] as [String: Any]).write(to: file)
+        let ran = try CLI.runTool(python, ["-c", """
+            import json, sys, numpy as np, onnxruntime as ort
+            session = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+            walks = json.load(open(sys.argv[2]))
+            layers, _, hidden = session.get_inputs()[1].shape
+            h = c = np.zeros((layers, len(walks["begins"][0]), hidden), np.float32)
+            outputs = {"action": [], "h_next": [], "c_next": []}
+            for observations, begins in zip(walks["observations"], walks["begins"]):
+                keep = 1 - np.asarray(begins, np.float32)[:, None]   # zero where an episode begins
+                h, c = h * keep, c * keep
+                values = session.run(list(outputs), {"observation": np.asarray(observations, np.float32), "h": h, "c": c})
+                for name, value in zip(outputs, values):
+                    outputs[name] += np.asarray(value, np.float64).ravel().tolist()
+                h, c = values[1], values[2]
+            print(json.dumps(outputs))
+            """, model.path, file.path])
+        #expect(ran.status == 0, "onnxruntime failed: \(ran.err)")
+        let printed = ran.out.split(separator: "\n").last.map(String.init) ?? ""
+        let outputs = try #require(JSONSerialization.jsonObject(with: Data(printed.utf8)) as? [String: [Double]], "no outputs: \(ran.out)")
+        for (name, expected) in [("action", actions), ("h_next", h), ("c_next", c)] {
+            let theirs = try #require(outputs[name])
+            #expect(theirs.count == expected.count, "\(name): \(theirs.count) values, rlbench \(expected.count)")
+            let worst = zip(theirs, expected).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(worst <= 1e-5, "\(environment): onnxruntime's \(name) differs from rlbench's by \(worst)")
+        }
+
+        // docs/interop.md's snippet, on the first row's first episode, ends in rlbench's state.
+        let interop = try String(contentsOf: CLI.root.appendingPathComponent("docs/interop.md"), encoding: .utf8)
+        let snippet = try #require(interop.matches(of: /```python\n([\s\S]*?)```/).map { String($0.1) }
+            .first { $0.contains("*_, action, h, c") })
+        let length = try #require(walks[0].dropFirst().firstIndex { $0.begins })
+        let episode = walks[0][..<length].map { $0.observation.map(Double.init) }
+        try JSONSerialization.data(withJSONObject: episode).write(to: dir.appendingPathComponent("episode.json"))
+        let snipped = try CLI.runTool(python, ["-c", "import json\nepisode = json.load(open('episode.json'))\n" + snippet
+                                               + "\nprint(json.dumps(np.asarray(h, np.float64).ravel().tolist()))"], in: dir)
+        let last = snipped.out.split(separator: "\n").last.map(String.init) ?? ""
+        let final = try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [Double], "\(snipped.out) \(snipped.err)")
+        let width = state.layers * rows * state.hidden, row0 = (0..<state.layers).flatMap { l in
+            h[((length - 1) * width + l * rows * state.hidden)...].prefix(state.hidden)
+        }
+        #expect(final.count == row0.count && zip(final, row0).allSatisfy { abs($0 - $1) <= 1e-5 }, "the snippet's h \(final), rlbench's \(row0)")
+    }
+
     @Test(arguments: [
         ("conv-vae", ["conditional=false"]),                   // transposed convolutions, unflatten, flatten, sigmoid
         ("dcgan", ["conditional=true"]),                       // batch norm (running statistics), a label, tanh → [0, 1]
@@ -211,6 +292,20 @@ import Training
         metadata["policy"] = #"[{"type": "linear", "weight": "pi.9.weight"}]"#
         try SafeTensors.write(loaded.tensors, metadata: metadata, to: unknown)
         #expect(message(unknown).contains("the checkpoint has no tensor 'pi.9.weight'"), "\(message(unknown))")
+        // An LSTM anywhere but first in an agent's policy (whose state the model's h and c are).
+        metadata["policy"] = #"[{"type": "linear", "weight": "pi.0.weight", "bias": "pi.0.bias"}, {"type": "lstm"}]"#
+        try SafeTensors.write(loaded.tensors, metadata: metadata, to: unknown)
+        #expect(message(unknown).contains("layer 1 (lstm): an lstm layer is exported only as the first layer of an agent's policy"),
+                "\(message(unknown))")
+        // An LSTM whose weights are not the sizes it declares.
+        metadata["policy"] = #"[{"type": "lstm", "input_size": 4, "hidden_size": 8, "num_layers": 1, "weight_ih_l0": "pi.0.weight", "#
+            + #""weight_hh_l0": "pi.2.weight"}, {"type": "linear", "weight": "pi.4.weight"}]"#
+        try SafeTensors.write(loaded.tensors, metadata: metadata, to: unknown)
+        #expect(message(unknown).contains("the tensor 'pi.0.weight' is [64, 4], the LSTM needs [32, 4]"), "\(message(unknown))")
+        // An LSTM whose gate blocks are in another order than torch's.
+        metadata["policy"] = #"[{"type": "lstm", "input_size": 4, "hidden_size": 16, "num_layers": 1, "gates": ["i", "o", "f", "c"]}]"#
+        try SafeTensors.write(loaded.tensors, metadata: metadata, to: unknown)
+        #expect(message(unknown).contains(#"layer 0 (lstm): "gates" must be ["i", "f", "g", "o"]"#), "\(message(unknown))")
         #expect(!FileManager.default.fileExists(atPath: target.path), "a failed export left a file")
 
         // The command line says so in one line.

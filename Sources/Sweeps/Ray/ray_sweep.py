@@ -2,7 +2,8 @@
 
 Reads the jobs from standard input (a JSON list of {"index", "arguments", "log", "environment"}), submits each as a
 task needing one CPU, and prints one JSON line per event on standard output: {"connected": cpus} once, then
-{"started": index} and {"index": index, "status": exit_status, "node": ip} as tasks start and end. Each task runs
+{"started": index} as each task is submitted (Ray queues what the cluster cannot run yet) and {"index": index,
+"status": exit_status, "node": ip} as each ends. Each task runs
 the job's command (the rlbench binary, at the same path on every node) with its output appended to the job's log;
 run folders are expected on a filesystem every node shares. SIGINT or SIGTERM cancels the tasks: a running task
 passes SIGINT on to its rlbench, which saves a checkpoint and exits 130, so a rerun of the sweep resumes it.
