@@ -366,6 +366,43 @@ private func zip3<A, B, C>(_ a: [A], _ b: [B], _ c: [C]) -> [(A, B, C)] { a.indi
         #expect(padded.values.data == [-5, -4, -3, -2] && padded.indices == [0, 1, 2, 3])
     }
 
+    /// Windows without padding take the scan that skips the bounds tests (LeNet's pools): on values drawn from a few
+    /// (ties everywhere, NaN, −∞, signed zeros), each maximum and winner is the rule's — the last NaN of the window if
+    /// it has one (torch's `val > max || isnan(val)`), else the first cell scanning row by row that holds the maximum —
+    /// for strides below, at and above the kernel, and with dilation; padding 1 (the general loop) agrees as well.
+    @Test(arguments: [(2, 2, 1, 0), (2, 1, 1, 0), (3, 2, 1, 0), (2, 3, 1, 0), (2, 1, 2, 0), (3, 2, 1, 1)])
+    func maxPoolFollowsItsRuleWithAndWithoutPadding(kernel: Int, stride: Int, dilation: Int, padding: Int) {
+        var rng = SeededGenerator(seed: UInt64(kernel * 100 + stride * 10 + dilation))
+        let pool: [Float] = [-.infinity, -1, -0.0, 0, 1, 2, .nan]
+        let (planes, height, width) = (3, 9, 8)
+        let x = Tensor((0..<(planes * height * width)).map { _ in pool[rng.nextInt(below: pool.count)] },
+                       shape: [1, planes, height, width])
+        let (values, indices) = x.maxPool2d(kernelSize: Size2D(kernel, kernel), stride: Size2D(stride, stride),
+                                            padding: Size2D(padding, padding), dilation: Size2D(dilation, dilation))
+        let span = dilation * (kernel - 1) + 1, grid = (height + 2 * padding - span) / stride + 1
+        let gridWidth = (width + 2 * padding - span) / stride + 1
+        #expect(values.shape == [1, planes, grid, gridWidth])
+        for p in 0..<planes {
+            for oy in 0..<grid {
+                for ox in 0..<gridWidth {
+                    var cells: [Int] = []
+                    for i in 0..<kernel {
+                        for j in 0..<kernel {
+                            let (y, x) = (oy * stride - padding + i * dilation, ox * stride - padding + j * dilation)
+                            if y >= 0 && y < height && x >= 0 && x < width { cells.append(y * width + x) }
+                        }
+                    }
+                    let plane = Array(x.data[(p * height * width)..<((p + 1) * height * width)])
+                    let largest = cells.map { plane[$0] }.max()!
+                    let winner = cells.last { plane[$0].isNaN } ?? cells.first { plane[$0] == largest }!
+                    let o = (p * grid + oy) * gridWidth + ox
+                    #expect(indices[o] == winner, "plane \(p), output (\(oy), \(ox))")
+                    #expect(values.data[o].bitPattern == plane[winner].bitPattern, "plane \(p), output (\(oy), \(ox))")
+                }
+            }
+        }
+    }
+
     /// Adaptive windows are PyTorch's ⌊i·H/out⌋ ..< ⌈(i+1)·H/out⌉: for 5 rows into 3, rows 0..<2, 1..<4 and 3..<5.
     @Test func adaptiveWindows() {
         let x = Tensor([1, 2, 3, 4, 5, 10, 20, 30, 40, 50], shape: [1, 1, 5, 2])

@@ -107,6 +107,40 @@ import Testing
         }
     }
 
+    /// im2col and col2im (`rl_lower`, `rl_unlower`) give the same bits on every instruction set: 4×4 kernels with
+    /// padding 1 at strides 1 to 3 over widths whose grid rows leave every remainder of the 8-value vectors of the
+    /// stride-2 path, some with a padded column at the right; the image and lowered values include signed zeros.
+    @Test(.enabled(if: KernelTests.cpuHasAVX2, "the CPU has no AVX2: there is one path only"))
+    func loweringAgreesOnEveryPath() {
+        var rng = SeededGenerator(seed: 7)
+        for stride in 1...3 {
+            for width in [4, 5, 6, 14, 17, 19, 28, 33, 35] {
+                func axis(_ image: Int) -> rl_conv_axis {
+                    rl_conv_axis(image: image, grid: (image + 2 - 4) / stride + 1, kernel: 4, stride: stride, padding: 1,
+                                 dilation: 1)
+                }
+                var (h, w) = (axis(7), axis(width))
+                let channels = 3, rows = channels * 16, columns = h.grid * w.grid
+                func values(_ count: Int) -> [Float] {
+                    (0..<count).map { i in i % 11 == 0 ? (i % 2 == 0 ? 0 : -0) : Float.random(in: -1...1, using: &rng) }
+                }
+                let image = values(channels * 7 * width), lowered = values(rows * columns)
+                let lowerings = everyPath { () -> [Float] in
+                    var out = [Float](repeating: .nan, count: rows * columns)
+                    rl_lower(image, &out, columns, channels, &h, &w)
+                    return out
+                }
+                let unlowerings = everyPath { () -> [Float] in
+                    var out = image
+                    rl_unlower(lowered, &out, columns, channels, &h, &w)
+                    return out
+                }
+                #expect(sameBits(lowerings) && !lowerings[0].contains { $0.isNaN }, "lower: stride \(stride), width \(width)")
+                #expect(sameBits(unlowerings), "unlower: stride \(stride), width \(width)")
+            }
+        }
+    }
+
     /// ReLU passes positive values (subnormals and +∞ too) and gives +0 for everything else, −0 and NaN included;
     /// its backward passes the upstream gradient exactly where the output is positive.
     @Test func reluKeepsPositiveValuesAndZeroesTheRest() {

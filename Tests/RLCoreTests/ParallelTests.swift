@@ -129,6 +129,32 @@ import Testing
         #expect(worstX < 1e-3 && worstW < 1e-3, "largest deviations: input \(worstX), weight \(worstW)")
     }
 
+    /// A weight gradient computed alone (the input needs none) above `splitForwardProduct` is cut in two halves of the
+    /// weight's rows: the bits of the uncut product, through OpenBLAS (an LSTM's W_hh over 1024 rows) and through the
+    /// panel kernel (256 rows).
+    @Test(arguments: [(1024, 128, 512), (256, 128, 160)])
+    func weightGradientHalvesGiveTheBitsOfTheWholeProduct(shape: (Int, Int, Int)) {
+        let (n, inputs, outputs) = shape
+        #expect(ExecutionPolicy.weightGradientParts(rows: n, inputs: inputs, outputs: outputs).count == 2)
+        var rng = SeededGenerator(seed: 4)
+        let x = Tensor.uniform([n, inputs], low: -1, high: 1, using: &rng)
+        let w = Tensor.uniform([outputs, inputs], low: -1, high: 1, using: &rng)
+        w.requiresGrad = true
+        let upstream = Tensor.uniform([n, outputs], low: -1, high: 1, using: &rng).data
+        Tensor.linear(x, weight: w, bias: nil).backward(gradient: upstream)
+        var whole = [Float](repeating: 0, count: outputs * inputs)
+        upstream.withUnsafeBufferPointer { g in
+            x.data.withUnsafeBufferPointer { xp in
+                whole.withUnsafeMutableBufferPointer { o in
+                    Gemm.multiply(transA: true, transB: false, m: outputs, n: inputs, k: n, alpha: 1, a: g.baseAddress!,
+                                  lda: outputs, b: xp.baseAddress!, ldb: inputs, beta: 0, c: o.baseAddress!, ldc: inputs)
+                }
+            }
+        }
+        let differing = zip(w.grad!, whole).filter { $0.bitPattern != $1.bitPattern }.count
+        #expect(differing == 0, "\(differing) of \(whole.count) weight-gradient values differ from the uncut product")
+    }
+
     @Test func forkJoinReturnsBothResults() {
         let (a, b) = ForkJoin.both({ (0..<1000).reduce(0, +) }, { "second" })
         #expect(a == 499_500 && b == "second")

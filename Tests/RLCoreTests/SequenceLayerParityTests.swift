@@ -165,11 +165,12 @@ import Testing
         }
     }
 
-    /// Hidden size 90 also takes the products of the fast paths: 17 rows, and the LSTM's and GRU's 270 or 360 gate
-    /// rows split into slices for the panel kernel.
+    /// Hidden size 90 also takes the fast paths: 33 samples run as halves of 16 and 17 on the two cores
+    /// (`ExecutionPolicy.recurrentSplitBatch`), and the LSTM's and GRU's 270 or 360 gate rows split into slices for the
+    /// panel kernel.
     @Test(arguments: RecurrentCell.allCases, [6, 90])
     func fusedRecurrentMatchesComposedCell(cell: RecurrentCell, hidden: Int) {
-        let (batch, steps, inputs) = (hidden > 16 ? 17 : 3, 5, 4)
+        let (batch, steps, inputs) = (hidden > 16 ? 33 : 3, 5, 4)
         var rng = SeededGenerator(seed: 11)
         func leaves() -> [Tensor] {
             var r = SeededGenerator(seed: 5)
@@ -213,6 +214,40 @@ import Testing
         for (k, (a, b)) in zip(fused, composed).enumerated() {
             // Only rounding differs (sums in another order), more of it in the longer sums of the larger case.
             expectClose(a, b.map { Double($0) }, tol: hidden > 16 ? 2e-5 : 2e-6, "\(cell) \(names[k])")
+        }
+    }
+
+    /// A batch of 32 runs as two halves of 16 samples, one per core: every sample's outputs, final states and input and
+    /// initial-state gradients are the bits of the same samples run as batches of 16 (which are not cut).
+    @Test(arguments: RecurrentCell.allCases)
+    func splitBatchGivesTheBitsOfItsHalves(cell: RecurrentCell) {
+        let (batch, steps, inputs, hidden) = (ExecutionPolicy.recurrentSplitBatch, 6, 5, 40), half = batch / 2
+        var rng = SeededGenerator(seed: 21)
+        let bound = 1 / Float(hidden).squareRoot(), gates = cell.gateCount * hidden
+        let weights = [[gates, inputs], [gates, hidden], [gates], [gates]].map {
+            Tensor.uniform($0, low: -bound, high: bound, using: &rng)
+        }
+        let x = Tensor.uniform([batch, steps, inputs], low: -1, high: 1, using: &rng)
+        let h0 = Tensor.uniform([batch, hidden], low: -1, high: 1, using: &rng)
+        let c0 = Tensor.uniform([batch, hidden], low: -1, high: 1, using: &rng)
+        let upstream = Tensor.uniform([batch, steps, hidden], low: -1, high: 1, using: &rng)
+        /// Outputs, h_n, c_n and the gradients of x, h0, c0 for the samples `samples`, run as one batch.
+        func run(_ samples: Range<Int>) -> [[Float]] {
+            let leaves = [x, h0, c0].map { t in
+                let rows = t.sliced(axis: 0, samples).detached()
+                rows.requiresGrad = true
+                return rows
+            }
+            let r = Tensor.recurrent(cell, input: leaves[0], h0: leaves[1], c0: cell == .lstm ? leaves[2] : nil,
+                                     weightIH: weights[0], weightHH: weights[1], biasIH: weights[2], biasHH: weights[3])
+            var loss = (r.output * upstream.sliced(axis: 0, samples)).sum()
+            if let c = r.cN { loss = loss + (c * 0.5).sum() }
+            loss.backward()
+            return [r.output.data, r.hN.data, r.cN?.data ?? [], leaves[0].grad!, leaves[1].grad!, leaves[2].grad ?? []]
+        }
+        let whole = run(0..<batch), halves = zip(run(0..<half), run(half..<batch)).map { $0 + $1 }
+        for (k, name) in ["output", "h_n", "c_n", "d input", "d h0", "d c0"].enumerated() {
+            #expect(whole[k].map(\.bitPattern) == halves[k].map(\.bitPattern), "\(cell) \(name): the split batch differs")
         }
     }
 

@@ -33,6 +33,37 @@ public enum ExecutionPolicy {
         ForkJoin.both(first, second)
     }
 
+    /// The smallest batch whose recurrent pass (`Tensor.recurrent`) runs as two halves of samples, one per core: each
+    /// half runs the whole sequence on its own rows, so the two meet once per pass rather than once per time step, and
+    /// each half's per-step products keep the 16 rows from which they go to the panel kernel (whose values do not
+    /// depend on the number of rows), so the halves give the bits of the whole.
+    public static let recurrentSplitBatch = 32
+
+    /// The samples `0..<batch` in two halves when `batch` is at least `threshold`, else in one range: a cut decided by
+    /// the sizes alone.
+    static func halves(of batch: Int, from threshold: Int) -> [Range<Int>] {
+        batch >= max(threshold, 2) ? [0..<(batch / 2), (batch / 2)..<batch] : [0..<batch]
+    }
+
+    /// The rows of a `linear` weight gradient `[outputs, inputs]` (from `rows` input rows) computed alone, without an
+    /// input gradient to run beside it: two halves of the weight's rows, one per core, when the product has at least
+    /// `splitForwardProduct` multiply-adds, cut at a multiple of 16 rows (both products keep the kernels of the whole,
+    /// which sum each element over the input rows in the same order whatever the number of weight rows); else one.
+    public static func weightGradientParts(rows: Int, inputs: Int, outputs: Int) -> [Range<Int>] {
+        guard rows * inputs * outputs >= splitForwardProduct, outputs >= 64 else { return [0..<outputs] }
+        let half = (outputs / 2 + 15) / 16 * 16
+        return [0..<half, half..<outputs]
+    }
+
+    /// Runs `body` over every range of `parts`, the two of a split on two cores (`ForkJoin`).
+    static func run(_ parts: [Range<Int>], _ body: (Range<Int>) -> Void) {
+        if parts.count == 2 {
+            _ = ForkJoin.both({ body(parts[0]) }, { body(parts[1]) })
+        } else {
+            parts.forEach(body)
+        }
+    }
+
     /// A large inference pass (DQN's target network over a replay batch) goes in chunks of rows whose widest layer
     /// holds about this many values (256 KB, within a core's L2 cache), and of at least `transposedInferenceRows`
     /// rows: the rows are cut evenly, so that no chunk is left with a few rows, which `Sequential` would pass through

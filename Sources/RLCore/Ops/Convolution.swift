@@ -188,16 +188,7 @@ struct ConvolutionGeometry: Equatable {
     /// The samples in one range, or in two halves when the product is at least `threshold` multiply-adds: a split
     /// decided by the shapes alone, so that the values are the same whether the halves run on one core or two.
     private func halves(atLeast threshold: Int) -> [Range<Int>] {
-        batch >= 2 && productSize >= threshold ? [0..<(batch / 2), (batch / 2)..<batch] : [0..<batch]
-    }
-
-    /// Runs `body` over every range of `parts`, the two of a split on two cores.
-    private static func run(_ parts: [Range<Int>], _ body: (Range<Int>) -> Void) {
-        if parts.count == 2 {
-            _ = ForkJoin.both({ body(parts[0]) }, { body(parts[1]) })
-        } else {
-            parts.forEach(body)
-        }
+        ExecutionPolicy.halves(of: batch, from: productSize >= threshold ? 2 : Int.max)
     }
 
     /// Runs `body` with the first values of two inputs and an output, none of them empty.
@@ -220,7 +211,7 @@ struct ConvolutionGeometry: Equatable {
     /// batch on two cores when the product is at least `ExecutionPolicy.splitForwardProduct`.
     private func forEachChunkAndGroup(_ body: (_ chunk: Chunk, _ group: Int, _ lowered: UnsafeMutablePointer<Float>,
                                                _ grid: UnsafeMutablePointer<Float>) -> Void) {
-        Self.run(halves(atLeast: ExecutionPolicy.splitForwardProduct)) { samples in
+        ExecutionPolicy.run(halves(atLeast: ExecutionPolicy.splitForwardProduct)) { samples in
             for chunk in chunks(samples) {
                 withMatrices(chunk) { lowered, grid in for g in 0..<groups { body(chunk, g, lowered, grid) } }
             }

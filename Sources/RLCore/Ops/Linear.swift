@@ -30,19 +30,35 @@ extension Tensor {
             gemm(false, false, n, inputs, outputs, g, 0, outputs, weight.data, 0, inputs, &values, 0, inputs, beta: 0)
             gx = values
         }
-        func weightGradient() {
-            weight.accumulateGrad { gw in
-                gemm(true, false, outputs, inputs, n, g, 0, outputs, x, 0, inputs, &gw, 0, inputs, beta: 0)
+        /// dW[units] = g[:, units]ᵀ x, rows `units` of the weight gradient.
+        func weightGradientRows(_ units: Range<Int>, _ gw: UnsafeMutablePointer<Float>) {
+            g.withUnsafeBufferPointer { g in
+                x.withUnsafeBufferPointer { x in
+                    Gemm.multiply(transA: true, transB: false, m: units.count, n: inputs, k: n, alpha: 1,
+                                  a: g.baseAddress! + units.lowerBound, lda: outputs, b: x.baseAddress!, ldb: inputs,
+                                  beta: 0, c: gw + units.lowerBound * inputs, ldc: inputs)
+                }
             }
         }
+        func weightGradient(_ parts: [Range<Int>]) {
+            guard n > 0, inputs > 0, outputs > 0 else { weight.accumulateGrad([Float](repeating: 0, count: weight.count)); return }
+            weight.accumulateGrad { gw in
+                gw.withUnsafeMutableBufferPointer { gw in ExecutionPolicy.run(parts) { weightGradientRows($0, gw.baseAddress!) } }
+            }
+        }
+        let large = n * inputs * outputs >= ExecutionPolicy.parallelBackwardProduct
         // The two products are independent: large ones run on two cores at once (the same values either way). The
         // weight gradient stays on the calling thread, which next reads it for the gradient norm and the first half of
         // the optimizer's update: computed on the helper, that read would pull it across from the other core's cache.
-        if inputGradient && weight.requiresGrad && n * inputs * outputs >= ExecutionPolicy.parallelBackwardProduct {
-            _ = ForkJoin.both(weightGradient, inputGradientProduct)
+        // A large weight gradient alone (no input gradient beside it: W_hh's in a recurrent pass) is cut in two halves
+        // of its rows instead, each row the same sum as uncut (`ExecutionPolicy.weightGradientParts`).
+        if inputGradient && weight.requiresGrad && large {
+            _ = ForkJoin.both({ weightGradient([0..<outputs]) }, inputGradientProduct)
         } else {
             if inputGradient { inputGradientProduct() }
-            if weight.requiresGrad { weightGradient() }
+            if weight.requiresGrad {
+                weightGradient(ExecutionPolicy.weightGradientParts(rows: n, inputs: inputs, outputs: outputs))
+            }
         }
         if let bias, bias.requiresGrad {
             // dL/db: the column sums of the upstream gradient, each column's rows added in order.

@@ -51,37 +51,76 @@ extension Tensor {
         let planes = shape[0] * shape[1], inPlane = h.image * w.image, outPlane = h.grid * w.grid
         var values = [Float](repeating: 0, count: planes * outPlane)
         var indices = [Int](repeating: 0, count: planes * outPlane)
-        data.withUnsafeBufferPointer { x in
-            for p in 0..<planes {
-                let plane = x.baseAddress! + p * inPlane
-                for oy in 0..<h.grid {
-                    for ox in 0..<w.grid {
-                        var best = -Float.infinity, at = -1
-                        for i in 0..<h.kernel {
-                            let iy = oy * h.stride + h.offset(tap: i)
-                            guard iy >= 0 && iy < h.image else { continue }
-                            for j in 0..<w.kernel {
-                                let ix = ox * w.stride + w.offset(tap: j)
-                                guard ix >= 0 && ix < w.image else { continue }
-                                let v = plane[iy * w.image + ix]
-                                if at < 0 || v > best || v.isNaN { best = v; at = iy * w.image + ix }
+        data.withUnsafeBufferPointer { x in values.withUnsafeMutableBufferPointer { values in
+            indices.withUnsafeMutableBufferPointer { indices in
+                if h.padding == 0 && w.padding == 0 {
+                    Tensor.maxPoolInside(x.baseAddress!, planes: planes, h, w, values: values.baseAddress!,
+                                         indices: indices.baseAddress!)
+                    return
+                }
+                for p in 0..<planes {
+                    let plane = x.baseAddress! + p * inPlane
+                    for oy in 0..<h.grid {
+                        for ox in 0..<w.grid {
+                            var best = -Float.infinity, at = -1
+                            for i in 0..<h.kernel {
+                                let iy = oy * h.stride + h.offset(tap: i)
+                                guard iy >= 0 && iy < h.image else { continue }
+                                for j in 0..<w.kernel {
+                                    let ix = ox * w.stride + w.offset(tap: j)
+                                    guard ix >= 0 && ix < w.image else { continue }
+                                    let v = plane[iy * w.image + ix]
+                                    if at < 0 || v > best || v.isNaN { best = v; at = iy * w.image + ix }
+                                }
                             }
+                            values[p * outPlane + oy * w.grid + ox] = best
+                            indices[p * outPlane + oy * w.grid + ox] = at
                         }
-                        values[p * outPlane + oy * w.grid + ox] = best
-                        indices[p * outPlane + oy * w.grid + ox] = at
                     }
                 }
             }
-        }
+        } }
         let pooled = Tensor.result(values, shape: [shape[0], shape[1], h.grid, w.grid], inputs: [self]) { out in
-            let g = out.grad!
             var gx = [Float](repeating: 0, count: planes * inPlane)
-            for p in 0..<planes {
-                for o in 0..<outPlane { gx[p * inPlane + indices[p * outPlane + o]] += g[p * outPlane + o] }
-            }
+            out.grad!.withUnsafeBufferPointer { g in indices.withUnsafeBufferPointer { indices in
+                gx.withUnsafeMutableBufferPointer { gx in
+                    for p in 0..<planes {
+                        for o in 0..<outPlane { gx[p * inPlane + indices[p * outPlane + o]] += g[p * outPlane + o] }
+                    }
+                }
+            } }
             self.accumulateGrad(gx)
         }
         return (pooled, indices)
+    }
+
+    /// `maxPool2d`'s scan when no window reaches into padding (LeNet's 2×2 pools): the taps of each window in the same
+    /// order as the general loop (row by row, the first tap taken, then any larger value or a NaN), so the same maxima
+    /// and winners, without its per-tap bounds tests or branches.
+    static func maxPoolInside(_ x: UnsafePointer<Float>, planes: Int, _ h: ConvolutionAxis, _ w: ConvolutionAxis,
+                              values: UnsafeMutablePointer<Float>, indices: UnsafeMutablePointer<Int>) {
+        let width = w.image, inPlane = h.image * width, outPlane = h.grid * w.grid
+        for p in 0..<planes {
+            let plane = x + p * inPlane, out = p * outPlane
+            for oy in 0..<h.grid {
+                for ox in 0..<w.grid {
+                    let first = oy * h.stride * width + ox * w.stride
+                    var best = plane[first], at = first
+                    for i in 0..<h.kernel {
+                        let row = first + i * h.dilation * width
+                        for j in (i == 0 ? 1 : 0)..<w.kernel {
+                            // Selects, not a branch: on a ReLU's output which tap wins is a coin toss.
+                            let k = row + j * w.dilation, v = plane[k]
+                            let take = (v > best ? 1 : 0) | (v.isNaN ? 1 : 0) != 0
+                            best = take ? v : best
+                            at = take ? k : at
+                        }
+                    }
+                    values[out + oy * w.grid + ox] = best
+                    indices[out + oy * w.grid + ox] = at
+                }
+            }
+        }
     }
 
     /// PyTorch's `avg_pool2d`: the mean of each window. With `countIncludePad` (torch's default) padding cells count

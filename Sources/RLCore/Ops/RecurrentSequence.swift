@@ -37,8 +37,10 @@ public enum RecurrentCell: String, Sendable, CaseIterable {
 /// hand. The input projection of all time steps is one product (`x W_ihᵀ + b_ih`, the `linear` op's kernel); each step
 /// adds one `[B, H] · W_hhᵀ` product and element-wise gate arithmetic on raw buffers, instead of a dozen graph ops per
 /// step. In the backward pass the per-step work is the element-wise gate derivatives and `dh_{t-1} += dHP_t · W_hh`;
-/// the weight gradients of all steps come from two products at the end (`linear`'s backward). The test suite holds it
-/// to the same cell written with ordinary tensor ops.
+/// the weight gradients of all steps come from products at the end. A large batch runs as two halves of samples, one
+/// per core, each over the whole sequence (`ExecutionPolicy.recurrentSplitBatch`), and W_hh's gradient as two halves of
+/// its rows; both cuts give the values of the uncut pass. The test suite holds it to the same cell written with
+/// ordinary tensor ops.
 extension Tensor {
     /// Runs `cell` over `x [B, T, I]` (batch first) from `h0`/`c0 [B, H]` (zeros when nil; `c0` only for the LSTM),
     /// with `weightIH [G·H, I]`, `weightHH [G·H, H]` and optional biases `[G·H]`. Returns the hidden states
@@ -94,12 +96,15 @@ extension Tensor {
 
 /// The sizes of one recurrent pass and its forward and backward loops. Layouts: `projected`, `states` and their
 /// gradients are batch-first (row `b·T + t`), so step t's rows are strided by T rows; `cache` is time-major
-/// (`[T, B, cacheWidth·H]`), each step's values contiguous.
+/// (`[T, B, cacheWidth·H]`), each step's values contiguous. Both loops run on a range of samples at a time, which reads
+/// and writes only those samples' rows: the two halves of a split batch run at once (`ExecutionPolicy.run`).
 struct RecurrentPass {
     let cell: RecurrentCell
     let batch: Int, steps: Int, hidden: Int
     var gates: Int { cell.gateCount * hidden }
     var width: Int { cell.cacheWidth * hidden }
+    /// The samples in one range, or two halves for the two cores.
+    var parts: [Range<Int>] { ExecutionPolicy.halves(of: batch, from: ExecutionPolicy.recurrentSplitBatch) }
 
     /// σ(x) = 0.5 + 0.5·tanh(x/2) over `n` values in place, through the vectorized tanh kernel.
     @inline(__always)
@@ -111,11 +116,10 @@ struct RecurrentPass {
 
     func forward(projected: [Float], weightHH: [Float], biasHH: [Float]?, h0: [Float], c0: [Float],
                  states: inout [Float], cache: inout [Float]) {
-        let (B, T, H, GH, W) = (batch, steps, hidden, gates, width)
+        let (H, GH) = (hidden, gates)
         // W_hhᵀ [H, G·H], so that each step's product reads its right operand as stored (the panel kernel's case).
         var transposed = [Float](repeating: 0, count: H * GH)
         for r in 0..<GH { for c in 0..<H { transposed[c * GH + r] = weightHH[r * H + c] } }
-        var hiddenProjected = [Float](repeating: 0, count: B * GH)
         let bias = biasHH ?? [Float](repeating: 0, count: GH)
         projected.withUnsafeBufferPointer { xp in
         transposed.withUnsafeBufferPointer { wT in
@@ -124,47 +128,60 @@ struct RecurrentPass {
         c0.withUnsafeBufferPointer { c0 in
         states.withUnsafeMutableBufferPointer { states in
         cache.withUnsafeMutableBufferPointer { cache in
-        hiddenProjected.withUnsafeMutableBufferPointer { hp in
-            let xp = xp.baseAddress!, out = states.baseAddress!, hp = hp.baseAddress!, h0 = h0.baseAddress!
-            let cache = cache.baseAddress, c0 = c0.baseAddress
-            for t in 0..<T {
-                // hp = b_hh + h_{t-1} W_hhᵀ, h_{t-1} the rows of step t-1 in `states` (or h0).
-                for b in 0..<B { (hp + b * GH).update(from: bias.baseAddress!, count: GH) }
-                Gemm.multiply(transA: false, transB: false, m: B, n: GH, k: H, alpha: 1,
-                              a: t == 0 ? h0 : UnsafePointer(out + (t - 1) * H), lda: t == 0 ? H : T * H,
-                              b: wT.baseAddress!, ldb: GH, beta: 1, c: hp, ldc: GH)
-                for b in 0..<B {
-                    let x = xp + (b * T + t) * GH, h = hp + b * GH, y = out + (b * T + t) * H
-                    switch cell {
-                    case .rnnTanh:
-                        for j in 0..<H { y[j] = x[j] + h[j] }
-                        rl_tanh(y, y, H)
-                    case .lstm:
-                        let v = cache! + (t * B + b) * W
-                        let cPrev: UnsafePointer<Float> = t == 0 ? c0! + b * H : UnsafePointer(v - B * W + 4 * H)
-                        for j in 0..<(4 * H) { v[j] = x[j] + h[j] }
-                        RecurrentPass.sigmoidInPlace(v, 2 * H)
-                        rl_tanh(v + 2 * H, v + 2 * H, H)
-                        RecurrentPass.sigmoidInPlace(v + 3 * H, H)
-                        for j in 0..<H { v[4 * H + j] = v[H + j] * cPrev[j] + v[j] * v[2 * H + j] }
-                        rl_tanh(v + 4 * H, v + 5 * H, H)
-                        for j in 0..<H { y[j] = v[3 * H + j] * v[5 * H + j] }
-                        if t == T - 1 { (out + B * T * H + b * H).update(from: v + 4 * H, count: H) }
-                    case .gru:
-                        let v = cache! + (t * B + b) * W
-                        let hPrev: UnsafePointer<Float> = t == 0 ? h0 + b * H : UnsafePointer(y - H)
-                        for j in 0..<(2 * H) { v[j] = x[j] + h[j] }
-                        RecurrentPass.sigmoidInPlace(v, 2 * H)
-                        for j in 0..<H {
-                            v[3 * H + j] = h[2 * H + j]
-                            v[2 * H + j] = x[2 * H + j] + v[j] * h[2 * H + j]
-                        }
-                        rl_tanh(v + 2 * H, v + 2 * H, H)
-                        for j in 0..<H { let z = v[H + j]; y[j] = (1 - z) * v[2 * H + j] + z * hPrev[j] }
+            let (xp, wT, bias, h0, c0) = (xp.baseAddress!, wT.baseAddress!, bias.baseAddress!, h0.baseAddress!, c0.baseAddress)
+            let (out, cache) = (states.baseAddress!, cache.baseAddress)
+            ExecutionPolicy.run(parts) { samples in
+                forward(samples, projected: xp, weightHHT: wT, biasHH: bias, h0: h0, c0: c0, states: out, cache: cache)
+            }
+        } } } } } } }
+    }
+
+    /// The forward loop over time for the samples `samples` (their rows of `states` and `cache` only).
+    private func forward(_ samples: Range<Int>, projected xp: UnsafePointer<Float>, weightHHT wT: UnsafePointer<Float>,
+                         biasHH bias: UnsafePointer<Float>, h0: UnsafePointer<Float>, c0: UnsafePointer<Float>?,
+                         states out: UnsafeMutablePointer<Float>, cache: UnsafeMutablePointer<Float>?) {
+        let (B, T, H, GH, W) = (batch, steps, hidden, gates, width)
+        let first = samples.lowerBound, count = samples.count
+        // hp = b_hh + h_{t-1} W_hhᵀ for the samples of the range, row b − first for sample b.
+        let hp = UnsafeMutablePointer<Float>.allocate(capacity: count * GH)
+        defer { hp.deallocate() }
+        for t in 0..<T {
+            for r in 0..<count { (hp + r * GH).update(from: bias, count: GH) }
+            // h_{t-1}: the rows of step t-1 in `states` (or h0).
+            Gemm.multiply(transA: false, transB: false, m: count, n: GH, k: H, alpha: 1,
+                          a: t == 0 ? h0 + first * H : UnsafePointer(out + (first * T + t - 1) * H), lda: t == 0 ? H : T * H,
+                          b: wT, ldb: GH, beta: 1, c: hp, ldc: GH)
+            for b in samples {
+                let x = xp + (b * T + t) * GH, h = hp + (b - first) * GH, y = out + (b * T + t) * H
+                switch cell {
+                case .rnnTanh:
+                    for j in 0..<H { y[j] = x[j] + h[j] }
+                    rl_tanh(y, y, H)
+                case .lstm:
+                    let v = cache! + (t * B + b) * W
+                    let cPrev: UnsafePointer<Float> = t == 0 ? c0! + b * H : UnsafePointer(v - B * W + 4 * H)
+                    for j in 0..<(4 * H) { v[j] = x[j] + h[j] }
+                    RecurrentPass.sigmoidInPlace(v, 2 * H)
+                    rl_tanh(v + 2 * H, v + 2 * H, H)
+                    RecurrentPass.sigmoidInPlace(v + 3 * H, H)
+                    for j in 0..<H { v[4 * H + j] = v[H + j] * cPrev[j] + v[j] * v[2 * H + j] }
+                    rl_tanh(v + 4 * H, v + 5 * H, H)
+                    for j in 0..<H { y[j] = v[3 * H + j] * v[5 * H + j] }
+                    if t == T - 1 { (out + B * T * H + b * H).update(from: v + 4 * H, count: H) }
+                case .gru:
+                    let v = cache! + (t * B + b) * W
+                    let hPrev: UnsafePointer<Float> = t == 0 ? h0 + b * H : UnsafePointer(y - H)
+                    for j in 0..<(2 * H) { v[j] = x[j] + h[j] }
+                    RecurrentPass.sigmoidInPlace(v, 2 * H)
+                    for j in 0..<H {
+                        v[3 * H + j] = h[2 * H + j]
+                        v[2 * H + j] = x[2 * H + j] + v[j] * h[2 * H + j]
                     }
+                    rl_tanh(v + 2 * H, v + 2 * H, H)
+                    for j in 0..<H { let z = v[H + j]; y[j] = (1 - z) * v[2 * H + j] + z * hPrev[j] }
                 }
             }
-        } } } } } } } }
+        }
     }
 
     /// The gradients of one pass: of the input projection `projected` and hidden projection `hiddenProjected` (both
@@ -176,7 +193,7 @@ struct RecurrentPass {
 
     func backward(_ upstream: [Float], states: [Float], cache: [Float], weightHH: [Float], h0: [Float], c0: [Float],
                   needInitialState: Bool) -> Gradients {
-        let (B, T, H, GH, W) = (batch, steps, hidden, gates, width)
+        let (B, T, H, GH) = (batch, steps, hidden, gates)
         var previous = [Float](repeating: 0, count: B * T * H)
         for b in 0..<B {
             for t in 0..<T {
@@ -199,60 +216,79 @@ struct RecurrentPass {
         dHidden.withUnsafeMutableBufferPointer { dhpGRU in
         dh.withUnsafeMutableBufferPointer { dh in
         dc.withUnsafeMutableBufferPointer { dc in
-            let g = g.baseAddress!, out = states.baseAddress!, dxp = dxp.baseAddress!, dh = dh.baseAddress!
-            let cache = cache.baseAddress, c0 = c0.baseAddress, dc = dc.baseAddress, hPrevAll = previous.baseAddress!
-            // The LSTM and RNN send the same pre-activation gradient to both projections.
-            let dhp = cell == .gru ? dhpGRU.baseAddress! : dxp
-            for t in stride(from: T - 1, through: 0, by: -1) {
-                for b in 0..<B {
-                    let k = b * T + t
-                    let up = g + k * H, carry = dh + b * H, dx = dxp + k * GH
-                    switch cell {
-                    case .rnnTanh:
-                        let y = out + k * H
-                        for j in 0..<H { dx[j] = (up[j] + carry[j]) * (1 - y[j] * y[j]); carry[j] = 0 }
-                    case .lstm:
-                        let v = cache! + (t * B + b) * W, dcb = dc! + b * H
-                        let cPrev: UnsafePointer<Float> = t == 0 ? c0! + b * H : v - B * W + 4 * H
-                        for j in 0..<H {
-                            let i = v[j], f = v[H + j], gg = v[2 * H + j], o = v[3 * H + j], tc = v[5 * H + j]
-                            let dhj = up[j] + carry[j]
-                            let dcj = dcb[j] + dhj * o * (1 - tc * tc)
-                            dx[j] = dcj * gg * i * (1 - i)
-                            dx[H + j] = dcj * cPrev[j] * f * (1 - f)
-                            dx[2 * H + j] = dcj * i * (1 - gg * gg)
-                            dx[3 * H + j] = dhj * tc * o * (1 - o)
-                            dcb[j] = dcj * f
-                            carry[j] = 0
-                        }
-                    case .gru:
-                        let v = cache! + (t * B + b) * W, dhh = dhp + k * GH, hPrev = hPrevAll + k * H
-                        for j in 0..<H {
-                            let r = v[j], z = v[H + j], n = v[2 * H + j], hn = v[3 * H + j]
-                            let dhj = up[j] + carry[j]
-                            let dn = dhj * (1 - z) * (1 - n * n)
-                            let dz = dhj * (hPrev[j] - n) * z * (1 - z)
-                            let dr = dn * hn * r * (1 - r)
-                            dx[j] = dr; dx[H + j] = dz; dx[2 * H + j] = dn
-                            dhh[j] = dr; dhh[H + j] = dz; dhh[2 * H + j] = dn * r
-                            carry[j] = dhj * z
-                        }
-                    }
-                }
-                // dh_{t-1} += dHP_t W_hh (not needed before the first step unless h0 is differentiated), in slices of
-                // the gate rows short enough for the panel kernel (`Gemm.panelDepths`), which reads W_hh in place
-                // instead of packing it again at every step.
-                if t > 0 || needInitialState {
-                    let slices = (GH + 255) / 256, depth = (GH + slices - 1) / slices
-                    for start in stride(from: 0, to: GH, by: depth) {
-                        Gemm.multiply(transA: false, transB: false, m: B, n: H, k: min(depth, GH - start), alpha: 1,
-                                      a: dhp + t * GH + start, lda: T * GH, b: whh.baseAddress! + start * H, ldb: H,
-                                      beta: 1, c: dh, ldc: H)
-                    }
-                }
-            }
+            let buffers = BackwardBuffers(upstream: g.baseAddress!, states: states.baseAddress!, cache: cache.baseAddress,
+                                          weightHH: whh.baseAddress!, c0: c0.baseAddress, previous: previous.baseAddress!,
+                                          dProjected: dxp.baseAddress!, dHiddenGRU: dhpGRU.baseAddress,
+                                          dh: dh.baseAddress!, dc: dc.baseAddress)
+            ExecutionPolicy.run(parts) { backward($0, buffers, needInitialState: needInitialState) }
         } } } } } } } } } }
         return Gradients(projected: dProjected, hiddenProjected: cell == .gru ? dHidden : dProjected,
                          previousStates: previous, h0: dh, c0: dc)
+    }
+
+    /// The buffers of the backward loop, whole-batch layouts as in `backward`.
+    private struct BackwardBuffers {
+        let upstream: UnsafePointer<Float>, states: UnsafePointer<Float>, cache: UnsafePointer<Float>?
+        let weightHH: UnsafePointer<Float>, c0: UnsafePointer<Float>?, previous: UnsafePointer<Float>
+        let dProjected: UnsafeMutablePointer<Float>, dHiddenGRU: UnsafeMutablePointer<Float>?
+        let dh: UnsafeMutablePointer<Float>, dc: UnsafeMutablePointer<Float>?
+    }
+
+    /// The backward loop over time for the samples `samples` (their rows of every buffer only).
+    private func backward(_ samples: Range<Int>, _ buffers: BackwardBuffers, needInitialState: Bool) {
+        let (B, T, H, GH, W) = (batch, steps, hidden, gates, width)
+        let g = buffers.upstream, out = buffers.states, dxp = buffers.dProjected, dh = buffers.dh
+        let cache = buffers.cache, c0 = buffers.c0, dc = buffers.dc, hPrevAll = buffers.previous
+        // The LSTM and RNN send the same pre-activation gradient to both projections.
+        let dhp = cell == .gru ? buffers.dHiddenGRU! : dxp
+        let first = samples.lowerBound
+        for t in stride(from: T - 1, through: 0, by: -1) {
+            for b in samples {
+                let k = b * T + t
+                let up = g + k * H, carry = dh + b * H, dx = dxp + k * GH
+                switch cell {
+                case .rnnTanh:
+                    let y = out + k * H
+                    for j in 0..<H { dx[j] = (up[j] + carry[j]) * (1 - y[j] * y[j]); carry[j] = 0 }
+                case .lstm:
+                    let v = cache! + (t * B + b) * W, dcb = dc! + b * H
+                    let cPrev: UnsafePointer<Float> = t == 0 ? c0! + b * H : v - B * W + 4 * H
+                    for j in 0..<H {
+                        let i = v[j], f = v[H + j], gg = v[2 * H + j], o = v[3 * H + j], tc = v[5 * H + j]
+                        let dhj = up[j] + carry[j]
+                        let dcj = dcb[j] + dhj * o * (1 - tc * tc)
+                        dx[j] = dcj * gg * i * (1 - i)
+                        dx[H + j] = dcj * cPrev[j] * f * (1 - f)
+                        dx[2 * H + j] = dcj * i * (1 - gg * gg)
+                        dx[3 * H + j] = dhj * tc * o * (1 - o)
+                        dcb[j] = dcj * f
+                        carry[j] = 0
+                    }
+                case .gru:
+                    let v = cache! + (t * B + b) * W, dhh = dhp + k * GH, hPrev = hPrevAll + k * H
+                    for j in 0..<H {
+                        let r = v[j], z = v[H + j], n = v[2 * H + j], hn = v[3 * H + j]
+                        let dhj = up[j] + carry[j]
+                        let dn = dhj * (1 - z) * (1 - n * n)
+                        let dz = dhj * (hPrev[j] - n) * z * (1 - z)
+                        let dr = dn * hn * r * (1 - r)
+                        dx[j] = dr; dx[H + j] = dz; dx[2 * H + j] = dn
+                        dhh[j] = dr; dhh[H + j] = dz; dhh[2 * H + j] = dn * r
+                        carry[j] = dhj * z
+                    }
+                }
+            }
+            // dh_{t-1} += dHP_t W_hh (not needed before the first step unless h0 is differentiated), in slices of
+            // the gate rows short enough for the panel kernel (`Gemm.panelDepths`), which reads W_hh in place
+            // instead of packing it again at every step.
+            if t > 0 || needInitialState {
+                let slices = (GH + 255) / 256, depth = (GH + slices - 1) / slices
+                for start in stride(from: 0, to: GH, by: depth) {
+                    Gemm.multiply(transA: false, transB: false, m: samples.count, n: H, k: min(depth, GH - start), alpha: 1,
+                                  a: dhp + (first * T + t) * GH + start, lda: T * GH, b: buffers.weightHH + start * H,
+                                  ldb: H, beta: 1, c: dh + first * H, ldc: H)
+                }
+            }
+        }
     }
 }
