@@ -39,8 +39,9 @@ public final class DCGAN: AdversarialModel {
     public let shape: DataShape
     let generator: Sequential
     let discriminator: Sequential
-    /// The discriminator's last layers (the `dense` one, if any, and the logit), after the label joins its features.
-    let discriminatorHead: Sequential
+    /// The discriminator's last layers after the label joins its features: the logit alone (as before `dense`
+    /// existed, so those checkpoints keep their names), or the `dense` layer and the logit.
+    let discriminatorHead: any Layer
     public let generatorOptimizer: Adam
     public let discriminatorOptimizer: Adam
     public let generatorAverage: ExponentialMovingAverage?
@@ -70,7 +71,8 @@ public final class DCGAN: AdversarialModel {
             Conv2d(c1, c2, kernelSize: 4, stride: 2, padding: 1, using: &weights), BatchNorm2d(c2), LeakyReLU(slope: 0.2),
             Flatten()])
         let discriminatorDense: [any Layer] = dense > 0 ? [Linear(features, dense, using: &weights), BatchNorm1d(dense), LeakyReLU(slope: 0.2)] : []
-        discriminatorHead = Sequential(discriminatorDense + [Linear(dense > 0 ? dense : features, 1, using: &weights)])
+        let logit = Linear(dense > 0 ? dense : features, 1, using: &weights)
+        discriminatorHead = dense > 0 ? Sequential(discriminatorDense + [logit]) : logit
         if config.weightInit == "dcgan" {
             for network in [generator, discriminator, discriminatorHead] as [Module] { Self.paperInitialization(network, using: &weights) }
         }
