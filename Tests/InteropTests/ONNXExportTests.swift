@@ -244,8 +244,8 @@ import Training
         #expect(worst <= 1e-5, "onnxruntime's values differ from rlbench's layers by \(worst)")
     }
 
-    /// The command line writes the model, and the README's onnxruntime snippet acts with it as rlbench does.
-    @Test func commandLineAndReadmeSnippet() throws {
+    /// The command line writes the model, and docs/interop.md's onnxruntime snippet acts with it as rlbench does.
+    @Test func commandLineAndDocumentedSnippet() throws {
         let checkpoint = try Self.trainAgent("ppo", "CartPole-v1", steps: 256, ["n_envs=1", "n_steps=128"])
         let dir = checkpoint.deletingLastPathComponent()
         let exported = try CLI.run(["export", checkpoint.path, "--onnx", dir.appendingPathComponent("policy.onnx").path])
@@ -254,8 +254,9 @@ import Training
         #expect(none.status != 0 && none.err.contains("--onnx FILE"), "\(none.err)")
 
         let python = try #require(CLI.executable(named: "python3"))
-        let readme = try String(contentsOf: CLI.root.appendingPathComponent("README.md"), encoding: .utf8)
-        let snippet = try #require(readme.matches(of: /```python\n([\s\S]*?)```/).map { String($0.1) }.first { $0.contains("onnxruntime") })
+        let docs = try String(contentsOf: CLI.root.appendingPathComponent("docs/interop.md"), encoding: .utf8)
+        let snippet = try #require(docs.matches(of: /```python\n([\s\S]*?)```/).map { String($0.1) }
+            .first { $0.contains("onnxruntime") && $0.contains("\"scores\", \"action\"") })
         let ran = try CLI.runTool(python, ["-c", snippet], in: dir)
         let saved = try SavedAgent.load(checkpoint)
         let expected = saved.agent.act(batch: [Float](repeating: 0, count: 12), count: 3, deterministic: true).map { action -> Int in
