@@ -128,7 +128,7 @@ public struct SweepSpec: Sendable, Equatable {
         let defaults = spec.filter { $0.key != "groups" }
         groups = try list.enumerated().map { index, item in
             let prefix = "groups[\(index)]."
-            guard let group = item as? [String: Any] else { throw problem(prefix.dropLast() + "", "expected a mapping (agents, environments, …)") }
+            guard let group = item as? [String: Any] else { throw problem("groups[\(index)]", "expected a mapping (agents, environments, …)") }
             for key in group.keys.sorted() where !Self.groupKeys.contains(key) {
                 throw problem(prefix + key, "unknown key; a group's keys: \(Self.groupKeys.joined(separator: ", "))")
             }
