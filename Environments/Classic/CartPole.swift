@@ -256,19 +256,22 @@ final class CartPoleVector: BatchStepper, @unchecked Sendable {
     /// Works in blocks of `block` sub-environments, in three passes over a small scratch area (columns of `block`
     /// values): (1) autoresets, action checks, and each stepping sub-environment's state, force, sine and cosine
     /// (independent libm calls); (2) `CartPole.advance` four sub-environments at a time in `SIMD4<Double>` lanes;
-    /// (3) each sub-environment's new state, flags and bookkeeping. Columns of sub-environments that do not step
-    /// hold stale finite values (never denormal garbage) and their results are ignored.
+    /// (3) the new state, flags and bookkeeping of each sub-environment that stepped. Pass (1) writes zeros in the
+    /// columns of the others and in the lanes past the block's end, so that pass (2) computes on defined, finite
+    /// values (never denormal garbage) whose results are ignored; the scratch area is not cleared per call.
     @inline(__always)
     private func step(_ range: Range<Int>, into out: VectorOutputs, finished: UnsafeMutablePointer<FinishedEpisode>,
               action: (Int) -> Action) -> (finished: Int, error: Error?) {
         let n = Self.block
         var count = 0
         var firstError: Error?
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: 7 * n) { scratch in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: Self.columns * n) { scratch in
             let x = scratch.baseAddress!, xDot = x + n, theta = x + 2 * n, thetaDot = x + 3 * n
             let force = x + 4 * n, sinTheta = x + 5 * n, cosTheta = x + 6 * n
-            // Columns of sub-environments that do not step keep earlier, finite values (zeros at first).
-            scratch.initialize(repeating: 0)
+            /// Fills column k with zeros: a sub-environment that does not step, or a lane past the block's end.
+            func clear(_ k: Int) {
+                for c in 0..<Self.columns { x[c * n + k] = 0 }
+            }
             var first = range.lowerBound
             while first < range.upperBound {
                 let size = min(n, range.upperBound - first)
@@ -279,6 +282,7 @@ final class CartPoleVector: BatchStepper, @unchecked Sendable {
                         start(r, observation: out.observations + 4 * i)
                         r.pointee.needsReset = false
                         out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false; out.autoreset[i] = true
+                        clear(k)
                         continue
                     }
                     out.autoreset[i] = false
@@ -286,17 +290,22 @@ final class CartPoleVector: BatchStepper, @unchecked Sendable {
                     guard case let .discrete(a) = given, a == 0 || a == 1 else {
                         out.rewards[i] = 0; out.terminated[i] = false; out.truncated[i] = false
                         if firstError == nil { firstError = invalidActionError(i, given) }
+                        clear(k)
                         continue
                     }
                     let s = r.pointee.state
                     x[k] = s.x; xDot[k] = s.xDot; theta[k] = s.theta; thetaDot[k] = s.thetaDot
                     force[k] = CartPole.force(action: a)
                     sinTheta[k] = Foundation.sin(s.theta); cosTheta[k] = Foundation.cos(s.theta)
-                    stepping |= 1 << k
+                    stepping |= 1 &<< k
                 }
                 guard stepping != 0 else { first += size; continue }
+                for k in size..<((size + 3) & ~3) { clear(k) }
                 Self.advanceBlock(scratch.baseAddress!, size: size)
-                for k in 0..<size where stepping & (1 << k) != 0 {
+                var pending = stepping
+                while pending != 0 {
+                    let k = pending.trailingZeroBitCount
+                    pending &= pending &- 1
                     let i = first + k, r = records.pointer(i)
                     let state = (x: x[k], xDot: xDot[k], theta: theta[k], thetaDot: thetaDot[k])
                     r.pointee.state = state
@@ -345,6 +354,8 @@ final class CartPoleVector: BatchStepper, @unchecked Sendable {
 
     /// Sub-environments per block of `step` (a multiple of 4).
     static let block = 16
+    /// The scratch columns of `step`: x, ẋ, θ, θ̇, force, sin θ, cos θ.
+    private static let columns = 7
 
     /// The error sub-environment i's `CartPole` throws for `action` (the same message as the generic path).
     private func invalidActionError(_ i: Int, _ action: Action) -> Error {

@@ -86,6 +86,7 @@ public final class VectorEnvironment {
         truncated = [Bool](repeating: false, count: count)
         autoreset = [Bool](repeating: false, count: count)
         finishedEpisodes.reserveCapacity(count)
+        hasDiscreteActions = envs[0].actionSpace.discreteCount != nil
         let continuousSize: Int? = if case .box = envs[0].actionSpace { envs[0].actionSpace.flatCount } else { nil }
         // One contiguous chunk per thread: the fewer pieces, the fewer cache lines change hands per step.
         let chunks = self.threads
@@ -112,6 +113,9 @@ public final class VectorEnvironment {
 
     public var observationSpace: Space { subEnvironments[0].observationSpace }
     public var actionSpace: Space { subEnvironments[0].actionSpace }
+    /// Whether `actionSpace` is discrete (checked once: asking a sub-environment each step costs a retain and two
+    /// calls through the existential, a few percent of a small vector's step).
+    private let hasDiscreteActions: Bool
 
     /// Whether steps go through the sub-environments' batch stepper (from the first `reset` on, when they provide one).
     public var usesFastPath: Bool { stepper.fastPathActive }
@@ -207,7 +211,7 @@ public final class VectorEnvironment {
     /// Steps with one discrete action index per sub-environment, read from `actions` (allocation-free).
     public func step(discrete actions: UnsafeBufferPointer<Int>) throws {
         try checkCount(actions.count)
-        guard actionSpace.discreteCount != nil else {
+        guard hasDiscreteActions else {
             throw EnvironmentError.invalidAction("discrete actions given to a vector of \(actionSpace) action spaces")
         }
         try execute(.discrete(actions.baseAddress!))
@@ -247,7 +251,8 @@ public final class VectorEnvironment {
                 }
             }
         }
-        finishedEpisodes.removeAll(keepingCapacity: true)
+        // Most steps finish no episode: skip the array's (not inlined) removal then.
+        if !finishedEpisodes.isEmpty { finishedEpisodes.removeAll(keepingCapacity: true) }
         stepper.collectFinished(into: &finishedEpisodes) { c in pool?.result(of: c) ?? soloFinished }
         if let pool { stepper.rebalance(after: pool.lastOutcome) }
         completedEpisodes += finishedEpisodes.count
