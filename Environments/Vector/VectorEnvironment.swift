@@ -93,7 +93,8 @@ public final class VectorEnvironment {
         stepper = VectorStepper(envs: envs, observationSize: observationSize, chunks: chunks, continuousActionSize: continuousSize)
         if self.threads > 1 {
             let stepper = stepper
-            pool = WorkerPool(parties: self.threads, chunks: chunks) { stepper.run($0, chunk: $1) }
+            pool = WorkerPool(parties: self.threads, chunks: chunks, body: { stepper.run($0, chunk: $1) },
+                              whole: { stepper.runWhole($0) })
         } else {
             pool = nil
         }
@@ -422,7 +423,19 @@ final class VectorStepper: @unchecked Sendable {
 
     /// Does `job` for the sub-environments of chunk `c`; returns how many episodes finished there.
     func run(_ job: Job, chunk c: Int) -> Int {
-        let out = job.outputs, range = range(of: c, callerShare: job.callerShare)
+        run(job, range(of: c, callerShare: job.callerShare), slot: c)
+    }
+
+    /// Does `job` for every sub-environment in one piece, as if chunk 0 held them all (its finished episodes from
+    /// index 0, its error slot); returns how many episodes finished. Bit-identical to the chunks one by one: each
+    /// sub-environment is stepped once, whoever steps it.
+    func runWhole(_ job: Job) -> Int {
+        run(job, 0..<numEnvs, slot: 0)
+    }
+
+    /// Does `job` for the sub-environments `range`, with chunk `c`'s error slot.
+    private func run(_ job: Job, _ range: Range<Int>, slot c: Int) -> Int {
+        let out = job.outputs
         switch job.mode {
         case let .reset(seed): resetChunk(c, range, seed: seed, into: out); return 0
         case let .discrete(actions): return stepChunk(c, range, .discrete(actions), into: out)

@@ -7,6 +7,7 @@ import Synchronization
 
 /// Persistent worker threads that help the calling thread run one job split into `chunks` independent pieces;
 /// `run(job)` returns when every chunk is done. Each chunk's `body` returns a word, read back with `result(of:)`.
+/// When the caller runs the job alone (below), it does it in one piece if the owner gave a `whole` body.
 ///
 /// Built for per-step synchronization of vector environments, where a batch step takes microseconds and a
 /// dispatch per step would cost more than the work:
@@ -43,6 +44,8 @@ final class WorkerPool<Job: BitwiseCopyable>: @unchecked Sendable {
     /// Independent pieces of each job.
     let chunks: Int
     private let body: @Sendable (Job, Int) -> Int
+    /// Every chunk's work in one call on the calling thread, returning chunk 0's word (the others' are then 0).
+    private let whole: ((Job) -> Int)?
     /// Words shared by all threads, each at the start of its own 128-byte block: `published` (the epoch of the
     /// current job, which follows it in the same block), `sleepers` (workers parked or about to park) and
     /// `stopping` (1 once `shutdown` began).
@@ -105,14 +108,17 @@ final class WorkerPool<Job: BitwiseCopyable>: @unchecked Sendable {
     }
 
     /// Starts `parties - 1` worker threads that will, with the caller, run `body(job, chunk)` for chunks
-    /// 0..<chunks on each `run(job)`.
-    init(parties: Int, chunks: Int, body: @escaping @Sendable (Job, Int) -> Int) {
+    /// 0..<chunks on each `run(job)`. `whole(job)`, if given, must do what the chunks do together, returning
+    /// chunk 0's word as if the others had returned 0: the caller runs it instead of the chunks one by one when it
+    /// runs the job alone (a small job pays a fixed cost per piece).
+    init(parties: Int, chunks: Int, body: @escaping @Sendable (Job, Int) -> Int, whole: ((Job) -> Int)? = nil) {
         precondition(parties >= 1 && chunks >= 1, "bad worker pool size \(parties)/\(chunks)")
         precondition(MemoryLayout<Job>.size <= (Self.stride - 1) * MemoryLayout<Int>.stride && MemoryLayout<Job>.alignment <= 8,
                      "a worker pool job must fit in its cache-line block")
         self.parties = parties
         self.chunks = chunks
         self.body = body
+        self.whole = whole
         slots = Self.allocateWords(2 * chunks * Self.stride)
         shared = Self.allocateWords(3 * Self.stride)
         mutex = .allocate(capacity: 1)
@@ -167,6 +173,16 @@ final class WorkerPool<Job: BitwiseCopyable>: @unchecked Sendable {
         done(c)[1].store(body(job, c), ordering: .relaxed)
     }
 
+    /// Runs every chunk on the calling thread: in one piece with `whole`, otherwise one by one.
+    private func runAlone(_ job: Job) {
+        guard let whole else {
+            for c in 0..<chunks { runHere(job, chunk: c) }
+            return
+        }
+        done(0)[1].store(whole(job), ordering: .relaxed)
+        for c in 1..<chunks { done(c)[1].store(0, ordering: .relaxed) }
+    }
+
     /// The job of the current epoch, stored right after the epoch word.
     private var jobAddress: UnsafeMutableRawPointer { UnsafeMutableRawPointer(shared + 1) }
 
@@ -174,21 +190,15 @@ final class WorkerPool<Job: BitwiseCopyable>: @unchecked Sendable {
     /// done. Not reentrant: one `run` at a time. After `shutdown()` the caller runs every chunk itself.
     func run(_ job: Job) {
         lastOutcome = .solo
-        guard parties > 1, !isShutDown else {
-            for c in 0..<chunks { runHere(job, chunk: c) }
-            return
-        }
+        guard parties > 1, !isShutDown else { return runAlone(job) }
         if windowRuns == 0 { windowStart = Self.now() }
         windowRuns += 1
         if windowRuns % Self.windowCheck == 0 {
             let elapsed = Self.now() - windowStart
             if elapsed >= Self.windowNanoseconds { endWindow(elapsed: elapsed) }
         }
-        guard parallel else {
-            // The slots keep their epoch: every chunk is still "claimed and done" for it.
-            for c in 0..<chunks { runHere(job, chunk: c) }
-            return
-        }
+        // The slots keep their epoch: every chunk is still "claimed and done" for it.
+        guard parallel else { return runAlone(job) }
         epoch += 1
         jobAddress.storeBytes(of: job, as: Job.self)
         published.pointee.store(epoch, ordering: .releasing)

@@ -176,8 +176,10 @@ import Testing
         } throws: { "\($0)".contains("sub-environment 1 has spaces") }
     }
 
-    @Test func subEnvironmentErrorIsRethrownAfterOthersStep() throws {
+    @Test(arguments: [false, true])
+    func subEnvironmentErrorIsRethrownAfterOthersStep(closed: Bool) throws {
         let v = try VectorEnvironment(count: 4, threads: 2) { _ in CounterEnvironment(length: 10) }
+        if closed { v.close() }
         v.reset(seed: 0)
         #expect(throws: EnvironmentError.invalidAction("Counter takes 0 or 1, got discrete(7)")) { try v.step([1, 1, 7, 1]) }
         #expect(v.envs.map { ($0 as! CounterEnvironment).count } == [1, 1, 0, 1])
@@ -211,6 +213,23 @@ import Testing
             try v.step([Int](repeating: t % 2, count: 6)); try reference.step([Int](repeating: t % 2, count: 6))
             #expect(Snapshot(v) == Snapshot(reference))
         }
+    }
+
+    @Test(arguments: ["Counter", "CartPole-v1"])
+    func callerAloneStepsInOnePieceExactly(id: String) throws {
+        // Without its workers (closed here; the pool also runs alone when its workers do not pay) the caller steps
+        // every sub-environment in one piece, as chunk 0: observations, flags and finished episodes (in order) as
+        // with one thread.
+        let make = { (threads: Int) in
+            try VectorEnvironment(count: 40, threads: threads) { _ in
+                id == "Counter" ? CounterEnvironment(length: 9, randomLength: true) : try Registry.make(id)
+            }
+        }
+        let reference = try run(try make(1), seed: 8, steps: 300)
+        let alone = try make(3)
+        alone.close()
+        #expect(try run(alone, seed: 8, steps: 300) == reference)
+        #expect(reference.contains { $0.finished.count > 1 })
     }
 
     @Test func parkedWorkersWakeUp() throws {
