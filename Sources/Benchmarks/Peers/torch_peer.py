@@ -1,9 +1,9 @@
 # The PyTorch side of `rlbench bench layers` and `rlbench bench generative`: the same models and steps as
 # LayerSteps.swift and Sources/Generative. Exit status 3 when torch cannot be imported. argv: threads, then
-#   session                    prints "ready <torch version>", then answers lines "<model> <batch> <seconds> [mnist dir]"
-#                              with the median step time in microseconds
+#   session                    prints "ready <torch version>", then answers lines "<model> <batch> <seconds> [argument]"
+#                              (the MNIST folder, or the GAN's settings as JSON) with the median step time in µs
 #   lenet_epoch <mnist dir>    one MNIST epoch of LeNet-5 (batch 64, Adam): a JSON object
-#   vae <mnist dir> <epochs>   the PyTorch examples' MNIST VAE: a JSON object
+#   vae <mnist dir> <epochs> [seed]   the PyTorch examples' MNIST VAE (torch.manual_seed(seed), 0 by default): a JSON object
 import gzip, json, os, resource, statistics, sys, time
 try:
     import torch
@@ -177,7 +177,8 @@ def vae_loss(recon, x, mu, logvar):
     return F.binary_cross_entropy(recon, x, reduction="sum") - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
 
 
-def vae(directory, epochs):
+def vae(directory, epochs, seed=0):
+    torch.manual_seed(seed)
     train, _ = mnist(directory, "train")
     test, _ = mnist(directory, "test")
     model = VAE()
@@ -210,4 +211,4 @@ if __name__ == "__main__":
     elif mode == "lenet_epoch":
         lenet_epoch(sys.argv[3])
     elif mode == "vae":
-        vae(sys.argv[3], int(sys.argv[4]))
+        vae(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0)
