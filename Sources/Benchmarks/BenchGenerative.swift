@@ -15,7 +15,8 @@ struct BenchGenerative: ParsableCommand {
         Rows (--json): {"name": "epoch_s", "model": "vae", "data": "mnist", "backend": ..., "value": ..., "test_neg_elbo": ...} \
         (the median epoch of --epochs, training steps alone; the VAE is Sources/Generative's, built by GenerativeRun with \
         its tuned MNIST settings, against the PyTorch examples' vae/main.py), {"name": "peak_rss_mb", ...} of each \
-        backend's VAE process, {"name": "step_us", "model": "gan", "data": "digits", ...} (GAN.swift's default settings) \
+        backend's VAE process, {"name": "step_us", "model": "gan", "data": "digits", ...} (the tuned digits settings, \
+        which the PyTorch peer builds too) \
         and {"name": "step_us", "model": "dcgan", "data": "mnist", "batch": 64, ...} (the step of bench layers).
         """)
 
@@ -108,24 +109,43 @@ func generativeOptions(model: String, data: String, dataDirectory: URL? = nil) -
     return options
 }
 
-/// One step of Sources/Generative's MLP GAN with its default settings, on the 8×8 digits.
+/// One step of Sources/Generative's MLP GAN with its tuned settings on the 8×8 digits (packing, dropout and label
+/// smoothing included); the PyTorch peer builds the same networks from `peerSettings`.
 final class GANStep: TrainingStep {
     let model = "gan", batch: Int
     let training: GenerativeRun
+    let config: GAN.Config
+    let features: Int
     var rng = SeededGenerator(seed: 3)
     var next = 0
 
-    /// Latent 64 → 256 → 256 → 64 and 64 → 256 → 256 → 1; G forward twice (no grad once), D forward three times.
+    /// G forward twice (once without gradients), D forward three times on packed rows; backward = twice forward.
     var flops: Double {
-        let g = 64.0 * 256 + 256 * 256 + 256 * 64, d = 64.0 * 256 + 256 * 256 + 256
-        return 2 * Double(batch) * (4 * g + 9 * d)
+        let g = macs([config.game.latentSize] + config.generatorHidden + [features])
+        let d = macs([features * config.pack] + config.discriminatorHidden + [1])
+        return 2 * (4 * Double(batch) * g + 9 * Double(batch / config.pack) * d)
+    }
+
+    var peerSettings: String? {
+        func sizes(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ",") + "]" }
+        return "{\"latent\":\(config.game.latentSize),\"features\":\(features),\"generator\":\(sizes(config.generatorHidden)),"
+            + "\"discriminator\":\(sizes(config.discriminatorHidden)),\"pack\":\(config.pack),\"dropout\":\(config.dropout),"
+            + "\"label_smoothing\":\(config.game.labelSmoothing),\"beta1\":\(config.game.beta1),"
+            + "\"learning_rate\":\(config.training.learningRate),\"generator_learning_rate\":\(config.generatorLearningRate),"
+            + "\"generator_average\":\(config.game.generatorAverage)}"
     }
 
     init() throws {
         training = try GenerativeRun(generativeOptions(model: "gan", data: "digits"))
+        guard let gan = training.model as? GAN else { throw ValidationError("bench generative: the gan model is not GAN.swift's") }
+        config = gan.config
+        features = training.train.featureCount
         batch = training.batchSize
         training.model.setTraining(true)
     }
+
+    /// Multiply-adds of one row through dense layers of these widths.
+    private func macs(_ widths: [Int]) -> Double { zip(widths, widths.dropFirst()).reduce(0) { $0 + Double($1.0 * $1.1) } }
 
     func run() {
         let train = training.train

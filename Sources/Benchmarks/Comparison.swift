@@ -56,9 +56,10 @@ final class TorchSession {
         process.waitUntilExit()
     }
 
-    /// The median step time of `model` in PyTorch, in seconds (nil if the peer failed).
-    func medianStepTime(model: String, batch: Int, seconds: Double, mnist: String? = nil) -> Double? {
-        let line = [model, String(batch), String(seconds)] + (mnist.map { [$0] } ?? [])
+    /// The median step time of `model` in PyTorch, in seconds (nil if the peer failed); `argument` is the MNIST
+    /// folder or the step's `peerSettings`.
+    func medianStepTime(model: String, batch: Int, seconds: Double, argument: String? = nil) -> Double? {
+        let line = [model, String(batch), String(seconds)] + (argument.map { [$0] } ?? [])
         input.fileHandleForWriting.write(Data((line.joined(separator: " ") + "\n").utf8))
         return readLine().flatMap(Double.init).map { $0 * 1e-6 }
     }
@@ -159,7 +160,8 @@ struct ComparisonOptions: ParsableArguments {
             var core: [Double] = [], theirs: [Double] = []
             for _ in 0..<rounds {
                 core.append(medianStepTime(seconds: seconds, step.run))
-                if let t = torch?.medianStepTime(model: step.model, batch: step.batch, seconds: seconds, mnist: mnist) { theirs.append(t) }
+                if let t = torch?.medianStepTime(model: step.model, batch: step.batch, seconds: seconds,
+                                                         argument: step.peerSettings ?? mnist) { theirs.append(t) }
             }
             emit(name: name, step: step, backend: "core", seconds: median(core), extra: extra, peak: peak)
             if !theirs.isEmpty {

@@ -11,7 +11,14 @@ protocol TrainingStep: AnyObject {
     /// Floating-point operations of one step: 2 per multiply-add of the convolutions, products and recurrences, and
     /// backward = twice forward (the input and the weight gradients). Element-wise work is not counted.
     var flops: Double { get }
+    /// What the PyTorch peer needs to build the same network (a JSON object without spaces), when the network
+    /// follows a configuration rather than a fixed shape.
+    var peerSettings: String? { get }
     func run()
+}
+
+extension TrainingStep {
+    var peerSettings: String? { nil }
 }
 
 /// Multiply-adds of one sample through a convolution or product: `outputs` values, each a sum of `taps` products.

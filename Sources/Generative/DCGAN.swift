@@ -76,8 +76,9 @@ public final class DCGAN: AdversarialModel {
         if config.weightInit == "dcgan" {
             for network in [generator, discriminator, discriminatorHead] as [Module] { Self.paperInitialization(network, using: &weights) }
         }
-        generatorOptimizer = Self.optimizer([("generator", generator)], config)
-        discriminatorOptimizer = Self.optimizer([("discriminator", discriminator), ("discriminator_head", discriminatorHead)], config)
+        generatorOptimizer = Self.optimizer([("generator", generator)], config, generator: true)
+        discriminatorOptimizer = Self.optimizer([("discriminator", discriminator), ("discriminator_head", discriminatorHead)], config,
+                                                generator: false)
         generatorAverage = Self.average(of: generator, config)
     }
 

@@ -42,6 +42,8 @@ public struct AdversarialSettings: Sendable {
     /// One-sided: the real samples' target is 1 − this.
     public var labelSmoothing = 0.0
     public var beta1 = 0.5
+    /// The generator's Adam step size; 0 takes the training's `learning_rate`, as both networks share it by default.
+    public var generatorLearningRate = 0.0
     /// The decay of the generator's moving average (0: samples come from the last step's weights).
     public var generatorAverage = 0.0
 
@@ -54,12 +56,19 @@ public protocol AdversarialConfig: ModelConfig {
 }
 
 extension AdversarialConfig {
+    /// The generator's step size: its own when set (InfoGAN's 1e-3 against the discriminator's 2e-4), else the shared one.
+    public var generatorLearningRate: Double { game.generatorLearningRate > 0 ? game.generatorLearningRate : training.learningRate }
+}
+
+extension AdversarialConfig {
     /// The fields of the game's settings and the training's, after a model's own.
     static var adversarialFields: [ConfigField<Self>] {
         [.int("latent_size", \.game.latentSize, min: 1, max: 4096, "dimensions of the noise z"),
          .choice("generator_loss", \.game.generatorLoss, ["non_saturating", "minimax"], "the generator's objective"),
          .double("label_smoothing", \.game.labelSmoothing, in: 0...0.5, "one-sided: real images' target is 1 − this"),
          .double("beta1", \.game.beta1, in: 0...0.999, "Adam's β₁, both networks"),
+         .double("generator_learning_rate", \.game.generatorLearningRate, in: 0...1,
+                 "the generator's Adam step size (0: learning_rate, as the discriminator's)"),
          .double("generator_average", \.game.generatorAverage, in: 0...0.9999,
                  "samples come from a moving average of the generator's weights with this decay (0: the last step's)")]
             + trainingFields
@@ -143,10 +152,11 @@ extension AdversarialModel {
         config.game.generatorAverage > 0 ? ExponentialMovingAverage(of: generator, decay: Float(config.game.generatorAverage)) : nil
     }
 
-    /// Adam with the game's β₁ over `networks`, for one player.
-    static func optimizer(_ networks: [(name: String, module: Module)], _ config: Config) -> Adam {
-        Adam(networks.flatMap { prefixed($0.name, $0.module.namedParameters()) },
-             learningRate: Float(config.training.learningRate), beta1: Float(config.game.beta1))
+    /// Adam with the game's β₁ over one player's `networks`.
+    static func optimizer(_ networks: [(name: String, module: Module)], _ config: Config, generator: Bool) -> Adam {
+        let rate = generator ? config.generatorLearningRate : config.training.learningRate
+        return Adam(networks.flatMap { prefixed($0.name, $0.module.namedParameters()) },
+                    learningRate: Float(rate), beta1: Float(config.game.beta1))
     }
 }
 
@@ -204,8 +214,8 @@ public final class GAN: AdversarialModel {
         }
         layers.append(Linear(width, 1, using: &weights))
         discriminator = Sequential(layers)
-        generatorOptimizer = Self.optimizer([("generator", generator)], config)
-        discriminatorOptimizer = Self.optimizer([("discriminator", discriminator)], config)
+        generatorOptimizer = Self.optimizer([("generator", generator)], config, generator: true)
+        discriminatorOptimizer = Self.optimizer([("discriminator", discriminator)], config, generator: false)
         generatorAverage = Self.average(of: generator, config)
     }
 
@@ -214,7 +224,8 @@ public final class GAN: AdversarialModel {
     /// With `learning_rate_decay`, the step size falls linearly to 0 over the run: the samples settle on the modes.
     public func trainingRemaining(_ fraction: Double) {
         guard config.learningRateDecay else { return }
-        for optimizer in [generatorOptimizer, discriminatorOptimizer] { optimizer.learningRate = Float(config.training.learningRate * fraction) }
+        generatorOptimizer.learningRate = Float(config.generatorLearningRate * fraction)
+        discriminatorOptimizer.learningRate = Float(config.training.learningRate * fraction)
     }
 
     /// With packing, each run of `pack` consecutive rows is one input (a batch's rows beyond a whole pack are left out).

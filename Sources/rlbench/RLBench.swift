@@ -15,7 +15,6 @@ struct RLBench: ParsableCommand {
             Run.self,
             Sample.self,
             Eval.self,
-            Export.self,
             Play.self,
             List.self,
             Env.self,

@@ -86,6 +86,16 @@ import TestSupport
     }
 
     /// `env list` states Gymnasium's spaces, time limits and reward thresholds.
+    /// `rlbench --help` names each subcommand once.
+    @Test func helpListsEachSubcommandOnce() throws {
+        let help = try CLI.run(["--help"])
+        #expect(help.status == 0)
+        let names = help.out.components(separatedBy: "SUBCOMMANDS:").last!.split(separator: "\n")
+            .filter { $0.hasPrefix("  ") && !$0.hasPrefix("   ") }.compactMap { $0.split(separator: " ").first.map(String.init) }
+        #expect(names.contains("run") && names.contains("export") && names.contains("bench"), "\(names)")
+        #expect(Set(names).count == names.count, "listed twice: \(names)")
+    }
+
     @Test func envListShowsGymnasiumsSpecs() throws {
         let r = try CLI.run(["env", "list"])
         #expect(r.status == 0, "\(r.err)")

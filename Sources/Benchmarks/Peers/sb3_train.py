@@ -101,7 +101,9 @@ if normalize:
     evaluation = VecNormalize(evaluation, training=False, norm_reward=False)
     evaluation.obs_rms = venv.obs_rms
 mean, std = evaluate_policy(model, evaluation, n_eval_episodes=100, deterministic=True)
+# The mean return of the last 100 training episodes (Monitor's, before any normalization), as rlbench's metrics.csv.
+training = [info["r"] for info in model.ep_info_buffer]
 print(json.dumps({"name": "sb3_train", "agent": agent, "env": env_id, "seed": seed, "steps": model.num_timesteps,
                   "wall_s": wall, "steps_per_s": model.num_timesteps / wall, "eval_mean": float(mean),
-                  "eval_std": float(std), "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "eval_std": float(std), "train_last100_mean": sum(training) / len(training) if training else None, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "versions": "%s%s, torch %s" % (versions, sb3.__version__, torch.__version__)}))

@@ -1,9 +1,9 @@
 # The PyTorch side of `rlbench bench layers` and `rlbench bench generative`: the same models and steps as
 # LayerSteps.swift and Sources/Generative. Exit status 3 when torch cannot be imported. argv: threads, then
-#   session                    prints "ready <torch version>", then answers lines "<model> <batch> <seconds> [mnist dir]"
-#                              with the median step time in microseconds
+#   session                    prints "ready <torch version>", then answers lines "<model> <batch> <seconds> [argument]"
+#                              (the MNIST folder, or the GAN's settings as JSON) with the median step time in µs
 #   lenet_epoch <mnist dir>    one MNIST epoch of LeNet-5 (batch 64, Adam): a JSON object
-#   vae <mnist dir> <epochs>   the PyTorch examples' MNIST VAE: a JSON object
+#   vae <mnist dir> <epochs> [seed]   the PyTorch examples' MNIST VAE (torch.manual_seed(seed), 0 by default): a JSON object
 import gzip, json, os, resource, statistics, sys, time
 try:
     import torch
@@ -88,25 +88,41 @@ def lstm_step(batch, data):
 
 
 def gan_step(batch, data):
-    """rlbench's MLP GAN with its default settings on 8x8 digits (64 features; values do not change the time)."""
-    latent, features = 64, 64
-    g = nn.Sequential(nn.Linear(latent, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, features), nn.Tanh())
-    d = nn.Sequential(nn.Linear(features, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256), nn.LeakyReLU(0.2), nn.Linear(256, 1))
-    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    real = torch.rand(batch, features) * 2 - 1
-    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
+    """rlbench's MLP GAN with the settings rlbench sends (its tuned digits ones: the sizes, PacGAN packing, dropout,
+    one-sided label smoothing, Adam, the generator's moving average); values do not change the time."""
+    c = json.loads(data)
+    def dense(widths, hidden, last):
+        layers = []
+        for i, (a, b) in enumerate(zip(widths, widths[1:])):
+            layers.append(nn.Linear(a, b))
+            layers += hidden() if i < len(widths) - 2 else last
+        return nn.Sequential(*layers)
+    g = dense([c["latent"]] + c["generator"] + [c["features"]], lambda: [nn.ReLU()], [nn.Tanh()])
+    leaky = lambda: [nn.LeakyReLU(0.2)] + ([nn.Dropout(c["dropout"])] if c["dropout"] > 0 else [])
+    d = dense([c["features"] * c["pack"]] + c["discriminator"] + [1], leaky, [])
+    betas = (c["beta1"], 0.999)
+    opt_g = torch.optim.Adam(g.parameters(), lr=c["generator_learning_rate"], betas=betas)
+    opt_d = torch.optim.Adam(d.parameters(), lr=c["learning_rate"], betas=betas)
+    average = [p.detach().clone() for p in g.parameters()] if c["generator_average"] > 0 else None
+    packs = batch // c["pack"]
+    judged = lambda x: d(x[:packs * c["pack"]].reshape(packs, -1))
+    real = torch.rand(batch, c["features"]) * 2 - 1
+    real_target, ones, zeros = torch.full((packs, 1), 1 - c["label_smoothing"]), torch.ones(packs, 1), torch.zeros(packs, 1)
     def step():
         with torch.no_grad():
-            fake = g(torch.randn(batch, latent))
-        d_loss = F.binary_cross_entropy_with_logits(d(real), ones) + F.binary_cross_entropy_with_logits(d(fake), zeros)
+            fake = g(torch.randn(batch, c["latent"]))
+        d_loss = F.binary_cross_entropy_with_logits(judged(real), real_target) + F.binary_cross_entropy_with_logits(judged(fake), zeros)
         opt_d.zero_grad()
         d_loss.backward()
         opt_d.step()
-        g_loss = F.binary_cross_entropy_with_logits(d(g(torch.randn(batch, latent))), ones)
+        g_loss = F.binary_cross_entropy_with_logits(judged(g(torch.randn(batch, c["latent"]))), ones)
         opt_g.zero_grad()
         g_loss.backward()
         opt_g.step()
+        if average is not None:
+            with torch.no_grad():
+                for a, p in zip(average, g.parameters()):
+                    a.lerp_(p, 1 - c["generator_average"])
     return step
 
 
@@ -161,7 +177,8 @@ def vae_loss(recon, x, mu, logvar):
     return F.binary_cross_entropy(recon, x, reduction="sum") - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
 
 
-def vae(directory, epochs):
+def vae(directory, epochs, seed=0):
+    torch.manual_seed(seed)
     train, _ = mnist(directory, "train")
     test, _ = mnist(directory, "test")
     model = VAE()
@@ -194,4 +211,4 @@ if __name__ == "__main__":
     elif mode == "lenet_epoch":
         lenet_epoch(sys.argv[3])
     elif mode == "vae":
-        vae(sys.argv[3], int(sys.argv[4]))
+        vae(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 0)
