@@ -7,7 +7,8 @@ fraction (samples the LeNet classifies with probability > 0.9) and the entropy o
 10,000 samples, as eval.json's classifier_confident_fraction and classifier_entropy; after each epoch the same on
 2,000 samples; and with --real, the scorer's own figures on the MNIST test images (the ceiling a generator can reach).
 The knobs mirror rlbench's dcgan keys: --channels (channels), --dense (dense: a hidden linear layer of that many
-units with batch norm in both networks, as InfoGAN's MNIST networks; 0: none), --batch, --label-smoothing, and
+units with batch norm in both networks, as InfoGAN's MNIST networks; 0: none), --batch, --label-smoothing,
+--generator-lr (generator_learning_rate), and
 --average (generator_average: also score samples of a moving average of the generator's weights and batch-norm
 statistics with this decay).
 """
@@ -22,6 +23,7 @@ parser.add_argument("--channels", default="64,128", help="the discriminator's tw
 parser.add_argument("--dense", type=int, default=0, help="a hidden linear layer of this width in both networks (0: none)")
 parser.add_argument("--batch", type=int, default=64)
 parser.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real images' target is 1 - this")
+parser.add_argument("--generator-lr", type=float, default=2e-4, help="the generator's Adam step size (the discriminator's: 2e-4)")
 parser.add_argument("--average", type=float, default=0.0, help="also score a moving average of G with this decay")
 parser.add_argument("--mnist", required=True, help="folder of MNIST's IDX files")
 parser.add_argument("--scorer", required=True, help="rlbench's cached LeNet scorer (mnist-lenet.safetensors)")
@@ -72,7 +74,7 @@ for m in list(G.modules()) + list(D.modules()):  # the DCGAN paper's initializat
         nn.init.normal_(m.weight, 0, 0.02); nn.init.zeros_(m.bias)
     if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
         nn.init.normal_(m.weight, 1, 0.02); nn.init.zeros_(m.bias)
-optG = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
+optG = torch.optim.Adam(G.parameters(), args.generator_lr, betas=(0.5, 0.999))
 optD = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
 bce = nn.BCEWithLogitsLoss()
 average = copy.deepcopy(G) if args.average else None
