@@ -127,12 +127,14 @@ final class GANStep: TrainingStep {
     }
 
     var peerSettings: String? {
-        func sizes(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ",") + "]" }
-        return "{\"latent\":\(config.game.latentSize),\"features\":\(features),\"generator\":\(sizes(config.generatorHidden)),"
-            + "\"discriminator\":\(sizes(config.discriminatorHidden)),\"pack\":\(config.pack),\"dropout\":\(config.dropout),"
-            + "\"label_smoothing\":\(config.game.labelSmoothing),\"beta1\":\(config.game.beta1),"
-            + "\"learning_rate\":\(config.training.learningRate),\"generator_learning_rate\":\(config.generatorLearningRate),"
-            + "\"generator_average\":\(config.game.generatorAverage)}"
+        let settings: [String: Any] = [
+            "latent": config.game.latentSize, "features": features, "generator": config.generatorHidden,
+            "discriminator": config.discriminatorHidden, "pack": config.pack, "dropout": config.dropout,
+            "label_smoothing": config.game.labelSmoothing, "beta1": config.game.beta1,
+            "learning_rate": config.training.learningRate, "generator_learning_rate": config.generatorLearningRate,
+            "generator_average": config.game.generatorAverage]
+        // JSONSerialization writes no spaces, so the settings stay one field of the session's line.
+        return (try? JSONSerialization.data(withJSONObject: settings, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) }
     }
 
     init() throws {
