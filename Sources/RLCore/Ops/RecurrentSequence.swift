@@ -68,9 +68,11 @@ extension Tensor {
         let projected = affine(x.data, rows: rows, weight: weightIH, bias: biasIH)
         let initialH = h0?.data ?? [Float](repeating: 0, count: batch * hidden)
         let initialC = c0?.data ?? [Float](repeating: 0, count: cell == .lstm ? batch * hidden : 0)
-        var cache = [Float](repeating: 0, count: steps * batch * cell.cacheWidth * hidden)
-        // Hidden states of every step, then (LSTM) the last cell state.
-        var states = [Float](repeating: 0, count: rows * hidden + (cell == .lstm ? batch * hidden : 0))
+        // Both written whole by the forward loop. `states`: the hidden states of every step, then (LSTM) the last cell
+        // state.
+        let (cacheCount, stateCount) = (steps * batch * cell.cacheWidth * hidden, rows * hidden + (cell == .lstm ? batch * hidden : 0))
+        var cache = [Float](unsafeUninitializedCapacity: cacheCount) { $1 = cacheCount }
+        var states = [Float](unsafeUninitializedCapacity: stateCount) { $1 = stateCount }
         pass.forward(projected: projected, weightHH: weightHH.data, biasHH: biasHH?.data, h0: initialH, c0: initialC,
                      states: &states, cache: &cache)
 
@@ -151,26 +153,27 @@ struct RecurrentPass {
             Gemm.multiply(transA: false, transB: false, m: count, n: GH, k: H, alpha: 1,
                           a: t == 0 ? h0 + first * H : UnsafePointer(out + (first * T + t - 1) * H), lda: t == 0 ? H : T * H,
                           b: wT, ldb: GH, beta: 1, c: hp, ldc: GH)
-            for b in samples {
-                let x = xp + (b * T + t) * GH, h = hp + (b - first) * GH, y = out + (b * T + t) * H
-                switch cell {
-                case .rnnTanh:
+            // Step t's rows: sample b's in `projected` and `states` at b·T + t, in `cache` at t·B + b.
+            let x = xp + (first * T + t) * GH, y = out + (first * T + t) * H
+            switch cell {
+            case .rnnTanh:
+                for r in 0..<count {
+                    let (x, h, y) = (x + r * T * GH, hp + r * GH, y + r * T * H)
                     for j in 0..<H { y[j] = x[j] + h[j] }
                     rl_tanh(y, y, H)
-                case .lstm:
-                    let v = cache! + (t * B + b) * W
-                    let cPrev: UnsafePointer<Float> = t == 0 ? c0! + b * H : UnsafePointer(v - B * W + 4 * H)
-                    for j in 0..<(4 * H) { v[j] = x[j] + h[j] }
-                    RecurrentPass.sigmoidInPlace(v, 2 * H)
-                    rl_tanh(v + 2 * H, v + 2 * H, H)
-                    RecurrentPass.sigmoidInPlace(v + 3 * H, H)
-                    for j in 0..<H { v[4 * H + j] = v[H + j] * cPrev[j] + v[j] * v[2 * H + j] }
-                    rl_tanh(v + 4 * H, v + 5 * H, H)
-                    for j in 0..<H { y[j] = v[3 * H + j] * v[5 * H + j] }
-                    if t == T - 1 { (out + B * T * H + b * H).update(from: v + 4 * H, count: H) }
-                case .gru:
-                    let v = cache! + (t * B + b) * W
-                    let hPrev: UnsafePointer<Float> = t == 0 ? h0 + b * H : UnsafePointer(y - H)
+                }
+            case .lstm:
+                // All the range's samples in one pass of the fused kernel; c_{t-1} is in the previous step's cache.
+                let v = cache! + (t * B + first) * W
+                let (cPrev, cPrevStride) = t == 0 ? (c0! + first * H, H) : (UnsafePointer(v - B * W + 4 * H), W)
+                rl_lstm_forward(count, H, x, T * GH, hp, GH, cPrev, cPrevStride, v, W, y, T * H)
+                if t == T - 1 {
+                    for r in 0..<count { (out + B * T * H + (first + r) * H).update(from: v + r * W + 4 * H, count: H) }
+                }
+            case .gru:
+                for r in 0..<count {
+                    let (x, h, y, v) = (x + r * T * GH, hp + r * GH, y + r * T * H, cache! + (t * B + first + r) * W)
+                    let hPrev: UnsafePointer<Float> = t == 0 ? h0 + (first + r) * H : UnsafePointer(y - H)
                     for j in 0..<(2 * H) { v[j] = x[j] + h[j] }
                     RecurrentPass.sigmoidInPlace(v, 2 * H)
                     for j in 0..<H {
@@ -194,15 +197,21 @@ struct RecurrentPass {
     func backward(_ upstream: [Float], states: [Float], cache: [Float], weightHH: [Float], h0: [Float], c0: [Float],
                   needInitialState: Bool) -> Gradients {
         let (B, T, H, GH) = (batch, steps, hidden, gates)
-        var previous = [Float](repeating: 0, count: B * T * H)
-        for b in 0..<B {
-            for t in 0..<T {
-                let source = t == 0 ? h0[(b * H)..<((b + 1) * H)] : states[((b * T + t - 1) * H)..<((b * T + t) * H)]
-                previous.replaceSubrange(((b * T + t) * H)..<((b * T + t + 1) * H), with: source)
+        // Sample b's rows: h0, then its states of steps 0 ..< T − 1.
+        let previous = [Float](unsafeUninitializedCapacity: B * T * H) { p, count in
+            let p = p.baseAddress!
+            for b in 0..<B {
+                h0.withUnsafeBufferPointer { (p + b * T * H).initialize(from: $0.baseAddress! + b * H, count: H) }
+                states.withUnsafeBufferPointer {
+                    (p + (b * T + 1) * H).initialize(from: $0.baseAddress! + b * T * H, count: (T - 1) * H)
+                }
             }
+            count = B * T * H
         }
-        var dProjected = [Float](repeating: 0, count: B * T * GH)
-        var dHidden = cell == .gru ? dProjected : []
+        // Both written whole by the backward loop.
+        let (gradientCount, gruCount) = (B * T * GH, cell == .gru ? B * T * GH : 0)
+        var dProjected = [Float](unsafeUninitializedCapacity: gradientCount) { $1 = gradientCount }
+        var dHidden = [Float](unsafeUninitializedCapacity: gruCount) { $1 = gruCount }
         // The gradient reaching h_t (and c_t) from later steps, carried backwards; it ends as dh0 (dc0).
         var dh = [Float](repeating: 0, count: B * H)
         var dc = cell == .lstm ? Array(upstream[(B * T * H)...]) : []
@@ -241,31 +250,26 @@ struct RecurrentPass {
         let cache = buffers.cache, c0 = buffers.c0, dc = buffers.dc, hPrevAll = buffers.previous
         // The LSTM and RNN send the same pre-activation gradient to both projections.
         let dhp = cell == .gru ? buffers.dHiddenGRU! : dxp
-        let first = samples.lowerBound
+        let first = samples.lowerBound, count = samples.count
         for t in stride(from: T - 1, through: 0, by: -1) {
-            for b in samples {
-                let k = b * T + t
-                let up = g + k * H, carry = dh + b * H, dx = dxp + k * GH
-                switch cell {
-                case .rnnTanh:
-                    let y = out + k * H
+            // Step t's rows: sample b's in the batch-first buffers at b·T + t, in `cache` at t·B + b.
+            let up = g + (first * T + t) * H, dx = dxp + (first * T + t) * GH, carry = dh + first * H
+            switch cell {
+            case .rnnTanh:
+                for r in 0..<count {
+                    let (up, dx, carry, y) = (up + r * T * H, dx + r * T * GH, carry + r * H, out + ((first + r) * T + t) * H)
                     for j in 0..<H { dx[j] = (up[j] + carry[j]) * (1 - y[j] * y[j]); carry[j] = 0 }
-                case .lstm:
-                    let v = cache! + (t * B + b) * W, dcb = dc! + b * H
-                    let cPrev: UnsafePointer<Float> = t == 0 ? c0! + b * H : v - B * W + 4 * H
-                    for j in 0..<H {
-                        let i = v[j], f = v[H + j], gg = v[2 * H + j], o = v[3 * H + j], tc = v[5 * H + j]
-                        let dhj = up[j] + carry[j]
-                        let dcj = dcb[j] + dhj * o * (1 - tc * tc)
-                        dx[j] = dcj * gg * i * (1 - i)
-                        dx[H + j] = dcj * cPrev[j] * f * (1 - f)
-                        dx[2 * H + j] = dcj * i * (1 - gg * gg)
-                        dx[3 * H + j] = dhj * tc * o * (1 - o)
-                        dcb[j] = dcj * f
-                        carry[j] = 0
-                    }
-                case .gru:
-                    let v = cache! + (t * B + b) * W, dhh = dhp + k * GH, hPrev = hPrevAll + k * H
+                }
+            case .lstm:
+                // All the range's samples in one pass of the fused kernel; c_{t-1} is in the previous step's cache.
+                let v = cache! + (t * B + first) * W
+                let (cPrev, cPrevStride) = t == 0 ? (c0! + first * H, H) : (v - B * W + 4 * H, W)
+                rl_lstm_backward(count, H, up, T * H, carry, H, v, W, cPrev, cPrevStride, dc! + first * H, H, dx, T * GH)
+            case .gru:
+                for row in 0..<count {
+                    let k = (first + row) * T + t
+                    let (up, dx, carry, v) = (up + row * T * H, dx + row * T * GH, carry + row * H, cache! + (t * B + first + row) * W)
+                    let dhh = dhp + k * GH, hPrev = hPrevAll + k * H
                     for j in 0..<H {
                         let r = v[j], z = v[H + j], n = v[2 * H + j], hn = v[3 * H + j]
                         let dhj = up[j] + carry[j]
@@ -284,7 +288,7 @@ struct RecurrentPass {
             if t > 0 || needInitialState {
                 let slices = (GH + 255) / 256, depth = (GH + slices - 1) / slices
                 for start in stride(from: 0, to: GH, by: depth) {
-                    Gemm.multiply(transA: false, transB: false, m: samples.count, n: H, k: min(depth, GH - start), alpha: 1,
+                    Gemm.multiply(transA: false, transB: false, m: count, n: H, k: min(depth, GH - start), alpha: 1,
                                   a: dhp + (first * T + t) * GH + start, lda: T * GH, b: buffers.weightHH + start * H,
                                   ldb: H, beta: 1, c: dh + first * H, ldc: H)
                 }
