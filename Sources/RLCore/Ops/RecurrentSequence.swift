@@ -65,7 +65,6 @@ extension Tensor {
 
         let pass = RecurrentPass(cell: cell, batch: batch, steps: steps, hidden: hidden)
         let rows = batch * steps
-        let projected = affine(x.data, rows: rows, weight: weightIH, bias: biasIH)
         let initialH = h0?.data ?? [Float](repeating: 0, count: batch * hidden)
         let initialC = c0?.data ?? [Float](repeating: 0, count: cell == .lstm ? batch * hidden : 0)
         // Both written whole by the forward loop. `states`: the hidden states of every step, then (LSTM) the last cell
@@ -73,20 +72,25 @@ extension Tensor {
         let (cacheCount, stateCount) = (steps * batch * cell.cacheWidth * hidden, rows * hidden + (cell == .lstm ? batch * hidden : 0))
         var cache = [Float](unsafeUninitializedCapacity: cacheCount) { $1 = cacheCount }
         var states = [Float](unsafeUninitializedCapacity: stateCount) { $1 = stateCount }
-        pass.forward(projected: projected, weightHH: weightHH.data, biasHH: biasHH?.data, h0: initialH, c0: initialC,
-                     states: &states, cache: &cache)
+        pass.forward(input: x.data, weightIH: weightIH.data, weightHH: weightHH.data, biasIH: biasIH?.data,
+                     biasHH: biasHH?.data, h0: initialH, c0: initialC, states: &states, cache: &cache)
 
         let kept = cache
         let inputs = [x, weightIH, weightHH] + [biasIH, biasHH, h0, c0].compactMap { $0 }
         let node = result(states, shape: cell == .lstm ? [states.count] : [batch, steps, hidden], inputs: inputs) { out in
             let grads = pass.backward(out.grad!, states: out.data, cache: kept, weightHH: weightHH.data, h0: initialH,
                                       c0: initialC, needInitialState: h0?.requiresGrad == true || c0?.requiresGrad == true)
-            if let gx = linearBackward(grads.projected, input: x.data, rows: rows, weight: weightIH, bias: biasIH,
+            if let gx = linearBackward(grads.projected, input: x.data, rows: rows, weight: weightIH, bias: nil,
                                        inputGradient: x.requiresGrad) {
                 x.accumulateGrad(gx)
             }
             _ = linearBackward(grads.hiddenProjected, input: grads.previousStates, rows: rows, weight: weightHH,
-                               bias: biasHH, inputGradient: false)
+                               bias: nil, inputGradient: false)
+            // The biases' gradients: the column sums of the projections' gradients, one pass for both biases but the
+            // GRU's (whose hidden projection has a gradient of its own).
+            let biasGradient = RecurrentPass.columnSums(grads.projected, rows: rows)
+            biasIH?.accumulateGrad(biasGradient)
+            biasHH?.accumulateGrad(cell == .gru ? RecurrentPass.columnSums(grads.hiddenProjected, rows: rows) : biasGradient)
             h0?.accumulateGrad(grads.h0)
             c0?.accumulateGrad(grads.c0)
         }
@@ -116,34 +120,70 @@ struct RecurrentPass {
         for i in 0..<n { p[i] = 0.5 + 0.5 * p[i] }
     }
 
-    func forward(projected: [Float], weightHH: [Float], biasHH: [Float]?, h0: [Float], c0: [Float],
-                 states: inout [Float], cache: inout [Float]) {
-        let (H, GH) = (hidden, gates)
-        // W_hhᵀ [H, G·H], so that each step's product reads its right operand as stored (the panel kernel's case).
-        var transposed = [Float](repeating: 0, count: H * GH)
-        for r in 0..<GH { for c in 0..<H { transposed[c * GH + r] = weightHH[r * H + c] } }
-        let bias = biasHH ?? [Float](repeating: 0, count: GH)
-        projected.withUnsafeBufferPointer { xp in
-        transposed.withUnsafeBufferPointer { wT in
-        bias.withUnsafeBufferPointer { bias in
-        h0.withUnsafeBufferPointer { h0 in
-        c0.withUnsafeBufferPointer { c0 in
-        states.withUnsafeMutableBufferPointer { states in
-        cache.withUnsafeMutableBufferPointer { cache in
-            let (xp, wT, bias, h0, c0) = (xp.baseAddress!, wT.baseAddress!, bias.baseAddress!, h0.baseAddress!, c0.baseAddress)
-            let (out, cache) = (states.baseAddress!, cache.baseAddress)
-            ExecutionPolicy.run(parts) { samples in
-                forward(samples, projected: xp, weightHHT: wT, biasHH: bias, h0: h0, c0: c0, states: out, cache: cache)
+    /// `w [rows, columns]` transposed, `[columns, rows]`.
+    static func transposed(_ w: [Float], rows: Int, columns: Int) -> [Float] {
+        [Float](unsafeUninitializedCapacity: rows * columns) { t, count in
+            w.withUnsafeBufferPointer { w in
+                for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = w[r * columns + c] } }
             }
-        } } } } } } }
+            count = rows * columns
+        }
     }
 
-    /// The forward loop over time for the samples `samples` (their rows of `states` and `cache` only).
-    private func forward(_ samples: Range<Int>, projected xp: UnsafePointer<Float>, weightHHT wT: UnsafePointer<Float>,
-                         biasHH bias: UnsafePointer<Float>, h0: UnsafePointer<Float>, c0: UnsafePointer<Float>?,
-                         states out: UnsafeMutablePointer<Float>, cache: UnsafeMutablePointer<Float>?) {
-        let (B, T, H, GH, W) = (batch, steps, hidden, gates, width)
+    /// Σ over the rows of `g [rows, G·H]`, each column's rows added in order (`rl_column_sums`).
+    static func columnSums(_ g: [Float], rows: Int) -> [Float] {
+        let columns = g.count / max(rows, 1)
+        return [Float](unsafeUninitializedCapacity: columns) { sums, count in
+            g.withUnsafeBufferPointer { rl_column_sums($0.baseAddress!, rows, columns, sums.baseAddress!) }
+            count = columns
+        }
+    }
+
+    func forward(input x: [Float], weightIH: [Float], weightHH: [Float], biasIH: [Float]?, biasHH: [Float]?,
+                 h0: [Float], c0: [Float], states: inout [Float], cache: inout [Float]) {
+        let (H, GH, I) = (hidden, gates, x.count / (batch * steps))
+        // W_ihᵀ [I, G·H] and W_hhᵀ [H, G·H], so that the products read their right operands as stored (the panel
+        // kernel's case).
+        let (wihT, whhT) = (Self.transposed(weightIH, rows: GH, columns: I), Self.transposed(weightHH, rows: GH, columns: H))
+        let zeros = [Float](repeating: 0, count: biasIH == nil || biasHH == nil ? GH : 0)
+        // The input projection of every step, x W_ihᵀ + b_ih (batch-first, like x), made by each range for its samples.
+        var projected = [Float](unsafeUninitializedCapacity: batch * steps * GH) { $1 = batch * steps * GH }
+        x.withUnsafeBufferPointer { x in
+        wihT.withUnsafeBufferPointer { wihT in
+        whhT.withUnsafeBufferPointer { whhT in
+        (biasIH ?? zeros).withUnsafeBufferPointer { bih in
+        (biasHH ?? zeros).withUnsafeBufferPointer { bhh in
+        h0.withUnsafeBufferPointer { h0 in
+        c0.withUnsafeBufferPointer { c0 in
+        projected.withUnsafeMutableBufferPointer { xp in
+        states.withUnsafeMutableBufferPointer { states in
+        cache.withUnsafeMutableBufferPointer { cache in
+            let buffers = ForwardBuffers(input: x.baseAddress!, inputs: I, weightIHT: wihT.baseAddress!,
+                                         weightHHT: whhT.baseAddress!, biasIH: bih.baseAddress!, biasHH: bhh.baseAddress!,
+                                         h0: h0.baseAddress!, c0: c0.baseAddress, projected: xp.baseAddress!,
+                                         states: states.baseAddress!, cache: cache.baseAddress)
+            ExecutionPolicy.run(parts) { forward($0, buffers) }
+        } } } } } } } } } }
+    }
+
+    /// The buffers of the forward loop, whole-batch layouts as in `forward`.
+    private struct ForwardBuffers {
+        let input: UnsafePointer<Float>, inputs: Int, weightIHT: UnsafePointer<Float>, weightHHT: UnsafePointer<Float>
+        let biasIH: UnsafePointer<Float>, biasHH: UnsafePointer<Float>, h0: UnsafePointer<Float>, c0: UnsafePointer<Float>?
+        let projected: UnsafeMutablePointer<Float>, states: UnsafeMutablePointer<Float>, cache: UnsafeMutablePointer<Float>?
+    }
+
+    /// The forward loop over time for the samples `samples` (their rows of `projected`, `states` and `cache` only).
+    private func forward(_ samples: Range<Int>, _ buffers: ForwardBuffers) {
+        let (B, T, H, GH, W, I) = (batch, steps, hidden, gates, width, buffers.inputs)
         let first = samples.lowerBound, count = samples.count
+        let (wT, bias, h0, c0, out, cache) = (buffers.weightHHT, buffers.biasHH, buffers.h0, buffers.c0, buffers.states,
+                                              buffers.cache)
+        // The samples' input projections: their T·count rows, from b_ih plus the product.
+        let xp = buffers.projected
+        for row in (first * T)..<((first + count) * T) { (xp + row * GH).update(from: buffers.biasIH, count: GH) }
+        Gemm.multiply(transA: false, transB: false, m: count * T, n: GH, k: I, alpha: 1, a: buffers.input + first * T * I,
+                      lda: I, b: buffers.weightIHT, ldb: GH, beta: 1, c: xp + first * T * GH, ldc: GH)
         // hp = b_hh + h_{t-1} W_hhᵀ for the samples of the range, row b − first for sample b.
         let hp = UnsafeMutablePointer<Float>.allocate(capacity: count * GH)
         defer { hp.deallocate() }
