@@ -80,12 +80,8 @@ extension Tensor {
         let node = result(states, shape: cell == .lstm ? [states.count] : [batch, steps, hidden], inputs: inputs) { out in
             let grads = pass.backward(out.grad!, states: out.data, cache: kept, weightHH: weightHH.data, h0: initialH,
                                       c0: initialC, needInitialState: h0?.requiresGrad == true || c0?.requiresGrad == true)
-            if let gx = linearBackward(grads.projected, input: x.data, rows: rows, weight: weightIH, bias: nil,
-                                       inputGradient: x.requiresGrad) {
-                x.accumulateGrad(gx)
-            }
-            _ = linearBackward(grads.hiddenProjected, input: grads.previousStates, rows: rows, weight: weightHH,
-                               bias: nil, inputGradient: false)
+            pass.accumulateWeightGradients(grads, input: x.data, weightIH: weightIH, weightHH: weightHH)
+            if x.requiresGrad { x.accumulateGrad(pass.inputGradient(grads.projected, weightIH: weightIH.data)) }
             // The biases' gradients: the column sums of the projections' gradients, one pass for both biases but the
             // GRU's (whose hidden projection has a gradient of its own).
             let biasGradient = RecurrentPass.columnSums(grads.projected, rows: rows)
@@ -120,11 +116,18 @@ struct RecurrentPass {
         for i in 0..<n { p[i] = 0.5 + 0.5 * p[i] }
     }
 
-    /// `w [rows, columns]` transposed, `[columns, rows]`.
+    /// `w [rows, columns]` transposed, `[columns, rows]`, in tiles of 16 × 16: a whole row or column at a time would
+    /// touch lines 2 KB apart (W_hh's 512 rows), which share a few L1 sets and evict each other.
     static func transposed(_ w: [Float], rows: Int, columns: Int) -> [Float] {
         [Float](unsafeUninitializedCapacity: rows * columns) { t, count in
             w.withUnsafeBufferPointer { w in
-                for r in 0..<rows { for c in 0..<columns { t[c * rows + r] = w[r * columns + c] } }
+                for r0 in stride(from: 0, to: rows, by: 16) {
+                    for c0 in stride(from: 0, to: columns, by: 16) {
+                        for r in r0..<min(r0 + 16, rows) {
+                            for c in c0..<min(c0 + 16, columns) { t[c * rows + r] = w[r * columns + c] }
+                        }
+                    }
+                }
             }
             count = rows * columns
         }
@@ -232,6 +235,56 @@ struct RecurrentPass {
     /// (`previousStates [B·T, H]`, the right operand of W_hh's gradient), and of h0 and c0.
     struct Gradients {
         var projected: [Float], hiddenProjected: [Float], previousStates: [Float], h0: [Float], c0: [Float]
+    }
+
+    /// Adds the weights' gradients, gᵀx for W_ih and g_hᵀ h_prev for W_hh summed over all B·T rows, to those that
+    /// require grad. Through the panel kernel whatever the number of rows (`Gemm.multiply` sends more than 256 to
+    /// OpenBLAS, whose packing of g costs a quarter of the arithmetic here), each element one sum over the rows in
+    /// order; both products cut into the same halves of gate rows, one per core, at one hand-off.
+    func accumulateWeightGradients(_ grads: Gradients, input x: [Float], weightIH: Tensor, weightHH: Tensor) {
+        guard weightIH.requiresGrad || weightHH.requiresGrad else { return }
+        let (rows, GH, H, I) = (batch * steps, gates, hidden, x.count / (batch * steps))
+        // Written whole for a weight that requires grad (the other one's is not used).
+        var dIH = [Float](unsafeUninitializedCapacity: GH * I) { $1 = GH * I }
+        var dHH = [Float](unsafeUninitializedCapacity: GH * H) { $1 = GH * H }
+        grads.projected.withUnsafeBufferPointer { g in
+        grads.hiddenProjected.withUnsafeBufferPointer { gh in
+        grads.previousStates.withUnsafeBufferPointer { previous in
+        x.withUnsafeBufferPointer { x in
+        dIH.withUnsafeMutableBufferPointer { dIH in
+        dHH.withUnsafeMutableBufferPointer { dHH in
+            let parts = ExecutionPolicy.weightGradientParts(rows: rows, inputs: I + H, outputs: GH)
+            ExecutionPolicy.run(parts) { units in
+                let first = units.lowerBound
+                if weightIH.requiresGrad && I > 0 {
+                    Gemm.panel(transA: true, m: units.count, n: I, k: rows, a: g.baseAddress! + first, lda: GH,
+                               b: x.baseAddress!, ldb: I, c: dIH.baseAddress! + first * I, ldc: I)
+                }
+                if weightHH.requiresGrad {
+                    Gemm.panel(transA: true, m: units.count, n: H, k: rows, a: gh.baseAddress! + first, lda: GH,
+                               b: previous.baseAddress!, ldb: H, c: dHH.baseAddress! + first * H, ldc: H)
+                }
+            }
+        } } } } } }
+        weightIH.accumulateGrad(dIH)
+        weightHH.accumulateGrad(dHH)
+    }
+
+    /// dL/dx = g W_ih `[B·T, I]`, each range of samples' rows on its core.
+    func inputGradient(_ g: [Float], weightIH: [Float]) -> [Float] {
+        let (T, GH, I) = (steps, gates, weightIH.count / gates)
+        var dx = [Float](unsafeUninitializedCapacity: batch * T * I) { $1 = batch * T * I }  // beta 0 overwrites it
+        g.withUnsafeBufferPointer { g in
+        weightIH.withUnsafeBufferPointer { w in
+        dx.withUnsafeMutableBufferPointer { dx in
+            ExecutionPolicy.run(parts) { samples in
+                let first = samples.lowerBound * T
+                Gemm.multiply(transA: false, transB: false, m: samples.count * T, n: I, k: GH, alpha: 1,
+                              a: g.baseAddress! + first * GH, lda: GH, b: w.baseAddress!, ldb: I, beta: 0,
+                              c: dx.baseAddress! + first * I, ldc: I)
+            }
+        } } }
+        return dx
     }
 
     func backward(_ upstream: [Float], states: [Float], cache: [Float], weightHH: [Float], h0: [Float], c0: [Float],
