@@ -34,12 +34,13 @@ public enum RecurrentCell: String, Sendable, CaseIterable {
 }
 
 /// One recurrent layer over a whole sequence as a single graph node, with backpropagation through time written by
-/// hand. The input projection of all time steps is one product (`x W_ihᵀ + b_ih`, the `linear` op's kernel); each step
-/// adds one `[B, H] · W_hhᵀ` product and element-wise gate arithmetic on raw buffers, instead of a dozen graph ops per
-/// step. In the backward pass the per-step work is the element-wise gate derivatives and `dh_{t-1} += dHP_t · W_hh`;
-/// the weight gradients of all steps come from products at the end. A large batch runs as two halves of samples, one
-/// per core, each over the whole sequence (`ExecutionPolicy.recurrentSplitBatch`), and W_hh's gradient as two halves of
-/// its rows; both cuts give the values of the uncut pass. The test suite holds it to the same cell written with
+/// hand. Each step adds one `[B, H] · W_hhᵀ` product to the input projection `x W_ihᵀ + b_ih` (computed up front for
+/// every step) and does its gate arithmetic on raw buffers (the LSTM's in one fused C pass, `rl_lstm_forward`),
+/// instead of a dozen graph ops per step. In the backward pass the per-step work is the gate derivatives (for the LSTM
+/// one pass, `rl_lstm_backward`) and `dh_{t-1} += dHP_t · W_hh`; the weight gradients of all steps come from one
+/// product each at the end. A large batch runs as two halves of samples, one per core, each over the whole sequence
+/// (`ExecutionPolicy.recurrentSplitBatch`), its input projection included, and the weight gradients as two halves of
+/// their rows; both cuts give the values of the uncut pass. The test suite holds it to the same cell written with
 /// ordinary tensor ops.
 extension Tensor {
     /// Runs `cell` over `x [B, T, I]` (batch first) from `h0`/`c0 [B, H]` (zeros when nil; `c0` only for the LSTM),
