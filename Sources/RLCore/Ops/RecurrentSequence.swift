@@ -122,10 +122,11 @@ struct RecurrentPass {
     static func transposed(_ w: [Float], rows: Int, columns: Int) -> [Float] {
         [Float](unsafeUninitializedCapacity: rows * columns) { t, count in
             w.withUnsafeBufferPointer { w in
+                guard let (w, t) = w.baseAddress.flatMap({ w in t.baseAddress.map { (w, $0) } }) else { return }
                 for r0 in stride(from: 0, to: rows, by: 16) {
                     for c0 in stride(from: 0, to: columns, by: 16) {
                         for r in r0..<min(r0 + 16, rows) {
-                            for c in c0..<min(c0 + 16, columns) { t[c * rows + r] = w[r * columns + c] }
+                            for c in c0..<min(c0 + 16, columns) { t[c &* rows &+ r] = w[r &* columns &+ c] }
                         }
                     }
                 }
