@@ -46,6 +46,8 @@ public struct AdversarialSettings: Sendable {
     public var generatorLearningRate = 0.0
     /// The decay of the generator's moving average (0: samples come from the last step's weights).
     public var generatorAverage = 0.0
+    /// Both players' step sizes fall linearly to 0 over the run.
+    public var learningRateDecay = false
 
     public init(latentSize: Int) { self.latentSize = latentSize }
 }
@@ -70,7 +72,8 @@ extension AdversarialConfig {
          .double("generator_learning_rate", \.game.generatorLearningRate, in: 0...1,
                  "the generator's Adam step size (0: learning_rate, as the discriminator's)"),
          .double("generator_average", \.game.generatorAverage, in: 0...0.9999,
-                 "samples come from a moving average of the generator's weights with this decay (0: the last step's)")]
+                 "samples come from a moving average of the generator's weights with this decay (0: the last step's)"),
+         .bool("learning_rate_decay", \.game.learningRateDecay, "decay both learning rates linearly to 0 over the run")]
             + trainingFields
     }
 }
@@ -147,6 +150,13 @@ extension AdversarialModel {
 
     public func setTraining(_ training: Bool) { for (_, m) in networks { m.setTraining(training) } }
 
+    /// With `learning_rate_decay`, each player's step size falls linearly to 0 over the run: the samples settle.
+    public func trainingRemaining(_ fraction: Double) {
+        guard config.game.learningRateDecay else { return }
+        generatorOptimizer.learningRate = Float(config.generatorLearningRate * fraction)
+        discriminatorOptimizer.learningRate = Float(config.training.learningRate * fraction)
+    }
+
     /// The generator's moving average, if the config asks for one.
     static func average(of generator: Module, _ config: Config) -> ExponentialMovingAverage? {
         config.game.generatorAverage > 0 ? ExponentialMovingAverage(of: generator, decay: Float(config.game.generatorAverage)) : nil
@@ -168,7 +178,6 @@ public final class GAN: AdversarialModel {
         public var discriminatorHidden = [256, 256]
         public var dropout = 0.0
         public var pack = 1
-        public var learningRateDecay = false
         public var game = AdversarialSettings(latentSize: 64)
         public var training = ModelTraining(learningRate: 2e-4, batchSize: 64, epochs: 50)
         public init() {}
@@ -177,8 +186,7 @@ public final class GAN: AdversarialModel {
             [.sizes("generator_hidden", \.generatorHidden, "hidden layer sizes of the generator (ReLU)"),
              .sizes("discriminator_hidden", \.discriminatorHidden, "hidden layer sizes of the discriminator (LeakyReLU 0.2)"),
              .double("dropout", \.dropout, in: 0...0.9, "dropout after each hidden layer of the discriminator (0: none)"),
-             .int("pack", \.pack, min: 1, max: 16, "samples the discriminator judges together (PacGAN; 1: one at a time)"),
-             .bool("learning_rate_decay", \.learningRateDecay, "decay both learning rates linearly to 0 over the run")]
+             .int("pack", \.pack, min: 1, max: 16, "samples the discriminator judges together (PacGAN; 1: one at a time)")]
                 + adversarialFields
         }
     }
@@ -220,13 +228,6 @@ public final class GAN: AdversarialModel {
     }
 
     public func generated(_ z: Tensor, _ labels: [Int]?) -> Tensor { generator(conditioned(z, labels, classes: shape.classCount)) }
-
-    /// With `learning_rate_decay`, the step size falls linearly to 0 over the run: the samples settle on the modes.
-    public func trainingRemaining(_ fraction: Double) {
-        guard config.learningRateDecay else { return }
-        generatorOptimizer.learningRate = Float(config.generatorLearningRate * fraction)
-        discriminatorOptimizer.learningRate = Float(config.training.learningRate * fraction)
-    }
 
     /// With packing, each run of `pack` consecutive rows is one input (a batch's rows beyond a whole pack are left out).
     public func judged(_ x: Tensor, _ labels: [Int]?) -> Tensor {

@@ -72,8 +72,8 @@ import Training
         }
     }
 
-    /// `generator_learning_rate` gives the generator its own Adam step size (0: the shared one), and the decay scales
-    /// each player's own.
+    /// `generator_learning_rate` gives the generator its own Adam step size (0: the shared one), and the decay (a setting
+    /// of every GAN) scales each player's own.
     @Test func theGeneratorMayHaveItsOwnStepSize() throws {
         let own = try GenerativeRun(options("gan", "digits", epochs: 1, ["generator_learning_rate=1e-3", "learning_rate=2e-4",
                                                                         "learning_rate_decay=true"], in: Scratch.directory("glr")))
@@ -81,9 +81,12 @@ import Training
         #expect(gan.generatorOptimizer.learningRate == Float(1e-3) && gan.discriminatorOptimizer.learningRate == Float(2e-4))
         gan.trainingRemaining(0.5)
         #expect(gan.generatorOptimizer.learningRate == Float(5e-4) && gan.discriminatorOptimizer.learningRate == Float(1e-4))
-        let shared = try GenerativeRun(options("dcgan", "digits", epochs: 1, ["learning_rate=3e-4"], in: Scratch.directory("glr")))
+        let shared = try GenerativeRun(options("dcgan", "digits", epochs: 1, ["learning_rate=3e-4", "learning_rate_decay=true"],
+                                               in: Scratch.directory("glr")))
         let dcgan = try #require(shared.model as? DCGAN)
         #expect(dcgan.generatorOptimizer.learningRate == Float(3e-4) && dcgan.discriminatorOptimizer.learningRate == Float(3e-4))
+        dcgan.trainingRemaining(0.25)
+        #expect(dcgan.generatorOptimizer.learningRate == Float(7.5e-5) && dcgan.discriminatorOptimizer.learningRate == Float(7.5e-5))
     }
 
     /// A checkpoint rebuilds the model: its samples are the run's own.
