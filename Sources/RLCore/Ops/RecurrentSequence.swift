@@ -275,6 +275,7 @@ struct RecurrentPass {
     /// dL/dx = g W_ih `[B·T, I]`, each range of samples' rows on its core.
     func inputGradient(_ g: [Float], weightIH: [Float]) -> [Float] {
         let (T, GH, I) = (steps, gates, weightIH.count / gates)
+        guard I > 0 else { return [] }
         var dx = [Float](unsafeUninitializedCapacity: batch * T * I) { $1 = batch * T * I }  // beta 0 overwrites it
         g.withUnsafeBufferPointer { g in
         weightIH.withUnsafeBufferPointer { w in
