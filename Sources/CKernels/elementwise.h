@@ -27,35 +27,41 @@ ALWAYS_INLINE TARGET VEC KERNEL(blend)(IVEC mask, VEC a, VEC b) { return (VEC)((
 #define TANH_BLOCK 12
 #endif
 
-/// tanh of `count` vectors from `in` into `out`, as Eigen's rational approximation p(x)/q(x) on [-7.9053, 7.9053]
+/// tanh of the `count` vectors of `v`, in place, as Eigen's rational approximation p(x)/q(x) on [-7.9053, 7.9053]
 /// (x itself for |x| < 4e-4). Each step is taken for every vector before the next, so that the vectors' long chains
 /// of dependent multiplies and adds overlap: one vector at a time is bound by their latency (16 cycles per 8 values
 /// on Zen 3), a block of twelve much less (10.8). Each value is computed by the same operations in the same order
 /// whatever the block.
-ALWAYS_INLINE TARGET void KERNEL(tanh_block)(const float *in, float *out, const int count) {
+ALWAYS_INLINE TARGET void KERNEL(tanh_vectors)(VEC *v, const int count) {
     const float bound = 7.90531110763549805f;
     VEC x[TANH_BLOCK], x2[TANH_BLOCK], p[TANH_BLOCK], q[TANH_BLOCK];
-    for (int v = 0; v < count; v++) {
-        VEC input = load(in + v * LANES);
-        VEC clamped = blend(input > splat(bound), splat(bound), input);
-        x[v] = blend(clamped < splat(-bound), splat(-bound), clamped);
+    for (int i = 0; i < count; i++) {
+        VEC clamped = blend(v[i] > splat(bound), splat(bound), v[i]);
+        x[i] = blend(clamped < splat(-bound), splat(-bound), clamped);
     }
-    for (int v = 0; v < count; v++) x2[v] = x[v] * x[v];
-    for (int v = 0; v < count; v++) p[v] = splat(-2.76076847742355e-16f) * x2[v] + 2.00018790482477e-13f;
-    for (int v = 0; v < count; v++) q[v] = splat(1.19825839466702e-06f) * x2[v] + 1.18534705686654e-04f;
-    for (int v = 0; v < count; v++) p[v] = p[v] * x2[v] - 8.60467152213735e-11f;
-    for (int v = 0; v < count; v++) q[v] = q[v] * x2[v] + 2.26843463243900e-03f;
-    for (int v = 0; v < count; v++) p[v] = p[v] * x2[v] + 5.12229709037114e-08f;
-    for (int v = 0; v < count; v++) q[v] = q[v] * x2[v] + 4.89352518554385e-03f;
-    for (int v = 0; v < count; v++) p[v] = p[v] * x2[v] + 1.48572235717979e-05f;
-    for (int v = 0; v < count; v++) p[v] = p[v] * x2[v] + 6.37261928875436e-04f;
-    for (int v = 0; v < count; v++) p[v] = p[v] * x2[v] + 4.89352455891786e-03f;
-    for (int v = 0; v < count; v++) p[v] = p[v] * x[v];
-    for (int v = 0; v < count; v++) {
-        VEC input = load(in + v * LANES);
-        IVEC tiny = (input < splat(0.0004f)) & (input > splat(-0.0004f));
-        store(out + v * LANES, blend(tiny, input, p[v] / q[v]));
+    for (int i = 0; i < count; i++) x2[i] = x[i] * x[i];
+    for (int i = 0; i < count; i++) p[i] = splat(-2.76076847742355e-16f) * x2[i] + 2.00018790482477e-13f;
+    for (int i = 0; i < count; i++) q[i] = splat(1.19825839466702e-06f) * x2[i] + 1.18534705686654e-04f;
+    for (int i = 0; i < count; i++) p[i] = p[i] * x2[i] - 8.60467152213735e-11f;
+    for (int i = 0; i < count; i++) q[i] = q[i] * x2[i] + 2.26843463243900e-03f;
+    for (int i = 0; i < count; i++) p[i] = p[i] * x2[i] + 5.12229709037114e-08f;
+    for (int i = 0; i < count; i++) q[i] = q[i] * x2[i] + 4.89352518554385e-03f;
+    for (int i = 0; i < count; i++) p[i] = p[i] * x2[i] + 1.48572235717979e-05f;
+    for (int i = 0; i < count; i++) p[i] = p[i] * x2[i] + 6.37261928875436e-04f;
+    for (int i = 0; i < count; i++) p[i] = p[i] * x2[i] + 4.89352455891786e-03f;
+    for (int i = 0; i < count; i++) p[i] = p[i] * x[i];
+    for (int i = 0; i < count; i++) {
+        IVEC tiny = (v[i] < splat(0.0004f)) & (v[i] > splat(-0.0004f));
+        v[i] = blend(tiny, v[i], p[i] / q[i]);
     }
+}
+
+/// tanh of `count` vectors from `in` into `out` (`tanh_vectors`).
+ALWAYS_INLINE TARGET void KERNEL(tanh_block)(const float *in, float *out, const int count) {
+    VEC v[TANH_BLOCK];
+    for (int i = 0; i < count; i++) v[i] = load(in + i * LANES);
+    KERNEL(tanh_vectors)(v, count);
+    for (int i = 0; i < count; i++) store(out + i * LANES, v[i]);
 }
 
 static TARGET void KERNEL(tanh)(const float *x, float *y, long n) {
@@ -142,6 +148,85 @@ static TARGET void KERNEL(adam)(ADAM_PARAMETERS) {
         m[k] = b1 * m[k] + c1 * d;
         v[k] = b2 * v[k] + c2 * d * d;
         w[k] -= stepSize * m[k] / (sqrtf(v[k]) * inverseBc2Sqrt + eps);
+    }
+}
+
+/// The first `count` (1 to LANES) floats at p, the other lanes +0; and their store.
+ALWAYS_INLINE TARGET VEC KERNEL(load_upto)(const float *p, long count) {
+    if (count == LANES) return load(p);
+    VEC r = splat(0);
+    memcpy(&r, p, sizeof(float) * (size_t)count);
+    return r;
+}
+ALWAYS_INLINE TARGET void KERNEL(store_upto)(float *p, VEC v, long count) {
+    if (count == LANES) store(p, v);
+    else memcpy(p, &v, sizeof(float) * (size_t)count);
+}
+
+/// One LSTM sample's gates, cell and hidden state at values j ..< j + n of its H (n ≤ LANES): the four gates'
+/// pre-activations x + h, their tanh (g) or σ(a) = 0.5 + 0.5·tanh(0.5·a) (i, f, o) together, then c = f·cPrev + i·g
+/// and tanh c, all written to v; h = o·tanh c into y. (The vectors of the next j, independent of these, overlap with
+/// their chains: blocks of several j were no faster.)
+ALWAYS_INLINE TARGET void KERNEL(lstm_forward_vector)(const float *x, const float *h, const float *cPrev, float *v,
+                                                      float *y, long H, long j, long n) {
+    VEC gate[4];
+    for (int q = 0; q < 4; q++) {
+        VEC a = KERNEL(load_upto)(x + q * H + j, n) + KERNEL(load_upto)(h + q * H + j, n);
+        gate[q] = q == 2 ? a : a * 0.5f;
+    }
+    KERNEL(tanh_vectors)(gate, 4);
+    VEC i = 0.5f + 0.5f * gate[0], f = 0.5f + 0.5f * gate[1], g = gate[2], o = 0.5f + 0.5f * gate[3];
+    VEC c[1] = {f * KERNEL(load_upto)(cPrev + j, n) + i * g};
+    KERNEL(store_upto)(v + j, i, n);
+    KERNEL(store_upto)(v + H + j, f, n);
+    KERNEL(store_upto)(v + 2 * H + j, g, n);
+    KERNEL(store_upto)(v + 3 * H + j, o, n);
+    KERNEL(store_upto)(v + 4 * H + j, c[0], n);
+    KERNEL(tanh_vectors)(c, 1);
+    KERNEL(store_upto)(v + 5 * H + j, c[0], n);
+    KERNEL(store_upto)(y + j, o * c[0], n);
+}
+
+/// One time step of an LSTM for `rows` samples (see rl_lstm_forward in CKernels.h), a vector of each sample's hidden
+/// units at a time.
+static TARGET void KERNEL(lstm_forward)(long rows, long H, const float *x, long xStride, const float *h, long hStride,
+                                        const float *cPrev, long cPrevStride, float *cache, long cacheStride,
+                                        float *y, long yStride) {
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * xStride, *hr = h + r * hStride, *cp = cPrev + r * cPrevStride;
+        float *v = cache + r * cacheStride, *yr = y + r * yStride;
+        long j = 0;
+        for (; j + LANES <= H; j += LANES) KERNEL(lstm_forward_vector)(xr, hr, cp, v, yr, H, j, LANES);
+        if (j < H) KERNEL(lstm_forward_vector)(xr, hr, cp, v, yr, H, j, H - j);
+    }
+}
+
+/// The backward of `lstm_forward` for one sample at values j ..< j + n of its H (n ≤ LANES; see rl_lstm_backward).
+ALWAYS_INLINE TARGET void KERNEL(lstm_backward_vector)(const float *up, float *carry, const float *v, const float *cp,
+                                                       float *dcr, float *dx, long H, long j, long n) {
+    VEC i = KERNEL(load_upto)(v + j, n), f = KERNEL(load_upto)(v + H + j, n);
+    VEC g = KERNEL(load_upto)(v + 2 * H + j, n), o = KERNEL(load_upto)(v + 3 * H + j, n);
+    VEC tc = KERNEL(load_upto)(v + 5 * H + j, n);
+    VEC dhj = KERNEL(load_upto)(up + j, n) + KERNEL(load_upto)(carry + j, n);
+    VEC dcj = KERNEL(load_upto)(dcr + j, n) + dhj * o * (1.0f - tc * tc);
+    KERNEL(store_upto)(dx + j, dcj * g * i * (1.0f - i), n);
+    KERNEL(store_upto)(dx + H + j, dcj * KERNEL(load_upto)(cp + j, n) * f * (1.0f - f), n);
+    KERNEL(store_upto)(dx + 2 * H + j, dcj * i * (1.0f - g * g), n);
+    KERNEL(store_upto)(dx + 3 * H + j, dhj * tc * o * (1.0f - o), n);
+    KERNEL(store_upto)(dcr + j, dcj * f, n);
+    KERNEL(store_upto)(carry + j, splat(0), n);
+}
+
+/// The backward of `lstm_forward` for `rows` samples at one time step, in one pass (see rl_lstm_backward).
+static TARGET void KERNEL(lstm_backward)(long rows, long H, const float *upstream, long upStride, float *dh, long dhStride,
+                                         const float *cache, long cacheStride, const float *cPrev, long cPrevStride,
+                                         float *dc, long dcStride, float *dGates, long dGatesStride) {
+    for (long r = 0; r < rows; r++) {
+        const float *up = upstream + r * upStride, *v = cache + r * cacheStride, *cp = cPrev + r * cPrevStride;
+        float *carry = dh + r * dhStride, *dcr = dc + r * dcStride, *dx = dGates + r * dGatesStride;
+        long j = 0;
+        for (; j + LANES <= H; j += LANES) KERNEL(lstm_backward_vector)(up, carry, v, cp, dcr, dx, H, j, LANES);
+        if (j < H) KERNEL(lstm_backward_vector)(up, carry, v, cp, dcr, dx, H, j, H - j);
     }
 }
 

@@ -114,6 +114,18 @@ void rl_tanh(const float *x, float *y, long n) { DISPATCH(tanh, x, y, n); }
 
 void rl_tanh_backward(const float *g, const float *y, float *out, long n) { DISPATCH(tanh_backward, g, y, out, n); }
 
+void rl_lstm_forward(long rows, long hidden, const float *x, long xStride, const float *h, long hStride,
+                     const float *cPrev, long cPrevStride, float *cache, long cacheStride, float *y, long yStride) {
+    DISPATCH(lstm_forward, rows, hidden, x, xStride, h, hStride, cPrev, cPrevStride, cache, cacheStride, y, yStride);
+}
+
+void rl_lstm_backward(long rows, long hidden, const float *upstream, long upstreamStride, float *dh, long dhStride,
+                      const float *cache, long cacheStride, const float *cPrev, long cPrevStride, float *dc,
+                      long dcStride, float *dGates, long dGatesStride) {
+    DISPATCH(lstm_backward, rows, hidden, upstream, upstreamStride, dh, dhStride, cache, cacheStride, cPrev, cPrevStride,
+             dc, dcStride, dGates, dGatesStride);
+}
+
 void rl_relu(const float *x, float *y, long n) { DISPATCH(relu, x, y, n); }
 
 void rl_relu_backward(const float *g, const float *y, float *out, long n) { DISPATCH(relu_backward, g, y, out, n); }

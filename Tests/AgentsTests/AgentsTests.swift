@@ -61,11 +61,18 @@ func resumeOptions(_ agent: String, _ env: String, directory: URL, steps: Int? =
 
     /// Without velocities CartPole needs memory: at 3e4 steps (of the zoo's 1e5) the LSTM policy balances far longer than
     /// MLP PPO with CartPole's tuned settings, which stays near 45 whatever the budget (5 seeds at 1e5 steps: 42–46).
+    /// The median of seeds 0–2: one seed's return is redrawn by a change of rounding (summing the LSTM's weight
+    /// gradients in another order took seed 0 from 500 to 184; seeds 0–4 gave 500, 247, 211, 482, 500 before and 184,
+    /// 422, 500, 500, 299 after).
     @Test func recurrentPPORemembersWhatCartPoleNoVelHides() throws {
-        let (recurrent, _) = try train("recurrent-ppo", "CartPoleNoVel-v1", steps: 30_000, seed: 0, episodes: 20)
+        var recurrent: [Double] = []
+        for seed: UInt64 in 0..<3 {
+            let (result, _) = try train("recurrent-ppo", "CartPoleNoVel-v1", steps: 30_000, seed: seed, episodes: 20)
+            recurrent.append(try #require(result.evaluation).mean)
+        }
         let (mlp, _) = try train("ppo", "CartPoleNoVel-v1", steps: 30_000, seed: 0, episodes: 20)
-        let (r, m) = (try #require(recurrent.evaluation).mean, try #require(mlp.evaluation).mean)
-        #expect(r >= 200 && m < 100, "recurrent-ppo \(r), ppo \(m)")
+        let (r, m) = (recurrent.sorted()[1], try #require(mlp.evaluation).mean)
+        #expect(r >= 200 && m < 100, "recurrent-ppo over seeds 0–2 \(recurrent), ppo \(m)")
     }
 
     @Test func qLearningOnSlipperyFrozenLake() throws {

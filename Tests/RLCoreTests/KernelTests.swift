@@ -141,6 +141,55 @@ import Testing
         }
     }
 
+    /// The fused LSTM step, forward and backward, on rows laid out with strides as the recurrent pass lays them out: on
+    /// every instruction set the bits of the step written out element by element with `rl_tanh` (σ(a) as
+    /// 0.5 + 0.5·tanh(0.5·a)), for hidden sizes that fill whole vectors and ones that end in a partial vector.
+    @Test func lstmStepKernelsGiveTheBitsOfTheWrittenOutStep() {
+        func tanh(_ v: Float) -> Float {
+            var y: Float = 0
+            withUnsafePointer(to: v) { x in rl_tanh(x, &y, 1) }
+            return y
+        }
+        func sigmoid(_ a: Float) -> Float { 0.5 + 0.5 * tanh(a * 0.5) }
+        for hidden in [1, 5, 16, 37, 64] {
+            let rows = 3, H = hidden, (xStride, hStride, cStride, width) = (4 * H + 3, 4 * H, H + 1, 6 * H)
+            var rng = SeededGenerator(seed: UInt64(hidden))
+            func values(_ n: Int, _ scale: Float) -> [Float] { (0..<n).map { _ in Float.random(in: -scale...scale, using: &rng) } }
+            let x = values(rows * xStride, 4), h = values(rows * hStride, 4), cPrev = values(rows * cStride, 2)
+            let up = values(rows * xStride, 1), dh = values(rows * H, 1), dc = values(rows * H, 1)
+            // The step written out.
+            var cache = [Float](repeating: 0, count: rows * width), y = [Float](repeating: 0, count: rows * xStride)
+            var gates = [Float](repeating: 0, count: rows * 4 * H), dhOut = dh, dcOut = dc
+            for r in 0..<rows {
+                for j in 0..<H {
+                    let a = (0..<4).map { q in x[r * xStride + q * H + j] + h[r * hStride + q * H + j] }
+                    let (i, f, g, o) = (sigmoid(a[0]), sigmoid(a[1]), tanh(a[2]), sigmoid(a[3]))
+                    let c = f * cPrev[r * cStride + j] + i * g, tc = tanh(c)
+                    for (q, v) in [i, f, g, o, c, tc].enumerated() { cache[r * width + q * H + j] = v }
+                    y[r * xStride + j] = o * tc
+                    let dhj = up[r * xStride + j] + dh[r * H + j]
+                    let dcj = dc[r * H + j] + dhj * o * (1 - tc * tc)
+                    let d = [dcj * g * i * (1 - i), dcj * cPrev[r * cStride + j] * f * (1 - f), dcj * i * (1 - g * g),
+                             dhj * tc * o * (1 - o)]
+                    for q in 0..<4 { gates[r * 4 * H + q * H + j] = d[q] }
+                    dcOut[r * H + j] = dcj * f
+                    dhOut[r * H + j] = 0
+                }
+            }
+            let expected = cache + y + gates + dhOut + dcOut
+            let results = everyPath { () -> [Float] in
+                var cache = [Float](repeating: 7, count: rows * width), y = [Float](repeating: 0, count: rows * xStride)
+                var gates = [Float](repeating: 7, count: rows * 4 * H), dh = dh, dc = dc
+                rl_lstm_forward(rows, H, x, xStride, h, hStride, cPrev, cStride, &cache, width, &y, xStride)
+                rl_lstm_backward(rows, H, up, xStride, &dh, H, cache, width, cPrev, cStride, &dc, H, &gates, 4 * H)
+                return cache + y + gates + dh + dc
+            }
+            for (level, result) in results.enumerated() {
+                #expect(bits(result) == bits(expected), "hidden \(hidden), level \(level)")
+            }
+        }
+    }
+
     /// ReLU passes positive values (subnormals and +∞ too) and gives +0 for everything else, −0 and NaN included;
     /// its backward passes the upstream gradient exactly where the output is positive.
     @Test func reluKeepsPositiveValuesAndZeroesTheRest() {

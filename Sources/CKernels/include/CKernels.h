@@ -29,6 +29,24 @@ void rl_tanh(const float *x, float *y, long n);
 /// out[i] = g[i] · (1 − y[i]²), the backward of tanh from its output y.
 void rl_tanh_backward(const float *g, const float *y, float *out, long n);
 
+/// One LSTM time step (PyTorch's gates i, f, g, o) for `rows` samples, row r of each operand at its pointer plus r
+/// times its stride: from the input and hidden projections x and h (4·hidden values each, biases included) and the
+/// previous cell state cPrev, writes the sample's 6·hidden values of `cache` (i, f, g, o, c, tanh c) and its new hidden
+/// state y = o·tanh(c), where c = f·cPrev + i·g and each gate's pre-activation is a = x + h, with σ(a) computed as
+/// 0.5 + 0.5·tanh(0.5·a) (`rl_tanh`'s tanh). Every instruction set gives the same bits.
+void rl_lstm_forward(long rows, long hidden, const float *x, long xStride, const float *h, long hStride,
+                     const float *cPrev, long cPrevStride, float *cache, long cacheStride, float *y, long yStride);
+
+/// The backward of `rl_lstm_forward` at one time step for `rows` samples (strides as there): from the gradient
+/// reaching h_t (upstream + dh, dh then cleared to +0 for the caller to add the next product into), the gradient dc
+/// reaching c_t (replaced by the one reaching cPrev, dc·f), the step's `cache` and cPrev, writes the gradients of the
+/// four gates' pre-activations (4·hidden values a row) into dGates:
+/// dc' = dc + dh·o·(1 − tanh²c); di = dc'·g·i(1 − i); df = dc'·cPrev·f(1 − f); dg = dc'·i(1 − g²); do = dh·tanh c·o(1 − o),
+/// each product taken left to right.
+void rl_lstm_backward(long rows, long hidden, const float *upstream, long upstreamStride, float *dh, long dhStride,
+                      const float *cache, long cacheStride, const float *cPrev, long cPrevStride, float *dc,
+                      long dcStride, float *dGates, long dGatesStride);
+
 /// y[i] = x[i] where x[i] > 0, else +0 (also for NaN).
 void rl_relu(const float *x, float *y, long n);
 

@@ -50,8 +50,8 @@ extension Tensor {
         // The two products are independent: large ones run on two cores at once (the same values either way). The
         // weight gradient stays on the calling thread, which next reads it for the gradient norm and the first half of
         // the optimizer's update: computed on the helper, that read would pull it across from the other core's cache.
-        // A large weight gradient alone (no input gradient beside it: W_hh's in a recurrent pass) is cut in two halves
-        // of its rows instead, each row the same sum as uncut (`ExecutionPolicy.weightGradientParts`).
+        // A large weight gradient alone (no input gradient beside it) is cut in two halves of its rows instead, each
+        // row the same sum as uncut (`ExecutionPolicy.weightGradientParts`).
         if inputGradient && weight.requiresGrad && large {
             _ = ForkJoin.both({ weightGradient([0..<outputs]) }, inputGradientProduct)
         } else {

@@ -45,20 +45,26 @@ extension Tensor {
         let ax = axisIndex(axis)
         let (outer, length, inner) = split(at: ax)
         precondition(range.lowerBound >= 0 && range.upperBound <= length, "slice \(range) out of bounds for axis \(ax) of \(shape)")
-        let n = range.count
-        var out = [Float](repeating: 0, count: outer * n * inner)
-        for i in 0..<outer {
-            let src = (i * length + range.lowerBound) * inner
-            for t in 0..<(n * inner) { out[i * n * inner + t] = data[src + t] }
+        let n = range.count, run = n * inner
+        // Each of the `outer` runs of n·inner values copied whole.
+        let out = [Float](unsafeUninitializedCapacity: outer * run) { out, count in
+            data.withUnsafeBufferPointer { x in
+                for i in 0..<outer where run > 0 {
+                    (out.baseAddress! + i * run).initialize(from: x.baseAddress! + (i * length + range.lowerBound) * inner, count: run)
+                }
+            }
+            count = outer * run
         }
         var outShape = shape
         outShape[ax] = n
         return Tensor.result(out, shape: outShape, inputs: [self]) { result in
-            let g = result.grad!
             var gx = [Float](repeating: 0, count: outer * length * inner)
-            for i in 0..<outer {
-                let dst = (i * length + range.lowerBound) * inner
-                for t in 0..<(n * inner) { gx[dst + t] = g[i * n * inner + t] }
+            result.grad!.withUnsafeBufferPointer { g in
+                gx.withUnsafeMutableBufferPointer { gx in
+                    for i in 0..<outer where run > 0 {
+                        (gx.baseAddress! + (i * length + range.lowerBound) * inner).update(from: g.baseAddress! + i * run, count: run)
+                    }
+                }
             }
             self.accumulateGrad(gx)
         }
