@@ -46,9 +46,10 @@ public enum ExecutionPolicy {
     }
 
     /// The rows of a weight gradient `[outputs, inputs]` (from `rows` input rows) computed alone, without an input
-    /// gradient to run beside it (a `linear`'s, or a recurrent layer's W_ih and W_hh together): two halves of the weight's rows, one per core, when the product has at least
-    /// `splitForwardProduct` multiply-adds, cut at a multiple of 16 rows (both products keep the kernels of the whole,
-    /// which sum each element over the input rows in the same order whatever the number of weight rows); else one.
+    /// gradient to run beside it (a `linear`'s, or a recurrent layer's W_ih and W_hh together): two halves of the
+    /// weight's rows, one per core, when the product has at least `splitForwardProduct` multiply-adds, cut at a
+    /// multiple of 16 rows (both products keep the kernels of the whole, which sum each element over the input rows in
+    /// the same order whatever the number of weight rows); else one.
     public static func weightGradientParts(rows: Int, inputs: Int, outputs: Int) -> [Range<Int>] {
         guard rows * inputs * outputs >= splitForwardProduct, outputs >= 64 else { return [0..<outputs] }
         let half = (outputs / 2 + 15) / 16 * 16
